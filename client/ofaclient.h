@@ -1,0 +1,172 @@
+/*
+ * ofaclient.h - the client library of ofa, the shared-memory offset allocator.
+ *
+ * An ofad daemon owns named arenas of shared memory. A client connects to it,
+ * opens an arena, allocates blocks in it and gets 64-bit offsets back. The
+ * same offset names the same bytes in every process that opened the arena, so
+ * processes share data by passing offsets; ofa_ptr() turns an offset into an
+ * address in this process, mapping the page that holds it on first use.
+ *
+ * Blocks belong to the connection that allocated them and are freed when it
+ * closes for any reason (exit, crash, kill -9), unless allocated with
+ * OFA_KEEP: then they belong to the arena until some client frees them.
+ *
+ * Every int function returns 0 (or a count where said) or a negative errno:
+ *   -ENOENT     no such arena, or no daemon at the socket path
+ *   -EEXIST     the arena exists
+ *   -EACCES     not permitted by the arena's owner, group and mode
+ *   -EINVAL     a bad argument, or an offset that is not a live block
+ *   -ENOMEM     an arena or daemon limit is reached (or memory ran out here)
+ *   -EBUSY      the arena has live blocks (ofa_arena_drop without force)
+ *   -EMFILE     a per-connection limit of the daemon is reached
+ *   -EPROTO     the daemon sent something unexpected
+ *   -ECONNRESET, -EPIPE  the daemon is gone
+ * ofa_strerror() names each. The library never prints and never exits.
+ *
+ * Threads: an ofa_client and its arenas are used by one thread at a time.
+ */
+#ifndef OFACLIENT_H
+#define OFACLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define OFA_EXTERN __attribute__((visibility("default")))
+#else
+#define OFA_EXTERN
+#endif
+
+#define OFA_VERSION_MAJOR 0
+#define OFA_VERSION_MINOR 1
+#define OFA_VERSION_PATCH 0
+
+#define OFA_DEFAULT_SOCKET "/run/ofad/ofad.sock"
+#define OFA_SOCKET_ENV     "OFAD_SOCKET"
+
+typedef struct ofa_client ofa_client; /* one connection; one thread at a time */
+typedef struct ofa_arena ofa_arena;   /* an arena opened on a connection */
+
+typedef struct ofa_arena_config {
+    uint64_t page_size; /* 0: the daemon's default */
+    uint64_t max_bytes; /* 0: the daemon's default */
+    uint32_t align;     /* 0: the daemon's default (64) */
+    uint32_t mode;      /* 0: 0600 */
+} ofa_arena_config;
+
+typedef struct ofa_arena_stats {
+    uint64_t page_size, max_bytes, pages, bytes_reserved, bytes_live, blocks_live, free_chunks,
+        largest_free, allocs, frees, alloc_failures;
+    uint32_t align;
+} ofa_arena_stats;
+
+#define OFA_KEEP 1u /* the block outlives its connection */
+#define OFA_ZERO 2u /* the block is filled with zeros before it is returned */
+
+/*
+ * Connects to the daemon at socket_path; NULL means $OFAD_SOCKET, and without
+ * it OFA_DEFAULT_SOCKET. Performs the version handshake.
+ * Errors: -ENOENT (no socket there), -ECONNREFUSED (no daemon listening),
+ * -EACCES, -EPROTO (not an ofad, or an incompatible version), -ENOMEM.
+ */
+OFA_EXTERN int ofa_connect(const char *socket_path, ofa_client **out);
+
+/* Closes the connection: the daemon frees every block it owned that was not
+ * allocated with OFA_KEEP. Also closes its arenas and unmaps their pages. */
+OFA_EXTERN void ofa_disconnect(ofa_client *c);
+
+/* Creates an arena owned by the caller's uid and primary gid. cfg may be
+ * NULL for every default. Errors: -EEXIST, -EINVAL (bad name or config),
+ * -ENOMEM (arena limit of the daemon), -EACCES, connection errors. */
+OFA_EXTERN int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cfg);
+
+/* Opens an arena, read-write if the caller may write to it, else read-only.
+ * Errors: -ENOENT, -EACCES (no read permission), -EINVAL (bad name), -EMFILE,
+ * -ENOMEM, connection errors. The arena is closed by ofa_arena_close() or
+ * ofa_disconnect(). */
+OFA_EXTERN int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out);
+
+/* Closes an arena handle: blocks this connection allocated in it without
+ * OFA_KEEP are freed, its pages unmapped here. */
+OFA_EXTERN void ofa_arena_close(ofa_arena *a);
+
+/* Drops an arena: refused with -EBUSY while it has live blocks unless force.
+ * Only the arena's owner (or root) may drop it (-EACCES). -ENOENT. */
+OFA_EXTERN int ofa_arena_drop(ofa_client *c, const char *name, int force);
+
+/* Allocates size bytes aligned to the arena's alignment.
+ * Errors: -EINVAL (size 0 or over the limit), -ENOMEM, -EACCES (read-only),
+ * -EMFILE (blocks per connection), connection errors. */
+OFA_EXTERN int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off);
+
+/* As ofa_alloc, aligned to max(arena alignment, align) (0 or a power of two)
+ * with flags OFA_KEEP and OFA_ZERO. */
+OFA_EXTERN int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
+                            uint64_t *off);
+
+/* Allocates count blocks of one size in one round trip: all or none.
+ * count <= 4096. Errors as ofa_alloc_ex. */
+OFA_EXTERN int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
+                              size_t count, uint64_t *offs);
+
+/* Frees the block that starts at off. -EINVAL if off is not the start of a
+ * live block of this arena (then nothing changes); -EACCES (read-only). */
+OFA_EXTERN int ofa_free(ofa_arena *a, uint64_t off);
+
+/* Frees count blocks in one round trip, in order, stopping at the first that
+ * fails. Returns the number freed (count when all were), or a negative errno
+ * when the request itself failed. count <= 4096. */
+OFA_EXTERN int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count);
+
+/* The address of offset off in this process, mapping its page on first use
+ * (read-only pages for a read-only arena). NULL if no live page holds off or
+ * the page could not be mapped. Any byte of a live block works. */
+OFA_EXTERN void *ofa_ptr(ofa_arena *a, uint64_t off);
+
+OFA_EXTERN int ofa_stats(ofa_arena *a, ofa_arena_stats *out);
+
+/* The arena's name, and whether this handle may write (1) or only read (0). */
+OFA_EXTERN const char *ofa_arena_name(const ofa_arena *a);
+OFA_EXTERN int ofa_arena_writable(const ofa_arena *a);
+
+/* Introspection, for tools such as ofactl. */
+
+typedef struct ofa_arena_info {
+    char name[64];
+    uint32_t uid, gid, mode; /* owner, group and permission bits */
+    ofa_arena_stats stats;
+} ofa_arena_info;
+
+typedef struct ofa_daemon_info {
+    char version[32];
+    uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+} ofa_daemon_info;
+
+/* One round trip. Connection errors only. */
+OFA_EXTERN int ofa_ping(ofa_client *c);
+
+OFA_EXTERN int ofa_daemon_stats(ofa_client *c, ofa_daemon_info *out);
+
+/* One arena's record by name, without opening it. -ENOENT, -EACCES (no read
+ * permission), -EINVAL. */
+OFA_EXTERN int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out);
+
+/* Every arena of the daemon, sorted by name, in an array the caller releases
+ * with free(). Arenas the caller may not read have only name, uid, gid and
+ * mode filled in (their stats are zero). */
+OFA_EXTERN int ofa_arena_list(ofa_client *c, ofa_arena_info **out, size_t *count);
+
+/* A sentence for an error returned by this library ("no such arena"). */
+OFA_EXTERN const char *ofa_strerror(int err);
+/* The error's symbolic name ("ENOENT"). */
+OFA_EXTERN const char *ofa_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * heap.h - the allocator core: one heap per arena.
+ *
+ * A heap hands out 64-bit offsets inside a set of pages. It never touches
+ * memory of the pages (they live in shared-memory segments it does not know
+ * about): all chunk metadata is kept on the side. It does no I/O, takes no
+ * locks, reads no clock; it calls malloc/realloc only to grow its own tables,
+ * never per operation in the steady state. Not thread-safe: the caller (one
+ * event loop) serialises all calls.
+ *
+ * Offset space: pages are laid out in one 64-bit address space that only ever
+ * grows. Every page gets a fresh base, a multiple of its natural alignment
+ * (the next power of two >= max(len, 4096)), above the end of every earlier
+ * page; the first base is > 0. So offset 0 is never handed out, a page base is
+ * never reused (a stale offset can never alias new data), and an alignment up
+ * to a page's natural alignment is the same in the page and in the space.
+ *
+ * Ownership: every live block has an owner id. Owner 0 is the arena itself
+ * (blocks allocated with OFA_KEEP); other owners are created with
+ * heap_owner_new() (one per connection and arena) and released with
+ * heap_owner_release(), which frees every block the owner still holds.
+ */
+#ifndef OFA_HEAP_H
+#define OFA_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HEAP_OWNER_ARENA 0u          /* owner of OFA_KEEP blocks */
+#define HEAP_MAX_ALIGN   (1ull << 30) /* largest alignment a request may ask for */
+#define HEAP_MAX_PAGE    (1ull << 40) /* largest page length */
+
+struct heap;
+
+struct heap_stats {
+    uint64_t page_size;      /* the standard page length */
+    uint32_t align;          /* minimum block alignment */
+    uint64_t pages;          /* pages currently held (the spare included) */
+    uint64_t bytes_reserved; /* sum of the lengths of those pages */
+    uint64_t bytes_live;     /* sum of the sizes of live blocks (as rounded) */
+    uint64_t blocks_live;    /* live blocks */
+    uint64_t free_chunks;    /* free chunks */
+    uint64_t largest_free;   /* size of the largest free chunk, 0 if none */
+    uint64_t allocs;         /* successful allocations, ever */
+    uint64_t frees;          /* successful frees (explicit or by owner release), ever */
+    uint64_t alloc_failures; /* heap_alloc calls that returned an error other than -EAGAIN */
+};
+
+/* Called once for every page the heap gives up; base identifies it. */
+typedef void heap_release_fn(void *ctx, uint64_t base, uint64_t len);
+
+/*
+ * Creates an empty heap (no pages). page_size: the standard page length
+ * (4096 <= page_size <= HEAP_MAX_PAGE, a multiple of 4096). align: the
+ * minimum alignment of every block, a power of two, 8 <= align <= 4096.
+ * Returns 0, -EINVAL for a bad argument, -ENOMEM.
+ */
+int heap_create(struct heap **out, uint64_t page_size, uint32_t align);
+
+/* Frees all metadata. Does not call the release callback: the caller still
+ * knows its pages (see heap_page_next) and releases them itself. */
+void heap_destroy(struct heap *h);
+
+/*
+ * Allocates size bytes aligned to max(heap align, align) for owner.
+ * size is rounded up to a multiple of the heap's alignment. align is 0
+ * (the heap's) or a power of two <= HEAP_MAX_ALIGN.
+ *
+ * Returns 0 and sets *off on success. When no free chunk of any held page can
+ * hold the request with its alignment, returns -EAGAIN and sets *need to the
+ * length of the page to add (page_size, or more for a request that does not fit
+ * a standard page); the caller creates that page, calls heap_page_add() and
+ * asks again, which then succeeds. Other errors: -EINVAL (size 0, size or
+ * alignment over the limits, bad align, unknown owner), -ENOMEM (metadata
+ * could not grow). On error nothing changes.
+ */
+int heap_alloc(struct heap *h, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off,
+               uint64_t *need);
+
+/*
+ * Adds a page of len bytes (a multiple of 4096, <= HEAP_MAX_PAGE) as one free
+ * chunk, and returns its base offset in *base. Returns 0, -EINVAL, -ENOMEM.
+ */
+int heap_page_add(struct heap *h, uint64_t len, uint64_t *base);
+
+/*
+ * Frees the live block that starts at off, whoever owns it, merging it with
+ * its free neighbours. If a page becomes entirely free and the heap already
+ * keeps a spare empty page (or the page is not of the standard length), the
+ * page is dropped and release(ctx, base, len) is called for it before
+ * returning. Returns 0, or -EINVAL if off is not the start of a live block
+ * (then nothing changes).
+ */
+int heap_free(struct heap *h, uint64_t off, heap_release_fn *release, void *ctx);
+
+/* Size of the live block starting at off, or 0 if there is none. O(1). */
+uint64_t heap_block_size(const struct heap *h, uint64_t off);
+
+/* Owner of the live block starting at off; -EINVAL if there is none. */
+int heap_block_owner(const struct heap *h, uint64_t off, uint32_t *owner);
+
+/* Creates a new owner id (never HEAP_OWNER_ARENA). Returns 0, -ENOMEM. */
+int heap_owner_new(struct heap *h, uint32_t *owner);
+
+/* Frees every block owner still holds (pages released through release as in
+ * heap_free) and retires the id. Owner HEAP_OWNER_ARENA cannot be released. */
+void heap_owner_release(struct heap *h, uint32_t owner, heap_release_fn *release, void *ctx);
+
+/* Live blocks held by owner. O(1). */
+uint64_t heap_owner_blocks(const struct heap *h, uint32_t owner);
+
+/*
+ * Finds the page that holds off (any byte of it). Returns 0 and sets *base
+ * and *len, or -ENOENT.
+ */
+int heap_page_find(const struct heap *h, uint64_t off, uint64_t *base, uint64_t *len);
+
+/*
+ * Iterates over held pages in base order: start with *base = 0; each call
+ * sets *base and *len to the next page above *base and returns 1, or returns
+ * 0 at the end.
+ */
+int heap_page_next(const struct heap *h, uint64_t *base, uint64_t *len);
+
+/* O(1). */
+void heap_stats(const struct heap *h, struct heap_stats *out);
+
+/*
+ * Checks every invariant (see heap.c). Returns 0, or -EFAULT after writing a
+ * description of the first broken one into why (if why != NULL). O(n).
+ */
+int heap_validate(const struct heap *h, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * proto.h - the ofa wire protocol: framing, message codec, validation.
+ *
+ * Bytes in, structs out; structs in, bytes out. No I/O, no globals, so every
+ * function here can be fed hostile input directly (tests, fuzzers). Used by
+ * ofad and by libofaclient; proto/PROTOCOL.md is the normative description.
+ *
+ * Framing: every message is a frame: a 4-byte big-endian payload length N
+ * (1 <= N <= the negotiated maximum) followed by N bytes holding exactly one
+ * msgpack array:
+ *   request: [op, id, args...]
+ *   reply:   [op, id, err, results...]     (err 0: results follow)
+ * op is a PROTO_OP_* value, id is chosen by the client and echoed in the reply
+ * (replies come in request order; ids let a client pipeline), err is a
+ * PROTO_E* wire code (never an errno number: those differ between systems).
+ *
+ * File descriptors: a PAGE reply with err 0 carries one file descriptor
+ * (SCM_RIGHTS). The server attaches it to a sendmsg() whose bytes include the
+ * first byte of that reply's frame (or an earlier byte), so it always arrives
+ * no later than the frame. A client keeps received descriptors in arrival
+ * order and gives the next one to each successful PAGE reply it decodes.
+ */
+#ifndef OFA_PROTO_H
+#define OFA_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION          1
+#define PROTO_HEADER_LEN       4
+#define PROTO_DEFAULT_MAX_MSG  (64u * 1024)   /* default max payload length */
+#define PROTO_MIN_MAX_MSG      4096u          /* smallest max either side may set */
+#define PROTO_MAX_MAX_MSG      (16u << 20)    /* largest max either side may set */
+#define PROTO_MAX_BATCH        4096u          /* offsets in one ALLOC_N/FREE_N */
+#define PROTO_MAX_ARENAS       4096u          /* arena records in one ARENAS reply */
+#define PROTO_NAME_MAX         63u            /* arena name: 1..63 of [A-Za-z0-9._-] */
+#define PROTO_MAX_DEPTH        4              /* nesting depth of any message */
+
+enum proto_op {
+    PROTO_OP_HELLO = 1,   /* must be the first request on a connection */
+    PROTO_OP_PING = 2,
+    PROTO_OP_CREATE = 3,  /* create an arena */
+    PROTO_OP_DROP = 4,    /* drop an arena */
+    PROTO_OP_OPEN = 5,    /* open an arena: returns a handle for this connection */
+    PROTO_OP_CLOSE = 6,   /* close a handle (blocks it owns are freed) */
+    PROTO_OP_ALLOC = 7,
+    PROTO_OP_FREE = 8,
+    PROTO_OP_ALLOC_N = 9, /* count blocks of one size */
+    PROTO_OP_FREE_N = 10, /* a list of offsets */
+    PROTO_OP_PAGE = 11,   /* the page that holds an offset, with its fd */
+    PROTO_OP_PAGES = 12,  /* bases of the pages an arena holds now */
+    PROTO_OP_STATS = 13,  /* one arena's record, by name */
+    PROTO_OP_ARENAS = 14, /* every arena's record */
+    PROTO_OP_DAEMON = 15, /* the daemon's record */
+    PROTO_OP_MAX = 15
+};
+
+/* Wire error codes. proto_err_to_errno/proto_errno_to_err translate. */
+enum proto_err {
+    PROTO_OK = 0,
+    PROTO_EINVAL = 1,  /* bad argument, or an offset that is not a live block */
+    PROTO_ENOENT = 2,  /* no such arena (or page) */
+    PROTO_EEXIST = 3,  /* arena exists */
+    PROTO_EACCES = 4,  /* not permitted */
+    PROTO_ENOMEM = 5,  /* an arena or daemon limit is reached */
+    PROTO_EPROTO = 6,  /* malformed or unexpected message */
+    PROTO_EBUSY = 7,   /* arena has live blocks (drop without force) */
+    PROTO_EMSGSIZE = 8,/* frame over the limit */
+    PROTO_EBADF = 9,   /* unknown arena handle on this connection */
+    PROTO_ENOTSUP = 10,/* protocol version not supported */
+    PROTO_EMFILE = 11, /* per-connection limit reached (open arenas, blocks) */
+    PROTO_EIO = 12,    /* the daemon failed to create or pass a page */
+    PROTO_ERR_MAX = 12
+};
+
+#define PROTO_ALLOC_KEEP 1u /* request flag: the block belongs to the arena (OFA_KEEP) */
+
+/* A string inside a decoded frame: not NUL-terminated, valid as long as the
+ * frame bytes are. */
+struct proto_str {
+    const char *ptr;
+    uint32_t len;
+};
+
+/* One arena's public record (STATS, ARENAS). */
+struct proto_arena_info {
+    struct proto_str name;
+    uint32_t uid, gid, mode;
+    uint32_t align;
+    uint64_t page_size, max_bytes;
+    uint64_t pages, bytes_reserved, bytes_live, blocks_live, free_chunks, largest_free;
+    uint64_t allocs, frees, alloc_failures;
+};
+
+/* The daemon's record (DAEMON). */
+struct proto_daemon_info {
+    struct proto_str version;
+    uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+};
+
+struct proto_req {
+    uint32_t op;
+    uint64_t id;
+    union {
+        struct { uint32_t version, max_msg; } hello;
+        struct {
+            struct proto_str name;
+            uint64_t page_size, max_bytes; /* 0: the daemon's default */
+            uint32_t align, mode;          /* 0: the daemon's default */
+        } create;
+        struct { struct proto_str name; uint32_t force; } drop;
+        struct { struct proto_str name; } open, stats;
+        struct { uint32_t arena; } close, pages;
+        /* ALLOC and ALLOC_N (count = 1 for ALLOC) */
+        struct { uint32_t arena; uint64_t size, align; uint32_t flags, count; } alloc;
+        struct { uint32_t arena; uint64_t off; } free, page;
+        /* offs points into the decoder's scratch, valid until its next use */
+        struct { uint32_t arena; const uint64_t *offs; uint32_t count; } free_n;
+    } u;
+};
+
+struct proto_rep {
+    uint32_t op;
+    uint64_t id;
+    uint32_t err; /* PROTO_E*; when not 0 no result fields follow on the wire */
+    union {
+        struct { uint32_t version, max_msg; struct proto_str server; } hello;
+        struct {
+            uint32_t arena, writable, align;
+            uint64_t page_size, max_bytes;
+        } open;
+        struct { uint64_t off; } alloc;
+        /* ALLOC_N: the offsets allocated (all, or none with err set);
+         * FREE_N: count of offsets freed before the first failure (err set
+         *         then, offs unused); PAGES: the page bases. */
+        struct { const uint64_t *offs; uint32_t count; } list;
+        struct { uint64_t base, len; uint32_t writable; } page;
+        struct proto_arena_info stats;
+        struct { const struct proto_arena_info *v; uint32_t count; } arenas;
+        struct proto_daemon_info daemon;
+    } u;
+};
+
+/* A growable output buffer. */
+struct proto_buf {
+    uint8_t *data;
+    size_t len, cap;
+};
+
+void proto_buf_init(struct proto_buf *b);
+void proto_buf_free(struct proto_buf *b);
+/* Drops the first n bytes (after they were written out). */
+void proto_buf_consume(struct proto_buf *b, size_t n);
+
+/*
+ * Appends one whole frame (header + payload). Returns 0, -EINVAL if the
+ * message is not well formed (unknown op, over a PROTO_MAX_* bound), -ENOMEM.
+ * On error b is left as it was.
+ */
+int proto_encode_req(struct proto_buf *b, const struct proto_req *r);
+int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r);
+
+/*
+ * Looks at the start of a byte stream. Returns 1 and sets *frame_len (header
+ * included) when a whole frame is there, 0 when more bytes are needed,
+ * -EMSGSIZE when the header announces a payload over max_msg or of length 0
+ * (the stream is then unusable).
+ */
+int proto_frame(const uint8_t *p, size_t n, uint32_t max_msg, size_t *frame_len);
+
+/* A decoder: reusable scratch (a msgpack zone, offset arrays). One per
+ * connection; not shared between threads. */
+struct proto_dec;
+int proto_dec_new(struct proto_dec **out);
+void proto_dec_free(struct proto_dec *d);
+
+/*
+ * Decodes one payload (the frame without its header). Checks the msgpack
+ * structure against the bytes present and PROTO_MAX_DEPTH before the msgpack
+ * unpacker sees it, then every field's type and range. Pointers in *out point
+ * into payload or into d, valid until the next decode with d.
+ * Returns 0; -EPROTO for anything malformed (then, if at least op and id
+ * could be read, out->op and out->id are set so that an error reply can be
+ * addressed, and the function returns -EBADMSG instead); -ENOMEM.
+ */
+int proto_decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
+                     struct proto_req *out);
+int proto_decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
+                     struct proto_rep *out);
+
+/* Wire code <-> negative errno. Unknown wire codes map to -EPROTO; errnos
+ * without a wire code map to PROTO_EIO. */
+int proto_err_to_errno(uint32_t err);
+uint32_t proto_errno_to_err(int neg_errno);
+const char *proto_op_name(uint32_t op);
+
+/* Shared validation and parsing for flags, config files and requests. */
+
+/* 1..PROTO_NAME_MAX bytes of [A-Za-z0-9._-]. Returns 0 or -EINVAL. */
+int proto_name_check(const char *name, size_t len);
+
+/* "4096", "64K", "16M", "1G", "1T" (K/M/G/T are powers of 1024; a trailing
+ * "B" or "iB" is accepted). Returns 0 and *out, or -EINVAL (empty, junk,
+ * overflow). */
+int proto_parse_size(const char *s, uint64_t *out);
+
+#endif
