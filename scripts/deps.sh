@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs what building, running and testing ofa needs on Debian 12.
+# Runs apt-get directly as root, through sudo otherwise.
+set -eu
+
+packages="build-essential cmake pkg-config clang
+libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev
+check systemd man-db"
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+else
+    as_root="sudo"
+fi
+
+# Skip apt entirely when everything is there already: quicker, and works offline.
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    $as_root apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the packages, builds ofa and runs every test: once in a normal
+# build, once under AddressSanitizer + UndefinedBehaviorSanitizer, and checks
+# that the tree also builds warning-free with clang.
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+jobs="$(nproc)"
+
+echo "== build and test (gcc, RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== build and test (gcc, ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOFA_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== build (clang)"
+CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
+cmake --build build-clang -j"$jobs"
