@@ -10,6 +10,7 @@
  * msgpack array:
  *   request: [op, id, args...]
  *   reply:   [op, id, err, results...]     (err 0: results follow)
+ * (one exception: a FREE_N reply always carries its count, err or not).
  * op is a PROTO_OP_* value, id is chosen by the client and echoed in the reply
  * (replies come in request order; ids let a client pipeline), err is a
  * PROTO_E* wire code (never an errno number: those differ between systems).
@@ -35,6 +36,8 @@
 #define PROTO_MAX_ARENAS       4096u          /* arena records in one ARENAS reply */
 #define PROTO_NAME_MAX         63u            /* arena name: 1..63 of [A-Za-z0-9._-] */
 #define PROTO_MAX_DEPTH        4              /* nesting depth of any message */
+#define PROTO_MAX_PAGES        (1u << 16)     /* page bases in one PAGES reply */
+#define PROTO_VERSION_STR_MAX  31u            /* HELLO server string, DAEMON version */
 
 enum proto_op {
     PROTO_OP_HELLO = 1,   /* must be the first request on a connection */
@@ -122,7 +125,8 @@ struct proto_req {
 struct proto_rep {
     uint32_t op;
     uint64_t id;
-    uint32_t err; /* PROTO_E*; when not 0 no result fields follow on the wire */
+    uint32_t err; /* PROTO_E*; when not 0 no result fields follow on the wire,
+                   * except FREE_N's count (set it, 0 when nothing was freed) */
     union {
         struct { uint32_t version, max_msg; struct proto_str server; } hello;
         struct {
@@ -151,11 +155,15 @@ void proto_buf_init(struct proto_buf *b);
 void proto_buf_free(struct proto_buf *b);
 /* Drops the first n bytes (after they were written out). */
 void proto_buf_consume(struct proto_buf *b, size_t n);
+/* Makes room for n more bytes after len (e.g. to read into). 0 or -ENOMEM. */
+int proto_buf_reserve(struct proto_buf *b, size_t n);
 
 /*
  * Appends one whole frame (header + payload). Returns 0, -EINVAL if the
- * message is not well formed (unknown op, over a PROTO_MAX_* bound), -ENOMEM.
- * On error b is left as it was.
+ * message is not well formed (unknown op, over a PROTO_MAX_* bound, or any
+ * value the decoder would refuse: every message that encodes also decodes),
+ * -ENOMEM. On error b is left as it was (its capacity may have grown).
+ * A reply with err != 0 may carry any op (to answer an unknown one).
  */
 int proto_encode_req(struct proto_buf *b, const struct proto_req *r);
 int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r);
@@ -182,6 +190,8 @@ void proto_dec_free(struct proto_dec *d);
  * Returns 0; -EPROTO for anything malformed (then, if at least op and id
  * could be read, out->op and out->id are set so that an error reply can be
  * addressed, and the function returns -EBADMSG instead); -ENOMEM.
+ * An op outside 1..PROTO_OP_MAX counts as read: a request with one is
+ * -EBADMSG; a reply with one decodes only as an error reply [op, id, err].
  */
 int proto_decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
                      struct proto_req *out);
@@ -192,7 +202,12 @@ int proto_decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
  * without a wire code map to PROTO_EIO. */
 int proto_err_to_errno(uint32_t err);
 uint32_t proto_errno_to_err(int neg_errno);
-const char *proto_op_name(uint32_t op);
+const char *proto_op_name(uint32_t op);   /* "ALLOC"; "UNKNOWN" */
+const char *proto_err_name(uint32_t err); /* "EINVAL"; "UNKNOWN" */
+
+/* How many offsets one FREE_N request or ALLOC_N reply may carry so that its
+ * payload surely fits in max_msg bytes (at most PROTO_MAX_BATCH). */
+uint32_t proto_batch_fit(uint32_t max_msg);
 
 /* Shared validation and parsing for flags, config files and requests. */
 
