@@ -1,0 +1,198 @@
+/*
+ * parse.c - small shared tables and parsers: arena names, sizes with unit
+ * suffixes, version strings, the wire error codes and op names.
+ *
+ * Everything here is a pure function of its arguments. The wire error table
+ * is the single place where PROTO_E* codes meet errno values: errno numbers
+ * differ between systems, so they never travel on the wire.
+ *
+ * Called by the codec (names and version strings inside messages), by ofad
+ * (flags, config file, error replies, logs) and by libofaclient (errors).
+ */
+#include "proto_int.h"
+
+#include <errno.h>
+
+int proto_name_check(const char *name, size_t len)
+{
+    if (!name || len == 0 || len > PROTO_NAME_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-')
+            continue;
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int proto__version_str_check(const char *s, size_t len)
+{
+    if (len > PROTO_VERSION_STR_MAX || (len && !s))
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        /* Printable ASCII only: these strings end up on terminals. */
+        if (c < 0x20 || c > 0x7e)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+int proto_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    const char *p = s;
+
+    /* Digits only at the start: no sign, no blank, no "0x" (strtoull would
+     * take all three, and "-1" would wrap to 16 EiB). */
+    if (!p || *p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+
+        if (v > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    switch (lower(*p)) {
+    case 'k':
+        shift = 10;
+        break;
+    case 'm':
+        shift = 20;
+        break;
+    case 'g':
+        shift = 30;
+        break;
+    case 't':
+        shift = 40;
+        break;
+    default:
+        break;
+    }
+    if (shift) {
+        p++;
+        if (lower(*p) == 'i') {
+            p++;
+            if (lower(*p) != 'b')
+                return -EINVAL;
+        }
+    }
+    if (lower(*p) == 'b')
+        p++;
+    if (*p != '\0')
+        return -EINVAL;
+    if (v > (UINT64_MAX >> shift))
+        return -EINVAL;
+    *out = v << shift;
+    return 0;
+}
+
+const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
+    [PROTO_OP_HELLO] = 4,   /* op id version max_msg */
+    [PROTO_OP_PING] = 2,    /* op id */
+    [PROTO_OP_CREATE] = 7,  /* op id name page_size max_bytes align mode */
+    [PROTO_OP_DROP] = 4,    /* op id name force */
+    [PROTO_OP_OPEN] = 3,    /* op id name */
+    [PROTO_OP_CLOSE] = 3,   /* op id arena */
+    [PROTO_OP_ALLOC] = 6,   /* op id arena size align flags */
+    [PROTO_OP_FREE] = 4,    /* op id arena off */
+    [PROTO_OP_ALLOC_N] = 7, /* op id arena size align flags count */
+    [PROTO_OP_FREE_N] = 4,  /* op id arena [off...] */
+    [PROTO_OP_PAGE] = 4,    /* op id arena off */
+    [PROTO_OP_PAGES] = 3,   /* op id arena */
+    [PROTO_OP_STATS] = 3,   /* op id name */
+    [PROTO_OP_ARENAS] = 2,  /* op id */
+    [PROTO_OP_DAEMON] = 2,  /* op id */
+};
+
+const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
+    [PROTO_OP_HELLO] = 6,   /* op id err version max_msg server */
+    [PROTO_OP_PING] = 3,    /* op id err */
+    [PROTO_OP_CREATE] = 3,  /* op id err */
+    [PROTO_OP_DROP] = 3,    /* op id err */
+    [PROTO_OP_OPEN] = 8,    /* op id err arena writable align page_size max_bytes */
+    [PROTO_OP_CLOSE] = 3,   /* op id err */
+    [PROTO_OP_ALLOC] = 4,   /* op id err off */
+    [PROTO_OP_FREE] = 3,    /* op id err */
+    [PROTO_OP_ALLOC_N] = 4, /* op id err [off...] */
+    [PROTO_OP_FREE_N] = 4,  /* op id err count (also when err != 0) */
+    [PROTO_OP_PAGE] = 6,    /* op id err base len writable */
+    [PROTO_OP_PAGES] = 4,   /* op id err [base...] */
+    [PROTO_OP_STATS] = 4,   /* op id err {record} */
+    [PROTO_OP_ARENAS] = 4,  /* op id err [{record}...] */
+    [PROTO_OP_DAEMON] = 4,  /* op id err {record} */
+};
+
+/* Indexed by wire code. */
+static const struct {
+    const char *name;
+    int neg_errno;
+} err_table[PROTO_ERR_MAX + 1] = {
+    [PROTO_OK] = {"OK", 0},
+    [PROTO_EINVAL] = {"EINVAL", -EINVAL},
+    [PROTO_ENOENT] = {"ENOENT", -ENOENT},
+    [PROTO_EEXIST] = {"EEXIST", -EEXIST},
+    [PROTO_EACCES] = {"EACCES", -EACCES},
+    [PROTO_ENOMEM] = {"ENOMEM", -ENOMEM},
+    [PROTO_EPROTO] = {"EPROTO", -EPROTO},
+    [PROTO_EBUSY] = {"EBUSY", -EBUSY},
+    [PROTO_EMSGSIZE] = {"EMSGSIZE", -EMSGSIZE},
+    [PROTO_EBADF] = {"EBADF", -EBADF},
+    [PROTO_ENOTSUP] = {"ENOTSUP", -ENOTSUP},
+    [PROTO_EMFILE] = {"EMFILE", -EMFILE},
+    [PROTO_EIO] = {"EIO", -EIO},
+};
+
+int proto_err_to_errno(uint32_t err)
+{
+    if (err > PROTO_ERR_MAX)
+        return -EPROTO;
+    return err_table[err].neg_errno;
+}
+
+uint32_t proto_errno_to_err(int neg_errno)
+{
+    switch (neg_errno) {
+    case 0:
+        return PROTO_OK;
+    case -EBADMSG: /* what the decoder says of a malformed request */
+        return PROTO_EPROTO;
+    case -ENOSPC: /* a full /dev/shm is a limit reached, as the spec says */
+        return PROTO_ENOMEM;
+    default:
+        break;
+    }
+    for (uint32_t i = 1; i <= PROTO_ERR_MAX; i++)
+        if (err_table[i].neg_errno == neg_errno)
+            return i;
+    return PROTO_EIO;
+}
+
+const char *proto_err_name(uint32_t err)
+{
+    return err <= PROTO_ERR_MAX ? err_table[err].name : "UNKNOWN";
+}
+
+static const char *const op_names[PROTO_OP_MAX + 1] = {
+    [PROTO_OP_HELLO] = "HELLO",   [PROTO_OP_PING] = "PING",       [PROTO_OP_CREATE] = "CREATE",
+    [PROTO_OP_DROP] = "DROP",     [PROTO_OP_OPEN] = "OPEN",       [PROTO_OP_CLOSE] = "CLOSE",
+    [PROTO_OP_ALLOC] = "ALLOC",   [PROTO_OP_FREE] = "FREE",       [PROTO_OP_ALLOC_N] = "ALLOC_N",
+    [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",       [PROTO_OP_PAGES] = "PAGES",
+    [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS",   [PROTO_OP_DAEMON] = "DAEMON",
+};
+
+const char *proto_op_name(uint32_t op)
+{
+    return op >= 1 && op <= PROTO_OP_MAX ? op_names[op] : "UNKNOWN";
+}
