@@ -160,6 +160,21 @@ OFA_EXTERN int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_inf
  * mode filled in (their stats are zero). */
 OFA_EXTERN int ofa_arena_list(ofa_client *c, ofa_arena_info **out, size_t *count);
 
+/* The socket path ofa_connect(socket_path, ...) uses: socket_path unless NULL
+ * or empty, else $OFAD_SOCKET unless unset or empty, else OFA_DEFAULT_SOCKET.
+ * The result points into the argument, the environment or a constant. */
+OFA_EXTERN const char *ofa_socket_path(const char *socket_path);
+
+/* The daemon's name and version as it introduced itself ("ofad 0.1.0"). */
+OFA_EXTERN const char *ofa_server_version(const ofa_client *c);
+
+/* Unmaps the pages of a that the daemon no longer holds. ofa_ptr() does this
+ * by itself before mapping a new page, and for pages in which this process
+ * freed blocks; a page emptied by other processes stays mapped here (its
+ * bytes addressable, never a fault) until then or until this call.
+ * Returns the number of pages unmapped, or a connection error. */
+OFA_EXTERN int ofa_arena_trim(ofa_arena *a);
+
 /* A sentence for an error returned by this library ("no such arena"). */
 OFA_EXTERN const char *ofa_strerror(int err);
 /* The error's symbolic name ("ENOENT"). */

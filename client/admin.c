@@ -1,0 +1,204 @@
+/*
+ * admin.c - requests about arenas as a whole and about the daemon: create,
+ * drop, ping, records (STATS, ARENAS, DAEMON).
+ *
+ * These calls name arenas rather than holding handles, so each one checks
+ * the name here first (the daemon checks again: it cannot trust us) and
+ * copies the decoded records out of the reply before the next exchange
+ * invalidates them. Records from the daemon are checked too: a name that is
+ * not a valid arena name is a protocol error, since callers print and index
+ * by it.
+ *
+ * Called by: users, ofactl, and ofa_stats() in arena.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+int ofa__name_check(const char *name)
+{
+    if (name == NULL)
+        return -EINVAL;
+    return proto_name_check(name, strnlen(name, PROTO_NAME_MAX + 1));
+}
+
+int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src)
+{
+    if (proto_name_check(src->name.ptr, src->name.len) < 0)
+        return -EPROTO;
+    memset(dst, 0, sizeof(*dst));
+    memcpy(dst->name, src->name.ptr, src->name.len);
+    dst->name[src->name.len] = '\0';
+    dst->uid = src->uid;
+    dst->gid = src->gid;
+    dst->mode = src->mode;
+    dst->stats.page_size = src->page_size;
+    dst->stats.max_bytes = src->max_bytes;
+    dst->stats.pages = src->pages;
+    dst->stats.bytes_reserved = src->bytes_reserved;
+    dst->stats.bytes_live = src->bytes_live;
+    dst->stats.blocks_live = src->blocks_live;
+    dst->stats.free_chunks = src->free_chunks;
+    dst->stats.largest_free = src->largest_free;
+    dst->stats.allocs = src->allocs;
+    dst->stats.frees = src->frees;
+    dst->stats.alloc_failures = src->alloc_failures;
+    dst->stats.align = src->align;
+    return 0;
+}
+
+int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cfg)
+{
+    static const ofa_arena_config defaults;
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    if (c == NULL)
+        return -EINVAL;
+    rc = ofa__name_check(name);
+    if (rc < 0)
+        return rc;
+    if (cfg == NULL)
+        cfg = &defaults;
+    if (cfg->mode > 0777)
+        return -EINVAL;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_CREATE;
+    req.u.create.name.ptr = name;
+    req.u.create.name.len = (uint32_t)strlen(name);
+    req.u.create.page_size = cfg->page_size;
+    req.u.create.max_bytes = cfg->max_bytes;
+    req.u.create.align = cfg->align;
+    req.u.create.mode = cfg->mode;
+    return ofa__call(c, &req, &rep, NULL);
+}
+
+int ofa_arena_drop(ofa_client *c, const char *name, int force)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    if (c == NULL)
+        return -EINVAL;
+    rc = ofa__name_check(name);
+    if (rc < 0)
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_DROP;
+    req.u.drop.name.ptr = name;
+    req.u.drop.name.len = (uint32_t)strlen(name);
+    req.u.drop.force = force != 0;
+    return ofa__call(c, &req, &rep, NULL);
+}
+
+int ofa_ping(ofa_client *c)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+
+    if (c == NULL)
+        return -EINVAL;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_PING;
+    return ofa__call(c, &req, &rep, NULL);
+}
+
+int ofa_daemon_stats(ofa_client *c, ofa_daemon_info *out)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    size_t n;
+    int rc;
+
+    if (c == NULL || out == NULL)
+        return -EINVAL;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_DAEMON;
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    n = rep.u.daemon.version.len;
+    if (n >= sizeof(out->version))
+        n = sizeof(out->version) - 1;
+    if (n > 0)
+        memcpy(out->version, rep.u.daemon.version.ptr, n);
+    out->uptime_s = rep.u.daemon.uptime_s;
+    out->clients = rep.u.daemon.clients;
+    out->arenas = rep.u.daemon.arenas;
+    out->bytes_reserved = rep.u.daemon.bytes_reserved;
+    out->bytes_limit = rep.u.daemon.bytes_limit;
+    out->pid = rep.u.daemon.pid;
+    return 0;
+}
+
+int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    if (c == NULL || out == NULL)
+        return -EINVAL;
+    rc = ofa__name_check(name);
+    if (rc < 0)
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_STATS;
+    req.u.stats.name.ptr = name;
+    req.u.stats.name.len = (uint32_t)strlen(name);
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    rc = ofa__info_copy(out, &rep.u.stats);
+    if (rc < 0)
+        ofa__broken(c, rc);
+    return rc;
+}
+
+static int cmp_info(const void *x, const void *y)
+{
+    return strcmp(((const ofa_arena_info *)x)->name, ((const ofa_arena_info *)y)->name);
+}
+
+int ofa_arena_list(ofa_client *c, ofa_arena_info **out, size_t *count)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    ofa_arena_info *v = NULL;
+    size_t i, n;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (c == NULL || out == NULL || count == NULL)
+        return -EINVAL;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_ARENAS;
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    n = rep.u.arenas.count;
+    /* calloc(0) may return NULL; always hand back a pointer free() takes. */
+    v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        rc = ofa__info_copy(&v[i], &rep.u.arenas.v[i]);
+        if (rc < 0) {
+            ofa__broken(c, rc);
+            free(v);
+            return rc;
+        }
+    }
+    qsort(v, n, sizeof(*v), cmp_info);
+    *out = v;
+    *count = n;
+    return 0;
+}

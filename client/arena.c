@@ -1,0 +1,493 @@
+/*
+ * arena.c - arena handles: alloc and free, and the page mappings behind
+ * ofa_ptr().
+ *
+ * Mappings. Each handle keeps the pages it has mapped in a table sorted by
+ * base (pages never overlap: the daemon never reuses a base), so ofa_ptr()
+ * of a mapped page is a binary search and no system call. On a miss it asks
+ * the daemon for the page that holds the offset (PAGE), maps the descriptor
+ * that comes with the reply MAP_SHARED (PROT_WRITE only when both the handle
+ * and the daemon say writable) and closes the descriptor: the mapping keeps
+ * the segment alive.
+ *
+ * Released pages. The daemon drops a page when it becomes empty, and the
+ * mapping here would then pin dead memory. Before mapping a new page, and
+ * whenever asked (ofa_arena_trim), we ask the daemon which pages it still
+ * holds (PAGES) and unmap the others, so a long-running client holds at most
+ * the pages it used since its last miss. A page in which this process freed
+ * a block is marked suspect (the free may have emptied it); ofa_ptr() into a
+ * suspect page trims before answering, and a successful alloc in a page
+ * proves it live again. So ofa_ptr() is exact with respect to this process's
+ * own frees at no cost on the common alloc/ptr/free path; a page emptied by
+ * other processes stays mapped here (its bytes still addressable, no fault)
+ * until the next miss or trim.
+ *
+ * Invariants: maps[0..nmaps) sorted by base, disjoint, each addr a live
+ * mapping of len bytes; a handle is on its client's list until closed.
+ *
+ * Called by: users (the ofa_alloc/free/ptr/stats family); conn.c calls
+ * ofa__arena_unmap_all() when the client goes away.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* Index of the mapped page holding off, or -1. */
+static long map_find(const struct ofa_arena *a, uint64_t off)
+{
+    size_t lo = 0, hi = a->nmaps, mid;
+
+    /* The last page whose base is <= off is the only candidate. */
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (a->maps[mid].base <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    lo--;
+    if (off - a->maps[lo].base >= a->maps[lo].len)
+        return -1;
+    return (long)lo;
+}
+
+static void map_remove(struct ofa_arena *a, size_t i)
+{
+    munmap(a->maps[i].addr, (size_t)a->maps[i].len);
+    a->nmaps--;
+    memmove(a->maps + i, a->maps + i + 1, (a->nmaps - i) * sizeof(a->maps[0]));
+}
+
+void ofa__arena_unmap_all(struct ofa_arena *a)
+{
+    while (a->nmaps > 0)
+        map_remove(a, a->nmaps - 1);
+    free(a->maps);
+    a->maps = NULL;
+    a->capmaps = 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Unmaps the pages the daemon no longer holds; the rest are known live. */
+static int trim(struct ofa_arena *a)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    uint64_t *bases = NULL;
+    size_t i, n, removed = 0;
+    int rc;
+
+    if (a->nmaps == 0)
+        return 0;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_PAGES;
+    req.u.pages.arena = a->handle;
+    rc = ofa__call(a->c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    n = rep.u.list.count;
+    if (n > 0) {
+        bases = malloc(n * sizeof(*bases));
+        if (bases == NULL)
+            return -ENOMEM;
+        memcpy(bases, rep.u.list.offs, n * sizeof(*bases));
+        qsort(bases, n, sizeof(*bases), cmp_u64);
+    }
+    for (i = a->nmaps; i-- > 0;) {
+        if (n > 0 && bsearch(&a->maps[i].base, bases, n, sizeof(*bases), cmp_u64) != NULL) {
+            a->maps[i].suspect = 0;
+        } else {
+            map_remove(a, i);
+            removed++;
+        }
+    }
+    free(bases);
+    return (int)(removed > INT32_MAX ? INT32_MAX : removed);
+}
+
+int ofa_arena_trim(ofa_arena *a)
+{
+    if (a == NULL)
+        return -EINVAL;
+    return trim(a);
+}
+
+/* Asks for the page holding off and maps it. */
+static int map_page(struct ofa_arena *a, uint64_t off, long *idx)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    struct ofa__map *m;
+    struct stat st;
+    uint64_t base, len;
+    void *addr = MAP_FAILED;
+    size_t i, cap;
+    int rc, fd = -1, prot;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_PAGE;
+    req.u.page.arena = a->handle;
+    req.u.page.off = off;
+    rc = ofa__call(a->c, &req, &rep, &fd);
+    if (rc < 0)
+        return rc;
+    base = rep.u.page.base;
+    len = rep.u.page.len;
+
+    /* The page must hold off and not overlap a page we know is live (the
+     * table was just trimmed); its segment must be as long as it claims, or
+     * touching its end would raise SIGBUS. */
+    if (len == 0 || len > SIZE_MAX || base > off || off - base >= len ||
+        base + len < base) {
+        rc = -EPROTO;
+        goto fail_proto;
+    }
+    for (i = 0; i < a->nmaps; i++) {
+        if (a->maps[i].base < base + len && base < a->maps[i].base + a->maps[i].len) {
+            rc = -EPROTO;
+            goto fail_proto;
+        }
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size < len) {
+        rc = -EPROTO;
+        goto fail_proto;
+    }
+
+    if (a->nmaps == a->capmaps) {
+        cap = a->capmaps ? a->capmaps * 2 : 8;
+        m = realloc(a->maps, cap * sizeof(*m));
+        if (m == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        a->maps = m;
+        a->capmaps = cap;
+    }
+    prot = PROT_READ;
+    if (a->writable && rep.u.page.writable)
+        prot |= PROT_WRITE;
+    addr = mmap(NULL, (size_t)len, prot, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) {
+        rc = -errno;
+        goto fail;
+    }
+    close(fd);
+
+    for (i = a->nmaps; i > 0 && a->maps[i - 1].base > base; i--)
+        ;
+    memmove(a->maps + i + 1, a->maps + i, (a->nmaps - i) * sizeof(a->maps[0]));
+    a->maps[i].base = base;
+    a->maps[i].len = len;
+    a->maps[i].addr = addr;
+    a->maps[i].suspect = 0;
+    a->nmaps++;
+    *idx = (long)i;
+    return 0;
+
+fail_proto:
+    ofa__broken(a->c, rc);
+fail:
+    close(fd);
+    return rc;
+}
+
+/* ofa_ptr's slow path, with the reason for a failure. */
+static int ptr_slow(struct ofa_arena *a, uint64_t off, void **out)
+{
+    long i;
+    int rc;
+
+    *out = NULL;
+    rc = trim(a);
+    if (rc < 0)
+        return rc;
+    i = map_find(a, off);
+    if (i < 0) {
+        rc = map_page(a, off, &i);
+        if (rc < 0)
+            return rc;
+    }
+    *out = a->maps[i].addr + (off - a->maps[i].base);
+    return 0;
+}
+
+void *ofa_ptr(ofa_arena *a, uint64_t off)
+{
+    void *p;
+    long i;
+
+    if (a == NULL || off == 0)
+        return NULL;
+    i = map_find(a, off);
+    if (i >= 0 && !a->maps[i].suspect)
+        return a->maps[i].addr + (off - a->maps[i].base);
+    ptr_slow(a, off, &p);
+    return p;
+}
+
+/* A block the daemon just gave us proves its page live. */
+static void mark_live(struct ofa_arena *a, uint64_t off)
+{
+    long i = map_find(a, off);
+
+    if (i >= 0)
+        a->maps[i].suspect = 0;
+}
+
+static void mark_suspect(struct ofa_arena *a, uint64_t off)
+{
+    long i = map_find(a, off);
+
+    if (i >= 0)
+        a->maps[i].suspect = 1;
+}
+
+int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    struct ofa_arena *a;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (c == NULL || out == NULL)
+        return -EINVAL;
+    rc = ofa__name_check(name);
+    if (rc < 0)
+        return rc;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_OPEN;
+    req.u.open.name.ptr = name;
+    req.u.open.name.len = (uint32_t)strlen(name);
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc < 0)
+        goto fail;
+    a->c = c;
+    a->handle = rep.u.open.arena;
+    a->writable = rep.u.open.writable != 0;
+    a->align = rep.u.open.align;
+    a->page_size = rep.u.open.page_size;
+    a->max_bytes = rep.u.open.max_bytes;
+    memcpy(a->name, name, req.u.open.name.len + 1);
+    a->next = c->arenas;
+    if (c->arenas != NULL)
+        c->arenas->prev = a;
+    c->arenas = a;
+    *out = a;
+    return 0;
+
+fail:
+    free(a);
+    return rc;
+}
+
+void ofa_arena_close(ofa_arena *a)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    struct ofa_client *c;
+
+    if (a == NULL)
+        return;
+    c = a->c;
+    /* Failure is harmless: a connection that is gone has no handles. */
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_CLOSE;
+    req.u.close.arena = a->handle;
+    ofa__call(c, &req, &rep, NULL);
+    ofa__arena_unmap_all(a);
+    if (a->prev != NULL)
+        a->prev->next = a->next;
+    else
+        c->arenas = a->next;
+    if (a->next != NULL)
+        a->next->prev = a->prev;
+    free(a);
+}
+
+const char *ofa_arena_name(const ofa_arena *a)
+{
+    return a != NULL ? a->name : NULL;
+}
+
+int ofa_arena_writable(const ofa_arena *a)
+{
+    return a != NULL && a->writable;
+}
+
+static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count);
+
+/* ALLOC (one block, many == 0) or ALLOC_N, then OFA_ZERO's clearing. */
+static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
+                   size_t count, uint64_t *offs, int many)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    size_t i;
+    void *p;
+    int rc;
+
+    if (a == NULL || offs == NULL || (flags & ~(OFA_KEEP | OFA_ZERO)) != 0 ||
+        (align & (align - 1)) != 0 || count > PROTO_MAX_BATCH)
+        return -EINVAL;
+    if (count == 0)
+        return 0;
+    /* Clearing writes through our mapping: refuse before allocating. */
+    if ((flags & OFA_ZERO) && !a->writable)
+        return -EACCES;
+
+    memset(&req, 0, sizeof(req));
+    req.op = many ? PROTO_OP_ALLOC_N : PROTO_OP_ALLOC;
+    req.u.alloc.arena = a->handle;
+    req.u.alloc.size = size;
+    req.u.alloc.align = align;
+    req.u.alloc.flags = (flags & OFA_KEEP) ? PROTO_ALLOC_KEEP : 0;
+    req.u.alloc.count = (uint32_t)count;
+    rc = ofa__call(a->c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    if (many) {
+        if (rep.u.list.count != count) {
+            ofa__broken(a->c, -EPROTO);
+            return -EPROTO;
+        }
+        memcpy(offs, rep.u.list.offs, count * sizeof(*offs));
+    } else {
+        offs[0] = rep.u.alloc.off;
+    }
+    for (i = 0; i < count; i++) {
+        if (offs[i] == 0) {
+            ofa__broken(a->c, -EPROTO);
+            return -EPROTO;
+        }
+        mark_live(a, offs[i]);
+    }
+
+    if (flags & OFA_ZERO) {
+        for (i = 0; i < count; i++) {
+            p = ofa_ptr(a, offs[i]);
+            if (p == NULL) {
+                rc = -ENOMEM; /* the page could not be mapped here */
+                goto fail_free;
+            }
+            memset(p, 0, (size_t)size);
+        }
+    }
+    return 0;
+
+fail_free:
+    /* All or none: give the blocks back (best effort: if the connection is
+     * gone, so are they). */
+    free_n(a, offs, count);
+    for (i = 0; i < count; i++)
+        offs[i] = 0;
+    return rc;
+}
+
+int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off)
+{
+    return alloc_n(a, size, 0, 0, 1, off, 0);
+}
+
+int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, uint64_t *off)
+{
+    return alloc_n(a, size, align, flags, 1, off, 0);
+}
+
+int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
+                   uint64_t *offs)
+{
+    return alloc_n(a, size, align, flags, count, offs, 1);
+}
+
+int ofa_free(ofa_arena *a, uint64_t off)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    if (a == NULL)
+        return -EINVAL;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_FREE;
+    req.u.free.arena = a->handle;
+    req.u.free.off = off;
+    rc = ofa__call(a->c, &req, &rep, NULL);
+    if (rc < 0)
+        return rc;
+    mark_suspect(a, off);
+    return 0;
+}
+
+static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    size_t i, done;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_FREE_N;
+    req.u.free_n.arena = a->handle;
+    req.u.free_n.offs = offs;
+    req.u.free_n.count = (uint32_t)count;
+    memset(&rep, 0, sizeof(rep));
+    rc = ofa__call(a->c, &req, &rep, NULL);
+    if (rc < 0 && (rc != -EINVAL || rep.op != PROTO_OP_FREE_N))
+        return rc;
+    /* On success every offset was freed; on -EINVAL the daemon stopped at
+     * the first offset that is not a live block and says how many went. */
+    done = rc == 0 ? count : rep.u.list.count;
+    if (done > count) {
+        ofa__broken(a->c, -EPROTO);
+        return -EPROTO;
+    }
+    for (i = 0; i < done; i++)
+        mark_suspect(a, offs[i]);
+    return (int)done;
+}
+
+int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count)
+{
+    if (a == NULL || (offs == NULL && count > 0) || count > PROTO_MAX_BATCH)
+        return -EINVAL;
+    if (count == 0)
+        return 0;
+    return free_n(a, offs, count);
+}
+
+int ofa_stats(ofa_arena *a, ofa_arena_stats *out)
+{
+    ofa_arena_info info;
+    int rc;
+
+    if (a == NULL || out == NULL)
+        return -EINVAL;
+    rc = ofa_arena_info_get(a->c, a->name, &info);
+    if (rc < 0)
+        return rc;
+    *out = info.stats;
+    return 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * client.h - libofaclient internals shared by conn.c, arena.c and admin.c.
+ * Never installed: ofaclient.h is the only public header.
+ *
+ * Layering inside the library:
+ *   conn.c   one connection: socket, handshake, framing, received file
+ *            descriptors, one request/reply exchange at a time (ofa__call).
+ *   arena.c  arena handles, their page mappings, alloc/free, ofa_ptr.
+ *   admin.c  requests that name arenas without opening them (create, drop,
+ *            stats, lists) and the daemon's record.
+ *   errors.c error names and sentences.
+ */
+#ifndef OFA_CLIENT_INTERNAL_H
+#define OFA_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ofaclient.h"
+#include "proto.h"
+
+/* Largest reply payload we accept. Replies are small except ARENAS, whose
+ * PROTO_MAX_ARENAS records may run to hundreds of KiB; the receive buffer only
+ * grows to what actually arrives. */
+#define OFA__MAX_RECV PROTO_MAX_MAX_MSG
+
+/* Room for this many descriptors in one recvmsg(). The daemon sends at most
+ * one per PAGE reply and we keep one request in flight, so more than a few is
+ * already a protocol violation; the room only has to be large enough that
+ * the kernel does not truncate (and silently close) what a confused peer
+ * sends before we get to notice and report it. */
+#define OFA__RECV_FDS 32
+
+/* Descriptors waiting for their PAGE reply. Anything beyond is hostile. */
+#define OFA__MAX_PENDING_FDS 64
+
+/* A page of an arena mapped into this process. */
+struct ofa__map {
+    uint64_t base, len; /* the page's place in the arena's offset space */
+    uint8_t *addr;      /* where it is mapped here */
+    /* 1 when this process freed a block in the page since it last knew the
+     * page to be live: the page may have been released, so ofa_ptr asks the
+     * daemon before trusting the mapping again. */
+    int suspect;
+};
+
+struct ofa_arena {
+    struct ofa_client *c;
+    struct ofa_arena *prev, *next; /* the client's list of open arenas */
+    uint32_t handle;               /* the daemon's id for this open */
+    int writable;
+    uint32_t align;
+    uint64_t page_size, max_bytes;
+    char name[PROTO_NAME_MAX + 1];
+    struct ofa__map *maps; /* sorted by base, never overlapping */
+    size_t nmaps, capmaps;
+};
+
+struct ofa_client {
+    int fd;     /* the socket; -1 once the connection is broken */
+    int broken; /* 0, or the negative errno every later call returns */
+    uint64_t next_id;
+    uint32_t max_send; /* largest payload the daemon accepts from us */
+    uint32_t max_recv; /* largest payload we accept */
+    struct proto_buf sbuf;
+    /* Received bytes [0, rlen) of a buffer of rcap bytes; the first rdone of
+     * them are the last reply, still referenced by its decoded form until
+     * the next exchange starts. */
+    uint8_t *rbuf;
+    size_t rlen, rcap, rdone;
+    struct proto_dec *dec;
+    int fds[OFA__MAX_PENDING_FDS]; /* received descriptors, oldest first */
+    size_t nfds;
+    struct ofa_arena *arenas; /* open arena handles */
+    char server[32];          /* the daemon's name and version from HELLO */
+};
+
+/*
+ * Sends req (its id is filled in here) and waits for its reply in *rep.
+ * Pointers inside *rep stay valid until the next call on c.
+ * Returns 0 when the daemon answered with err 0; the daemon's error as a
+ * negative errno (proto_err_to_errno); -EINVAL or -ENOMEM when the request
+ * could not be encoded (the connection is still usable); a connection error:
+ * -EPROTO (the reply was unexpected: wrong op or id, malformed, truncated
+ * control data, stray descriptors or bytes), -ECONNRESET (EOF), -EPIPE or
+ * another errno of send/recv. After a connection error every later call
+ * returns that error at once.
+ * fd: for PAGE requests, receives the descriptor that came with a successful
+ * reply (the caller owns it); NULL for every other request.
+ */
+int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd);
+
+/* Marks the connection unusable with err, closing the socket and every
+ * pending descriptor. The first error sticks. */
+void ofa__broken(struct ofa_client *c, int err);
+
+/* 0 or -EINVAL: name is a valid arena name (NUL-terminated). */
+int ofa__name_check(const char *name);
+
+/* Copies a decoded arena record. -EPROTO if its name is not a valid name. */
+int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src);
+
+/* Unmaps every page of a and frees its table (arena close, disconnect). */
+void ofa__arena_unmap_all(struct ofa_arena *a);
+
+#endif

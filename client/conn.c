@@ -1,0 +1,385 @@
+/*
+ * conn.c - one connection to ofad: socket, handshake, framing, the
+ * descriptors that come with PAGE replies, and the request/reply exchange.
+ *
+ * Model. Every public call is one blocking exchange: encode the request, send
+ * it whole, read until the reply's frame is complete, decode, check. Only one
+ * request is ever in flight, so a reply must carry the op and id of the
+ * request just sent, arrive alone (no bytes after it) and come with a
+ * descriptor exactly when it is a successful PAGE reply. Anything else means
+ * the daemon and this library no longer agree on the state of the stream:
+ * the connection is then "broken", its socket and pending descriptors are
+ * closed at once, and every later call returns the error that broke it
+ * without touching the socket. That rule is what keeps a confused or hostile
+ * peer from making us hang (we never wait for a reply that cannot come after
+ * a desynchronisation), crash (every length is bounded before we allocate
+ * for it: proto_frame checks the header against max_recv) or leak (a
+ * descriptor that is not claimed by its PAGE reply is closed).
+ *
+ * Descriptors. The daemon attaches a page's descriptor to a sendmsg() whose
+ * bytes include the first byte of the PAGE reply or an earlier one, so by the
+ * time a reply's frame is complete its descriptor has arrived. recvmsg() has
+ * room for OFA__RECV_FDS of them per call and asks for MSG_CMSG_CLOEXEC; they
+ * queue in c->fds in arrival order until a reply claims them. MSG_CTRUNC (the
+ * kernel dropped some) breaks the connection: we can no longer tell which
+ * reply a descriptor belongs to.
+ *
+ * Buffers. c->rbuf holds received bytes. The reply just decoded stays at its
+ * start (c->rdone bytes) because its decoded form points into it; it is
+ * dropped when the next exchange begins. The buffer grows to the largest
+ * frame seen, never beyond max_recv plus the header.
+ *
+ * Called by: arena.c and admin.c through ofa__call(); users through
+ * ofa_connect(), ofa_disconnect(), ofa_socket_path().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+#define RECV_CHUNK (64u * 1024) /* initial receive buffer and smallest read */
+
+const char *ofa_socket_path(const char *socket_path)
+{
+    const char *env;
+
+    if (socket_path != NULL && socket_path[0] != '\0')
+        return socket_path;
+    env = getenv(OFA_SOCKET_ENV);
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return OFA_DEFAULT_SOCKET;
+}
+
+void ofa__broken(struct ofa_client *c, int err)
+{
+    size_t i;
+
+    if (c->broken == 0)
+        c->broken = err;
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    for (i = 0; i < c->nfds; i++)
+        close(c->fds[i]);
+    c->nfds = 0;
+}
+
+static int send_all(struct ofa_client *c, const uint8_t *p, size_t n)
+{
+    ssize_t k;
+
+    while (n > 0) {
+        /* MSG_NOSIGNAL: a daemon that went away must give us EPIPE, not
+         * kill the host process with SIGPIPE. */
+        k = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One recvmsg() into the free end of rbuf, queueing any descriptors. */
+static int recv_some(struct ofa_client *c)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * OFA__RECV_FDS)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    ssize_t n;
+    size_t i, k;
+    int fd, rc = 0;
+
+    iov.iov_base = c->rbuf + c->rlen;
+    iov.iov_len = c->rcap - c->rlen;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    do {
+        n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+
+    for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < k; i++) {
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (c->nfds < OFA__MAX_PENDING_FDS) {
+                c->fds[c->nfds++] = fd;
+            } else {
+                close(fd);
+                rc = -EPROTO;
+            }
+        }
+    }
+    if (mh.msg_flags & MSG_CTRUNC)
+        rc = -EPROTO;
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return -ECONNRESET;
+    c->rlen += (size_t)n;
+    return 0;
+}
+
+static int rbuf_reserve(struct ofa_client *c, size_t need)
+{
+    uint8_t *p;
+    size_t cap;
+
+    if (need <= c->rcap)
+        return 0;
+    cap = c->rcap ? c->rcap : RECV_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(c->rbuf, cap);
+    if (p == NULL)
+        return -ENOMEM;
+    c->rbuf = p;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Reads until rbuf starts with a whole frame; its length goes to *flen. */
+static int recv_frame(struct ofa_client *c, size_t *flen)
+{
+    uint32_t plen;
+    int rc;
+
+    for (;;) {
+        rc = proto_frame(c->rbuf, c->rlen, c->max_recv, flen);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return -EPROTO; /* a length over our limit, or zero */
+        if (c->rlen >= PROTO_HEADER_LEN) {
+            /* The header passed proto_frame, so this is bounded. */
+            plen = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 |
+                   (uint32_t)c->rbuf[2] << 8 | (uint32_t)c->rbuf[3];
+            rc = rbuf_reserve(c, PROTO_HEADER_LEN + (size_t)plen);
+        } else {
+            rc = rbuf_reserve(c, RECV_CHUNK);
+        }
+        if (rc < 0)
+            return rc;
+        if (c->rlen == c->rcap) {
+            rc = rbuf_reserve(c, c->rcap + RECV_CHUNK);
+            if (rc < 0)
+                return rc;
+        }
+        rc = recv_some(c);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd)
+{
+    size_t flen;
+    int rc, pfd = -1;
+
+    if (fd != NULL)
+        *fd = -1;
+    if (c->broken)
+        return c->broken;
+
+    /* The previous reply is no longer referenced: drop its bytes. */
+    if (c->rdone > 0) {
+        memmove(c->rbuf, c->rbuf + c->rdone, c->rlen - c->rdone);
+        c->rlen -= c->rdone;
+        c->rdone = 0;
+    }
+
+    req->id = c->next_id++;
+    c->sbuf.len = 0;
+    rc = proto_encode_req(&c->sbuf, req);
+    if (rc < 0)
+        return rc;
+    if (c->sbuf.len - PROTO_HEADER_LEN > c->max_send)
+        return -EINVAL;
+
+    rc = send_all(c, c->sbuf.data, c->sbuf.len);
+    if (rc < 0)
+        goto broken;
+    rc = recv_frame(c, &flen);
+    if (rc < 0)
+        goto broken;
+    c->rdone = flen;
+    rc = proto_decode_rep(c->dec, c->rbuf + PROTO_HEADER_LEN, flen - PROTO_HEADER_LEN, rep);
+    if (rc < 0) {
+        if (rc != -ENOMEM)
+            rc = -EPROTO;
+        goto broken;
+    }
+    if (rep->op != req->op || rep->id != req->id || c->rlen != flen) {
+        /* Not our reply, or bytes nobody asked for: out of step. */
+        rc = -EPROTO;
+        goto broken;
+    }
+    if (rep->op == PROTO_OP_PAGE && rep->err == PROTO_OK) {
+        if (c->nfds == 0) {
+            rc = -EPROTO;
+            goto broken;
+        }
+        pfd = c->fds[0];
+        c->nfds--;
+        memmove(c->fds, c->fds + 1, c->nfds * sizeof(int));
+    }
+    if (c->nfds > 0) {
+        rc = -EPROTO; /* descriptors no reply claims */
+        goto broken;
+    }
+    if (rep->err != PROTO_OK) {
+        rc = proto_err_to_errno(rep->err);
+        /* The daemon closes a connection that sent it a malformed or
+         * oversized message: later calls must not wait on it. */
+        if (rep->err == PROTO_EPROTO || rep->err == PROTO_EMSGSIZE)
+            goto broken;
+        return rc;
+    }
+    if (fd != NULL)
+        *fd = pfd;
+    else if (pfd >= 0)
+        close(pfd);
+    return 0;
+
+broken:
+    if (pfd >= 0)
+        close(pfd);
+    ofa__broken(c, rc);
+    return rc;
+}
+
+static void client_free(struct ofa_client *c)
+{
+    struct ofa_arena *a, *next;
+
+    for (a = c->arenas; a != NULL; a = next) {
+        next = a->next;
+        ofa__arena_unmap_all(a);
+        free(a);
+    }
+    ofa__broken(c, -EPIPE);
+    proto_buf_free(&c->sbuf);
+    if (c->dec != NULL)
+        proto_dec_free(c->dec);
+    free(c->rbuf);
+    free(c);
+}
+
+static int hello(struct ofa_client *c)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    size_t n;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_HELLO;
+    req.u.hello.version = PROTO_VERSION;
+    req.u.hello.max_msg = c->max_recv;
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc == -ENOTSUP)
+        return -EPROTO; /* a daemon that speaks another version */
+    if (rc < 0)
+        return rc;
+    if (rep.u.hello.version != PROTO_VERSION || rep.u.hello.max_msg < PROTO_MIN_MAX_MSG ||
+        rep.u.hello.max_msg > PROTO_MAX_MAX_MSG)
+        return -EPROTO;
+    c->max_send = rep.u.hello.max_msg;
+    n = rep.u.hello.server.len;
+    if (n >= sizeof(c->server))
+        n = sizeof(c->server) - 1;
+    if (n > 0)
+        memcpy(c->server, rep.u.hello.server.ptr, n);
+    c->server[n] = '\0';
+    return 0;
+}
+
+int ofa_connect(const char *socket_path, ofa_client **out)
+{
+    struct sockaddr_un sa;
+    struct ofa_client *c;
+    const char *path;
+    size_t plen;
+    int rc;
+
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    path = ofa_socket_path(socket_path);
+    plen = strlen(path);
+    memset(&sa, 0, sizeof(sa));
+    if (plen >= sizeof(sa.sun_path))
+        return -EINVAL;
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, plen);
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->fd = -1;
+    c->next_id = 1;
+    c->max_recv = OFA__MAX_RECV;
+    c->max_send = PROTO_DEFAULT_MAX_MSG;
+    proto_buf_init(&c->sbuf);
+    rc = rbuf_reserve(c, RECV_CHUNK);
+    if (rc < 0)
+        goto fail;
+    rc = proto_dec_new(&c->dec);
+    if (rc < 0)
+        goto fail;
+
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    while (connect(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EISCONN ? 0 : -errno; /* an interrupted connect completed */
+        if (rc < 0)
+            goto fail;
+        break;
+    }
+    rc = hello(c);
+    if (rc < 0)
+        goto fail;
+    *out = c;
+    return 0;
+
+fail:
+    client_free(c);
+    return rc;
+}
+
+void ofa_disconnect(ofa_client *c)
+{
+    if (c != NULL)
+        client_free(c);
+}
+
+const char *ofa_server_version(const ofa_client *c)
+{
+    return c != NULL ? c->server : "";
+}
