@@ -1,0 +1,1949 @@
+/*
+ * ofad_bench.c - daemon-level benchmarks: ofad measured side by side with a
+ * bare Unix-socket echo server (and, with --boost, Boost.Interprocess) in one
+ * run, because these machines are shared and only ratios taken in the same
+ * run mean anything.
+ *
+ * What it owns: the measuring harness, not a test. It starts its own servers
+ * (ofad, and the echo server, which is this program run as --serve-echo) on
+ * sockets in a private temporary directory, waits for each to report READY=1
+ * on a NOTIFY_SOCKET of ours, drives them from forked client processes, and
+ * on exit (normal, error or SIGINT/SIGTERM) stops every server it started,
+ * removes its sockets and directory. A daemon that had to be killed leaves
+ * segments behind; the harness then starts ofad once more on the same socket,
+ * whose start-up sweep removes them, and stops it cleanly.
+ *
+ * Phases (--only takes a comma list of these names):
+ *   ping   bare echo, 1 client, 32-byte messages, one at a time
+ *   pipe   bare echo, 128 messages of 32 bytes per write, 1 and N clients
+ *   sync   ofad, 1 client, ofa_alloc then ofa_free
+ *   batch  ofad, ofa_alloc_many/ofa_free_many of 128, 1 and N clients
+ *   raw    ofad, a client built on proto: 128 ALLOC requests in flight, then
+ *          128 FREE requests, 1 and N clients
+ *   mem    ofad's RSS before and after a million live blocks, and with page
+ *          bytes that it never maps
+ *   boost  (--boost) 1 and 2 processes: ofad batch and raw against
+ *          Boost.Interprocess managed_shared_memory (bip_bench)
+ *   callgrind (--callgrind) server instructions per request, echo and ofad,
+ *          counted by valgrind --tool=callgrind over a fixed number of
+ *          requests (difference of two runs, so start-up cancels out)
+ *
+ * Units: a "call" is one alloc or one free; in the raw client each call is
+ * one request on the wire, in the batched client 128 calls share a request.
+ * Ratios compare calls/s with the bare server's requests/s.
+ *
+ * Every multi-client phase forks its clients; each connects and warms up,
+ * then all start together (a pipe closed by the parent) and run for the same
+ * wall time, so the total is the sum of their rates. Figures are printed as
+ * a table and then as key=value lines for scripts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ofaclient.h"
+#include "proto.h"
+
+#define MSG_LEN     32   /* bare echo message */
+#define DEPTH       128  /* requests in flight when pipelining */
+#define MAX_CLIENTS 64
+#define LAT_CAP     (1u << 22) /* latency samples kept per client */
+#define MEM_BATCH   4096u      /* ofa_alloc_many count in the memory phase */
+#define MAX_ROUNDS  15
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+
+struct opts {
+    double seconds;
+    int rounds;
+    int clients;
+    const char *only;
+    const char *ofad;
+    const char *bip;
+    const char *socket;   /* an existing daemon instead of our own */
+    const char *cg_out;   /* keep callgrind files here */
+    const char *ofad_log; /* ofad --log-level */
+    int boost;
+    int callgrind;
+    uint64_t size;
+    uint64_t blocks;
+    uint64_t big_bytes;
+    uint64_t cg_reqs;
+};
+
+static struct opts O = {
+    .seconds = 1.0,
+    .rounds = 3,
+    .clients = 8,
+    .size = 64,
+    .blocks = 1000000,
+    .big_bytes = 1ull << 30,
+    .cg_reqs = 65536,
+};
+
+static const char *ARENA = "bench";
+static const char *ARENA_MEM = "bench.mem";
+static const char *ARENA_BIG = "bench.big";
+#define PAGE_MEM (256ull << 20)
+#define PAGE_BIG (64ull << 20)
+
+/* ------------------------------------------------------------------ */
+/* Small utilities                                                     */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warnx_(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ofad_bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t k = read(fd, c, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (k == 0)
+            return -ECONNRESET;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int unix_addr(struct sockaddr_un *sa, const char *path)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd, rc = unix_addr(&sa, path);
+    if (rc < 0)
+        return rc;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int phase_on(const char *name)
+{
+    if (!O.only) {
+        if (!strcmp(name, "boost"))
+            return O.boost;
+        if (!strcmp(name, "callgrind"))
+            return O.callgrind;
+        return 1;
+    }
+    size_t n = strlen(name);
+    for (const char *p = O.only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Results: table rows and key=value lines                             */
+
+struct row {
+    char name[48];
+    int clients;
+    double value;
+    char unit[16];
+    char extra[40];
+    double ratio; /* NAN: none */
+    char target[24];
+    int met;      /* -1: no target */
+};
+
+static struct row rows[64];
+static int nrows;
+static char kvs[128][80];
+static int nkv;
+
+static void add_row(const char *name, int clients, double value, const char *unit,
+                    const char *extra, double ratio, const char *target, int met)
+{
+    if (nrows == (int)(sizeof(rows) / sizeof(rows[0])))
+        return;
+    struct row *r = &rows[nrows++];
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->clients = clients;
+    r->value = value;
+    snprintf(r->unit, sizeof(r->unit), "%s", unit);
+    snprintf(r->extra, sizeof(r->extra), "%s", extra ? extra : "");
+    r->ratio = ratio;
+    snprintf(r->target, sizeof(r->target), "%s", target ? target : "");
+    r->met = met;
+}
+
+static void add_kv(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void add_kv(const char *fmt, ...)
+{
+    va_list ap;
+    if (nkv == (int)(sizeof(kvs) / sizeof(kvs[0])))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(kvs[nkv++], sizeof(kvs[0]), fmt, ap);
+    va_end(ap);
+}
+
+static void print_results(void)
+{
+    printf("\n%-34s %7s %14s %-10s %-24s %7s  %s\n", "measurement", "clients", "value",
+           "unit", "", "ratio", "target");
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        char ratio[16] = "";
+        if (!isnan(r->ratio))
+            snprintf(ratio, sizeof(ratio), "%.3f", r->ratio);
+        printf("%-34s %7d %14.0f %-10s %-24s %7s  %s%s\n", r->name, r->clients, r->value,
+               r->unit, r->extra, ratio, r->target,
+               r->met < 0 ? "" : (r->met ? "  met" : "  MISSED"));
+    }
+    printf("\n");
+    for (int i = 0; i < nkv; i++)
+        printf("%s\n", kvs[i]);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clean-up of what we started, also from a signal handler             */
+
+static pid_t g_pids[8];
+static int g_npids;
+static char g_dir[512]; /* short: socket paths live in it */
+static char g_files[32][PATH_MAX];
+static int g_nfiles;
+static volatile sig_atomic_t g_child;
+
+static void track_pid(pid_t p)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == 0) {
+            g_pids[i] = p;
+            return;
+        }
+    if (g_npids < (int)(sizeof(g_pids) / sizeof(g_pids[0])))
+        g_pids[g_npids++] = p;
+}
+
+static void untrack_pid(pid_t p)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == p)
+            g_pids[i] = 0;
+}
+
+static void track_file(const char *path)
+{
+    if (g_nfiles < (int)(sizeof(g_files) / sizeof(g_files[0])))
+        snprintf(g_files[g_nfiles++], PATH_MAX, "%s", path);
+}
+
+/* Async-signal-safe: kill, waitpid, unlink, rmdir only. The servers remove
+ * their own segments on SIGTERM. */
+static void cleanup_now(void)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0)
+            kill(g_pids[i], SIGTERM);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0) {
+            while (waitpid(g_pids[i], NULL, 0) < 0 && errno == EINTR)
+                ;
+            g_pids[i] = 0;
+        }
+    for (int i = 0; i < g_nfiles; i++)
+        unlink(g_files[i]);
+    if (g_dir[0])
+        rmdir(g_dir);
+}
+
+static void on_signal(int sig)
+{
+    if (!g_child)
+        cleanup_now();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* ------------------------------------------------------------------ */
+/* Servers: start with NOTIFY_SOCKET, wait for READY=1, stop           */
+
+struct server {
+    pid_t pid;
+    char sock[PATH_MAX];
+    char log[PATH_MAX];
+    int status; /* wait status once stopped */
+};
+
+static void show_log(const struct server *s)
+{
+    char line[512];
+    FILE *f = fopen(s->log, "r");
+    if (!f)
+        return;
+    fprintf(stderr, "--- %s\n", s->log);
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+/*
+ * Starts argv (argv[0] a path) with stdout/stderr to s->log and
+ * NOTIFY_SOCKET set; waits for READY=1 up to timeout_s. 0 or -errno.
+ */
+static int server_start(struct server *s, char *const argv[], const char *tag, int timeout_s)
+{
+    char notify[PATH_MAX];
+    struct sockaddr_un sa;
+    int nfd, rc;
+    pid_t pid;
+
+    snprintf(notify, sizeof(notify), "%s/%s.notify", g_dir, tag);
+    snprintf(s->log, sizeof(s->log), "%s/%s.log", g_dir, tag);
+    track_file(s->log);
+    rc = unix_addr(&sa, notify);
+    if (rc < 0)
+        return rc;
+    nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (nfd < 0)
+        return -errno;
+    unlink(notify);
+    if (bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    track_file(notify);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (pid == 0) {
+        int lfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        signal(SIGINT, SIG_IGN); /* the harness stops it: no half-dead daemon on ^C */
+        signal(SIGTERM, SIG_DFL);
+        if (lfd >= 0) {
+            dup2(lfd, 1);
+            dup2(lfd, 2);
+        }
+        setenv("NOTIFY_SOCKET", notify, 1);
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    s->pid = pid;
+    track_pid(pid);
+    uint64_t deadline = now_ns() + (uint64_t)timeout_s * 1000000000u;
+    for (;;) {
+        struct pollfd p = {.fd = nfd, .events = POLLIN};
+        char msg[4096];
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            untrack_pid(pid);
+            s->pid = 0;
+            warnx_("%s exited before READY=1 (status %d)", argv[0], st);
+            show_log(s);
+            rc = -ECHILD;
+            goto out;
+        }
+        if (now_ns() > deadline) {
+            warnx_("%s: no READY=1 within %d s", argv[0], timeout_s);
+            show_log(s);
+            rc = -ETIMEDOUT;
+            goto out;
+        }
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
+        if (n <= 0)
+            continue;
+        msg[n] = 0;
+        for (char *l = msg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+            if (!strncmp(l, "READY=1", 7)) {
+                rc = 0;
+                goto out;
+            }
+    }
+out:
+    close(nfd);
+    unlink(notify);
+    return rc;
+}
+
+/* SIGTERM, then SIGKILL after timeout_s. Returns 0 if it exited 0. */
+static int server_stop(struct server *s, int timeout_s)
+{
+    uint64_t deadline = now_ns() + (uint64_t)timeout_s * 1000000000u;
+    int st = 0;
+    if (s->pid <= 0)
+        return 0;
+    kill(s->pid, SIGTERM);
+    for (;;) {
+        pid_t r = waitpid(s->pid, &st, WNOHANG);
+        if (r == s->pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            break;
+        if (now_ns() > deadline) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &st, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    untrack_pid(s->pid);
+    s->pid = 0;
+    s->status = st;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static char self_exe[PATH_MAX];
+
+/* ofad on s->sock, optionally under a wrapper (valgrind ...). */
+static int ofad_start(struct server *s, const char *tag, char *const wrapper[],
+                      char *const arenas[], int timeout_s)
+{
+    char *argv[40];
+    int n = 0;
+    for (int i = 0; wrapper && wrapper[i]; i++)
+        argv[n++] = wrapper[i];
+    argv[n++] = (char *)O.ofad;
+    argv[n++] = "--socket";
+    argv[n++] = s->sock;
+    if (O.ofad_log) {
+        argv[n++] = "--log-level";
+        argv[n++] = (char *)O.ofad_log;
+    }
+    for (int i = 0; arenas && arenas[i] && n < 36; i++) {
+        argv[n++] = "--arena";
+        argv[n++] = arenas[i];
+    }
+    argv[n] = NULL;
+    return server_start(s, argv, tag, timeout_s);
+}
+
+/* Stops ofad; if it did not exit cleanly, a second ofad on the same socket
+ * sweeps the segments the first one left. */
+static void ofad_stop(struct server *s)
+{
+    char tag[32];
+    if (server_stop(s, 20) == 0) {
+        unlink(s->sock);
+        return;
+    }
+    warnx_("ofad did not exit cleanly (wait status %d); sweeping its segments", s->status);
+    show_log(s);
+    snprintf(tag, sizeof(tag), "sweep%d", (int)getpid());
+    if (ofad_start(s, tag, NULL, NULL, 20) == 0)
+        server_stop(s, 20);
+    unlink(s->sock);
+}
+
+static int echo_start(struct server *s, const char *tag, char *const wrapper[], int timeout_s)
+{
+    char *argv[24];
+    int n = 0;
+    for (int i = 0; wrapper && wrapper[i]; i++)
+        argv[n++] = wrapper[i];
+    argv[n++] = self_exe;
+    argv[n++] = "--serve-echo";
+    argv[n++] = s->sock;
+    argv[n] = NULL;
+    return server_start(s, argv, tag, timeout_s);
+}
+
+static void echo_stop(struct server *s)
+{
+    server_stop(s, 20);
+    unlink(s->sock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The bare echo server (run as: ofad_bench --serve-echo PATH)         */
+
+static void *echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static __thread char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || write_all(fd, buf, (size_t)n) < 0)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static volatile sig_atomic_t echo_stop_flag;
+
+static void echo_on_term(int sig)
+{
+    (void)sig;
+    echo_stop_flag = 1;
+}
+
+/* One thread per connection, plain blocking read and write: the floor any
+ * socket server pays. SIGTERM ends it with exit 0, so that tools such as
+ * callgrind write their output. */
+static int serve_echo(const char *path)
+{
+    struct sockaddr_un sa;
+    struct sigaction act;
+    const char *ns = getenv("NOTIFY_SOCKET");
+    int lfd;
+
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = echo_on_term; /* no SA_RESTART: accept returns EINTR */
+    sigaction(SIGTERM, &act, NULL);
+    sigaction(SIGINT, &act, NULL);
+
+    if (unix_addr(&sa, path) < 0)
+        return 2;
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(path);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0) {
+        perror("echo server");
+        return 1;
+    }
+    if (ns) {
+        struct sockaddr_un na;
+        int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (nfd >= 0 && unix_addr(&na, ns) == 0)
+            sendto(nfd, "READY=1", 7, 0, (struct sockaddr *)&na, sizeof(na));
+        if (nfd >= 0)
+            close(nfd);
+    }
+    for (;;) {
+        pthread_t t;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (echo_stop_flag) {
+            unlink(path);
+            return 0;
+        }
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            perror("accept");
+            return 1;
+        }
+        /* Only the accepting thread takes SIGTERM, so that it sees EINTR. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int prc = pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)fd);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (prc != 0) {
+            close(fd);
+            continue;
+        }
+        pthread_detach(t);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Client processes                                                    */
+
+struct worker {
+    int idx;
+    uint64_t iters;    /* fixed number of iterations, or 0: run for O.seconds */
+    uint64_t t0, deadline;
+    int ready_fd, go_fd, started;
+    uint64_t ops;
+    uint32_t *lat;
+    size_t nlat;
+};
+
+struct result {
+    int32_t idx, err;
+    uint64_t ops, ns, p50, p99, nlat;
+};
+
+struct agg {
+    int n, failed;
+    uint64_t ops;
+    double rate;     /* sum of the clients' ops/s */
+    uint64_t max_ns; /* the longest client run */
+    double p50, p99; /* ns, client 0 */
+    int err;
+};
+
+typedef int (*client_fn)(struct worker *w, const void *arg);
+
+/* Called by a client once set up: all clients start at once. */
+static int worker_go(struct worker *w)
+{
+    char c = 'r';
+    if (write_all(w->ready_fd, &c, 1) < 0)
+        return -EPIPE;
+    w->started = 1;
+    while (read(w->go_fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    w->t0 = now_ns();
+    w->deadline = w->t0 + (uint64_t)(O.seconds * 1e9);
+    return 0;
+}
+
+static int worker_more(const struct worker *w, uint64_t i)
+{
+    return w->iters ? i < w->iters : now_ns() < w->deadline;
+}
+
+static void lat_add(struct worker *w, uint64_t ns)
+{
+    if (!w->lat) {
+        w->lat = malloc(LAT_CAP * sizeof(*w->lat));
+        if (!w->lat)
+            return;
+    }
+    if (w->nlat < LAT_CAP)
+        w->lat[w->nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void worker_main(int idx, client_fn fn, const void *arg, uint64_t iters, int ready_fd,
+                        int go_fd, int res_fd)
+{
+    struct worker w = {.idx = idx, .iters = iters, .ready_fd = ready_fd, .go_fd = go_fd};
+    struct result r = {.idx = idx};
+    int rc = fn(&w, arg);
+    uint64_t t1 = now_ns();
+    if (!w.started) {
+        char c = 'f';
+        write_all(ready_fd, &c, 1);
+    }
+    r.err = rc;
+    r.ops = w.ops;
+    r.ns = w.started ? t1 - w.t0 : 0;
+    if (w.nlat) {
+        qsort(w.lat, w.nlat, sizeof(*w.lat), cmp_u32);
+        r.p50 = w.lat[w.nlat / 2];
+        r.p99 = w.lat[(size_t)((double)w.nlat * 0.99)];
+        r.nlat = w.nlat;
+    }
+    write_all(res_fd, &r, sizeof(r));
+    _exit(rc < 0 ? 1 : 0);
+}
+
+/*
+ * Runs n client processes of fn together; each runs O.seconds, or iters
+ * iterations when iters > 0. 0, or -errno when a client failed.
+ */
+static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, struct agg *out)
+{
+    int rp[2], gp[2], sp[2];
+    pid_t pids[MAX_CLIENTS];
+    int started = 0, failed = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->n = n;
+    if (n > MAX_CLIENTS)
+        n = MAX_CLIENTS;
+    if (pipe2(rp, O_CLOEXEC) < 0 || pipe2(gp, O_CLOEXEC) < 0 || pipe2(sp, O_CLOEXEC) < 0)
+        return -errno;
+    fflush(NULL);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            n = i;
+            failed = 1;
+            break;
+        }
+        if (pids[i] == 0) {
+            g_child = 1;
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            close(rp[0]);
+            close(gp[1]);
+            close(sp[0]);
+            worker_main(i, fn, arg, iters, rp[1], gp[0], sp[1]);
+        }
+    }
+    close(rp[1]);
+    close(gp[0]);
+    close(sp[1]);
+    /* Every client says ready ('r') or failed ('f') before the start; one
+     * that dies without a word shows as EOF. */
+    while (started < n) {
+        struct pollfd p = {.fd = rp[0], .events = POLLIN};
+        char c;
+        int k = poll(&p, 1, 300000);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        ssize_t m = read(rp[0], &c, 1);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        started++;
+        if (c != 'r')
+            failed = 1;
+    }
+    close(gp[1]); /* go */
+    for (;;) {
+        struct result r;
+        int rc = read_full(sp[0], &r, sizeof(r));
+        if (rc < 0)
+            break;
+        if (r.err < 0) {
+            failed = 1;
+            out->err = r.err;
+            continue;
+        }
+        out->ops += r.ops;
+        if (r.ns)
+            out->rate += (double)r.ops * 1e9 / (double)r.ns;
+        if (r.ns > out->max_ns)
+            out->max_ns = r.ns;
+        if (r.idx == 0) {
+            out->p50 = (double)r.p50;
+            out->p99 = (double)r.p99;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int st;
+        while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed = 1;
+    }
+    close(rp[0]);
+    close(sp[0]);
+    out->failed = failed;
+    if (getenv("OFAD_BENCH_DEBUG"))
+        fprintf(stderr, "  [%d clients: %" PRIu64 " ops, rate sum %.0f/s, ops/longest %.0f/s]\n", n,
+                out->ops, out->rate, out->max_ns ? (double)out->ops * 1e9 / (double)out->max_ns : 0.0);
+    if (failed && !out->err)
+        out->err = -EIO;
+    return failed ? out->err : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bare echo clients                                                   */
+
+static int c_ping(struct worker *w, const void *arg)
+{
+    char msg[MSG_LEN];
+    int fd = unix_connect(arg), rc = 0;
+    if (fd < 0)
+        return fd;
+    memset(msg, 'p', sizeof(msg));
+    for (int i = 0; i < 1000 && rc == 0; i++) /* warm-up */
+        if ((rc = write_all(fd, msg, MSG_LEN)) == 0)
+            rc = read_full(fd, msg, MSG_LEN);
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        uint64_t t = now_ns();
+        rc = write_all(fd, msg, MSG_LEN);
+        if (rc == 0)
+            rc = read_full(fd, msg, MSG_LEN);
+        lat_add(w, now_ns() - t);
+        w->ops++;
+    }
+    close(fd);
+    return rc;
+}
+
+static int c_pipe(struct worker *w, const void *arg)
+{
+    static char buf[DEPTH * MSG_LEN];
+    int fd = unix_connect(arg), rc = 0;
+    if (fd < 0)
+        return fd;
+    memset(buf, 'p', sizeof(buf));
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((rc = write_all(fd, buf, sizeof(buf))) == 0)
+            rc = read_full(fd, buf, sizeof(buf));
+    if (rc == 0)
+        rc = worker_go(w);
+    /* Two pipelined writes per iteration, as the ofad clients do (128
+     * ALLOC, then 128 FREE). */
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            rc = write_all(fd, buf, sizeof(buf));
+            if (rc == 0)
+                rc = read_full(fd, buf, sizeof(buf));
+        }
+        w->ops += 2 * DEPTH;
+    }
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* ofad clients through libofaclient                                   */
+
+static int lib_open(ofa_client **c, ofa_arena **a, const char *arena)
+{
+    int rc = ofa_connect(O.socket, c);
+    if (rc < 0)
+        return rc;
+    rc = ofa_arena_open(*c, arena, a);
+    if (rc < 0) {
+        ofa_disconnect(*c);
+        *c = NULL;
+    }
+    return rc;
+}
+
+static int c_sync(struct worker *w, const void *arg)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+    int rc = lib_open(&c, &a, arg);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < 1000 && rc == 0; i++)
+        if ((rc = ofa_alloc(a, O.size, &off)) == 0)
+            rc = ofa_free(a, off);
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        uint64_t t0 = now_ns(), t1, t2;
+        rc = ofa_alloc(a, O.size, &off);
+        t1 = now_ns();
+        if (rc == 0)
+            rc = ofa_free(a, off);
+        t2 = now_ns();
+        lat_add(w, t1 - t0);
+        lat_add(w, t2 - t1);
+        w->ops += 2;
+    }
+    ofa_disconnect(c);
+    return rc;
+}
+
+static int c_batch(struct worker *w, const void *arg)
+{
+    uint64_t offs[DEPTH];
+    ofa_client *c;
+    ofa_arena *a;
+    int rc = lib_open(&c, &a, arg);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((rc = ofa_alloc_many(a, O.size, 0, 0, DEPTH, offs)) == 0)
+            rc = ofa_free_many(a, offs, DEPTH) == DEPTH ? 0 : -EIO;
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        rc = ofa_alloc_many(a, O.size, 0, 0, DEPTH, offs);
+        if (rc == 0) {
+            int k = ofa_free_many(a, offs, DEPTH);
+            rc = k == DEPTH ? 0 : (k < 0 ? k : -EIO);
+        }
+        w->ops += 2 * DEPTH;
+    }
+    ofa_disconnect(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* A raw pipelined client built on proto                               */
+
+struct raw {
+    int fd;
+    struct proto_buf out;
+    struct proto_dec *dec;
+    uint8_t *in;
+    size_t in_len, in_off, in_cap;
+    uint32_t max_msg, arena;
+    uint64_t id;
+};
+
+static int raw_flush(struct raw *r)
+{
+    int rc = write_all(r->fd, r->out.data, r->out.len);
+    proto_buf_consume(&r->out, r->out.len);
+    return rc;
+}
+
+/* The next reply; its pointers live until the next call. */
+static int raw_recv(struct raw *r, struct proto_rep *rep)
+{
+    for (;;) {
+        size_t flen;
+        int rc = proto_frame(r->in + r->in_off, r->in_len - r->in_off, r->max_msg, &flen);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            const uint8_t *p = r->in + r->in_off + PROTO_HEADER_LEN;
+            r->in_off += flen;
+            rc = proto_decode_rep(r->dec, p, flen - PROTO_HEADER_LEN, rep);
+            return rc < 0 ? rc : 0;
+        }
+        if (r->in_off) {
+            memmove(r->in, r->in + r->in_off, r->in_len - r->in_off);
+            r->in_len -= r->in_off;
+            r->in_off = 0;
+        }
+        ssize_t n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ECONNRESET;
+        r->in_len += (size_t)n;
+    }
+}
+
+/* Sends one request and waits for its reply (set-up only). */
+static int raw_call(struct raw *r, struct proto_req *q, struct proto_rep *rep)
+{
+    int rc;
+    q->id = r->id++;
+    if ((rc = proto_encode_req(&r->out, q)) < 0 || (rc = raw_flush(r)) < 0 ||
+        (rc = raw_recv(r, rep)) < 0)
+        return rc;
+    if (rep->op != q->op || rep->id != q->id)
+        return -EPROTO;
+    return rep->err ? proto_err_to_errno(rep->err) : 0;
+}
+
+static void raw_close(struct raw *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    proto_buf_free(&r->out);
+    if (r->dec)
+        proto_dec_free(r->dec);
+    free(r->in);
+}
+
+static int raw_open(struct raw *r, const char *sock, const char *arena)
+{
+    struct proto_req q;
+    struct proto_rep rep;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    proto_buf_init(&r->out);
+    r->max_msg = PROTO_DEFAULT_MAX_MSG;
+    r->id = 1;
+    r->fd = unix_connect(sock);
+    if (r->fd < 0)
+        return r->fd;
+    if ((rc = proto_dec_new(&r->dec)) < 0)
+        return rc;
+    r->in_cap = PROTO_MAX_MAX_MSG + PROTO_HEADER_LEN;
+    r->in = malloc(r->in_cap);
+    if (!r->in)
+        return -ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_HELLO;
+    q.u.hello.version = PROTO_VERSION;
+    q.u.hello.max_msg = PROTO_DEFAULT_MAX_MSG;
+    if ((rc = raw_call(r, &q, &rep)) < 0)
+        return rc;
+    if (rep.u.hello.max_msg >= PROTO_MIN_MAX_MSG && rep.u.hello.max_msg <= PROTO_MAX_MAX_MSG)
+        r->max_msg = rep.u.hello.max_msg;
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_OPEN;
+    q.u.open.name.ptr = arena;
+    q.u.open.name.len = (uint32_t)strlen(arena);
+    if ((rc = raw_call(r, &q, &rep)) < 0)
+        return rc;
+    r->arena = rep.u.open.arena;
+    return 0;
+}
+
+/* 128 ALLOC requests in flight, then 128 FREE requests. */
+static int raw_cycle(struct raw *r, uint64_t *offs)
+{
+    struct proto_req q;
+    struct proto_rep rep;
+    uint64_t first = r->id;
+    int rc;
+
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_ALLOC;
+    q.u.alloc.arena = r->arena;
+    q.u.alloc.size = O.size;
+    q.u.alloc.count = 1;
+    for (int i = 0; i < DEPTH; i++) {
+        q.id = r->id++;
+        if ((rc = proto_encode_req(&r->out, &q)) < 0)
+            return rc;
+    }
+    if ((rc = raw_flush(r)) < 0)
+        return rc;
+    for (int i = 0; i < DEPTH; i++) {
+        if ((rc = raw_recv(r, &rep)) < 0)
+            return rc;
+        if (rep.op != PROTO_OP_ALLOC || rep.id != first + (uint64_t)i)
+            return -EPROTO;
+        if (rep.err)
+            return proto_err_to_errno(rep.err);
+        offs[i] = rep.u.alloc.off;
+    }
+    first = r->id;
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_FREE;
+    q.u.free.arena = r->arena;
+    for (int i = 0; i < DEPTH; i++) {
+        q.id = r->id++;
+        q.u.free.off = offs[i];
+        if ((rc = proto_encode_req(&r->out, &q)) < 0)
+            return rc;
+    }
+    if ((rc = raw_flush(r)) < 0)
+        return rc;
+    for (int i = 0; i < DEPTH; i++) {
+        if ((rc = raw_recv(r, &rep)) < 0)
+            return rc;
+        if (rep.op != PROTO_OP_FREE || rep.id != first + (uint64_t)i)
+            return -EPROTO;
+        if (rep.err)
+            return proto_err_to_errno(rep.err);
+    }
+    return 0;
+}
+
+/* Churn: `live` blocks of random sizes in 1..max; a step frees DEPTH random
+ * ones (FREE requests in flight) and allocates as many (ALLOC requests in
+ * flight). The pattern of bip_bench --pattern churn. */
+#define CHURN_LIVE 10000
+#define CHURN_MAX  256
+
+static uint64_t xrnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+static int raw_send_recv(struct raw *r, struct proto_req *q, int n, uint64_t *offs,
+                         const uint64_t *sizes)
+{
+    struct proto_rep rep;
+    uint64_t first = r->id;
+    int rc;
+    for (int i = 0; i < n; i++) {
+        q->id = r->id++;
+        if (q->op == PROTO_OP_FREE)
+            q->u.free.off = offs[i];
+        else
+            q->u.alloc.size = sizes[i];
+        if ((rc = proto_encode_req(&r->out, q)) < 0)
+            return rc;
+    }
+    if ((rc = raw_flush(r)) < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        if ((rc = raw_recv(r, &rep)) < 0)
+            return rc;
+        if (rep.op != q->op || rep.id != first + (uint64_t)i)
+            return -EPROTO;
+        if (rep.err)
+            return proto_err_to_errno(rep.err);
+        if (q->op == PROTO_OP_ALLOC)
+            offs[i] = rep.u.alloc.off;
+    }
+    return 0;
+}
+
+static int raw_churn_step(struct raw *r, uint64_t *live, uint64_t *seed)
+{
+    struct proto_req q;
+    uint64_t offs[DEPTH], sizes[DEPTH] = {0};
+    uint32_t slot[DEPTH];
+    int n = 0, rc;
+
+    /* Distinct slots, so that no offset is freed twice in one step. */
+    for (int i = 0; i < DEPTH; i++) {
+        uint32_t k = (uint32_t)(xrnd(seed) % CHURN_LIVE);
+        if (!live[k])
+            continue;
+        slot[n] = k;
+        offs[n++] = live[k];
+        live[k] = 0;
+    }
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_FREE;
+    q.u.free.arena = r->arena;
+    if ((rc = raw_send_recv(r, &q, n, offs, NULL)) < 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        sizes[i] = 1 + xrnd(seed) % CHURN_MAX;
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_ALLOC;
+    q.u.alloc.arena = r->arena;
+    q.u.alloc.count = 1;
+    if ((rc = raw_send_recv(r, &q, n, offs, sizes)) < 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        live[slot[i]] = offs[i];
+    return 2 * n;
+}
+
+struct raw_arg {
+    const char *sock, *arena;
+    int churn;
+};
+
+static int c_raw(struct worker *w, const void *arg)
+{
+    const struct raw_arg *ra = arg;
+    uint64_t offs[DEPTH], seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
+    uint64_t *live = NULL;
+    struct raw r;
+    int rc = raw_open(&r, ra->sock, ra->arena);
+    if (rc == 0 && ra->churn) {
+        live = calloc(CHURN_LIVE, sizeof(*live));
+        if (!live)
+            rc = -ENOMEM;
+        for (int i = 0; rc == 0 && i < CHURN_LIVE; i += DEPTH) {
+            uint64_t sizes[DEPTH];
+            struct proto_req q;
+            int n = CHURN_LIVE - i < DEPTH ? CHURN_LIVE - i : DEPTH;
+            for (int k = 0; k < n; k++)
+                sizes[k] = 1 + xrnd(&seed) % CHURN_MAX;
+            memset(&q, 0, sizeof(q));
+            q.op = PROTO_OP_ALLOC;
+            q.u.alloc.arena = r.arena;
+            q.u.alloc.count = 1;
+            rc = raw_send_recv(&r, &q, n, live + i, sizes);
+        }
+    }
+    for (int i = 0; i < 100 && rc == 0; i++)
+        rc = ra->churn ? (raw_churn_step(&r, live, &seed) < 0) : raw_cycle(&r, offs);
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        if (ra->churn) {
+            int k = raw_churn_step(&r, live, &seed);
+            if (k < 0)
+                rc = k;
+            else
+                w->ops += (uint64_t)k;
+        } else {
+            rc = raw_cycle(&r, offs);
+            w->ops += 2 * DEPTH;
+        }
+    }
+    raw_close(&r);
+    free(live);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Phases                                                              */
+
+static double ratio(double a, double b)
+{
+    return isnan(a) || isnan(b) || b == 0 ? NAN : a / b;
+}
+
+static int met(double r, double target)
+{
+    return isnan(r) ? -1 : r >= target;
+}
+
+/*
+ * The throughput measurements, run in rounds: each round runs every enabled
+ * measurement once, in this order, and a figure is the median over rounds,
+ * so that a burst of load from a neighbour on a shared machine hits one
+ * sample of each rather than all samples of one.
+ */
+struct meas {
+    const char *phase, *label, *key, *unit;
+    int bare;    /* 1: the echo server, 0: ofad */
+    client_fn fn;
+    int clients; /* 0: O.clients */
+    int n, err;
+    double rate[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS];
+};
+
+static struct raw_arg ofad_raw_arg;
+
+#define MEAS(ph, lab, k, u, b, f, nc) \
+    { .phase = ph, .label = lab, .key = k, .unit = u, .bare = b, .fn = f, .clients = nc }
+
+static struct meas M[] = {
+    MEAS("ping", "bare ping-pong 32 B", "bare_ping", "rt/s", 1, c_ping, 1),
+    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 1),
+    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 0),
+    MEAS("sync", "ofad sync alloc, free", "ofad_sync", "rt/s", 0, c_sync, 1),
+    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 1),
+    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 0),
+    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 1),
+    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 0),
+};
+#define NMEAS ((int)(sizeof(M) / sizeof(M[0])))
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+    double t[MAX_ROUNDS];
+    if (n == 0)
+        return NAN;
+    memcpy(t, v, (size_t)n * sizeof(*t));
+    qsort(t, (size_t)n, sizeof(*t), cmp_double);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static int meas_clients(const struct meas *m)
+{
+    return m->clients ? m->clients : O.clients;
+}
+
+static int meas_on(const struct meas *m, int have_echo, int have_ofad)
+{
+    if (!phase_on(m->phase) || !(m->bare ? have_echo : have_ofad))
+        return 0;
+    return m->clients || O.clients > 1;
+}
+
+static void run_rounds(const char *echo_sock, int have_echo, int have_ofad)
+{
+    for (int round = 0; round < O.rounds; round++) {
+        for (int i = 0; i < NMEAS; i++) {
+            struct meas *m = &M[i];
+            const void *arg = m->bare ? (const void *)echo_sock
+                              : m->fn == c_raw ? (const void *)&ofad_raw_arg
+                                               : (const void *)ARENA;
+            struct agg g;
+            if (!meas_on(m, have_echo, have_ofad) || m->err)
+                continue;
+            if (run_clients(meas_clients(m), m->fn, arg, 0, &g) < 0) {
+                m->err = g.err ? g.err : -EIO;
+                warnx_("%s (%d clients): %s", m->label, meas_clients(m), ofa_strerror(m->err));
+                continue;
+            }
+            m->rate[m->n] = g.rate;
+            m->p50[m->n] = g.p50;
+            m->p99[m->n] = g.p99;
+            m->n++;
+        }
+    }
+}
+
+/* The median of measurement i, or NAN. */
+static double meas_rate(int i)
+{
+    return M[i].err ? NAN : median(M[i].rate, M[i].n);
+}
+
+static void report_rounds(void)
+{
+    double ping = meas_rate(0), pipe1 = meas_rate(1), pipeN = meas_rate(2);
+    for (int i = 0; i < NMEAS; i++) {
+        const struct meas *m = &M[i];
+        int nc = meas_clients(m);
+        double v = meas_rate(i), r = NAN, p50 = median(m->p50, m->n) / 1e3,
+               p99 = median(m->p99, m->n) / 1e3;
+        char extra[40] = "", target[24] = "";
+        int ok = -1;
+        if (!m->n && !m->err)
+            continue;
+        if (m->err) {
+            add_row(m->label, nc, NAN, "failed", ofa_err_name(m->err), NAN, "", -1);
+            continue;
+        }
+        if (m->fn == c_ping || m->fn == c_sync)
+            snprintf(extra, sizeof(extra), "p50 %.1f us p99 %.1f us", p50, p99);
+        if (m->fn == c_sync) {
+            r = ratio(v, ping);
+            snprintf(target, sizeof(target), ">= 0.90");
+            ok = met(r, 0.90);
+        } else if (!m->bare) {
+            /* Calls are allocs and frees in equal numbers. */
+            r = ratio(v, m->clients ? pipe1 : pipeN);
+            snprintf(extra, sizeof(extra), "%.0f allocs/s", v / 2);
+            snprintf(target, sizeof(target), ">= 0.60, >= 2e6");
+            ok = isnan(r) ? -1 : (r >= 0.60 && v >= 2e6);
+        }
+        add_row(m->label, nc, v, m->unit, extra, r, target, ok);
+        if (m->fn == c_ping || m->fn == c_sync) {
+            add_kv("%s_rtps=%.0f", m->key, v);
+            add_kv("%s_p50_us=%.2f", m->key, p50);
+            add_kv("%s_p99_us=%.2f", m->key, p99);
+        } else {
+            add_kv("%s_%dc_%s=%.0f", m->key, nc, m->bare ? "rps" : "calls_per_s", v);
+        }
+        if (!isnan(r) && m->fn == c_sync)
+            add_kv("%s_ratio=%.3f", m->key, r);
+        else if (!isnan(r))
+            add_kv("%s_%dc_ratio=%.3f", m->key, nc, r);
+    }
+}
+
+/* --- memory --- */
+
+struct mem {
+    long vm_rss, rss_anon, rss_file, rss_shmem, vm_hwm; /* kB, /proc/PID/status */
+    long sm_rss, sm_anon, sm_heap, sm_file, sm_shm;     /* kB, /proc/PID/smaps */
+    int shm_maps;                                       /* mappings of /dev/shm */
+};
+
+static int mem_read(pid_t pid, struct mem *m)
+{
+    char path[64], line[512];
+    FILE *f;
+    int cls = 0; /* 0 anon, 1 heap, 2 file, 3 shm */
+
+    memset(m, 0, sizeof(*m));
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -errno;
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "VmRSS: %ld", &m->vm_rss);
+        sscanf(line, "RssAnon: %ld", &m->rss_anon);
+        sscanf(line, "RssFile: %ld", &m->rss_file);
+        sscanf(line, "RssShmem: %ld", &m->rss_shmem);
+        sscanf(line, "VmHWM: %ld", &m->vm_hwm);
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -errno;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char name[400] = "";
+        long kb;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %399[^\n]", &lo, &hi, name) >= 2) {
+            if (!strncmp(name, "/dev/shm/", 9)) {
+                cls = 3;
+                m->shm_maps++;
+            } else if (!strcmp(name, "[heap]")) {
+                cls = 1;
+            } else if (name[0] == '/') {
+                cls = 2;
+            } else {
+                cls = 0;
+            }
+        } else if (sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            m->sm_rss += kb;
+            if (cls == 0)
+                m->sm_anon += kb;
+            else if (cls == 1)
+                m->sm_heap += kb;
+            else if (cls == 2)
+                m->sm_file += kb;
+            else
+                m->sm_shm += kb;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static void mem_print(const char *when, const struct mem *m)
+{
+    printf("  %-28s VmRSS %7ld kB  RssAnon %7ld  RssFile %6ld  RssShmem %5ld | smaps: "
+           "heap %7ld  anon %7ld  file %6ld  /dev/shm maps %d (%ld kB)\n",
+           when, m->vm_rss, m->rss_anon, m->rss_file, m->rss_shmem, m->sm_heap, m->sm_anon,
+           m->sm_file, m->shm_maps, m->sm_shm);
+}
+
+/* Allocates O.blocks blocks of O.size bytes in batches; flags as given.
+ * Returns 0, or -errno with *got the blocks allocated. */
+static int mem_fill(ofa_arena *a, unsigned flags, uint64_t *offs, uint64_t *got)
+{
+    *got = 0;
+    while (*got < O.blocks) {
+        size_t k = O.blocks - *got > MEM_BATCH ? MEM_BATCH : (size_t)(O.blocks - *got);
+        int rc = ofa_alloc_many(a, O.size, 0, flags, k, offs + *got);
+        if (rc < 0)
+            return rc;
+        *got += k;
+    }
+    return 0;
+}
+
+static int mem_free(ofa_arena *a, const uint64_t *offs, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i += MEM_BATCH) {
+        size_t k = n - i > MEM_BATCH ? MEM_BATCH : (size_t)(n - i);
+        int rc = ofa_free_many(a, offs + i, k);
+        if (rc < 0)
+            return rc;
+        if ((size_t)rc != k)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static void phase_mem(pid_t pid)
+{
+    ofa_client *c = NULL;
+    ofa_arena *a = NULL, *b = NULL;
+    ofa_arena_stats st;
+    struct mem m0, m1, m2, m3, m4;
+    uint64_t *offs = NULL, got = 0, nbig, *big = NULL, bgot = 0;
+    const char *mode = "owned by the connection";
+    unsigned flags = 0;
+    int rc;
+
+    printf("memory: ofad pid %d, %" PRIu64 " blocks of %" PRIu64 " bytes\n", (int)pid, O.blocks,
+           O.size);
+    offs = calloc(O.blocks, sizeof(*offs));
+    if (!offs) {
+        warnx_("memory phase: out of memory");
+        return;
+    }
+    if ((rc = lib_open(&c, &a, ARENA_MEM)) < 0) {
+        warnx_("memory phase: open %s: %s", ARENA_MEM, ofa_strerror(rc));
+        goto out;
+    }
+    mem_read(pid, &m0);
+    mem_print("before", &m0);
+    rc = mem_fill(a, flags, offs, &got);
+    if (rc == -EMFILE || rc == -ENOMEM) {
+        /* A per-connection block limit below O.blocks: the blocks then
+         * belong to the arena (OFA_KEEP), which the daemon tracks too. */
+        warnx_("memory phase: %s after %" PRIu64 " connection-owned blocks; retrying with "
+               "OFA_KEEP", ofa_err_name(rc), got);
+        mem_free(a, offs, got);
+        flags = OFA_KEEP;
+        mode = "OFA_KEEP";
+        rc = mem_fill(a, flags, offs, &got);
+    }
+    if (rc < 0) {
+        warnx_("memory phase: alloc failed after %" PRIu64 " blocks: %s", got, ofa_strerror(rc));
+        goto out;
+    }
+    mem_read(pid, &m1);
+    mem_print("live blocks", &m1);
+    if (ofa_stats(a, &st) == 0)
+        printf("  arena %s: blocks_live %" PRIu64 " pages %" PRIu64 " bytes_reserved %" PRIu64
+               " free_chunks %" PRIu64 "\n",
+               ARENA_MEM, st.blocks_live, st.pages, st.bytes_reserved, st.free_chunks);
+    double per = (double)(m1.vm_rss - m0.vm_rss) * 1024.0 / (double)got;
+    double per_anon = (double)(m1.rss_anon - m0.rss_anon) * 1024.0 / (double)got;
+    char extra[40];
+    snprintf(extra, sizeof(extra), "anon %.1f B; %s", per_anon, flags ? "KEEP" : "owned");
+    add_row("ofad RSS per live block", 1, per, "bytes", extra, NAN, "<= 96", per <= 96.0);
+    add_kv("mem_blocks=%" PRIu64, got);
+    add_kv("mem_block_mode=%s", flags ? "keep" : "owned");
+    add_kv("mem_rss_before_kb=%ld", m0.vm_rss);
+    add_kv("mem_rss_after_kb=%ld", m1.vm_rss);
+    add_kv("mem_bytes_per_block=%.1f", per);
+    add_kv("mem_anon_bytes_per_block=%.1f", per_anon);
+    printf("  %.1f bytes of RSS per live block (%s)\n", per, mode);
+    if ((rc = mem_free(a, offs, got)) < 0)
+        warnx_("memory phase: free: %s", ofa_strerror(rc));
+    mem_read(pid, &m2);
+    mem_print("after freeing them", &m2);
+
+    /* Page bytes: blocks the size of a page, each on a page of its own. */
+    if ((rc = ofa_arena_open(c, ARENA_BIG, &b)) < 0) {
+        warnx_("memory phase: open %s: %s", ARENA_BIG, ofa_strerror(rc));
+        goto out;
+    }
+    nbig = O.big_bytes / PAGE_BIG;
+    big = calloc(nbig ? nbig : 1, sizeof(*big));
+    if (!big)
+        goto out;
+    mem_read(pid, &m3);
+    for (bgot = 0; bgot < nbig; bgot++)
+        if ((rc = ofa_alloc(b, PAGE_BIG, &big[bgot])) < 0) {
+            warnx_("memory phase: big alloc %" PRIu64 ": %s", bgot, ofa_strerror(rc));
+            break;
+        }
+    mem_read(pid, &m4);
+    memset(&st, 0, sizeof(st));
+    ofa_stats(b, &st);
+    mem_print("before page bytes", &m3);
+    mem_print("with page bytes", &m4);
+    printf("  arena %s: pages %" PRIu64 " bytes_reserved %" PRIu64 " (%.0f MiB); RSS delta %ld kB\n",
+           ARENA_BIG, st.pages, st.bytes_reserved, (double)st.bytes_reserved / 1048576.0,
+           m4.vm_rss - m3.vm_rss);
+    snprintf(extra, sizeof(extra), "for %.0f MiB of pages", (double)st.bytes_reserved / 1048576.0);
+    add_row("ofad RSS growth with page bytes", 1, (double)(m4.vm_rss - m3.vm_rss), "kB", extra,
+            NAN, "~0, no shm maps", m4.shm_maps == 0 && m4.vm_rss - m3.vm_rss < 1024);
+    add_kv("mem_page_bytes=%" PRIu64, st.bytes_reserved);
+    add_kv("mem_rss_growth_with_pages_kb=%ld", m4.vm_rss - m3.vm_rss);
+    add_kv("mem_shm_mappings=%d", m4.shm_maps);
+    for (uint64_t i = 0; i < bgot; i++)
+        ofa_free(b, big[i]);
+out:
+    if (c)
+        ofa_disconnect(c);
+    free(big);
+    free(offs);
+}
+
+/* --- Boost.Interprocess --- */
+
+/* Runs bip_bench and returns its calls/s, or NAN. */
+static double run_bip(int procs, int churn)
+{
+    char sp[16], ss[32], sz[32], line[256];
+    char *argv[] = {(char *)O.bip, "--procs", sp, "--seconds", ss, "--size", sz, "--batch",
+                    "128", "--pattern", churn ? "churn" : "lifo", "--live", "10000", NULL};
+    double v = NAN;
+    int p[2], st;
+    pid_t pid;
+    FILE *f;
+
+    snprintf(sp, sizeof(sp), "%d", procs);
+    snprintf(ss, sizeof(ss), "%g", O.seconds);
+    snprintf(sz, sizeof(sz), "%" PRIu64, churn ? (uint64_t)CHURN_MAX : O.size);
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return NAN;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        g_child = 1;
+        dup2(p[1], 1);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        return NAN;
+    }
+    track_pid(pid);
+    f = fdopen(p[0], "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *k = strstr(line, "calls_per_s=");
+        if (k)
+            v = strtod(k + 12, NULL);
+    }
+    if (f)
+        fclose(f);
+    waitpid(pid, &st, 0);
+    untrack_pid(pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return NAN;
+    return v;
+}
+
+/*
+ * Both patterns, 1 and 2 processes: lifo (128 blocks of O.size allocated,
+ * then freed: ofad batched and raw) and churn (10,000 live blocks of random
+ * sizes per process, 128 freed and reallocated per step: ofad raw).
+ */
+static void phase_boost(const char *sock)
+{
+    struct raw_arg ra = {sock, ARENA, 0}, rc_ = {sock, ARENA, 1};
+    for (int churn = 0; churn <= 1; churn++) {
+        for (int procs = 1; procs <= 2; procs++) {
+            const char *pat = churn ? "churn" : "lifo";
+            char label[48];
+            struct agg g;
+            double bip = run_bip(procs, churn), ob = NAN, orw = NAN;
+            if (isnan(bip)) {
+                warnx_("bip_bench (%s, %d processes) failed", pat, procs);
+                continue;
+            }
+            snprintf(label, sizeof(label), "boost %s", churn ? "churn 10k live" : "lifo 128");
+            add_row(label, procs, bip, "calls/s", "managed_shared_memory", NAN, "", -1);
+            add_kv("bip_%s_%dp_calls_per_s=%.0f", pat, procs, bip);
+            if (!churn) {
+                if (run_clients(procs, c_batch, ARENA, 0, &g) == 0)
+                    ob = g.rate;
+                add_row("  ofad alloc_many/free_many 128", procs, ob, "calls/s", "vs boost",
+                        ratio(ob, bip), procs == 2 ? ">= 5" : "",
+                        procs == 2 ? met(ratio(ob, bip), 5) : -1);
+                add_kv("boost_ofad_batch_%dp_calls_per_s=%.0f", procs, ob);
+                add_kv("boost_ratio_batch_%dp=%.2f", procs, ratio(ob, bip));
+            }
+            if (run_clients(procs, c_raw, churn ? &rc_ : &ra, 0, &g) == 0)
+                orw = g.rate;
+            snprintf(label, sizeof(label), "  ofad raw %s", churn ? "churn 10k live" : "lifo 128");
+            add_row(label, procs, orw, "calls/s", "vs boost", ratio(orw, bip),
+                    procs == 2 ? ">= 5" : "", procs == 2 ? met(ratio(orw, bip), 5) : -1);
+            add_kv("boost_ofad_raw_%s_%dp_calls_per_s=%.0f", pat, procs, orw);
+            add_kv("boost_ratio_raw_%s_%dp=%.2f", pat, procs, ratio(orw, bip));
+        }
+    }
+}
+
+/* --- callgrind --- */
+
+/* The program's total instructions from a callgrind output file. */
+static double cg_total(const char *path)
+{
+    char line[256];
+    double v = NAN;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NAN;
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "summary:", 8) || !strncmp(line, "totals:", 7))
+            v = strtod(strchr(line, ':') + 1, NULL);
+    }
+    fclose(f);
+    return v;
+}
+
+/* One server run under callgrind with `iters` client iterations; its total
+ * instructions, or NAN. */
+static double cg_run(int is_ofad, client_fn fn, const void *arg, uint64_t iters,
+                     const char *tag, struct server *s)
+{
+    char outf[PATH_MAX], opt[PATH_MAX + 32];
+    char *wrap[] = {"valgrind", "--tool=callgrind", opt, NULL};
+    char *arenas[] = {"bench,page_size=16M,max=4G", NULL};
+    struct agg g;
+    int rc;
+
+    snprintf(outf, sizeof(outf), "%s/callgrind.%s.out", O.cg_out ? O.cg_out : g_dir, tag);
+    snprintf(opt, sizeof(opt), "--callgrind-out-file=%s", outf);
+    if (!O.cg_out)
+        track_file(outf);
+    unlink(outf);
+    rc = is_ofad ? ofad_start(s, tag, wrap, arenas, 120) : echo_start(s, tag, wrap, 120);
+    if (rc < 0)
+        return NAN;
+    O.socket = s->sock; /* for the clients through libofaclient */
+    rc = run_clients(1, fn, arg, iters, &g);
+    O.socket = NULL;
+    if (is_ofad)
+        ofad_stop(s);
+    else
+        echo_stop(s);
+    if (rc < 0) {
+        warnx_("callgrind %s: client failed: %s", tag, ofa_strerror(rc));
+        return NAN;
+    }
+    return cg_total(outf);
+}
+
+/* Instructions per request from two runs of n and 2n iterations, each
+ * iteration `per` requests. */
+static void cg_measure(const char *what, const char *key, int is_ofad, client_fn fn,
+                       const void *arg, uint64_t n, unsigned per, struct server *s)
+{
+    char t1[64], t2[64];
+    snprintf(t1, sizeof(t1), "%s.1", key);
+    snprintf(t2, sizeof(t2), "%s.2", key);
+    double a = cg_run(is_ofad, fn, arg, n, t1, s);
+    double b = cg_run(is_ofad, fn, arg, 2 * n, t2, s);
+    double per_req = (b - a) / (double)(n * per);
+    if (isnan(per_req)) {
+        warnx_("callgrind %s: no figure", what);
+        return;
+    }
+    add_row(what, 1, per_req, "instr/req", "server, callgrind", NAN, "", -1);
+    add_kv("cg_%s_instr_per_req=%.0f", key, per_req);
+    if (O.cg_out)
+        printf("callgrind %s: %s/callgrind.%s.out (callgrind_annotate it)\n", what, O.cg_out, t2);
+}
+
+static void phase_callgrind(void)
+{
+    struct server s;
+    struct raw_arg ra = {s.sock, ARENA, 0};
+    uint64_t pipe_iters = O.cg_reqs / (2 * DEPTH), sync_iters = O.cg_reqs / 16;
+
+    if (pipe_iters == 0)
+        pipe_iters = 1;
+    if (sync_iters == 0)
+        sync_iters = 1;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.sock, sizeof(s.sock), "%s/cg.sock", g_dir);
+    track_file(s.sock);
+    printf("callgrind: %" PRIu64 " + %" PRIu64 " pipelined iterations, %" PRIu64 " + %" PRIu64
+           " synchronous ones, per server\n",
+           pipe_iters, 2 * pipe_iters, sync_iters, 2 * sync_iters);
+    fflush(stdout);
+    cg_measure("echo server, pipelined 128", "echo_pipe", 0, c_pipe, s.sock, pipe_iters,
+               2 * DEPTH, &s);
+    cg_measure("echo server, ping-pong", "echo_ping", 0, c_ping, s.sock, sync_iters, 1, &s);
+    if (O.ofad) {
+        cg_measure("ofad raw pipelined 128", "ofad_raw", 1, c_raw, &ra, pipe_iters, 2 * DEPTH,
+                   &s);
+        cg_measure("ofad sync alloc, free", "ofad_sync", 1, c_sync, ARENA, sync_iters, 2, &s);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+/* With --socket: the arenas we need, created if missing. */
+static int ensure_arenas(void)
+{
+    ofa_client *c;
+    ofa_arena_config cfg = {.page_size = 16ull << 20, .max_bytes = 4ull << 30};
+    int rc = ofa_connect(O.socket, &c);
+    if (rc < 0)
+        return rc;
+    rc = ofa_arena_create(c, ARENA, &cfg);
+    if (rc == 0 || rc == -EEXIST) {
+        cfg.page_size = PAGE_MEM;
+        cfg.max_bytes = 2ull << 30;
+        rc = ofa_arena_create(c, ARENA_MEM, &cfg);
+    }
+    if (rc == 0 || rc == -EEXIST) {
+        cfg.page_size = PAGE_BIG;
+        cfg.max_bytes = O.big_bytes + PAGE_BIG;
+        rc = ofa_arena_create(c, ARENA_BIG, &cfg);
+    }
+    ofa_disconnect(c);
+    return rc == -EEXIST ? 0 : rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ofad_bench [options]\n"
+            "  --seconds S       time of one measurement (default 1)\n"
+            "  --rounds R        rounds of the throughput phases; figures are medians (default 3)\n"
+            "  --clients N       clients of the multi-client rows (default 8)\n"
+            "  --only LIST       phases: ping,pipe,sync,batch,raw,mem,boost,callgrind\n"
+            "  --boost           add the Boost.Interprocess comparison\n"
+            "  --callgrind       add server instructions per request (valgrind)\n"
+            "  --callgrind-out DIR  keep the callgrind files there\n"
+            "  --cg-requests N   requests of the smaller callgrind run (default 65536)\n"
+            "  --size B          block size (default 64)\n"
+            "  --blocks N        live blocks of the memory phase (default 1000000)\n"
+            "  --big-bytes SIZE  page bytes of the memory phase (default 1G)\n"
+            "  --ofad PATH       the daemon (default: the one built with this program)\n"
+            "  --bip PATH        bip_bench (default: the one built with this program)\n"
+            "  --socket PATH     use a running ofad instead of starting one\n"
+            "  --ofad-log LEVEL  ofad --log-level\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"seconds", 1, 0, 's'},   {"clients", 1, 0, 'c'},       {"only", 1, 0, 'o'},
+        {"boost", 0, 0, 'B'},     {"callgrind", 0, 0, 'G'},     {"callgrind-out", 1, 0, 'g'},
+        {"cg-requests", 1, 0, 'q'}, {"size", 1, 0, 'z'},        {"blocks", 1, 0, 'n'},
+        {"big-bytes", 1, 0, 'b'}, {"ofad", 1, 0, 'd'},          {"bip", 1, 0, 'i'},
+        {"socket", 1, 0, 'S'},    {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},
+        {"rounds", 1, 0, 'r'},    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    struct server d, e;
+    int opt, rc = 0;
+    ssize_t k;
+
+#ifdef OFA_BENCH_OFAD
+    O.ofad = OFA_BENCH_OFAD;
+#endif
+#ifdef OFA_BENCH_BIP
+    O.bip = OFA_BENCH_BIP;
+#endif
+    while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (opt) {
+        case 's': O.seconds = strtod(optarg, NULL); break;
+        case 'c': O.clients = atoi(optarg); break;
+        case 'r': O.rounds = atoi(optarg); break;
+        case 'o': O.only = optarg; break;
+        case 'B': O.boost = 1; break;
+        case 'G': O.callgrind = 1; break;
+        case 'g': O.cg_out = optarg; break;
+        case 'q': O.cg_reqs = strtoull(optarg, NULL, 0); break;
+        case 'z': O.size = strtoull(optarg, NULL, 0); break;
+        case 'n': O.blocks = strtoull(optarg, NULL, 0); break;
+        case 'b':
+            if (proto_parse_size(optarg, &O.big_bytes) < 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'd': O.ofad = optarg; break;
+        case 'i': O.bip = optarg; break;
+        case 'S': O.socket = optarg; break;
+        case 'l': O.ofad_log = optarg; break;
+        case 'E': return serve_echo(optarg);
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc || O.seconds <= 0 || O.clients < 1 || O.clients > MAX_CLIENTS ||
+        O.rounds < 1 || O.rounds > MAX_ROUNDS ||
+        O.size == 0 || O.blocks == 0) {
+        usage(stderr);
+        return 2;
+    }
+    k = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+    if (k <= 0) {
+        warnx_("cannot find my own path");
+        return 1;
+    }
+    self_exe[k] = 0;
+    signal(SIGPIPE, SIG_IGN);
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_dir, sizeof(g_dir), "%s/ofad_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_dir)) {
+        warnx_("mkdtemp %s: %s", g_dir, strerror(errno));
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+
+    memset(&d, 0, sizeof(d));
+    memset(&e, 0, sizeof(e));
+    snprintf(e.sock, sizeof(e.sock), "%s/echo.sock", g_dir);
+    snprintf(d.sock, sizeof(d.sock), "%s/ofad.sock", g_dir);
+    track_file(e.sock);
+    track_file(d.sock);
+
+    printf("ofad_bench: %d rounds of %.3g s per measurement, %d clients, %" PRIu64 "-byte blocks, %ld CPUs\n",
+           O.rounds, O.seconds, O.clients, O.size, sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(stdout);
+
+    int want_echo = phase_on("ping") || phase_on("pipe");
+    int want_ofad = phase_on("sync") || phase_on("batch") || phase_on("raw") ||
+                    phase_on("boost");
+    int have_echo = 0, have_ofad = 0;
+    if ((want_ofad || phase_on("mem") || phase_on("callgrind")) && !O.socket && !O.ofad) {
+        warnx_("no ofad: give --ofad PATH or --socket PATH");
+        rc = 1;
+        want_ofad = 0;
+    }
+    if (want_echo) {
+        have_echo = echo_start(&e, "echo", NULL, 20) == 0;
+        if (!have_echo)
+            rc = 1;
+    }
+    if (want_ofad) {
+        char *arenas[] = {"bench,page_size=16M,max=4G", NULL};
+        if (O.socket) {
+            have_ofad = ensure_arenas() == 0;
+        } else if (ofad_start(&d, "ofad", NULL, arenas, 20) == 0) {
+            O.socket = d.sock;
+            have_ofad = 1;
+        }
+        if (!have_ofad) {
+            warnx_("could not start or reach ofad");
+            rc = 1;
+        }
+    }
+    ofad_raw_arg.sock = O.socket;
+    ofad_raw_arg.arena = ARENA;
+    ofad_raw_arg.churn = 0;
+    run_rounds(e.sock, have_echo, have_ofad);
+    report_rounds();
+    if (have_echo)
+        echo_stop(&e);
+    if (have_ofad && phase_on("boost")) {
+        if (O.bip)
+            phase_boost(O.socket);
+        else
+            warnx_("boost: bip_bench was not built (no Boost headers); give --bip PATH");
+    }
+    if (d.pid) {
+        ofad_stop(&d);
+        O.socket = NULL;
+    }
+
+    if (phase_on("mem") && (O.socket || O.ofad)) {
+        char *arenas[3];
+        char a1[96], a2[96];
+        snprintf(a1, sizeof(a1), "%s,page_size=%llu,max=2G", ARENA_MEM, (unsigned long long)PAGE_MEM);
+        snprintf(a2, sizeof(a2), "%s,page_size=%llu,max=%llu", ARENA_BIG,
+                 (unsigned long long)PAGE_BIG, (unsigned long long)(O.big_bytes + PAGE_BIG));
+        arenas[0] = a1;
+        arenas[1] = a2;
+        arenas[2] = NULL;
+        if (O.socket) {
+            ofa_client *c;
+            ofa_daemon_info di;
+            if (ensure_arenas() == 0 && ofa_connect(O.socket, &c) == 0) {
+                if (ofa_daemon_stats(c, &di) == 0)
+                    phase_mem((pid_t)di.pid);
+                ofa_disconnect(c);
+            }
+        } else if (ofad_start(&d, "ofad-mem", NULL, arenas, 20) == 0) {
+            O.socket = d.sock;
+            phase_mem(d.pid);
+            ofad_stop(&d);
+            O.socket = NULL;
+        } else {
+            rc = 1;
+        }
+    }
+
+    if (phase_on("callgrind"))
+        phase_callgrind();
+
+    print_results();
+    cleanup_now();
+    return rc;
+}
