@@ -1,0 +1,447 @@
+/*
+ * arena.c - the registry of arenas, and everything around one heap that the
+ * allocator core leaves to its caller.
+ *
+ * Owns: arena records (name, owner, group, mode, limits), permission checks,
+ * the byte limits (per arena max_bytes, per daemon max_total), and the map
+ * from a page's base offset to the shared-memory segment that holds it.
+ * Called by session.c (requests) and server.c (start, reload, shutdown).
+ *
+ * A page is made only when the heap says nothing it holds can serve a
+ * request (-EAGAIN with the length it needs): then both limits are checked,
+ * the segment is created and backed (shm.c), the page is registered with the
+ * heap and the request asked again. Pages go away through the heap's release
+ * callback (page_released), which removes the segment: on free, on owner
+ * release (a handle closed, a client gone), and all of them on drop.
+ *
+ * Invariants: every page the heap holds has exactly one entry in the page map
+ * and one segment named with its number; registry->total_reserved is the sum
+ * of the lengths of all of them; a slot's generation changes whenever its
+ * arena goes away.
+ */
+#include "arena.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct page_ent {
+    uint64_t base; /* 0: empty */
+    uint64_t len;
+    uint64_t seg;  /* segment number */
+};
+
+void reg_init(struct registry *r, const char *tag, uint32_t max_arenas, uint64_t max_total)
+{
+    memset(r, 0, sizeof(*r));
+    memcpy(r->tag, tag, SHM_TAG_LEN + 1);
+    r->max_arenas = max_arenas;
+    r->max_total = max_total;
+    r->next_seg = 1;
+}
+
+/* ---- page map: base -> (len, segment number); linear probing ---- */
+
+static uint32_t map_hash(uint64_t base, uint32_t cap)
+{
+    /* Bases are multiples of 4096 at least; Fibonacci hashing spreads them. */
+    return (uint32_t)(((base >> 12) * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+static struct page_ent *map_find(const struct arena *a, uint64_t base)
+{
+    if (a->map_cap == 0)
+        return NULL;
+    for (uint32_t i = map_hash(base, a->map_cap);; i = (i + 1) & (a->map_cap - 1)) {
+        if (a->map[i].base == base)
+            return &a->map[i];
+        if (a->map[i].base == 0)
+            return NULL;
+    }
+}
+
+static void map_put_nogrow(struct arena *a, const struct page_ent *e)
+{
+    uint32_t i = map_hash(e->base, a->map_cap);
+
+    while (a->map[i].base != 0)
+        i = (i + 1) & (a->map_cap - 1);
+    a->map[i] = *e;
+    a->map_n++;
+}
+
+/* Makes room for one more entry (load <= 1/2). Returns 0 or -ENOMEM. */
+static int map_reserve(struct arena *a)
+{
+    struct page_ent *old = a->map;
+    uint32_t old_cap = a->map_cap, cap;
+
+    if ((a->map_n + 1) * 2 <= a->map_cap)
+        return 0;
+    cap = old_cap ? old_cap * 2 : 16;
+    a->map = calloc(cap, sizeof(*a->map));
+    if (a->map == NULL) {
+        a->map = old;
+        return -ENOMEM;
+    }
+    a->map_cap = cap;
+    a->map_n = 0;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        if (old[i].base != 0)
+            map_put_nogrow(a, &old[i]);
+    }
+    free(old);
+    return 0;
+}
+
+/* Removes e, shifting later entries of its probe run back into the hole so
+ * that lookups never need tombstones. */
+static void map_del(struct arena *a, struct page_ent *e)
+{
+    uint32_t mask = a->map_cap - 1;
+    uint32_t hole = (uint32_t)(e - a->map);
+
+    for (uint32_t i = (hole + 1) & mask; a->map[i].base != 0; i = (i + 1) & mask) {
+        uint32_t home = map_hash(a->map[i].base, a->map_cap);
+        /* The entry may move to the hole if its home is not in (hole, i]. */
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            a->map[hole] = a->map[i];
+            hole = i;
+        }
+    }
+    a->map[hole].base = 0;
+    a->map_n--;
+}
+
+/* The heap gave up a page: remove its segment. */
+static void page_released(void *ctx, uint64_t base, uint64_t len)
+{
+    struct arena *a = ctx;
+    struct page_ent *e = map_find(a, base);
+    char name[SHM_NAME_MAX];
+    int rc;
+
+    assert(e != NULL && e->len == len);
+    if (e == NULL)
+        return;
+    shm_name(name, a->reg->tag, a->name, e->seg);
+    rc = shm_seg_unlink(name);
+    if (rc < 0)
+        log_warning("page unlink failed arena=%s segment=%s err=%s", a->name, name,
+                    log_errname(rc));
+    a->reg->total_reserved -= len;
+    a->reg->changes++;
+    log_debug("page released arena=%s base=%llu len=%llu", a->name, (unsigned long long)base,
+              (unsigned long long)len);
+    map_del(a, e);
+}
+
+/* Removes every page of a, and frees a. */
+static void arena_destroy(struct arena *a)
+{
+    uint64_t base = 0, len;
+
+    while (heap_page_next(a->heap, &base, &len))
+        page_released(a, base, len);
+    heap_destroy(a->heap);
+    free(a->map);
+    free(a);
+}
+
+void reg_fini(struct registry *r)
+{
+    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+        if (r->slots[i] != NULL) {
+            arena_destroy(r->slots[i]);
+            r->slots[i] = NULL;
+            r->gens[i]++;
+        }
+    }
+    r->count = 0;
+}
+
+struct arena *reg_find(const struct registry *r, const char *name, size_t len)
+{
+    if (len > PROTO_NAME_MAX)
+        return NULL;
+    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+        struct arena *a = r->slots[i];
+        if (a != NULL && a->name_len == len && memcmp(a->name, name, len) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+int arena_params_check(const struct arena_params *p)
+{
+    if (p->name == NULL || proto_name_check(p->name, strlen(p->name)) < 0)
+        return -EINVAL;
+    if (p->page_size < 4096 || p->page_size > HEAP_MAX_PAGE || p->page_size % 4096 != 0)
+        return -EINVAL;
+    if (p->align < 8 || p->align > 4096 || (p->align & (p->align - 1)) != 0)
+        return -EINVAL;
+    if (p->mode > 0777)
+        return -EINVAL;
+    return 0;
+}
+
+int reg_create(struct registry *r, const struct arena_params *p, struct arena **out)
+{
+    struct arena *a;
+    uint32_t slot;
+    int rc;
+
+    rc = arena_params_check(p);
+    if (rc < 0)
+        return rc;
+    if (reg_find(r, p->name, strlen(p->name)) != NULL)
+        return -EEXIST;
+    if (r->count >= r->max_arenas)
+        return -ENOMEM;
+    for (slot = 0; slot < PROTO_MAX_ARENAS && r->slots[slot] != NULL; slot++)
+        ;
+    if (slot == PROTO_MAX_ARENAS)
+        return -ENOMEM;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    rc = heap_create(&a->heap, p->page_size, p->align);
+    if (rc < 0)
+        goto fail_heap;
+    a->name_len = (uint32_t)strlen(p->name);
+    memcpy(a->name, p->name, a->name_len + 1);
+    a->slot = slot;
+    a->gen = ++r->gens[slot];
+    a->uid = p->uid;
+    a->gid = p->gid;
+    a->mode = p->mode;
+    a->page_size = p->page_size;
+    a->max_bytes = p->max_bytes;
+    a->align = p->align;
+    a->reg = r;
+    r->slots[slot] = a;
+    r->count++;
+    r->changes++;
+    *out = a;
+    return 0;
+
+fail_heap:
+    free(a);
+    return rc;
+}
+
+int reg_drop(struct registry *r, struct arena *a, bool force)
+{
+    struct heap_stats st;
+
+    heap_stats(a->heap, &st);
+    if (st.blocks_live > 0 && !force)
+        return -EBUSY;
+    assert(r->slots[a->slot] == a);
+    r->slots[a->slot] = NULL;
+    r->gens[a->slot]++;
+    r->count--;
+    r->changes++;
+    arena_destroy(a);
+    return 0;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    const struct arena *a = *(struct arena *const *)x, *b = *(struct arena *const *)y;
+
+    return strcmp(a->name, b->name);
+}
+
+uint32_t reg_sorted(const struct registry *r, struct arena **v)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+        if (r->slots[i] != NULL)
+            v[n++] = r->slots[i];
+    }
+    qsort(v, n, sizeof(*v), by_name);
+    return n;
+}
+
+unsigned arena_access(const struct arena *a, const struct cred *c)
+{
+    unsigned bits;
+
+    if (c->uid == 0)
+        return ACC_R | ACC_W;
+    if (c->uid == a->uid) {
+        bits = a->mode >> 6;
+    } else {
+        bool member = c->gid == a->gid;
+        for (uint32_t i = 0; !member && i < c->ngroups; i++)
+            member = c->groups[i] == a->gid;
+        bits = member ? a->mode >> 3 : a->mode;
+    }
+    return bits & (ACC_R | ACC_W);
+}
+
+/* Makes a page of len bytes for a: limits, segment, heap. */
+static int page_make(struct arena *a, uint64_t len)
+{
+    struct registry *r = a->reg;
+    struct page_ent e;
+    char name[SHM_NAME_MAX];
+    struct heap_stats st;
+    int rc;
+
+    heap_stats(a->heap, &st);
+    if (len > a->max_bytes || st.bytes_reserved > a->max_bytes - len)
+        return -ENOMEM;
+    if (len > r->max_total || r->total_reserved > r->max_total - len)
+        return -ENOMEM;
+    rc = map_reserve(a);
+    if (rc < 0)
+        return rc;
+    e.len = len;
+    e.seg = r->next_seg++;
+    shm_name(name, r->tag, a->name, e.seg);
+    rc = shm_seg_create(name, len);
+    if (rc < 0) {
+        log_warning("page create failed arena=%s segment=%s len=%llu err=%s", a->name, name,
+                    (unsigned long long)len, log_errname(rc));
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
+    }
+    rc = heap_page_add(a->heap, len, &e.base);
+    if (rc < 0) {
+        shm_seg_unlink(name);
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
+    }
+    map_put_nogrow(a, &e);
+    r->total_reserved += len;
+    r->changes++;
+    log_debug("page created arena=%s base=%llu len=%llu segment=%s", a->name,
+              (unsigned long long)e.base, (unsigned long long)len, name);
+    return 0;
+}
+
+int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off)
+{
+    uint64_t need = 0;
+    int rc;
+
+    rc = heap_alloc(a->heap, size, align, owner, off, &need);
+    if (__builtin_expect(rc != -EAGAIN, 1))
+        return rc;
+    rc = page_make(a, need);
+    if (rc < 0) {
+        a->failures++;
+        return rc;
+    }
+    rc = heap_alloc(a->heap, size, align, owner, off, &need);
+    /* The core promises success on a page of the length it asked for. */
+    assert(rc != -EAGAIN);
+    if (rc == -EAGAIN) {
+        a->failures++;
+        rc = -EIO;
+    }
+    return rc;
+}
+
+int arena_free(struct arena *a, uint64_t off)
+{
+    return heap_free(a->heap, off, page_released, a);
+}
+
+int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner,
+                  uint32_t count, uint64_t *offs)
+{
+    int rc = 0;
+    uint32_t i;
+
+    for (i = 0; i < count; i++) {
+        rc = arena_alloc(a, size, align, owner, &offs[i]);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        return 0;
+    while (i > 0) {
+        int frc = arena_free(a, offs[--i]);
+        assert(frc == 0);
+        (void)frc;
+    }
+    return rc;
+}
+
+int arena_owner_new(struct arena *a, uint32_t *owner)
+{
+    return heap_owner_new(a->heap, owner);
+}
+
+void arena_owner_release(struct arena *a, uint32_t owner)
+{
+    heap_owner_release(a->heap, owner, page_released, a);
+}
+
+int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base,
+                    uint64_t *len)
+{
+    char name[SHM_NAME_MAX];
+    struct page_ent *e;
+    int fd;
+
+    if (heap_page_find(a->heap, off, base, len) < 0)
+        return -ENOENT;
+    e = map_find(a, *base);
+    assert(e != NULL);
+    if (e == NULL)
+        return -EIO;
+    shm_name(name, a->reg->tag, a->name, e->seg);
+    fd = shm_seg_open(name, writable);
+    if (fd < 0) {
+        log_warning("page open failed arena=%s segment=%s err=%s", a->name, name,
+                    log_errname(fd));
+        return -EIO;
+    }
+    return fd;
+}
+
+uint64_t arena_pages(const struct arena *a, uint64_t *bases, uint32_t max)
+{
+    uint64_t base = 0, len, n = 0;
+
+    while (heap_page_next(a->heap, &base, &len)) {
+        if (n < max)
+            bases[n] = base;
+        n++;
+    }
+    return n;
+}
+
+void arena_info(const struct arena *a, bool with_stats, struct proto_arena_info *out)
+{
+    struct heap_stats st;
+
+    memset(out, 0, sizeof(*out));
+    out->name.ptr = a->name;
+    out->name.len = a->name_len;
+    out->uid = a->uid;
+    out->gid = a->gid;
+    out->mode = a->mode;
+    if (!with_stats)
+        return;
+    heap_stats(a->heap, &st);
+    out->align = a->align;
+    out->page_size = a->page_size;
+    out->max_bytes = a->max_bytes;
+    out->pages = st.pages;
+    out->bytes_reserved = st.bytes_reserved;
+    out->bytes_live = st.bytes_live;
+    out->blocks_live = st.blocks_live;
+    out->free_chunks = st.free_chunks;
+    out->largest_free = st.largest_free;
+    out->allocs = st.allocs;
+    out->frees = st.frees;
+    out->alloc_failures = st.alloc_failures + a->failures;
+}

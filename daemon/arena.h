@@ -1,0 +1,151 @@
+/*
+ * arena.h - the arenas of one ofad: registry, permissions, limits, pages.
+ *
+ * An arena is one heap (the allocator core) plus what the core leaves to its
+ * caller: a name, an owner/group/mode, the byte limit, and the shared-memory
+ * segment behind every page. The registry holds every arena of the daemon
+ * and the daemon-wide limits (arena count, total bytes).
+ *
+ * Sessions refer to an arena by (slot, generation): a dropped arena's slot
+ * gets a new generation, so a handle that outlived its arena finds nothing
+ * (reg_get returns NULL) instead of a newer arena in the same slot.
+ */
+#ifndef OFAD_ARENA_H
+#define OFAD_ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+#include "proto.h"
+#include "shm.h"
+
+#define ACC_R 4u /* open read-only, stats, read-only pages */
+#define ACC_W 2u /* read-write open, alloc, free, read-write pages */
+
+/* Who is asking: from SO_PEERCRED and SO_PEERGROUPS, never from the client. */
+struct cred {
+    uint32_t uid, gid;
+    int32_t pid;
+    uint32_t ngroups;
+    uint32_t *groups; /* supplementary groups, ngroups of them */
+};
+
+struct arena_params {
+    const char *name;
+    uint64_t page_size, max_bytes;
+    uint32_t align, mode, uid, gid;
+};
+
+struct page_ent; /* base -> segment number, arena.c */
+
+struct arena {
+    char name[PROTO_NAME_MAX + 1];
+    uint32_t name_len;
+    uint32_t slot, gen;
+    uint32_t uid, gid, mode;
+    uint64_t page_size, max_bytes;
+    uint32_t align;
+    struct heap *heap;
+    struct registry *reg;
+    uint64_t failures;      /* alloc failures the heap did not see (limits, shm) */
+    struct page_ent *map;   /* open addressing, base 0 = empty slot */
+    uint32_t map_cap, map_n;
+};
+
+struct registry {
+    char tag[SHM_TAG_LEN + 1];
+    struct arena *slots[PROTO_MAX_ARENAS];
+    uint32_t gens[PROTO_MAX_ARENAS];
+    uint32_t count;          /* arenas in slots */
+    uint32_t max_arenas;     /* <= PROTO_MAX_ARENAS */
+    uint64_t max_total;      /* bytes of pages, all arenas together */
+    uint64_t total_reserved; /* bytes of pages held now */
+    uint64_t next_seg;       /* segment number of the next page */
+    uint64_t changes;        /* bumped when arenas or bytes change (status line) */
+};
+
+void reg_init(struct registry *r, const char *tag, uint32_t max_arenas, uint64_t max_total);
+
+/* Drops every arena, removing every page. */
+void reg_fini(struct registry *r);
+
+/* The arena in slot with generation gen, or NULL (dropped, never existed). */
+static inline struct arena *reg_get(const struct registry *r, uint32_t slot, uint32_t gen)
+{
+    struct arena *a = slot < PROTO_MAX_ARENAS ? r->slots[slot] : NULL;
+
+    return a != NULL && a->gen == gen ? a : NULL;
+}
+
+struct arena *reg_find(const struct registry *r, const char *name, size_t len);
+
+/* Checks params as a CREATE request: name, page_size (a multiple of 4096 in
+ * [4096, 1T]), align (a power of two in [8, 4096]), mode (<= 0777). Returns 0
+ * or -EINVAL. */
+int arena_params_check(const struct arena_params *p);
+
+/*
+ * Creates an arena. Returns 0 and *out; -EINVAL (arena_params_check), -EEXIST,
+ * -ENOMEM (max_arenas reached, or no memory).
+ */
+int reg_create(struct registry *r, const struct arena_params *p, struct arena **out);
+
+/*
+ * Drops a: with live blocks, -EBUSY unless force; with force every block is
+ * freed. Every page is removed and a is freed. Returns 0 or -EBUSY.
+ */
+int reg_drop(struct registry *r, struct arena *a, bool force);
+
+/* Fills v (room for PROTO_MAX_ARENAS) with the arenas sorted by name;
+ * returns their count. */
+uint32_t reg_sorted(const struct registry *r, struct arena **v);
+
+/* ACC_R / ACC_W bits the caller has on a, like a file's mode: uid 0 all,
+ * the owner the owner bits, a member of the group the group bits, the
+ * rest the other bits. */
+unsigned arena_access(const struct arena *a, const struct cred *c);
+
+/*
+ * Allocates a block for owner (HEAP_OWNER_ARENA: the arena keeps it), making
+ * a page when no held page can serve it. Returns 0 and *off; -EINVAL (size 0,
+ * over HEAP_MAX_PAGE, a bad align, unknown owner); -ENOMEM (max_bytes or the
+ * daemon's max_total would be passed, /dev/shm is full, no memory); -EIO
+ * (a segment could not be created for another reason).
+ */
+int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off);
+
+/* count blocks, all or none: on failure every block made is freed again.
+ * Errors as arena_alloc. */
+int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner,
+                  uint32_t count, uint64_t *offs);
+
+/* Frees the block that starts at off. Returns 0 or -EINVAL (nothing changed). */
+int arena_free(struct arena *a, uint64_t off);
+
+/* Owners: one per session handle. arena_owner_new returns 0 or -ENOMEM. */
+int arena_owner_new(struct arena *a, uint32_t *owner);
+void arena_owner_release(struct arena *a, uint32_t owner);
+static inline uint64_t arena_owner_blocks(const struct arena *a, uint32_t owner)
+{
+    return heap_owner_blocks(a->heap, owner);
+}
+
+/*
+ * Opens the segment of the page that holds off. Returns the fd (the caller
+ * passes and closes it) with *base, *len; -ENOENT (no page holds off); -EIO
+ * (the segment cannot be opened: out of descriptors...).
+ */
+int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base,
+                    uint64_t *len);
+
+/* Writes up to max page bases into bases, in order. Returns how many pages
+ * the arena holds (which may be more than max). */
+uint64_t arena_pages(const struct arena *a, uint64_t *bases, uint32_t max);
+
+/* The arena's public record; stats are zero unless with_stats. name points
+ * into a. */
+void arena_info(const struct arena *a, bool with_stats, struct proto_arena_info *out);
+
+#endif

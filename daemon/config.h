@@ -1,0 +1,124 @@
+/*
+ * config.h - ofad's settings: defaults, the INI file, --arena specs.
+ *
+ * Pure parsing and validation: no logging, no sockets, no shared memory.
+ * Errors come back as a negative errno plus one line of text for the
+ * operator ("ofad.conf:12: unknown key 'pagesize' in [arena frames]").
+ */
+#ifndef OFAD_CONFIG_H
+#define OFAD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define CFG_ERR_LEN 512
+
+#define CFG_MIN_PAGE   4096ull
+#define CFG_MAX_PAGE   (1ull << 40) /* HEAP_MAX_PAGE */
+#define CFG_MIN_ALIGN  8u
+#define CFG_MAX_ALIGN  4096u
+#define CFG_MODE_MASK  0777u
+#define CFG_DEFAULT_MODE 0600u
+
+/* Which fields of a cfg_arena were given (the rest take the defaults). */
+enum {
+    CFG_A_PAGE_SIZE = 1u << 0,
+    CFG_A_MAX = 1u << 1,
+    CFG_A_ALIGN = 1u << 2,
+    CFG_A_MODE = 1u << 3,
+    CFG_A_OWNER = 1u << 4,
+    CFG_A_GROUP = 1u << 5,
+};
+
+struct cfg_arena {
+    char name[PROTO_NAME_MAX + 1];
+    unsigned set;         /* CFG_A_* */
+    uint64_t page_size;   /* multiple of 4096 in [4096, 1T] */
+    uint64_t max_bytes;
+    uint32_t align;       /* power of two in [8, 4096] */
+    uint32_t mode;        /* <= 0777 */
+    uint32_t uid, gid;
+    unsigned line;        /* line of its section in the file; 0 for a flag */
+};
+
+struct cfg {
+    char socket[PATH_MAX]; /* "" when the file does not say */
+    int log_level;         /* -1 when the file does not say */
+    uint32_t max_message;  /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
+    uint32_t max_arenas;   /* [1, PROTO_MAX_ARENAS] */
+    uint64_t max_total;    /* >= 4096 */
+    uint32_t max_clients;  /* >= 1 */
+    uint64_t max_blocks_per_client;  /* >= 1 */
+    uint32_t max_handles_per_client; /* >= 1 */
+    uint64_t max_output;   /* >= 4096 */
+    uint64_t default_page_size;
+    uint64_t default_max_bytes;
+    uint32_t default_align;
+    struct cfg_arena *arenas; /* in the order they were defined */
+    size_t n_arenas, cap_arenas;
+};
+
+#define CFG_DEFAULT_MAX_ARENAS   64u
+#define CFG_DEFAULT_MAX_CLIENTS  1024u
+#define CFG_DEFAULT_MAX_BLOCKS   4194304ull
+#define CFG_DEFAULT_MAX_HANDLES  64u
+#define CFG_DEFAULT_MAX_OUTPUT   (1ull << 20)
+#define CFG_DEFAULT_PAGE_SIZE    (16ull << 20)
+#define CFG_DEFAULT_MAX_BYTES    (1ull << 30)
+#define CFG_DEFAULT_ALIGN        64u
+#define CFG_DEFAULT_ARENA        "default"
+#define CFG_DEFAULT_SOCKET       "/run/ofad/ofad.sock"
+#define CFG_SOCKET_ENV           "OFAD_SOCKET"
+
+/* Sets every default. max_total is half of shm_size (the size of /dev/shm),
+ * or 1 GiB when shm_size is 0 (unknown). */
+void cfg_init(struct cfg *c, uint64_t shm_size);
+void cfg_free(struct cfg *c);
+
+/*
+ * Reads an INI file into c (which holds the defaults): section [ofad] and
+ * sections [arena NAME]. Errors: -EINVAL (syntax, unknown section or key,
+ * a bad value, a duplicate: err says "path:line: ..."), -errno when the file
+ * cannot be read, -ENOMEM. On error c may hold part of the file: discard it.
+ */
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+/* The same for text in memory; name stands for the file in messages. */
+int cfg_load_string(struct cfg *c, const char *text, const char *name, char *err,
+                    size_t errlen);
+
+/*
+ * Parses NAME[,page_size=SIZE][,max=SIZE][,align=N][,mode=OCTAL][,owner=USER]
+ * [,group=GROUP]. Returns 0, or -EINVAL with a message in err.
+ */
+int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, size_t errlen);
+
+/* Adds a, replacing an arena of the same name. Returns 0, -ENOMEM. */
+int cfg_put_arena(struct cfg *c, const struct cfg_arena *a);
+
+/* The arena of that name, or NULL. */
+struct cfg_arena *cfg_find_arena(const struct cfg *c, const char *name);
+
+/*
+ * Completes c: fills every unset arena field from the defaults (owner uid and
+ * group gid; when only the owner is given, the group is the owner's primary
+ * group), adds the arena "default" when none is configured, and checks the
+ * arena count against max_arenas. Returns 0, -EINVAL (message in err),
+ * -ENOMEM.
+ */
+int cfg_finish(struct cfg *c, uid_t uid, gid_t gid, char *err, size_t errlen);
+
+/* Helpers shared with the flag parser. Each returns 0 or -EINVAL. */
+int cfg_parse_page_size(const char *s, uint64_t *out);
+int cfg_parse_align(const char *s, uint32_t *out);
+int cfg_parse_mode(const char *s, uint32_t *out);
+int cfg_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A user or group name, or a number. -ENOENT when no such user/group. */
+int cfg_parse_user(const char *s, uint32_t *uid, uint32_t *primary_gid);
+int cfg_parse_group(const char *s, uint32_t *gid);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * log.h - ofad's log: one line per event on stderr, journald-style.
+ *
+ * Every line starts with the "<N>" priority prefix that journald reads when
+ * stderr is the journal (3 err, 4 warning, 5 notice, 6 info, 7 debug), then the
+ * message, then key=value pairs:  "<4>alloc failed arena=frames size=4096 err=ENOMEM".
+ * Lines above the current level cost one integer compare (log_on()), so hot
+ * paths may test it before formatting anything.
+ */
+#ifndef OFAD_LOG_H
+#define OFAD_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_prio {
+    LOGP_ERR = 3,
+    LOGP_WARNING = 4,
+    LOGP_NOTICE = 5,
+    LOGP_INFO = 6,
+    LOGP_DEBUG = 7,
+};
+
+/* The most verbose priority printed; LOGP_INFO unless set. */
+extern int log_level;
+
+#define log_on(prio) ((prio) <= log_level)
+
+/* Writes one line (a newline is added) with one write(2), so that lines of
+ * concurrent writers never interleave. Lines longer than 1 KiB are cut. */
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)     log_msg(LOGP_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOGP_WARNING, __VA_ARGS__)
+#define log_notice(...)  log_msg(LOGP_NOTICE, __VA_ARGS__)
+#define log_info(...)    log_msg(LOGP_INFO, __VA_ARGS__)
+#define log_debug(...)   do { if (log_on(LOGP_DEBUG)) log_msg(LOGP_DEBUG, __VA_ARGS__); } while (0)
+
+/* "err", "warning", "notice", "info", "debug" (or the digit 3..7) to a
+ * priority. Returns the priority or -EINVAL. */
+int log_level_parse(const char *s);
+const char *log_level_name(int prio);
+
+/* The symbolic name of a negative (or positive) errno: "ENOMEM". */
+const char *log_errname(int err);
+
+/*
+ * A rate limit for lines one client can cause: at most LOG_RL_BURST lines per
+ * LOG_RL_WINDOW_MS. Zero-initialise it.
+ */
+#define LOG_RL_BURST     5u
+#define LOG_RL_WINDOW_MS 10000u
+
+struct log_ratelimit {
+    uint64_t window_start; /* ms, monotonic */
+    uint32_t printed;      /* lines printed in this window */
+    uint32_t suppressed;   /* lines dropped since the last printed one */
+};
+
+/* Returns true when a line may be printed at time now (ms), and then sets
+ * *dropped to the lines dropped since the last one allowed (the caller says so
+ * in its line). Returns false (and counts the line) otherwise. */
+bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * main.c - ofad's entry point: flags, the config, start and exit codes.
+ *
+ * Owns: the command line, the precedence of settings (flags, then the
+ * environment, then the config file, then the defaults) and the mapping of
+ * failures to exit codes: 0 after a clean shutdown, 2 for bad flags, a bad
+ * config file or an unusable socket path, 1 when another ofad serves the
+ * socket or the daemon fails at run time. Every startup failure is one line
+ * on stderr beginning "ofad: ". Everything else is server.c's.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "shm.h"
+
+/* Large (reply scratch included): static, not on the stack. */
+static struct server srv;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ofad [--socket PATH] [--config FILE] [--arena SPEC]... [--log-level LEVEL]\n"
+            "            [--version] [--help]\n"
+            "\n"
+            "Serves shared-memory arenas over a Unix socket (default %s,\n"
+            "or $%s). Runs in the foreground and logs to stderr.\n"
+            "\n"
+            "  --socket PATH      the socket to serve\n"
+            "  --config FILE      INI config file ([ofad] and [arena NAME] sections);\n"
+            "                     SIGHUP reloads it\n"
+            "  --arena SPEC       an arena: NAME[,page_size=SIZE][,max=SIZE][,align=N]\n"
+            "                     [,mode=OCTAL][,owner=USER][,group=GROUP]; repeatable;\n"
+            "                     overrides the config file's arena of the same name\n"
+            "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+            "  --version          print the version and exit\n"
+            "  --help             print this and exit\n"
+            "\n"
+            "SIZE: a number of bytes with an optional K, M, G or T suffix (64K, 16M, 1G).\n"
+            "With no arena configured, ofad serves one arena named \"default\".\n",
+            CFG_DEFAULT_SOCKET, CFG_SOCKET_ENV);
+}
+
+static int fail_usage(const char *fmt, const char *arg)
+{
+    fputs("ofad: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see ofad --help)\n", stderr);
+    return 2;
+}
+
+/* Makes path absolute (relative to the working directory) without
+ * resolving links: the tag of a daemon is a function of this string. */
+static int absolute_path(const char *path, char *out, size_t outlen)
+{
+    char cwd[PATH_MAX];
+
+    if (path[0] == '/') {
+        if (strlen(path) >= outlen)
+            return -ENAMETOOLONG;
+        strcpy(out, path);
+        return 0;
+    }
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return -errno;
+    if ((size_t)snprintf(out, outlen, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path) >= outlen)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Descriptors: pages passed to clients and connections both use them. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},
+        {"arena", required_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *socket_flag = NULL, *env;
+    char err[CFG_ERR_LEN];
+    struct cfg_arena *flag_arenas = NULL;
+    size_t n_flag = 0;
+    int level_flag = -1;
+    bool version = false, help = false;
+    struct sockaddr_un sa;
+    uint64_t shm_size = 0;
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (optarg[0] == '\0')
+                return fail_usage("empty --socket%s", "");
+            socket_flag = optarg;
+            break;
+        case 'c':
+            srv.config_path = optarg;
+            break;
+        case 'a': {
+            struct cfg_arena *v = realloc(flag_arenas, (n_flag + 1) * sizeof(*v));
+            if (v == NULL) {
+                fprintf(stderr, "ofad: out of memory\n");
+                return 1;
+            }
+            flag_arenas = v;
+            if (cfg_parse_arena_spec(optarg, &flag_arenas[n_flag], err, sizeof(err)) < 0)
+                return fail_usage("--arena: %s", err);
+            /* A later --arena of the same name replaces an earlier one. */
+            for (size_t i = 0; i < n_flag; i++) {
+                if (strcmp(flag_arenas[i].name, flag_arenas[n_flag].name) == 0) {
+                    flag_arenas[i] = flag_arenas[n_flag];
+                    n_flag--;
+                    break;
+                }
+            }
+            n_flag++;
+            break;
+        }
+        case 'l':
+            level_flag = log_level_parse(optarg);
+            if (level_flag < 0)
+                return fail_usage("bad --log-level '%s' (err, warning, notice, info, debug)",
+                                  optarg);
+            break;
+        case 'V':
+            version = true;
+            break;
+        case 'h':
+            help = true;
+            break;
+        case ':':
+            return fail_usage("%s needs a value", argv[optind - 1]);
+        default:
+            return fail_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail_usage("unexpected argument '%s'", argv[optind]);
+    if (help) {
+        usage(stdout);
+        return 0;
+    }
+    if (version) {
+        printf("ofad %s\n", OFA_VERSION);
+        return 0;
+    }
+
+    if (shm_fs_size(&shm_size) < 0)
+        shm_size = 0; /* cfg_init falls back to a fixed max_total */
+    srv.shm_size = shm_size;
+    srv.uid = getuid();
+    srv.gid = getgid();
+    cfg_init(&srv.cfg, shm_size);
+    if (srv.config_path != NULL) {
+        rc = cfg_load_file(&srv.cfg, srv.config_path, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "ofad: %s\n", rc == -ENOMEM ? "out of memory" : err);
+            return rc == -ENOMEM ? 1 : 2;
+        }
+    }
+    for (size_t i = 0; i < n_flag; i++) {
+        if (cfg_put_arena(&srv.cfg, &flag_arenas[i]) < 0) {
+            fprintf(stderr, "ofad: out of memory\n");
+            return 1;
+        }
+    }
+    srv.flag_arenas = flag_arenas;
+    srv.n_flag_arenas = n_flag;
+    rc = cfg_finish(&srv.cfg, srv.uid, srv.gid, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "ofad: %s%s%s\n", srv.config_path ? srv.config_path : "",
+                srv.config_path ? ": " : "", err);
+        return rc == -ENOMEM ? 1 : 2;
+    }
+
+    if (level_flag >= 0) {
+        log_level = level_flag;
+        srv.log_level_fixed = true;
+    } else if (srv.cfg.log_level >= 0) {
+        log_level = srv.cfg.log_level;
+    }
+
+    env = getenv(CFG_SOCKET_ENV);
+    if (socket_flag == NULL && env != NULL && env[0] != '\0')
+        socket_flag = env;
+    srv.socket_fixed = socket_flag != NULL;
+    if (socket_flag == NULL)
+        socket_flag = srv.cfg.socket[0] ? srv.cfg.socket : CFG_DEFAULT_SOCKET;
+    rc = absolute_path(socket_flag, srv.socket_path, sizeof(srv.socket_path));
+    if (rc == 0 && strlen(srv.socket_path) >= sizeof(sa.sun_path))
+        rc = -ENAMETOOLONG;
+    if (rc < 0) {
+        fprintf(stderr, "ofad: unusable socket path %s: %s\n", socket_flag,
+                rc == -ENAMETOOLONG ? "too long (at most 107 bytes)" : strerror(-rc));
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    log_info("starting version=%s pid=%d", OFA_VERSION, (int)getpid());
+    rc = server_start(&srv, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "ofad: %s\n", err);
+        return rc == -EADDRINUSE || rc == -ENOMEM ? 1 : 2;
+    }
+    rc = server_run(&srv);
+    free(flag_arenas);
+    return rc;
+}

@@ -1,0 +1,532 @@
+/*
+ * server.c - the event loop: listener, accept, signals, sd_notify, timers,
+ * config reload.
+ *
+ * Owns: the listening socket (systemd's or our own file, mode 0660), the
+ * single-instance lock, the libuv loop and its signal and timer handles, the
+ * client count, the STATUS= line, and the order of start and shutdown.
+ * Called by main.c (server_start, server_run); calls session.c for each
+ * connection and arena.c for the arenas of the config.
+ *
+ * Single instance: before touching anything (segments, socket file) ofad
+ * binds the abstract Unix socket "\0ofad.<tag>", tag being derived from the
+ * absolute socket path, and holds it for life. The kernel releases it when
+ * the process dies however it dies, so a killed ofad never blocks the next
+ * one, and two daemons can never both own a socket path: the second gets
+ * EADDRINUSE and leaves. Only the holder sweeps the segments of that tag (a
+ * killed predecessor's) and replaces a stale socket file.
+ *
+ * Shutdown (SIGTERM, SIGINT): stop accepting, close every session (their
+ * blocks freed), drop every arena (every page removed), remove the socket
+ * file if ofad made it and it is still that file, exit 0.
+ *
+ * Reload (SIGHUP): the file is read into a fresh config and checked whole
+ * before anything changes; a bad file changes nothing. Then limits apply,
+ * new arenas are created, existing ones take the new owner, group, mode and
+ * max (a page size or alignment cannot change under live pages: refused for
+ * that field, logged), and arenas that left the file stay until dropped.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "shm.h"
+
+#define ACCEPTS_PER_WAKEUP 64
+#define TICK_MS            1000
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- status ---- */
+
+static void status_update(struct server *srv, bool force)
+{
+    char buf[sizeof(srv->status)];
+
+    snprintf(buf, sizeof(buf), "arenas=%u clients=%u bytes=%llu", srv->reg.count, srv->nclients,
+             (unsigned long long)srv->reg.total_reserved);
+    if (!force && strcmp(buf, srv->status) == 0)
+        return;
+    memcpy(srv->status, buf, sizeof(buf));
+    sd_notifyf(0, "STATUS=%s", buf);
+}
+
+/* ---- listener ---- */
+
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    struct server *srv = p->data;
+    uint32_t dropped = 0;
+
+    (void)events;
+    if (status < 0) {
+        log_err("listener failed err=%s", uv_err_name(status));
+        return;
+    }
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED)
+                continue;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return;
+            if ((e == EMFILE || e == ENFILE) && srv->reserve_fd >= 0) {
+                /* Out of descriptors: the pending connection would wake us
+                 * forever. Use the spare to take it and turn it away. */
+                close(srv->reserve_fd);
+                fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0)
+                    close(fd);
+                srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+                    log_err("client refused: out of file descriptors suppressed=%u", dropped);
+                continue;
+            }
+            if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+                log_err("accept failed err=%s suppressed=%u", log_errname(e), dropped);
+            return;
+        }
+        if (srv->nclients >= srv->cfg.max_clients) {
+            if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+                log_warning("client refused: too many clients max_clients=%u suppressed=%u",
+                            srv->cfg.max_clients, dropped);
+            close(fd);
+            continue;
+        }
+        session_accept(srv, fd);
+    }
+}
+
+static int take_lock(struct server *srv)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    int fd, n;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "ofad.%s", srv->tag);
+    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    srv->lock_fd = fd;
+    return 0;
+}
+
+/* Binds srv->socket_path: mode 0660 through the umask, never over a live
+ * listener, replacing a stale socket file (a killed ofad's). */
+static int bind_socket(struct server *srv, char *err, size_t errlen)
+{
+    const char *path = srv->socket_path;
+    struct sockaddr_un sa;
+    struct stat st;
+    mode_t old;
+    int fd, rc;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        set_err(err, errlen, "socket path too long (at most %zu bytes): %s",
+                sizeof(sa.sun_path) - 1, path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            set_err(err, errlen, "%s exists and is not a socket", path);
+            return -EEXIST;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            rc = -errno;
+            set_err(err, errlen, "socket: %s", strerror(errno));
+            return rc;
+        }
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+        close(fd);
+        if (rc == 0 || rc == -EAGAIN) {
+            set_err(err, errlen, "another process is listening on %s", path);
+            return -EADDRINUSE;
+        }
+        if (rc != -ECONNREFUSED && rc != -ENOENT) {
+            set_err(err, errlen, "cannot check the socket %s: %s", path, strerror(-rc));
+            return rc;
+        }
+        /* We hold the lock, so no ofad serves it: a killed one left it. */
+        if (unlink(path) < 0 && errno != ENOENT) {
+            rc = -errno;
+            set_err(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+            return rc;
+        }
+        log_notice("stale socket removed socket=%s", path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        set_err(err, errlen, "socket: %s", strerror(errno));
+        return rc;
+    }
+    /* Sockets are created 0777 & ~umask: this gives 0660, owner and group. */
+    old = umask(0117);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+    umask(old);
+    if (rc < 0) {
+        set_err(err, errlen, "cannot bind %s: %s", path, strerror(-rc));
+        goto fail;
+    }
+    if (stat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
+        rc = -errno;
+        set_err(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+        unlink(path);
+        goto fail;
+    }
+    srv->sock_dev = st.st_dev;
+    srv->sock_ino = st.st_ino;
+    srv->own_socket_file = true;
+    srv->listen_fd = fd;
+    return 0;
+
+fail:
+    close(fd);
+    return rc;
+}
+
+/* systemd socket activation: one listening Unix stream socket on fd 3. */
+static int take_activated(struct server *srv, int n, char *err, size_t errlen)
+{
+    int fd = SD_LISTEN_FDS_START;
+    struct sockaddr_un sa;
+    socklen_t len = sizeof(sa);
+    int fl;
+
+    if (n > 1) {
+        set_err(err, errlen, "systemd passed %d sockets, ofad takes one", n);
+        return -EINVAL;
+    }
+    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+        set_err(err, errlen, "the socket passed by systemd is not a listening Unix stream socket");
+        return -EINVAL;
+    }
+    /* The tag must follow the path clients use: take it from the socket. */
+    memset(&sa, 0, sizeof(sa));
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
+        len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0] != '\0') {
+        if (strcmp(sa.sun_path, srv->socket_path) != 0)
+            log_notice("socket from systemd differs from the configured one socket=%s "
+                       "configured=%s",
+                       sa.sun_path, srv->socket_path);
+        snprintf(srv->socket_path, sizeof(srv->socket_path), "%s", sa.sun_path);
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        set_err(err, errlen, "cannot set up the socket passed by systemd: %s", strerror(errno));
+        return -errno;
+    }
+    srv->listen_fd = fd;
+    srv->activated = true;
+    return 0;
+}
+
+/* Undoes server_start (and is the end of a run). */
+static void server_release(struct server *srv)
+{
+    struct stat st;
+
+    reg_fini(&srv->reg);
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
+    }
+    /* Only the file we bound: an operator may have put another there. */
+    if (srv->own_socket_file && lstat(srv->socket_path, &st) == 0 &&
+        st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino)
+        unlink(srv->socket_path);
+    srv->own_socket_file = false;
+    if (srv->reserve_fd >= 0) {
+        close(srv->reserve_fd);
+        srv->reserve_fd = -1;
+    }
+    if (srv->lock_fd >= 0) {
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+    }
+}
+
+/* ---- config ---- */
+
+static int create_configured(struct server *srv, const struct cfg_arena *ca, struct arena **out)
+{
+    struct arena_params p = {
+        .name = ca->name,
+        .page_size = ca->page_size,
+        .max_bytes = ca->max_bytes,
+        .align = ca->align,
+        .mode = ca->mode,
+        .uid = ca->uid,
+        .gid = ca->gid,
+    };
+
+    return reg_create(&srv->reg, &p, out);
+}
+
+static void reload(struct server *srv)
+{
+    char err[CFG_ERR_LEN];
+    struct cfg nc;
+    int rc;
+
+    if (srv->config_path == NULL) {
+        log_notice("reload: no config file given, nothing to read");
+        return;
+    }
+    cfg_init(&nc, srv->shm_size);
+    rc = cfg_load_file(&nc, srv->config_path, err, sizeof(err));
+    for (size_t i = 0; rc == 0 && i < srv->n_flag_arenas; i++)
+        rc = cfg_put_arena(&nc, &srv->flag_arenas[i]);
+    if (rc == 0)
+        rc = cfg_finish(&nc, srv->uid, srv->gid, err, sizeof(err));
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            snprintf(err, sizeof(err), "out of memory");
+        log_err("reload refused, old config kept file=%s err=%s reason=\"%s\"", srv->config_path,
+                log_errname(rc), err);
+        cfg_free(&nc);
+        return;
+    }
+
+    if (!srv->socket_fixed && strcmp(nc.socket, srv->cfg.socket) != 0)
+        log_warning("reload: a new socket path takes effect at restart socket=%s",
+                    nc.socket[0] ? nc.socket : CFG_DEFAULT_SOCKET);
+    if (!srv->log_level_fixed)
+        log_level = nc.log_level >= 0 ? nc.log_level : LOGP_INFO;
+    if (nc.max_message != srv->cfg.max_message)
+        log_notice("reload: max_message applies to new connections max_message=%u",
+                   nc.max_message);
+    srv->reg.max_arenas = nc.max_arenas;
+    srv->reg.max_total = nc.max_total;
+    if (srv->reg.total_reserved > nc.max_total)
+        log_warning("reload: max_total is below the bytes held now; no new pages until they "
+                    "are freed max_total=%llu bytes=%llu",
+                    (unsigned long long)nc.max_total,
+                    (unsigned long long)srv->reg.total_reserved);
+
+    for (size_t i = 0; i < nc.n_arenas; i++) {
+        const struct cfg_arena *ca = &nc.arenas[i];
+        struct arena *a = reg_find(&srv->reg, ca->name, strlen(ca->name));
+        if (a == NULL) {
+            rc = create_configured(srv, ca, &a);
+            if (rc < 0)
+                log_err("reload: arena not created arena=%s err=%s", ca->name, log_errname(rc));
+            else
+                log_notice("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o "
+                           "uid=%u gid=%u source=config",
+                           ca->name, (unsigned long long)ca->page_size,
+                           (unsigned long long)ca->max_bytes, ca->align, ca->mode, ca->uid,
+                           ca->gid);
+            continue;
+        }
+        if (ca->page_size != a->page_size)
+            log_warning("reload: page_size of an existing arena cannot change arena=%s "
+                        "page_size=%llu wanted=%llu",
+                        a->name, (unsigned long long)a->page_size,
+                        (unsigned long long)ca->page_size);
+        if (ca->align != a->align)
+            log_warning("reload: align of an existing arena cannot change arena=%s align=%u "
+                        "wanted=%u",
+                        a->name, a->align, ca->align);
+        if (ca->max_bytes != a->max_bytes || ca->mode != a->mode || ca->uid != a->uid ||
+            ca->gid != a->gid) {
+            a->max_bytes = ca->max_bytes;
+            a->mode = ca->mode;
+            a->uid = ca->uid;
+            a->gid = ca->gid;
+            log_notice("arena updated arena=%s max=%llu mode=%04o uid=%u gid=%u", a->name,
+                       (unsigned long long)a->max_bytes, a->mode, a->uid, a->gid);
+        }
+    }
+    for (size_t i = 0; i < srv->cfg.n_arenas; i++) {
+        const char *name = srv->cfg.arenas[i].name;
+        if (cfg_find_arena(&nc, name) == NULL && reg_find(&srv->reg, name, strlen(name)) != NULL)
+            log_notice("arena no longer configured, kept until dropped arena=%s", name);
+    }
+    cfg_free(&srv->cfg);
+    srv->cfg = nc;
+    log_notice("config reloaded file=%s arenas=%u", srv->config_path, srv->reg.count);
+    status_update(srv, false);
+}
+
+/* ---- signals and timer ---- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server *srv = h->data;
+
+    if (signum == SIGHUP) {
+        log_notice("SIGHUP received, reloading");
+        reload(srv);
+        return;
+    }
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    log_notice("shutting down signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    uv_stop(&srv->loop);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+
+    session_tick(srv);
+    status_update(srv, false);
+}
+
+int server_start(struct server *srv, char *err, size_t errlen)
+{
+    struct arena *a;
+    int n, rc;
+
+    srv->listen_fd = srv->lock_fd = srv->reserve_fd = -1;
+    n = sd_listen_fds(1);
+    if (n < 0) {
+        set_err(err, errlen, "bad LISTEN_FDS from systemd: %s", strerror(-n));
+        return -EINVAL;
+    }
+    if (n > 0) {
+        rc = take_activated(srv, n, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    shm_tag(srv->socket_path, srv->tag);
+    reg_init(&srv->reg, srv->tag, srv->cfg.max_arenas, srv->cfg.max_total);
+
+    rc = take_lock(srv);
+    if (rc < 0) {
+        if (rc == -EADDRINUSE)
+            set_err(err, errlen, "another ofad is serving %s", srv->socket_path);
+        else
+            set_err(err, errlen, "cannot take the instance lock: %s", strerror(-rc));
+        goto fail;
+    }
+    n = shm_sweep(srv->tag);
+    if (n < 0)
+        log_warning("cannot sweep old segments err=%s", log_errname(n));
+    else
+        log_msg(n > 0 ? LOGP_NOTICE : LOGP_INFO, "old segments removed count=%d tag=%s", n,
+                srv->tag);
+    if (!srv->activated) {
+        rc = bind_socket(srv, err, errlen);
+        if (rc < 0)
+            goto fail;
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    for (size_t i = 0; i < srv->cfg.n_arenas; i++) {
+        const struct cfg_arena *ca = &srv->cfg.arenas[i];
+        rc = create_configured(srv, ca, &a);
+        if (rc < 0) {
+            set_err(err, errlen, "cannot create arena %s: %s", ca->name, strerror(-rc));
+            goto fail;
+        }
+        log_info("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o uid=%u "
+                 "gid=%u source=config",
+                 ca->name, (unsigned long long)ca->page_size, (unsigned long long)ca->max_bytes,
+                 ca->align, ca->mode, ca->uid, ca->gid);
+    }
+
+    rc = uv_loop_init(&srv->loop);
+    if (rc < 0) {
+        set_err(err, errlen, "cannot start the event loop: %s", uv_strerror(rc));
+        rc = -ENOMEM;
+        goto fail;
+    }
+    uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
+    srv->listen_poll.data = srv;
+    uv_signal_init(&srv->loop, &srv->sig_term);
+    uv_signal_init(&srv->loop, &srv->sig_int);
+    uv_signal_init(&srv->loop, &srv->sig_hup);
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+    uv_timer_init(&srv->loop, &srv->tick);
+    srv->tick.data = srv;
+    srv->handles_open = true;
+    uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
+    srv->start_ms = uv_now(&srv->loop);
+    return 0;
+
+fail:
+    server_release(srv);
+    return rc;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+int server_run(struct server *srv)
+{
+    char status[sizeof(srv->status)];
+
+    log_notice("serving socket=%s arenas=%u max_total=%llu pid=%d%s", srv->socket_path,
+               srv->reg.count, (unsigned long long)srv->reg.max_total, (int)getpid(),
+               srv->activated ? " activated=1" : "");
+    snprintf(status, sizeof(status), "arenas=%u clients=%u bytes=%llu", srv->reg.count,
+             srv->nclients, (unsigned long long)srv->reg.total_reserved);
+    memcpy(srv->status, status, sizeof(status));
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+
+    /* Stop accepting first, so no one connects into a dying daemon. */
+    uv_close((uv_handle_t *)&srv->listen_poll, close_cb);
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    session_close_all(srv);
+    uv_close((uv_handle_t *)&srv->sig_term, close_cb);
+    uv_close((uv_handle_t *)&srv->sig_int, close_cb);
+    uv_close((uv_handle_t *)&srv->sig_hup, close_cb);
+    uv_close((uv_handle_t *)&srv->tick, close_cb);
+    uv_run(&srv->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+    uv_loop_close(&srv->loop);
+    server_release(srv);
+    free(srv->bases);
+    srv->bases = NULL;
+    cfg_free(&srv->cfg);
+    log_notice("stopped");
+    return 0;
+}

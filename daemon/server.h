@@ -1,0 +1,86 @@
+/*
+ * server.h - the daemon as a whole: its loop, listener, config in force,
+ * arenas and sessions. One struct server per process (main.c owns it).
+ */
+#ifndef OFAD_SERVER_H
+#define OFAD_SERVER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "arena.h"
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+
+struct session;
+
+struct server {
+    uv_loop_t loop;
+    struct cfg cfg;               /* in force (file + flags, finished) */
+    const char *config_path;      /* NULL: no file (SIGHUP has nothing to read) */
+    const struct cfg_arena *flag_arenas; /* --arena, re-applied over every reload */
+    size_t n_flag_arenas;
+    bool log_level_fixed;         /* --log-level given: the file does not change it */
+    bool socket_fixed;            /* --socket or $OFAD_SOCKET given */
+    uint64_t shm_size;            /* size of /dev/shm at start (max_total default) */
+    uid_t uid;                    /* ofad's own, owner of configured arenas by default */
+    gid_t gid;
+
+    char socket_path[PATH_MAX];   /* absolute */
+    char tag[SHM_TAG_LEN + 1];
+    int listen_fd;
+    bool activated;               /* listen_fd came from systemd: never unlink it */
+    bool own_socket_file;         /* we bound it: unlink at exit */
+    dev_t sock_dev;               /* the file we bound, to unlink only that one */
+    ino_t sock_ino;
+    int lock_fd;                  /* abstract socket "\0ofad.<tag>", held for life */
+    int reserve_fd;               /* spare descriptor for EMFILE on accept */
+
+    uv_poll_t listen_poll;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t tick;
+    bool handles_open;            /* the uv handles above were initialised */
+
+    struct registry reg;
+    struct session *sessions;     /* doubly linked, newest first */
+    uint32_t nclients;
+    uint64_t next_session_id;
+    uint64_t start_ms;            /* uv_now at start */
+    bool stopping;
+    int exit_code;
+
+    struct log_ratelimit accept_rl;
+    char status[128];             /* the last STATUS= sent */
+
+    /* Reply scratch shared by all sessions (one thread, one request at a
+     * time): a request never allocates. */
+    uint64_t offs[PROTO_MAX_BATCH];
+    struct arena *sorted[PROTO_MAX_ARENAS];
+    struct proto_arena_info infos[PROTO_MAX_ARENAS];
+    uint64_t *bases;              /* PAGES, grown on demand up to PROTO_MAX_PAGES */
+    uint32_t bases_cap;
+};
+
+/*
+ * Takes the single-instance lock, sweeps old segments, gets the listening
+ * socket (systemd's, or binds socket_path mode 0660), creates the configured
+ * arenas and installs signal handlers and timers. Returns 0; -EADDRINUSE when
+ * another ofad serves the socket (exit 1); another -errno with a message in
+ * err when the socket path is unusable or anything else fails (exit 2).
+ */
+int server_start(struct server *srv, char *err, size_t errlen);
+
+/* Runs until SIGTERM/SIGINT, then shuts down: stops accepting, closes every
+ * session, removes every page and the socket file. Returns the exit code. */
+int server_run(struct server *srv);
+
+/* Milliseconds on the loop's clock. */
+static inline uint64_t server_now(struct server *srv)
+{
+    return uv_now(&srv->loop);
+}
+
+#endif

@@ -1,0 +1,983 @@
+/*
+ * session.c - one client connection: read -> decode -> dispatch -> encode ->
+ * write.
+ *
+ * Owns: a connection's socket, its identity (SO_PEERCRED, SO_PEERGROUPS, read
+ * once at accept), its arena handles, its input and output buffers and the
+ * page descriptors waiting to be sent. Called by server.c (accept, shutdown,
+ * the one-second tick) and by libuv (readiness of the socket).
+ *
+ * The path of a batch: one read(2) into the input buffer; every complete
+ * frame in it is decoded, served and its reply appended to the output
+ * buffer; then one sendmsg(2) sends the lot. No allocation, no log line and
+ * no other system call per request. The input buffer holds at most one
+ * largest frame more than it needs (it starts small and grows to max_message
+ * plus the header only when a frame needs it).
+ *
+ * Descriptors: a PAGE reply carries a segment's fd. It is queued with the
+ * stream position of its reply's first byte and sent, SCM_RIGHTS, by the
+ * sendmsg whose data starts at or before that position; a sendmsg never
+ * carries more than SESSION_FDS_PER_SEND of them and never sends past the
+ * reply of the first fd it could not carry. So a client gets each fd no
+ * later than the first byte of its reply (see proto.h).
+ *
+ * Back-pressure: while more than max_output bytes of replies wait (the
+ * client does not read), or SESSION_MAX_FDS descriptors do, the session stops
+ * decoding and stops reading its socket. That bounds what one client can
+ * make ofad hold to about max_output plus one reply, and everyone else is
+ * served meanwhile.
+ *
+ * Errors: a request that fails gets an error reply and the session goes on.
+ * A frame that cannot be trusted (malformed, oversized, before HELLO) gets an
+ * error reply if it can be addressed, then the session closes: its handles
+ * are released at once (its blocks freed), the queued bytes are flushed for
+ * at most SESSION_LINGER_MS, and the socket is closed.
+ */
+#include "session.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define IN_INITIAL    16384u      /* first input buffer */
+#define OUT_KEEP      (256u << 10) /* an emptied output buffer larger than this is freed */
+
+static void on_poll(uv_poll_t *p, int status, int events);
+static void session_destroy(struct session *s, const char *why);
+
+/* ---- per-client log lines, rate limited ---- */
+
+static void slog(struct session *s, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void slog(struct session *s, int prio, const char *fmt, ...)
+{
+    char msg[512];
+    uint32_t dropped = 0;
+    va_list ap;
+
+    if (!log_on(prio) || !log_ratelimit_ok(&s->rl, server_now(s->srv), &dropped))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (dropped)
+        log_msg(prio, "%s client=%llu uid=%u pid=%d suppressed=%u", msg,
+                (unsigned long long)s->id, s->cred.uid, s->cred.pid, dropped);
+    else
+        log_msg(prio, "%s client=%llu uid=%u pid=%d", msg, (unsigned long long)s->id,
+                s->cred.uid, s->cred.pid);
+}
+
+/* ---- handles ---- */
+
+static void release_handles(struct session *s)
+{
+    for (uint32_t i = 0; i < s->handles_cap; i++) {
+        struct handle *h = &s->handles[i];
+        struct arena *a;
+        if (!h->used)
+            continue;
+        a = reg_get(&s->srv->reg, h->slot, h->gen);
+        if (a != NULL)
+            arena_owner_release(a, h->owner);
+        h->used = false;
+    }
+    s->handles_used = 0;
+}
+
+static int handle_get(struct session *s, uint32_t id, struct handle **h, struct arena **a)
+{
+    if (__builtin_expect(id >= s->handles_cap || !s->handles[id].used, 0))
+        return -EBADF;
+    *h = &s->handles[id];
+    *a = reg_get(&s->srv->reg, (*h)->slot, (*h)->gen);
+    return *a != NULL ? 0 : -ENOENT; /* the arena was dropped under the handle */
+}
+
+/* Blocks this connection owns, over all its handles. */
+static uint64_t session_blocks(struct session *s)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < s->handles_cap; i++) {
+        struct handle *h = &s->handles[i];
+        struct arena *a;
+        if (h->used && (a = reg_get(&s->srv->reg, h->slot, h->gen)) != NULL)
+            n += arena_owner_blocks(a, h->owner);
+    }
+    return n;
+}
+
+/* ---- closing ---- */
+
+static void begin_close(struct session *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->closing_since = server_now(s->srv);
+    /* The client is being turned away: its blocks go now, not when the
+     * last bytes of the goodbye have been flushed. */
+    release_handles(s);
+    s->in_len = 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct session *s = h->data;
+
+    free(s);
+}
+
+static void session_destroy(struct session *s, const char *why)
+{
+    struct server *srv = s->srv;
+
+    log_info("client disconnected client=%llu uid=%u pid=%d reason=%s",
+             (unsigned long long)s->id, s->cred.uid, s->cred.pid, why);
+    release_handles(s);
+    while (s->fdq_n > 0) {
+        close(s->fdq[s->fdq_head].fd);
+        s->fdq_head = (s->fdq_head + 1) % SESSION_MAX_FDS;
+        s->fdq_n--;
+    }
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    srv->nclients--;
+    free(s->handles);
+    free(s->cred.groups);
+    free(s->in);
+    proto_buf_free(&s->out);
+    proto_dec_free(s->dec);
+    /* uv_close stops the watcher (and removes the fd from epoll) at once;
+     * only then may the descriptor be closed. */
+    uv_close((uv_handle_t *)&s->poll, on_closed);
+    close(s->fd);
+}
+
+/* ---- output ---- */
+
+/* Sends what is queued. Returns 0 (all sent, or the socket is full: then
+ * the caller watches UV_WRITABLE), or -errno when the client is gone. */
+static int flush(struct session *s)
+{
+    while (s->out.len > 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * SESSION_FDS_PER_SEND)];
+            struct cmsghdr align;
+        } cm;
+        struct msghdr mh;
+        struct iovec iov;
+        size_t len = s->out.len;
+        uint32_t nfd = 0;
+        ssize_t n;
+
+        while (nfd < s->fdq_n && nfd < SESSION_FDS_PER_SEND &&
+               s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos < s->out_base + len)
+            nfd++;
+        if (nfd < s->fdq_n) {
+            uint64_t pos = s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos;
+            /* An fd this message cannot carry: stop before its reply. */
+            if (pos < s->out_base + len)
+                len = (size_t)(pos - s->out_base);
+        }
+        assert(len > 0);
+        memset(&mh, 0, sizeof(mh));
+        iov.iov_base = s->out.data;
+        iov.iov_len = len;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        if (nfd > 0) {
+            struct cmsghdr *c;
+            memset(&cm, 0, sizeof(cm));
+            mh.msg_control = cm.buf;
+            mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
+            c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+            for (uint32_t i = 0; i < nfd; i++) {
+                int fd = s->fdq[(s->fdq_head + i) % SESSION_MAX_FDS].fd;
+                memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+            }
+        }
+        n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -errno;
+        }
+        /* Any byte sent means the descriptors went with the first one. */
+        for (uint32_t i = 0; i < nfd; i++) {
+            close(s->fdq[s->fdq_head].fd);
+            s->fdq_head = (s->fdq_head + 1) % SESSION_MAX_FDS;
+            s->fdq_n--;
+        }
+        proto_buf_consume(&s->out, (size_t)n);
+        s->out_base += (uint64_t)n;
+    }
+    if (s->out.cap > OUT_KEEP) {
+        proto_buf_free(&s->out);
+        proto_buf_init(&s->out);
+    }
+    return 0;
+}
+
+/*
+ * Appends a reply. Returns 0 when r itself was encoded. When it does not fit
+ * the client's limit (or breaks a bound of the codec), an EMSGSIZE error reply
+ * for the same request replaces it and -EMSGSIZE is returned; -ENOMEM when
+ * nothing could be encoded (the session is then closing).
+ */
+static int reply(struct session *s, struct proto_rep *r)
+{
+    size_t before = s->out.len;
+    int rc = proto_encode_rep(&s->out, r);
+
+    if (__builtin_expect(rc == 0, 1)) {
+        if (__builtin_expect(s->out.len - before - PROTO_HEADER_LEN <= s->peer_max, 1))
+            return 0;
+        s->out.len = before;
+        rc = -EMSGSIZE;
+    }
+    if (rc == -ENOMEM) {
+        slog(s, LOGP_ERR, "reply failed, closing op=%s err=ENOMEM", proto_op_name(r->op));
+        begin_close(s);
+        return rc;
+    }
+    slog(s, LOGP_WARNING, "reply too large op=%s id=%llu limit=%u", proto_op_name(r->op),
+         (unsigned long long)r->id, s->peer_max);
+    r->err = PROTO_EMSGSIZE;
+    r->u.list.count = 0; /* FREE_N's count travels with errors */
+    if (proto_encode_rep(&s->out, r) < 0) {
+        s->out.len = before;
+        begin_close(s);
+        return -ENOMEM;
+    }
+    return -EMSGSIZE;
+}
+
+static void reply_err(struct session *s, uint32_t op, uint64_t id, uint32_t err)
+{
+    struct proto_rep r;
+
+    memset(&r, 0, sizeof(r));
+    r.op = op;
+    r.id = id;
+    r.err = err;
+    reply(s, &r);
+}
+
+/* ---- requests ---- */
+
+static int op_hello(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    uint32_t m = q->u.hello.max_msg;
+
+    if (q->u.hello.version != PROTO_VERSION) {
+        slog(s, LOGP_NOTICE, "protocol version not supported, closing version=%u",
+             q->u.hello.version);
+        begin_close(s);
+        return -ENOTSUP;
+    }
+    /* The codec bounds it already; a client's limit is only ever narrowed
+     * to what both sides can handle. */
+    if (m < PROTO_MIN_MAX_MSG)
+        m = PROTO_MIN_MAX_MSG;
+    if (m > PROTO_MAX_MAX_MSG)
+        m = PROTO_MAX_MAX_MSG;
+    s->peer_max = m;
+    s->hello = true;
+    r->u.hello.version = PROTO_VERSION;
+    r->u.hello.max_msg = s->max_msg;
+    r->u.hello.server.ptr = "ofad " OFA_VERSION;
+    r->u.hello.server.len = (uint32_t)strlen(r->u.hello.server.ptr);
+    return 0;
+}
+
+static int op_create(struct session *s, const struct proto_req *q)
+{
+    const struct cfg *c = &s->srv->cfg;
+    struct arena_params p;
+    char name[PROTO_NAME_MAX + 1];
+    struct arena *a;
+    int rc;
+
+    if (proto_name_check(q->u.create.name.ptr, q->u.create.name.len) < 0)
+        return -EINVAL;
+    memcpy(name, q->u.create.name.ptr, q->u.create.name.len);
+    name[q->u.create.name.len] = '\0';
+    p.name = name;
+    p.page_size = q->u.create.page_size ? q->u.create.page_size : c->default_page_size;
+    p.max_bytes = q->u.create.max_bytes ? q->u.create.max_bytes : c->default_max_bytes;
+    p.align = q->u.create.align ? q->u.create.align : c->default_align;
+    p.mode = q->u.create.mode ? q->u.create.mode : CFG_DEFAULT_MODE;
+    p.uid = s->cred.uid;
+    p.gid = s->cred.gid;
+    rc = reg_create(&s->srv->reg, &p, &a);
+    if (rc < 0) {
+        slog(s, rc == -EEXIST ? LOGP_INFO : LOGP_NOTICE, "create refused arena=%s err=%s", name,
+             log_errname(rc));
+        return rc;
+    }
+    log_notice("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o uid=%u gid=%u "
+               "client=%llu pid=%d",
+               name, (unsigned long long)p.page_size, (unsigned long long)p.max_bytes, p.align,
+               p.mode, p.uid, p.gid, (unsigned long long)s->id, s->cred.pid);
+    return 0;
+}
+
+static int op_drop(struct session *s, const struct proto_req *q)
+{
+    struct arena *a = reg_find(&s->srv->reg, q->u.drop.name.ptr, q->u.drop.name.len);
+    char name[PROTO_NAME_MAX + 1];
+    struct heap_stats st;
+    int rc;
+
+    if (a == NULL)
+        return -ENOENT;
+    if (s->cred.uid != 0 && s->cred.uid != a->uid)
+        return -EACCES;
+    memcpy(name, a->name, a->name_len + 1);
+    heap_stats(a->heap, &st);
+    rc = reg_drop(&s->srv->reg, a, q->u.drop.force != 0);
+    if (rc < 0)
+        return rc;
+    log_notice("arena dropped arena=%s blocks_freed=%llu client=%llu uid=%u pid=%d", name,
+               (unsigned long long)st.blocks_live, (unsigned long long)s->id, s->cred.uid,
+               s->cred.pid);
+    return 0;
+}
+
+static int op_open(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct server *srv = s->srv;
+    struct arena *a = reg_find(&srv->reg, q->u.open.name.ptr, q->u.open.name.len);
+    struct handle *h;
+    unsigned acc;
+    uint32_t i;
+    int rc;
+
+    if (a == NULL)
+        return proto_name_check(q->u.open.name.ptr, q->u.open.name.len) < 0 ? -EINVAL : -ENOENT;
+    acc = arena_access(a, &s->cred);
+    if (acc == 0)
+        return -EACCES;
+    if (s->handles_used >= srv->cfg.max_handles_per_client)
+        return -EMFILE;
+    for (i = 0; i < s->handles_cap && s->handles[i].used; i++)
+        ;
+    if (i == s->handles_cap) {
+        uint32_t cap = s->handles_cap ? 2 * s->handles_cap : 4;
+        struct handle *v = realloc(s->handles, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        memset(v + s->handles_cap, 0, (cap - s->handles_cap) * sizeof(*v));
+        s->handles = v;
+        s->handles_cap = cap;
+    }
+    h = &s->handles[i];
+    rc = arena_owner_new(a, &h->owner);
+    if (rc < 0)
+        return rc;
+    h->slot = a->slot;
+    h->gen = a->gen;
+    h->writable = (acc & ACC_W) != 0;
+    h->used = true;
+    s->handles_used++;
+    r->u.open.arena = i;
+    r->u.open.writable = h->writable;
+    r->u.open.align = a->align;
+    r->u.open.page_size = a->page_size;
+    r->u.open.max_bytes = a->max_bytes;
+    log_debug("arena opened arena=%s handle=%u writable=%d client=%llu", a->name, i,
+              h->writable, (unsigned long long)s->id);
+    return 0;
+}
+
+static int op_close(struct session *s, const struct proto_req *q)
+{
+    uint32_t id = q->u.close.arena;
+    struct handle *h;
+    struct arena *a;
+
+    if (id >= s->handles_cap || !s->handles[id].used)
+        return -EBADF;
+    h = &s->handles[id];
+    /* Closing a handle whose arena was dropped succeeds: it only forgets it. */
+    a = reg_get(&s->srv->reg, h->slot, h->gen);
+    if (a != NULL)
+        arena_owner_release(a, h->owner);
+    h->used = false;
+    s->handles_used--;
+    return 0;
+}
+
+static int op_alloc(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct server *srv = s->srv;
+    uint32_t count = q->op == PROTO_OP_ALLOC ? 1 : q->u.alloc.count;
+    bool keep = (q->u.alloc.flags & PROTO_ALLOC_KEEP) != 0;
+    struct handle *h;
+    struct arena *a;
+    int rc;
+
+    rc = handle_get(s, q->u.alloc.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    if (__builtin_expect(!h->writable, 0))
+        return -EACCES;
+    if (__builtin_expect((q->u.alloc.flags & ~PROTO_ALLOC_KEEP) != 0 || count == 0 ||
+                             count > PROTO_MAX_BATCH,
+                         0))
+        return -EINVAL;
+    /* Blocks the arena keeps (OFA_KEEP) are bounded by its max_bytes, not
+     * by this connection's block limit. */
+    if (!keep && session_blocks(s) + count > srv->cfg.max_blocks_per_client) {
+        slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
+             a->name);
+        return -EMFILE;
+    }
+    if (q->op == PROTO_OP_ALLOC) {
+        rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
+                         &r->u.alloc.off);
+    } else {
+        if (count > proto_batch_fit(s->peer_max))
+            return -EMSGSIZE;
+        rc = arena_alloc_n(a, q->u.alloc.size, q->u.alloc.align,
+                           keep ? HEAP_OWNER_ARENA : h->owner, count, srv->offs);
+        r->u.list.offs = srv->offs;
+        r->u.list.count = count;
+    }
+    if (__builtin_expect(rc < 0, 0) && rc != -EINVAL)
+        slog(s, LOGP_NOTICE, "alloc failed arena=%s size=%llu count=%u err=%s", a->name,
+             (unsigned long long)q->u.alloc.size, count, log_errname(rc));
+    return rc;
+}
+
+static int op_free(struct session *s, const struct proto_req *q)
+{
+    struct handle *h;
+    struct arena *a;
+    int rc;
+
+    rc = handle_get(s, q->u.free.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    if (__builtin_expect(!h->writable, 0))
+        return -EACCES;
+    rc = arena_free(a, q->u.free.off);
+    if (__builtin_expect(rc < 0, 0))
+        slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
+             (unsigned long long)q->u.free.off, log_errname(rc));
+    return rc;
+}
+
+static int op_free_n(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct handle *h;
+    struct arena *a;
+    uint32_t i;
+    int rc;
+
+    r->u.list.offs = NULL;
+    r->u.list.count = 0;
+    rc = handle_get(s, q->u.free_n.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    if (!h->writable)
+        return -EACCES;
+    for (i = 0; i < q->u.free_n.count; i++) {
+        rc = arena_free(a, q->u.free_n.offs[i]);
+        if (rc < 0) {
+            slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
+                 (unsigned long long)q->u.free_n.offs[i], log_errname(rc));
+            break;
+        }
+    }
+    r->u.list.count = i;
+    return rc;
+}
+
+/* Returns the page's fd (>= 0) for the caller to queue, or -errno. */
+static int op_page(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct handle *h;
+    struct arena *a;
+    int rc;
+
+    rc = handle_get(s, q->u.page.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    rc = arena_page_open(a, q->u.page.off, h->writable, &r->u.page.base, &r->u.page.len);
+    if (rc < 0)
+        return rc;
+    r->u.page.writable = h->writable;
+    return rc;
+}
+
+static int op_pages(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct server *srv = s->srv;
+    struct handle *h;
+    struct arena *a;
+    uint64_t n;
+    int rc;
+
+    rc = handle_get(s, q->u.pages.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    n = arena_pages(a, srv->bases, srv->bases_cap);
+    /* The client's own limit is checked when the reply is encoded. */
+    if (n > PROTO_MAX_PAGES)
+        return -EMSGSIZE;
+    if (n > srv->bases_cap) {
+        uint64_t *v = realloc(srv->bases, n * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        srv->bases = v;
+        srv->bases_cap = (uint32_t)n;
+        n = arena_pages(a, srv->bases, srv->bases_cap);
+    }
+    r->u.list.offs = srv->bases;
+    r->u.list.count = (uint32_t)n;
+    return 0;
+}
+
+static int op_stats(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct arena *a = reg_find(&s->srv->reg, q->u.stats.name.ptr, q->u.stats.name.len);
+
+    if (a == NULL)
+        return proto_name_check(q->u.stats.name.ptr, q->u.stats.name.len) < 0 ? -EINVAL
+                                                                              : -ENOENT;
+    if (!(arena_access(a, &s->cred) & ACC_R))
+        return -EACCES;
+    arena_info(a, true, &r->u.stats);
+    return 0;
+}
+
+static int op_arenas(struct session *s, struct proto_rep *r)
+{
+    struct server *srv = s->srv;
+    uint32_t n = reg_sorted(&srv->reg, srv->sorted);
+
+    for (uint32_t i = 0; i < n; i++)
+        arena_info(srv->sorted[i], (arena_access(srv->sorted[i], &s->cred) & ACC_R) != 0,
+                   &srv->infos[i]);
+    r->u.arenas.v = srv->infos;
+    r->u.arenas.count = n;
+    return 0;
+}
+
+static int op_daemon(struct session *s, struct proto_rep *r)
+{
+    struct server *srv = s->srv;
+
+    r->u.daemon.version.ptr = OFA_VERSION;
+    r->u.daemon.version.len = (uint32_t)strlen(OFA_VERSION);
+    r->u.daemon.uptime_s = (server_now(srv) - srv->start_ms) / 1000;
+    r->u.daemon.clients = srv->nclients;
+    r->u.daemon.arenas = srv->reg.count;
+    r->u.daemon.bytes_reserved = srv->reg.total_reserved;
+    r->u.daemon.bytes_limit = srv->reg.max_total;
+    r->u.daemon.pid = (uint64_t)getpid();
+    return 0;
+}
+
+static void dispatch(struct session *s, const struct proto_req *q)
+{
+    struct proto_rep r;
+    int fd = -1;
+    int rc;
+
+    r.op = q->op;
+    r.id = q->id;
+    r.err = PROTO_OK;
+    if (__builtin_expect(!s->hello, 0) && q->op != PROTO_OP_HELLO) {
+        slog(s, LOGP_WARNING, "request before HELLO, closing op=%s", proto_op_name(q->op));
+        reply_err(s, q->op, q->id, PROTO_EPROTO);
+        begin_close(s);
+        return;
+    }
+    switch (q->op) {
+    case PROTO_OP_ALLOC:
+    case PROTO_OP_ALLOC_N:
+        rc = op_alloc(s, q, &r);
+        break;
+    case PROTO_OP_FREE:
+        rc = op_free(s, q);
+        break;
+    case PROTO_OP_FREE_N:
+        rc = op_free_n(s, q, &r);
+        break;
+    case PROTO_OP_PING:
+        rc = 0;
+        break;
+    case PROTO_OP_PAGE:
+        rc = op_page(s, q, &r);
+        if (rc >= 0) {
+            fd = rc;
+            rc = 0;
+        }
+        break;
+    case PROTO_OP_PAGES:
+        rc = op_pages(s, q, &r);
+        break;
+    case PROTO_OP_OPEN:
+        rc = op_open(s, q, &r);
+        break;
+    case PROTO_OP_CLOSE:
+        rc = op_close(s, q);
+        break;
+    case PROTO_OP_CREATE:
+        rc = op_create(s, q);
+        break;
+    case PROTO_OP_DROP:
+        rc = op_drop(s, q);
+        break;
+    case PROTO_OP_STATS:
+        rc = op_stats(s, q, &r);
+        break;
+    case PROTO_OP_ARENAS:
+        rc = op_arenas(s, &r);
+        break;
+    case PROTO_OP_DAEMON:
+        rc = op_daemon(s, &r);
+        break;
+    case PROTO_OP_HELLO:
+        if (s->hello) {
+            slog(s, LOGP_WARNING, "second HELLO, closing");
+            rc = -EPROTO;
+            begin_close(s);
+        } else {
+            rc = op_hello(s, q, &r);
+        }
+        break;
+    default:
+        /* The codec refuses unknown ops; this is a guard, not a path. */
+        rc = -EPROTO;
+        begin_close(s);
+        break;
+    }
+    if (__builtin_expect(rc < 0, 0))
+        r.err = proto_errno_to_err(rc);
+    if (fd < 0) {
+        reply(s, &r);
+        return;
+    }
+    {
+        uint64_t pos = s->out_base + s->out.len;
+        if (reply(s, &r) == 0) {
+            uint32_t tail = (s->fdq_head + s->fdq_n) % SESSION_MAX_FDS;
+            assert(s->fdq_n < SESSION_MAX_FDS);
+            s->fdq[tail].fd = fd;
+            s->fdq[tail].pos = pos;
+            s->fdq_n++;
+        } else {
+            close(fd);
+        }
+    }
+}
+
+static void handle_frame(struct session *s, const uint8_t *p, size_t len)
+{
+    struct proto_req q;
+    int rc = proto_decode_req(s->dec, p, len, &q);
+
+    if (__builtin_expect(rc == 0, 1)) {
+        dispatch(s, &q);
+        return;
+    }
+    if (rc == -EBADMSG) {
+        slog(s, LOGP_WARNING, "malformed request, closing op=%s id=%llu", proto_op_name(q.op),
+             (unsigned long long)q.id);
+        reply_err(s, q.op, q.id, PROTO_EPROTO);
+    } else if (rc == -EPROTO) {
+        slog(s, LOGP_WARNING, "malformed frame, closing len=%zu", len);
+        reply_err(s, 0, 0, PROTO_EPROTO);
+    } else {
+        slog(s, LOGP_ERR, "decode failed, closing err=%s", log_errname(rc));
+    }
+    begin_close(s);
+}
+
+/* Serves every complete frame in the input buffer, as long as the output
+ * and the descriptor queue have room. */
+static void process(struct session *s)
+{
+    const struct cfg *c = &s->srv->cfg;
+    size_t pos = 0;
+
+    while (pos < s->in_len && !s->closing && s->out.len <= c->max_output &&
+           s->fdq_n < SESSION_MAX_FDS) {
+        size_t flen;
+        int rc = proto_frame(s->in + pos, s->in_len - pos, s->max_msg, &flen);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            slog(s, LOGP_WARNING, "frame over the limit, closing limit=%u", s->max_msg);
+            reply_err(s, 0, 0, PROTO_EMSGSIZE);
+            begin_close(s);
+            break;
+        }
+        handle_frame(s, s->in + pos + PROTO_HEADER_LEN, flen - PROTO_HEADER_LEN);
+        pos += flen;
+    }
+    if (s->closing) {
+        s->in_len = 0;
+        return;
+    }
+    if (pos > 0) {
+        s->in_len -= pos;
+        if (s->in_len > 0)
+            memmove(s->in, s->in + pos, s->in_len);
+    }
+    if (s->in_len == 0 && s->in_cap > IN_INITIAL) {
+        /* A large frame came and went: give its room back. */
+        free(s->in);
+        s->in = NULL;
+        s->in_cap = 0;
+    } else if (s->in_len == s->in_cap && s->in_cap < (size_t)s->max_msg + PROTO_HEADER_LEN) {
+        /* A frame larger than the buffer is arriving (its length was
+         * checked against max_msg): make room for the largest one. */
+        size_t cap = (size_t)s->max_msg + PROTO_HEADER_LEN;
+        uint8_t *v = realloc(s->in, cap);
+        if (v == NULL) {
+            slog(s, LOGP_ERR, "no memory for a large frame, closing len=%zu", cap);
+            begin_close(s);
+            return;
+        }
+        s->in = v;
+        s->in_cap = cap;
+    }
+}
+
+static bool want_read(const struct session *s)
+{
+    return !s->closing && !s->eof && s->out.len <= s->srv->cfg.max_output &&
+           s->fdq_n < SESSION_MAX_FDS && (s->in == NULL || s->in_len < s->in_cap);
+}
+
+/* Returns bytes read, 0 at end of stream, -EAGAIN, or -errno. */
+static ssize_t read_in(struct session *s)
+{
+    ssize_t n;
+
+    if (s->in == NULL) {
+        s->in = malloc(IN_INITIAL);
+        if (s->in == NULL)
+            return -ENOMEM;
+        s->in_cap = IN_INITIAL;
+        s->in_len = 0;
+    }
+    n = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+    s->in_len += (size_t)n;
+    return n;
+}
+
+static void set_events(struct session *s)
+{
+    int ev = 0;
+
+    if (want_read(s))
+        ev |= UV_READABLE;
+    if (s->out.len > 0)
+        ev |= UV_WRITABLE;
+    if (ev == s->events)
+        return;
+    if (ev == 0)
+        uv_poll_stop(&s->poll);
+    else
+        uv_poll_start(&s->poll, ev, on_poll);
+    s->events = ev;
+}
+
+/* Decodes what is buffered, sends what is queued, and decides what to wait
+ * for next; may destroy s. */
+static void serve(struct session *s)
+{
+    int rc;
+
+    process(s);
+    if (s->out.len > 0) {
+        rc = flush(s);
+        if (rc < 0) {
+            session_destroy(s, log_errname(rc));
+            return;
+        }
+        /* Sending made room: decode what waited behind the limit. */
+        if (s->out.len == 0 && s->in_len > 0 && !s->closing) {
+            process(s);
+            if (s->out.len > 0 && (rc = flush(s)) < 0) {
+                session_destroy(s, log_errname(rc));
+                return;
+            }
+        }
+    }
+    if (s->out.len == 0 && (s->closing || s->eof)) {
+        session_destroy(s, s->closing ? "closed by ofad" : "closed by client");
+        return;
+    }
+    set_events(s);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct session *s = p->data;
+    ssize_t n;
+    int rc;
+
+    if (status < 0) {
+        session_destroy(s, uv_err_name(status));
+        return;
+    }
+    if ((events & UV_WRITABLE) && s->out.len > 0) {
+        rc = flush(s);
+        if (rc < 0) {
+            session_destroy(s, log_errname(rc));
+            return;
+        }
+    }
+    if ((events & UV_READABLE) && want_read(s)) {
+        n = read_in(s);
+        if (n == 0) {
+            s->eof = true;
+        } else if (n < 0 && n != -EAGAIN) {
+            session_destroy(s, log_errname((int)n));
+            return;
+        }
+    }
+    serve(s);
+}
+
+/* Supplementary groups of the peer, as the kernel saw them at connect. */
+static int peer_groups(int fd, struct cred *c)
+{
+    gid_t small[64];
+    gid_t *v = small;
+    socklen_t len = sizeof(small);
+    int rc = 0;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+        if (errno == ENOPROTOOPT)
+            return 0; /* old kernel: primary group only */
+        if (errno != ERANGE)
+            return -errno;
+        v = malloc(len);
+        if (v == NULL)
+            return -ENOMEM;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    c->ngroups = len / sizeof(gid_t);
+    if (c->ngroups > 0) {
+        c->groups = malloc(c->ngroups * sizeof(*c->groups));
+        if (c->groups == NULL) {
+            c->ngroups = 0;
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < c->ngroups; i++)
+            c->groups[i] = v[i];
+    }
+out:
+    if (v != small)
+        free(v);
+    return rc;
+}
+
+void session_accept(struct server *srv, int fd)
+{
+    struct session *s;
+    struct ucred uc;
+    socklen_t sl = sizeof(uc);
+    int rc;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &sl) < 0) {
+        rc = -errno;
+        goto fail_free;
+    }
+    s->cred.uid = uc.uid;
+    s->cred.gid = uc.gid;
+    s->cred.pid = uc.pid;
+    rc = peer_groups(fd, &s->cred);
+    if (rc < 0)
+        goto fail_free;
+    rc = proto_dec_new(&s->dec);
+    if (rc < 0)
+        goto fail_groups;
+    rc = uv_poll_init(&srv->loop, &s->poll, fd);
+    if (rc < 0) {
+        rc = -EIO;
+        goto fail_dec;
+    }
+    s->poll.data = s;
+    s->srv = srv;
+    s->fd = fd;
+    s->id = ++srv->next_session_id;
+    s->max_msg = srv->cfg.max_message;
+    s->peer_max = PROTO_MIN_MAX_MSG; /* until HELLO says more */
+    proto_buf_init(&s->out);
+    s->events = UV_READABLE;
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    s->next = srv->sessions;
+    if (s->next != NULL)
+        s->next->prev = s;
+    srv->sessions = s;
+    srv->nclients++;
+    log_info("client connected client=%llu uid=%u gid=%u pid=%d", (unsigned long long)s->id,
+             s->cred.uid, s->cred.gid, s->cred.pid);
+    return;
+
+fail_dec:
+    proto_dec_free(s->dec);
+fail_groups:
+    free(s->cred.groups);
+fail_free:
+    free(s);
+fail:
+    log_err("client dropped at accept err=%s", log_errname(rc));
+    close(fd);
+}
+
+void session_close_all(struct server *srv)
+{
+    while (srv->sessions != NULL)
+        session_destroy(srv->sessions, "shutdown");
+}
+
+void session_tick(struct server *srv)
+{
+    uint64_t now = server_now(srv);
+    struct session *s, *next;
+
+    for (s = srv->sessions; s != NULL; s = next) {
+        next = s->next;
+        if (s->closing && now - s->closing_since >= SESSION_LINGER_MS)
+            session_destroy(s, "closed by ofad, unsent replies dropped");
+    }
+}
