@@ -18,9 +18,11 @@
  * a block is marked suspect (the free may have emptied it); ofa_ptr() into a
  * suspect page trims before answering, and a successful alloc in a page
  * proves it live again. So ofa_ptr() is exact with respect to this process's
- * own frees at no cost on the common alloc/ptr/free path; a page emptied by
- * other processes stays mapped here (its bytes still addressable, no fault)
- * until the next miss or trim.
+ * own frees at no cost on the common alloc/ptr/free path. Freeing a block of
+ * an oversized page (one made for a large request, released by the daemon
+ * as soon as it is empty) trims at once, so that large mappings do not
+ * outlive their block. A page emptied by other processes stays mapped here
+ * (its bytes still addressable, no fault) until the next miss or trim.
  *
  * Invariants: maps[0..nmaps) sorted by base, disjoint, each addr a live
  * mapping of len bytes; a handle is on its client's list until closed.
@@ -251,12 +253,26 @@ static void mark_live(struct ofa_arena *a, uint64_t off)
         a->maps[i].suspect = 0;
 }
 
-static void mark_suspect(struct ofa_arena *a, uint64_t off)
+/* After this process freed the blocks at offs[0..n): their pages may be
+ * gone. A page of a length other than the arena's page size is released as
+ * soon as it is empty (it holds one large block, as a rule), so it is
+ * checked at once, one PAGES for the lot; standard pages are checked lazily. */
+static void after_free(struct ofa_arena *a, const uint64_t *offs, size_t n)
 {
-    long i = map_find(a, off);
+    size_t k;
+    long i;
+    int odd = 0;
 
-    if (i >= 0)
+    for (k = 0; k < n; k++) {
+        i = map_find(a, offs[k]);
+        if (i < 0)
+            continue;
         a->maps[i].suspect = 1;
+        if (a->maps[i].len != a->page_size)
+            odd = 1;
+    }
+    if (odd)
+        trim(a);
 }
 
 int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out)
@@ -350,10 +366,8 @@ static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned 
     int rc;
 
     if (a == NULL || offs == NULL || (flags & ~(OFA_KEEP | OFA_ZERO)) != 0 ||
-        (align & (align - 1)) != 0 || count > PROTO_MAX_BATCH)
+        (align & (align - 1)) != 0 || count == 0 || count > PROTO_MAX_BATCH)
         return -EINVAL;
-    if (count == 0)
-        return 0;
     /* Clearing writes through our mapping: refuse before allocating. */
     if ((flags & OFA_ZERO) && !a->writable)
         return -EACCES;
@@ -437,7 +451,7 @@ int ofa_free(ofa_arena *a, uint64_t off)
     rc = ofa__call(a->c, &req, &rep, NULL);
     if (rc < 0)
         return rc;
-    mark_suspect(a, off);
+    after_free(a, &off, 1);
     return 0;
 }
 
@@ -445,7 +459,7 @@ static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count)
 {
     struct proto_req req;
     struct proto_rep rep;
-    size_t i, done;
+    size_t done;
     int rc;
 
     memset(&req, 0, sizeof(req));
@@ -464,8 +478,7 @@ static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count)
         ofa__broken(a->c, -EPROTO);
         return -EPROTO;
     }
-    for (i = 0; i < done; i++)
-        mark_suspect(a, offs[i]);
+    after_free(a, offs, done);
     return (int)done;
 }
 

@@ -251,8 +251,9 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     if (rep->err != PROTO_OK) {
         rc = proto_err_to_errno(rep->err);
         /* The daemon closes a connection that sent it a malformed or
-         * oversized message: later calls must not wait on it. */
-        if (rep->err == PROTO_EPROTO || rep->err == PROTO_EMSGSIZE)
+         * oversized message, and a code we do not know (-EPROTO too) means
+         * we no longer understand it: later calls must not wait on it. */
+        if (rc == -EPROTO || rep->err == PROTO_EMSGSIZE)
             goto broken;
         return rc;
     }

@@ -14,7 +14,8 @@
  * the protocol's).
  *
  * Output: human tables are aligned, with sizes in binary units (16.0M);
- * --json prints one object with exact numbers (bytes), built with jansson.
+ * --json prints one object on one line with exact numbers (bytes), built
+ * with jansson.
  * In JSON, mode is a string of four octal digits ("0600") because that is how
  * people read and write modes; uid and gid are numbers.
  *
@@ -276,7 +277,7 @@ static json_t *arena_json(const ofa_arena_info *a)
 
 static int json_print(json_t *root)
 {
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 && putchar('\n') != EOF;
+    int rc = json_dumpf(root, stdout, JSON_COMPACT) == 0 && putchar('\n') != EOF;
 
     json_decref(root);
     return rc ? EXIT_OK : EXIT_REFUSED;
