@@ -9,11 +9,13 @@
  * covered by the bytes actually present:
  *
  *  - every str/bin/ext body lies inside the payload;
- *  - "owed", the number of elements that open containers still expect,
- *    never exceeds the bytes left, since each element takes at least one
- *    byte. So the sum of all declared container sizes is at most the
- *    payload length, and so is what msgpack-c allocates for them (times the
- *    size of its object);
+ *  - every element a container declares is there: the walk visits each
+ *    one. So the sum of all declared container sizes is below the payload
+ *    length, and what msgpack-c allocates for them is at most that many
+ *    objects. "owed", the number of elements open containers still expect,
+ *    must never exceed the bytes left (each element takes at least one), so
+ *    that a lying header is refused where it stands, not after a walk to
+ *    the end;
  *  - nesting stays within max_depth (the stack below is that deep);
  *  - exactly one object, ending at the last byte;
  *  - no 0xc1 (the one byte msgpack never uses).

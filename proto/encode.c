@@ -20,6 +20,7 @@
 #include "proto_int.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* Room for any fixed-shape message: array header (1), op (5), id (9),
  * err (5), then at most a name (2 + 63) and four integers (4 * 9). */
@@ -27,6 +28,24 @@
 
 /* Room for a list message besides its entries. */
 #define LIST_OVERHEAD 32u
+
+/*
+ * The packer's write callback. It lives here, static, and every packer of
+ * this file is a local initialised with it, so that the compiler can inline
+ * it into msgpack-c's inline pack functions, where each write has a
+ * constant length: a uint then costs a few moves instead of an indirect
+ * call and a libc memcpy (measured: ~40 instructions per field saved).
+ */
+static inline int buf_write(void *data, const char *buf, size_t len)
+{
+    struct proto_buf *b = data;
+
+    if (b->cap - b->len < len && proto_buf_reserve(b, len) != 0)
+        return -1;
+    memcpy(b->data + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
 
 static int req_valid(const struct proto_req *r)
 {
@@ -92,12 +111,17 @@ static void frame_end(struct proto_buf *b, size_t start)
     h[3] = (uint8_t)n;
 }
 
-static int pack_list(msgpack_packer *pk, const uint64_t *v, uint32_t count)
+/* A packer of its own, local and never escaping, so that buf_write() is
+ * inlined into the loop (a third of the cost per entry otherwise). */
+static int pack_list(struct proto_buf *b, const uint64_t *v, uint32_t count)
 {
-    int rc = msgpack_pack_array(pk, count);
+    msgpack_packer pk;
+    int rc;
 
+    msgpack_packer_init(&pk, b, buf_write);
+    rc = msgpack_pack_array(&pk, count);
     for (uint32_t i = 0; i < count; i++)
-        rc |= msgpack_pack_uint64(pk, v[i]);
+        rc |= msgpack_pack_uint64(&pk, v[i]);
     return rc;
 }
 
@@ -121,7 +145,7 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
     rc = frame_begin(b, room, &start);
     if (rc != 0)
         return rc;
-    msgpack_packer_init(&pk, b, proto__buf_write);
+    msgpack_packer_init(&pk, b, buf_write);
 
     /* Packer calls fail only when the buffer cannot grow; their results are
      * or-ed together and looked at once. */
@@ -175,7 +199,7 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         break;
     case PROTO_OP_FREE_N:
         rc |= msgpack_pack_uint32(&pk, r->u.free_n.arena);
-        rc |= pack_list(&pk, r->u.free_n.offs, r->u.free_n.count);
+        rc |= pack_list(b, r->u.free_n.offs, r->u.free_n.count);
         break;
     default: /* PING, ARENAS, DAEMON: no arguments */
         break;
@@ -257,6 +281,29 @@ static int rep_valid(const struct proto_rep *r, size_t *room)
     }
 }
 
+/*
+ * The records go through a packer of their own: were proto_encode_rep()'s
+ * packer handed to record.c, its address would escape, and the compiler
+ * could no longer inline buf_write() into the fast replies.
+ */
+static int pack_records(struct proto_buf *b, const struct proto_rep *r)
+{
+    msgpack_packer pk;
+    int rc = 0;
+
+    msgpack_packer_init(&pk, b, buf_write);
+    switch (r->op) {
+    case PROTO_OP_STATS:
+        return proto__pack_arena(&pk, &r->u.stats);
+    case PROTO_OP_DAEMON:
+        return proto__pack_daemon(&pk, &r->u.daemon);
+    default:
+        for (uint32_t i = 0; i < r->u.arenas.count && rc == 0; i++)
+            rc = proto__pack_arena(&pk, &r->u.arenas.v[i]);
+        return rc;
+    }
+}
+
 int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
 {
     msgpack_packer pk;
@@ -269,7 +316,7 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     rc = frame_begin(b, room, &start);
     if (rc != 0)
         return rc;
-    msgpack_packer_init(&pk, b, proto__buf_write);
+    msgpack_packer_init(&pk, b, buf_write);
 
     if (r->err != PROTO_OK) {
         int fcount = r->op == PROTO_OP_FREE_N;
@@ -304,7 +351,7 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         break;
     case PROTO_OP_ALLOC_N:
     case PROTO_OP_PAGES:
-        rc |= pack_list(&pk, r->u.list.offs, r->u.list.count);
+        rc |= pack_list(b, r->u.list.offs, r->u.list.count);
         break;
     case PROTO_OP_FREE_N:
         rc |= msgpack_pack_uint32(&pk, r->u.list.count);
@@ -315,15 +362,14 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         rc |= msgpack_pack_uint32(&pk, r->u.page.writable);
         break;
     case PROTO_OP_STATS:
-        rc |= proto__pack_arena(&pk, &r->u.stats);
+        rc |= pack_records(b, r);
         break;
     case PROTO_OP_ARENAS:
         rc |= msgpack_pack_array(&pk, r->u.arenas.count);
-        for (uint32_t i = 0; i < r->u.arenas.count && rc == 0; i++)
-            rc |= proto__pack_arena(&pk, &r->u.arenas.v[i]);
+        rc |= pack_records(b, r);
         break;
     case PROTO_OP_DAEMON:
-        rc |= proto__pack_daemon(&pk, &r->u.daemon);
+        rc |= pack_records(b, r);
         break;
     default: /* PING, CREATE, DROP, CLOSE, FREE: nothing but err */
         break;

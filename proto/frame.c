@@ -20,6 +20,8 @@
 #include "proto_int.h"
 
 #include <assert.h>
+#include <stdint.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +59,14 @@ static int buf_grow(struct proto_buf *b, size_t n)
     size_t need, cap;
     uint8_t *data;
 
-    if (n > SIZE_MAX - b->len)
+    /* No object may exceed PTRDIFF_MAX bytes; asking malloc for more is an
+     * error under sanitizers rather than a NULL. */
+    if (n > PTRDIFF_MAX - b->len)
         return -ENOMEM;
     need = b->len + n;
     cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) {
+        if (cap > PTRDIFF_MAX / 2) {
             cap = need;
             break;
         }
@@ -100,7 +104,8 @@ int proto_frame(const uint8_t *p, size_t n, uint32_t max_msg, size_t *frame_len)
 
     if (n < PROTO_HEADER_LEN)
         return 0;
-    len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    memcpy(&len, p, sizeof(len));
+    len = __builtin_bswap32(len); /* big-endian on the wire; Linux hosts are little */
     if (len == 0 || len > max_msg)
         return -EMSGSIZE;
     /* len <= UINT32_MAX, so this sum cannot wrap a 64-bit size_t; on a
