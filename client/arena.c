@@ -455,30 +455,41 @@ int ofa_free(ofa_arena *a, uint64_t off)
     return 0;
 }
 
+/* FREE_N in requests that fit the daemon's message limit (one, unless the
+ * daemon runs with a limit below the default), stopping at the first
+ * offset that is not a live block. Returns the number freed or an error. */
 static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count)
 {
     struct proto_req req;
     struct proto_rep rep;
-    size_t done;
+    size_t done = 0, n, k, fit = proto_batch_fit(a->c->max_send);
     int rc;
 
-    memset(&req, 0, sizeof(req));
-    req.op = PROTO_OP_FREE_N;
-    req.u.free_n.arena = a->handle;
-    req.u.free_n.offs = offs;
-    req.u.free_n.count = (uint32_t)count;
-    memset(&rep, 0, sizeof(rep));
-    rc = ofa__call(a->c, &req, &rep, NULL);
-    if (rc < 0 && (rc != -EINVAL || rep.op != PROTO_OP_FREE_N))
-        return rc;
-    /* On success every offset was freed; on -EINVAL the daemon stopped at
-     * the first offset that is not a live block and says how many went. */
-    done = rc == 0 ? count : rep.u.list.count;
-    if (done > count) {
-        ofa__broken(a->c, -EPROTO);
-        return -EPROTO;
+    if (fit == 0)
+        fit = 1;
+    while (done < count) {
+        n = count - done < fit ? count - done : fit;
+        memset(&req, 0, sizeof(req));
+        req.op = PROTO_OP_FREE_N;
+        req.u.free_n.arena = a->handle;
+        req.u.free_n.offs = offs + done;
+        req.u.free_n.count = (uint32_t)n;
+        memset(&rep, 0, sizeof(rep));
+        rc = ofa__call(a->c, &req, &rep, NULL);
+        /* -EINVAL from the daemon: it stopped at the first offset that is
+         * not a live block, and says how many went before it. */
+        if (rc < 0 && (rc != -EINVAL || rep.op != PROTO_OP_FREE_N))
+            return done > 0 ? (int)done : rc;
+        k = rc == 0 ? n : rep.u.list.count;
+        if (k > n || rep.u.list.count > n || (rc == 0 && rep.u.list.count != n)) {
+            ofa__broken(a->c, -EPROTO);
+            return -EPROTO;
+        }
+        after_free(a, offs + done, k);
+        done += k;
+        if (rc < 0)
+            break;
     }
-    after_free(a, offs, done);
     return (int)done;
 }
 

@@ -168,13 +168,15 @@ static void group_name(char *buf, size_t n, uint32_t gid)
         snprintf(buf, n, "%" PRIu32, gid);
 }
 
-/* A table of strings printed with aligned columns: the first column left
- * aligned (names), the others right aligned (numbers). */
+/* A table of strings printed with aligned columns: the columns in the
+ * `left` mask (words: names, users, modes) left aligned, the others (numbers)
+ * right aligned. */
 #define CELL 72 /* fits an arena name (63) and any number */
 #define MAX_COLS 16
 
 struct table {
     size_t ncols, nrows, cap;
+    unsigned left; /* bit i: column i is left aligned */
     char (*cells)[CELL];
 };
 
@@ -211,10 +213,12 @@ static void table_print(const struct table *t)
     for (r = 0; r < t->nrows; r++) {
         for (i = 0; i < t->ncols; i++) {
             s = t->cells[r * t->ncols + i];
-            if (i == 0)
+            if (i > 0)
+                fputs("  ", stdout);
+            if (t->left & (1u << i))
                 printf("%-*s", (int)w[i], s);
             else
-                printf("  %*s", (int)w[i], s);
+                printf("%*s", (int)w[i], s);
         }
         putchar('\n');
     }
@@ -352,7 +356,7 @@ static int cmd_arenas(const struct opts *o)
     ofa_client *c;
     ofa_arena_info *v = NULL;
     size_t n = 0, i, k;
-    struct table t = {.ncols = 11};
+    struct table t = {.ncols = 11, .left = 0xf}; /* NAME OWNER GROUP MODE */
     char cell[11][CELL];
     const char *row[11];
     json_t *root, *list, *a;
@@ -430,7 +434,7 @@ static int cmd_stats(const struct opts *o)
     ofa_daemon_info d;
     ofa_arena_info *v = NULL;
     size_t n = 0, i, k;
-    struct table t = {.ncols = 13};
+    struct table t = {.ncols = 13, .left = 0x1}; /* NAME */
     char cell[13][CELL], up[32], res[16], lim[16];
     const char *row[13];
     json_t *root = NULL, *dj = NULL, *list, *a;

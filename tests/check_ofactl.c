@@ -1,0 +1,502 @@
+/*
+ * check_ofactl.c - the ofactl tool against a real ofad: every command, in
+ * human and JSON form (parsed with jansson), and every exit status
+ * (0 done, 1 refused, 2 usage, 3 no daemon).
+ *
+ * ofactl runs as a child process with its stdout and stderr captured; the
+ * daemon comes from tests/harness.h and is stopped (and checked to leave no
+ * segment) at the end of each test.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "harness.h"
+#include "ofaclient.h"
+
+#ifndef OFACTL_PATH
+#error "OFACTL_PATH must name the ofactl binary under test"
+#endif
+
+static struct ofad d;
+
+struct run {
+    int status; /* exit code, or 128 + signal */
+    char out[1 << 16], err[1 << 13];
+};
+
+/* Runs ofactl with the arguments (NULL-terminated) to completion. In
+ * children of the test too, so it reports failures as status -1. */
+static int run_v(struct run *r, const char *const *args)
+{
+    const char *argv[32];
+    int po[2], pe[2], st, n = 0, open_fds = 2;
+    size_t lo = 0, le = 0;
+    struct pollfd pf[2];
+    ssize_t k;
+    pid_t pid;
+
+    argv[n++] = OFACTL_PATH;
+    while (*args != NULL && n < 31)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    r->status = -1;
+    r->out[0] = r->err[0] = '\0';
+    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        execv(OFACTL_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    pf[0].fd = po[0];
+    pf[1].fd = pe[0];
+    pf[0].events = pf[1].events = POLLIN;
+    while (open_fds > 0) {
+        if (poll(pf, 2, HARNESS_WAIT_MS) <= 0)
+            break; /* ofactl hangs: the status stays -1 */
+        if (pf[0].revents) {
+            k = read(po[0], r->out + lo, sizeof(r->out) - 1 - lo);
+            if (k <= 0) {
+                pf[0].fd = -1;
+                open_fds--;
+            } else {
+                lo += (size_t)k;
+            }
+        }
+        if (pf[1].revents) {
+            k = read(pe[0], r->err + le, sizeof(r->err) - 1 - le);
+            if (k <= 0) {
+                pf[1].fd = -1;
+                open_fds--;
+            } else {
+                le += (size_t)k;
+            }
+        }
+    }
+    r->out[lo] = '\0';
+    r->err[le] = '\0';
+    close(po[0]);
+    close(pe[0]);
+    if (open_fds > 0)
+        kill(pid, SIGKILL);
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    if (open_fds > 0)
+        return -1;
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r->status;
+}
+
+/* ofactl --socket <the daemon's> args... */
+#define RUN(r, ...) run_v((r), (const char *const[]){"--socket", d.socket, __VA_ARGS__, NULL})
+/* ofactl args... (no --socket) */
+#define RUN_BARE(r, ...) run_v((r), (const char *const[]){__VA_ARGS__, NULL})
+
+static struct run R; /* large: not on the stack */
+
+static void start(void)
+{
+    const char *args[] = {"--arena", "t,page_size=64K,max=16M", NULL};
+
+    ck_assert_int_eq(ofad_start(&d, args), 0);
+}
+
+static void stop(void)
+{
+    ck_assert_int_eq(ofad_stop(&d), 0);
+    ck_assert_int_eq(ofad_segments(d.tag), 0);
+    ofad_cleanup(&d);
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+
+    ck_assert_msg(j != NULL, "not JSON (%s): %s", e.text, text);
+    ck_assert(json_is_object(j));
+    /* One object on one line. */
+    ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
+    return j;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    ck_assert_msg(json_is_integer(v), "key %s is not an integer", key);
+    return json_integer_value(v);
+}
+
+static json_t *find_arena(json_t *root, const char *name)
+{
+    json_t *list = json_object_get(root, "arenas"), *a;
+    size_t i;
+
+    ck_assert(json_is_array(list));
+    json_array_foreach(list, i, a)
+    {
+        if (strcmp(json_string_value(json_object_get(a, "name")), name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+static const char *const arena_keys[] = {
+    "name",         "page_size", "align",  "max_bytes", "pages",          "bytes_reserved",
+    "bytes_live",   "blocks_live", "free_chunks", "largest_free", "allocs", "frees",
+    "alloc_failures", NULL};
+
+static void check_arena_keys(json_t *a)
+{
+    int i;
+
+    ck_assert(json_is_string(json_object_get(a, "name")));
+    for (i = 1; arena_keys[i] != NULL; i++)
+        ck_assert_int_ge(jint(a, arena_keys[i]), 0);
+}
+
+/* --- ping --- */
+
+START_TEST(test_ping)
+{
+    struct ofad_opts o = {0};
+    const char *args[] = {"--arena", "t", NULL};
+    struct run *w;
+    pid_t pid;
+    int st;
+
+    start();
+    ck_assert_int_eq(RUN(&R, "ping"), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "ofad " OFA_VERSION));
+    /* The socket from the environment. */
+    setenv("OFAD_SOCKET", d.socket, 1);
+    ck_assert_int_eq(RUN_BARE(&R, "ping"), 0);
+    unsetenv("OFAD_SOCKET");
+    ck_assert_int_eq(RUN(&R, "ping", "--wait", "5"), 0);
+    stop();
+
+    /* No daemon: 3 at once, and 3 when a wait runs out. */
+    ck_assert_int_eq(RUN(&R, "ping"), 3);
+    ck_assert_ptr_nonnull(strstr(R.err, "ENOENT"));
+    ck_assert_int_eq(RUN(&R, "ping", "--wait", "0.2"), 3);
+
+    /* ping --wait returns once a daemon that starts later answers. */
+    ck_assert_int_eq(ofad_prepare(&d), 0);
+    w = malloc(sizeof(*w));
+    ck_assert_ptr_nonnull(w);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(RUN(w, "ping", "--wait", "30") == 0 ? 0 : 1);
+    o.args = args;
+    o.reuse = true;
+    ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(w);
+    stop();
+}
+END_TEST
+
+/* --- arenas, stats, create, drop --- */
+
+START_TEST(test_commands)
+{
+    json_t *j, *a, *dm;
+    ofa_client *c;
+    ofa_arena *h;
+    uint64_t off;
+
+    start();
+    /* A client holding a block in t. */
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "t", &h), 0);
+    ck_assert_int_eq(ofa_alloc(h, 1000, &off), 0);
+
+    ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
+    j = parse(R.out);
+    a = find_arena(j, "t");
+    ck_assert_ptr_nonnull(a);
+    check_arena_keys(a);
+    ck_assert_int_eq(jint(a, "uid"), (json_int_t)getuid());
+    ck_assert_int_eq(jint(a, "gid"), (json_int_t)getgid());
+    ck_assert_str_eq(json_string_value(json_object_get(a, "mode")), "0600");
+    ck_assert(json_is_true(json_object_get(a, "readable")));
+    ck_assert_int_eq(jint(a, "page_size"), 65536);
+    ck_assert_int_eq(jint(a, "max_bytes"), 16 << 20);
+    ck_assert_int_eq(jint(a, "align"), 64);
+    ck_assert_int_eq(jint(a, "blocks_live"), 1);
+    json_decref(j);
+
+    ck_assert_int_eq(RUN(&R, "stats", "--json"), 0);
+    j = parse(R.out);
+    dm = json_object_get(j, "daemon");
+    ck_assert(json_is_object(dm));
+    ck_assert_str_eq(json_string_value(json_object_get(dm, "version")), OFA_VERSION);
+    ck_assert_int_ge(jint(dm, "uptime_s"), 0);
+    ck_assert_int_ge(jint(dm, "clients"), 2); /* our client and ofactl */
+    ck_assert_int_eq(jint(dm, "arenas"), 1);
+    ck_assert_int_ge(jint(dm, "bytes_reserved"), 65536);
+    ck_assert_int_gt(jint(dm, "bytes_limit"), 0);
+    ck_assert_int_eq(jint(dm, "pid"), d.pid);
+    a = find_arena(j, "t");
+    ck_assert_ptr_nonnull(a);
+    check_arena_keys(a);
+    ck_assert_int_eq(jint(a, "blocks_live"), 1);
+    ck_assert_int_ge(jint(a, "bytes_live"), 1000);
+    ck_assert_int_eq(jint(a, "allocs"), 1);
+    json_decref(j);
+
+    /* create with every option, then look at it. */
+    ck_assert_int_eq(RUN(&R, "create", "n1", "--page-size", "128K", "--max=2M", "--align",
+                         "128", "--mode", "0640"),
+                     0);
+    ck_assert_int_eq(RUN(&R, "stats", "n1", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "arenas")), 1);
+    a = find_arena(j, "n1");
+    ck_assert_ptr_nonnull(a);
+    check_arena_keys(a);
+    ck_assert_int_eq(jint(a, "page_size"), 128 << 10);
+    ck_assert_int_eq(jint(a, "max_bytes"), 2 << 20);
+    ck_assert_int_eq(jint(a, "align"), 128);
+    ck_assert_int_eq(jint(a, "blocks_live"), 0);
+    ck_assert_int_eq(jint(json_object_get(j, "daemon"), "arenas"), 2);
+    json_decref(j);
+    ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_str_eq(json_string_value(json_object_get(find_arena(j, "n1"), "mode")), "0640");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "arenas")), 2);
+    json_decref(j);
+
+    /* The daemon says no: 1, with the error's name and sentence. */
+    ck_assert_int_eq(RUN(&R, "create", "n1"), 1);
+    ck_assert_str_eq(R.err, "ofactl: EEXIST: the arena exists\n");
+    ck_assert_int_eq(RUN(&R, "stats", "nosuch"), 1);
+    ck_assert_str_eq(R.err, "ofactl: ENOENT: no such arena\n");
+    ck_assert_int_eq(RUN(&R, "drop", "nosuch"), 1);
+    ck_assert_int_eq(RUN(&R, "create", "bad", "--align", "48"), 1);
+    ck_assert_ptr_nonnull(strstr(R.err, "EINVAL"));
+
+    /* drop: refused while t has a live block, unless --force. */
+    ck_assert_int_eq(RUN(&R, "drop", "t"), 1);
+    ck_assert_ptr_nonnull(strstr(R.err, "ofactl: EBUSY: "));
+    ck_assert_int_eq(RUN(&R, "drop", "n1"), 0);
+    ck_assert_int_eq(RUN(&R, "drop", "t", "--force"), 0);
+    ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "arenas")), 0);
+    json_decref(j);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
+START_TEST(test_human)
+{
+    char *nl;
+
+    start();
+    ck_assert_int_eq(RUN(&R, "create", "wide-name.with_chars", "--page-size", "16M"), 0);
+    ck_assert_str_eq(R.out, "created arena wide-name.with_chars\n");
+    ck_assert_int_eq(RUN(&R, "arenas"), 0);
+    ck_assert_int_eq(strncmp(R.out, "NAME ", 5), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "OWNER"));
+    ck_assert_ptr_nonnull(strstr(R.out, "\nt "));
+    ck_assert_ptr_nonnull(strstr(R.out, "0600"));
+    ck_assert_ptr_nonnull(strstr(R.out, "64.0K"));
+    ck_assert_ptr_nonnull(strstr(R.out, "16.0M"));
+    /* Aligned: every line as long as the header. */
+    nl = strchr(R.out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    {
+        size_t w = (size_t)(nl - R.out);
+        char *p = nl + 1, *q;
+
+        while ((q = strchr(p, '\n')) != NULL) {
+            ck_assert_uint_eq((size_t)(q - p), w);
+            p = q + 1;
+        }
+    }
+    ck_assert_int_eq(RUN(&R, "stats"), 0);
+    ck_assert_int_eq(strncmp(R.out, "ofad " OFA_VERSION, 5 + strlen(OFA_VERSION)), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "\nNAME "));
+    ck_assert_ptr_nonnull(strstr(R.out, "LARGEST_FREE"));
+    ck_assert_int_eq(RUN(&R, "stats", "t"), 0);
+    ck_assert_ptr_null(strstr(R.out, "wide-name"));
+    stop();
+}
+END_TEST
+
+/* --- usage errors: 2, and nothing sent --- */
+
+START_TEST(test_usage)
+{
+    start();
+    ck_assert_int_eq(RUN_BARE(&R, "--help"), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "usage: ofactl"));
+    ck_assert_int_eq(RUN_BARE(&R, "--version"), 0);
+    ck_assert_str_eq(R.out, "ofactl " OFA_VERSION "\n");
+
+    ck_assert_int_eq(run_v(&R, (const char *const[]){NULL}), 2);
+    ck_assert_ptr_nonnull(strstr(R.err, "ofactl: "));
+    ck_assert_int_eq(RUN(&R, "frobnicate"), 2);
+    ck_assert_int_eq(RUN(&R, "create"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "a", "b"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "bad name"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--page-size", "junk"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--max", "-1"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--mode", "9"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--mode", "1777"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--json"), 2);
+    ck_assert_int_eq(RUN(&R, "drop"), 2);
+    ck_assert_int_eq(RUN(&R, "drop", "t", "--mode", "600"), 2);
+    ck_assert_int_eq(RUN(&R, "arenas", "--force"), 2);
+    ck_assert_int_eq(RUN(&R, "arenas", "extra"), 2);
+    ck_assert_int_eq(RUN(&R, "stats", "a", "b"), 2);
+    ck_assert_int_eq(RUN(&R, "stats", "a b"), 2);
+    ck_assert_int_eq(RUN(&R, "ping", "--wait", "soon"), 2);
+    ck_assert_int_eq(RUN(&R, "ping", "--bogus"), 2);
+    ck_assert_int_eq(RUN_BARE(&R, "ping", "--socket"), 2);
+    ck_assert_int_eq(RUN_BARE(&R, "--socket", "", "ping"), 2);
+    /* Nothing of that reached the daemon. */
+    ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
+    {
+        json_t *j = parse(R.out);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "arenas")), 1);
+        json_decref(j);
+    }
+    stop();
+}
+END_TEST
+
+/* --- no daemon: 3 --- */
+
+START_TEST(test_no_daemon)
+{
+    struct sockaddr_un sa;
+    int fd;
+
+    start();
+    ck_assert_int_eq(RUN(&R, "arenas"), 0);
+    stop();
+    /* The socket is gone. */
+    ck_assert_int_eq(RUN(&R, "arenas"), 3);
+    ck_assert_int_eq(RUN(&R, "stats", "--json"), 3);
+    ck_assert_str_eq(R.out, "");
+    ck_assert_int_eq(RUN(&R, "create", "x"), 3);
+    ck_assert_int_eq(RUN(&R, "drop", "x"), 3);
+    /* A socket file nobody listens on. */
+    ck_assert_int_eq(ofad_prepare(&d), 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, d.socket);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    ck_assert_int_eq(RUN(&R, "ping"), 3);
+    ck_assert_ptr_nonnull(strstr(R.err, "ECONNREFUSED"));
+    ofad_cleanup(&d);
+}
+END_TEST
+
+/* --- another user --- */
+
+static int as_nobody(void *arg)
+{
+    static struct run r;
+    json_t *j, *a;
+
+    (void)arg;
+    if (RUN(&r, "stats", "t") != 1 || strstr(r.err, "EACCES") == NULL)
+        return 1;
+    if (RUN(&r, "drop", "t", "--force") != 1)
+        return 2;
+    if (RUN(&r, "arenas", "--json") != 0 || (j = json_loads(r.out, 0, NULL)) == NULL)
+        return 3;
+    a = find_arena(j, "t");
+    if (a == NULL || !json_is_false(json_object_get(a, "readable")) ||
+        json_integer_value(json_object_get(a, "uid")) != 0)
+        return 4;
+    json_decref(j);
+    /* Its own arena. */
+    if (RUN(&r, "create", "mine") != 0 || RUN(&r, "stats", "mine", "--json") != 0)
+        return 5;
+    if (RUN(&r, "stats", "--json") != 0 || (j = json_loads(r.out, 0, NULL)) == NULL)
+        return 6;
+    /* stats lists only what the caller may read. */
+    if (json_array_size(json_object_get(j, "arenas")) != 1 || find_arena(j, "mine") == NULL)
+        return 7;
+    json_decref(j);
+    return 0;
+}
+
+START_TEST(test_other_user)
+{
+    json_t *j;
+
+    start();
+    ck_assert_int_eq(ofad_open_to_all(&d), 0);
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, as_nobody, NULL), 0);
+    ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_int_eq(jint(find_arena(j, "mine"), "uid"), 65534);
+    json_decref(j);
+    stop();
+}
+END_TEST
+
+static Suite *ofactl_suite(void)
+{
+    Suite *s = suite_create("ofactl");
+    TCase *tc;
+
+    tc = tcase_create("ping");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_ping);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("commands");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_commands);
+    tcase_add_test(tc, test_human);
+    tcase_add_test(tc, test_other_user);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("exit_codes");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_usage);
+    tcase_add_test(tc, test_no_daemon);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(ofactl_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
