@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
-    log_info("starting version=%s pid=%d", OFA_VERSION, (int)getpid());
+    log_debug("starting version=%s pid=%d", OFA_VERSION, (int)getpid());
     rc = server_start(&srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "ofad: %s\n", err);

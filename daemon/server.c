@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -392,8 +393,16 @@ static void on_signal(uv_signal_t *h, int signum)
     struct server *srv = h->data;
 
     if (signum == SIGHUP) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        /* The reload protocol of systemd (Type=notify-reload): RELOADING=1
+         * with the time, then READY=1 once done, whatever the outcome. */
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ull +
+                       (unsigned long long)ts.tv_nsec / 1000);
         log_notice("SIGHUP received, reloading");
         reload(srv);
+        sd_notifyf(0, "READY=1\nSTATUS=%s", srv->status);
         return;
     }
     if (srv->stopping)
@@ -443,7 +452,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
     if (n < 0)
         log_warning("cannot sweep old segments err=%s", log_errname(n));
     else
-        log_msg(n > 0 ? LOGP_NOTICE : LOGP_INFO, "old segments removed count=%d tag=%s", n,
+        log_msg(n > 0 ? LOGP_NOTICE : LOGP_DEBUG, "old segments removed count=%d tag=%s", n,
                 srv->tag);
     if (!srv->activated) {
         rc = bind_socket(srv, err, errlen);

@@ -717,16 +717,22 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 }
 
 /* Serves every complete frame in the input buffer, as long as the output
- * and the descriptor queue have room. */
-static void process(struct session *s)
+ * and the descriptor queue have room. Returns true when it stopped for want
+ * of room (frames may be waiting), false when it served all it could. */
+static bool process(struct session *s)
 {
     const struct cfg *c = &s->srv->cfg;
     size_t pos = 0;
+    bool full = false;
 
-    while (pos < s->in_len && !s->closing && s->out.len <= c->max_output &&
-           s->fdq_n < SESSION_MAX_FDS) {
+    while (pos < s->in_len && !s->closing) {
         size_t flen;
-        int rc = proto_frame(s->in + pos, s->in_len - pos, s->max_msg, &flen);
+        int rc;
+        if (s->out.len > c->max_output || s->fdq_n == SESSION_MAX_FDS) {
+            full = true;
+            break;
+        }
+        rc = proto_frame(s->in + pos, s->in_len - pos, s->max_msg, &flen);
         if (rc == 0)
             break;
         if (rc < 0) {
@@ -740,7 +746,7 @@ static void process(struct session *s)
     }
     if (s->closing) {
         s->in_len = 0;
-        return;
+        return false;
     }
     if (pos > 0) {
         s->in_len -= pos;
@@ -760,11 +766,12 @@ static void process(struct session *s)
         if (v == NULL) {
             slog(s, LOGP_ERR, "no memory for a large frame, closing len=%zu", cap);
             begin_close(s);
-            return;
+            return false;
         }
         s->in = v;
         s->in_cap = cap;
     }
+    return full;
 }
 
 static bool want_read(const struct session *s)
@@ -813,24 +820,20 @@ static void set_events(struct session *s)
  * for next; may destroy s. */
 static void serve(struct session *s)
 {
+    bool full;
     int rc;
 
-    process(s);
-    if (s->out.len > 0) {
-        rc = flush(s);
-        if (rc < 0) {
-            session_destroy(s, log_errname(rc));
-            return;
-        }
-        /* Sending made room: decode what waited behind the limit. */
-        if (s->out.len == 0 && s->in_len > 0 && !s->closing) {
-            process(s);
-            if (s->out.len > 0 && (rc = flush(s)) < 0) {
+    do {
+        full = process(s);
+        if (s->out.len > 0) {
+            rc = flush(s);
+            if (rc < 0) {
                 session_destroy(s, log_errname(rc));
                 return;
             }
         }
-    }
+        /* Everything sent made room: serve what waited behind the limit. */
+    } while (full && s->out.len == 0);
     if (s->out.len == 0 && (s->closing || s->eof)) {
         session_destroy(s, s->closing ? "closed by ofad" : "closed by client");
         return;

@@ -1,0 +1,171 @@
+/*
+ * harness.h - test helpers: a real ofad on a temporary socket, and a raw
+ * protocol client built on proto.
+ *
+ * ofad_start() forks and execs the ofad built with the tests (OFAD_PATH), in
+ * a fresh mkdtemp directory that holds its socket, its log (stderr) and its
+ * config file, and waits for READY=1 on a NOTIFY_SOCKET of its own (a bounded
+ * wait, no sleeps). Every daemon started is tracked: at exit any one still
+ * running is killed, its segments removed from /dev/shm and its directory
+ * deleted, so a failed test leaves nothing behind. A daemon also gets
+ * SIGTERM if the test process dies first (PR_SET_PDEATHSIG).
+ *
+ * Link with ofa_harness (tests/CMakeLists.txt), which brings ofa_proto and
+ * the OFAD_PATH definition.
+ */
+#ifndef OFA_TEST_HARNESS_H
+#define OFA_TEST_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define HARNESS_WAIT_MS 20000 /* longest wait for anything (ASan, busy CI) */
+
+struct ofad {
+    pid_t pid;               /* 0 once reaped */
+    int status;              /* wait status once reaped */
+    int notify_fd;           /* our end of NOTIFY_SOCKET */
+    char dir[128];           /* the temporary directory */
+    char socket[PATH_MAX];   /* dir/ofad.sock (absolute) */
+    char config[PATH_MAX];   /* dir/ofad.conf (written by ofad_write_config) */
+    char log[PATH_MAX];      /* dir/ofad.log: ofad's stderr */
+    char notify[PATH_MAX];   /* dir/notify */
+    char tag[17];            /* segment tag of socket */
+    char status_line[256];   /* the last STATUS= received */
+};
+
+struct ofad_opts {
+    const char *const *args; /* extra arguments (NULL-terminated), or NULL */
+    bool with_config;        /* pass --config d->config (write it first) */
+    bool no_socket_flag;     /* do not pass --socket (activation, env tests) */
+    int listen_fd;           /* > 0: pass it as fd 3 with LISTEN_FDS=1 */
+    bool reuse;              /* d already has a directory (a restart): keep it */
+};
+
+/* Prepares d (a fresh directory, paths, tag) without starting anything.
+ * Returns 0 or -errno. ofad_start() calls it unless opts->reuse. */
+int ofad_prepare(struct ofad *d);
+
+/* Writes text to d->config. Returns 0 or -errno. */
+int ofad_write_config(struct ofad *d, const char *text);
+
+/*
+ * Starts ofad and waits for READY=1. Returns 0; -ECHILD if it exited first
+ * (d->status holds its wait status); -ETIMEDOUT (it is killed then); -errno.
+ */
+int ofad_start(struct ofad *d, const char *const *args);
+int ofad_start_opts(struct ofad *d, const struct ofad_opts *o);
+
+/* Waits for a notification holding the line `line` (e.g. "READY=1"); keeps
+ * the last STATUS= seen in d->status_line. 0 or -ETIMEDOUT. */
+int ofad_wait_notify(struct ofad *d, const char *line);
+
+/* SIGTERM, then waits for the exit. Returns the exit code (0..255), 128 +
+ * signal if killed, -ETIMEDOUT. Prints the daemon's log to stderr. */
+int ofad_stop(struct ofad *d);
+
+/* kill -9 and reap; segments and socket file stay (for sweep tests). */
+void ofad_kill9(struct ofad *d);
+
+/* Sends sig. 0 or -errno. */
+int ofad_signal(struct ofad *d, int sig);
+
+/* Waits for the daemon to exit on its own. Exit code as ofad_stop. */
+int ofad_wait_exit(struct ofad *d);
+
+/* Removes d's segments, socket file and directory (after a stop/kill). */
+void ofad_cleanup(struct ofad *d);
+
+/* true when the daemon's log holds needle. */
+bool ofad_log_has(const struct ofad *d, const char *needle);
+
+/* Segments in /dev/shm of this tag ("ofa.<tag>."). */
+int ofad_segments(const char *tag);
+
+/* The tag of an absolute socket path (16 hex digits of FNV-1a-64). */
+void harness_tag(const char *path, char tag[17]);
+
+/* Opens the directory and socket to every user (for tests of another uid). */
+int ofad_open_to_all(struct ofad *d);
+
+/* Resident set size of pid in KiB, or -errno. */
+long harness_rss_kib(pid_t pid);
+
+/*
+ * Runs ofad with args to completion (it must exit by itself: bad flags,
+ * --version...), its stderr (and stdout) captured in out. Returns its exit
+ * code, 128 + signal, or -ETIMEDOUT.
+ */
+int ofad_run(const char *const *args, char *out, size_t outlen);
+
+/*
+ * Runs fn(arg) in a child process as user `user` (groups: the user's primary
+ * group, plus extra_gid if it is not (gid_t)-1). Returns fn's return value
+ * (its exit code, 0..255), 128 + signal, or -errno.
+ */
+int harness_as_user(const char *user, gid_t extra_gid, int (*fn)(void *), void *arg);
+
+/* A listening Unix stream socket at path (for socket activation). */
+int harness_listen(const char *path);
+
+/* ---- a raw protocol client ---- */
+
+struct rawc {
+    int fd;
+    struct proto_dec *dec;
+    uint8_t *buf;       /* received, not yet consumed */
+    size_t len, cap, off;
+    int fds[256];       /* received descriptors not yet handed out */
+    int nfds;
+    uint64_t next_id;
+    uint32_t max_send;  /* the daemon's limit, from HELLO */
+};
+
+/* Connects (no handshake). 0 or -errno. */
+int rawc_connect(struct rawc *c, const char *path);
+void rawc_close(struct rawc *c);
+
+/* HELLO with version and max_msg. Returns the reply's error (0 or -errno). */
+int rawc_hello_v(struct rawc *c, uint32_t version, uint32_t max_msg);
+int rawc_hello(struct rawc *c);
+
+/* Encodes and sends q (blocking). 0 or -errno. */
+int rawc_send(struct rawc *c, const struct proto_req *q);
+/* Sends bytes as they are. 0 or -errno. */
+int rawc_send_raw(struct rawc *c, const void *p, size_t n);
+
+/*
+ * Receives one reply (waiting up to HARNESS_WAIT_MS). *r is valid until the
+ * next receive. If fd != NULL and the reply is a successful PAGE, *fd gets
+ * its descriptor (the caller closes it). Returns 0, -ECONNRESET (the daemon
+ * closed), -ETIMEDOUT, -EPROTO (undecodable), -errno.
+ */
+int rawc_recv(struct rawc *c, struct proto_rep *r, int *fd);
+
+/* Sends q with the next id, receives its reply, checks the id. Returns the
+ * reply's error as a negative errno (0 on success), or a transport error. */
+int rawc_call(struct rawc *c, struct proto_req *q, struct proto_rep *r, int *fd);
+
+/* Waits until the daemon closes the connection, discarding replies.
+ * 0, or -ETIMEDOUT. */
+int rawc_wait_eof(struct rawc *c);
+
+/* Shorthands over rawc_call. */
+int rawc_ping(struct rawc *c);
+int rawc_open(struct rawc *c, const char *name, uint32_t *handle, int *writable);
+int rawc_close_handle(struct rawc *c, uint32_t handle);
+int rawc_alloc(struct rawc *c, uint32_t handle, uint64_t size, uint32_t flags, uint64_t *off);
+int rawc_free(struct rawc *c, uint32_t handle, uint64_t off);
+int rawc_create(struct rawc *c, const char *name, uint64_t page_size, uint64_t max_bytes,
+                uint32_t align, uint32_t mode);
+int rawc_drop(struct rawc *c, const char *name, int force);
+/* The arena's record (name pointer cleared: it does not outlive the call). */
+int rawc_stats(struct rawc *c, const char *name, struct proto_arena_info *out);
+int rawc_daemon(struct rawc *c, struct proto_daemon_info *out);
+
+#endif
