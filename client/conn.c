@@ -250,10 +250,12 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     }
     if (rep->err != PROTO_OK) {
         rc = proto_err_to_errno(rep->err);
-        /* The daemon closes a connection that sent it a malformed or
-         * oversized message, and a code we do not know (-EPROTO too) means
-         * we no longer understand it: later calls must not wait on it. */
-        if (rc == -EPROTO || rep->err == PROTO_EMSGSIZE)
+        /* The daemon closes the connection after an EPROTO reply: later
+         * calls must not wait on it. A code we do not know (a newer daemon)
+         * fails this request only, as -EPROTO; so does EMSGSIZE for a reply
+         * that would not have fitted (a frame over a limit is answered with
+         * op and id 0, which we refuse above). */
+        if (rep->err == PROTO_EPROTO)
             goto broken;
         return rc;
     }

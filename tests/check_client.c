@@ -454,17 +454,49 @@ static void s_eproto_reply(void)
     srv_rep(&rep);
 }
 
-/* A wire error code outside the table. */
+/* A wire error code outside the table (a newer daemon's): the request
+ * fails, the connection carries on. */
 static void s_unknown_err(void)
 {
     static const uint8_t raw[] = {0, 0, 0, 4, 0x93, 0x02, 0x02, 0x7f};
     struct proto_req req;
+    struct proto_rep rep;
 
     srv_hello();
     srv_req(&req);
     if (req.id != 2)
         srv_die();
     srv_write(raw, sizeof(raw)); /* [PING, 2, 127] */
+    srv_req(&req);
+    rep_for(&rep, &req, 0);
+    srv_rep(&rep);
+}
+
+/* EMSGSIZE for a reply that would not have fitted: nothing was done, the
+ * connection carries on. */
+static void s_emsgsize_reply(void)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+
+    srv_hello();
+    srv_req(&req);
+    rep_for(&rep, &req, PROTO_EMSGSIZE);
+    srv_rep(&rep);
+    srv_req(&req);
+    rep_for(&rep, &req, 0);
+    srv_rep(&rep);
+}
+
+/* A frame over the limit is answered [0, 0, EMSGSIZE] before the close. */
+static void s_emsgsize_anon(void)
+{
+    static const uint8_t raw[] = {0, 0, 0, 4, 0x93, 0x00, 0x00, 0x08};
+    struct proto_req req;
+
+    srv_hello();
+    srv_req(&req);
+    srv_write(raw, sizeof(raw));
 }
 
 /* The reply dribbles in one byte at a time: slow is not wrong. */
@@ -500,7 +532,17 @@ static const struct {
     {"fd trickle", s_fd_trickle, -EPROTO},
     {"extra bytes", s_extra_bytes, -EPROTO},
     {"EPROTO reply", s_eproto_reply, -EPROTO},
+    {"error reply for nobody", s_emsgsize_anon, -EPROTO},
+};
+
+/* Replies that fail the request and leave the connection usable. */
+static const struct {
+    const char *name;
+    script_fn *script;
+    int err;
+} soft_cases[] = {
     {"unknown error code", s_unknown_err, -EPROTO},
+    {"EMSGSIZE reply", s_emsgsize_reply, -EMSGSIZE},
 };
 
 /* --- scripts: PAGE replies --- */
@@ -769,6 +811,18 @@ START_TEST(test_hostile_replies)
         peer_wait();
         unlink(sockpath);
         ck_assert_msg(count_fds() == fds, "%s: descriptors leaked", ping_cases[i].name);
+    }
+    for (i = 0; i < sizeof(soft_cases) / sizeof(soft_cases[0]); i++) {
+        peer_start(soft_cases[i].script);
+        ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
+        rc = ofa_ping(c);
+        ck_assert_msg(rc == soft_cases[i].err, "%s: got %s", soft_cases[i].name,
+                      ofa_err_name(rc));
+        ck_assert_int_eq(ofa_ping(c), 0);
+        ofa_disconnect(c);
+        peer_wait();
+        unlink(sockpath);
+        ck_assert_msg(count_fds() == fds, "%s: descriptors leaked", soft_cases[i].name);
     }
     remove_tmpdir();
 }
