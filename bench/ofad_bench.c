@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "ofaclient.h"
 #include "proto.h"
 
@@ -88,6 +90,7 @@ struct opts {
     uint64_t blocks;
     uint64_t big_bytes;
     uint64_t cg_reqs;
+    uint64_t iters; /* fixed iterations per client instead of --seconds */
 };
 
 static struct opts O = {
@@ -511,14 +514,15 @@ static void ofad_stop(struct server *s)
     unlink(s->sock);
 }
 
-static int echo_start(struct server *s, const char *tag, char *const wrapper[], int timeout_s)
+static int echo_start(struct server *s, const char *tag, char *const wrapper[], int timeout_s,
+                      int uv)
 {
     char *argv[24];
     int n = 0;
     for (int i = 0; wrapper && wrapper[i]; i++)
         argv[n++] = wrapper[i];
     argv[n++] = self_exe;
-    argv[n++] = "--serve-echo";
+    argv[n++] = uv ? "--serve-uv-echo" : "--serve-echo";
     argv[n++] = s->sock;
     argv[n] = NULL;
     return server_start(s, argv, tag, timeout_s);
@@ -612,6 +616,121 @@ static int serve_echo(const char *path)
         }
         pthread_detach(t);
     }
+}
+
+/* The same echo on a libuv loop (run as: ofad_bench --serve-uv-echo PATH):
+ * one loop thread, replies with uv_try_write first. It separates what any
+ * event-loop server pays (a wake-up through epoll, then read, then write)
+ * from what ofad itself adds. */
+struct uv_conn {
+    uv_pipe_t pipe;
+    uv_write_t wr;
+    char buf[65536];
+    char *pend; /* bytes uv_try_write left, being written by uv_write */
+};
+
+static uv_signal_t uv_term;
+
+static void uv_on_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void uv_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct uv_conn *c = h->data;
+    (void)hint;
+    *b = uv_buf_init(c->buf, sizeof(c->buf));
+}
+
+static void uv_on_written(uv_write_t *w, int status)
+{
+    struct uv_conn *c = w->data;
+    free(c->pend);
+    c->pend = NULL;
+    if (status < 0)
+        uv_close((uv_handle_t *)&c->pipe, uv_on_close);
+    else
+        uv_read_start((uv_stream_t *)&c->pipe, uv_on_alloc, NULL);
+}
+
+static void uv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct uv_conn *c = st->data;
+    if (n < 0) {
+        uv_close((uv_handle_t *)st, uv_on_close);
+        return;
+    }
+    if (n == 0)
+        return;
+    uv_buf_t out = uv_buf_init(b->base, (unsigned)n);
+    int k = uv_try_write(st, &out, 1);
+    if (k == n)
+        return;
+    if (k < 0 && k != UV_EAGAIN) {
+        uv_close((uv_handle_t *)st, uv_on_close);
+        return;
+    }
+    if (k < 0)
+        k = 0;
+    /* Rare: the socket is full. Stop reading until the rest is out. */
+    c->pend = malloc((size_t)(n - k));
+    if (!c->pend) {
+        uv_close((uv_handle_t *)st, uv_on_close);
+        return;
+    }
+    memcpy(c->pend, b->base + k, (size_t)(n - k));
+    out = uv_buf_init(c->pend, (unsigned)(n - k));
+    c->wr.data = c;
+    uv_read_stop(st);
+    uv_write(&c->wr, st, &out, 1, uv_on_written);
+}
+
+static void uv_on_conn(uv_stream_t *srv, int status)
+{
+    struct uv_conn *c;
+    if (status < 0 || !(c = calloc(1, sizeof(*c))))
+        return;
+    uv_pipe_init(srv->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(srv, (uv_stream_t *)&c->pipe) < 0) {
+        uv_close((uv_handle_t *)&c->pipe, uv_on_close);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, uv_on_alloc, uv_on_read);
+}
+
+static void uv_on_term(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    uv_stop(h->loop);
+}
+
+static int serve_uv_echo(const char *path)
+{
+    uv_loop_t *loop = uv_default_loop();
+    uv_pipe_t srv;
+    const char *ns = getenv("NOTIFY_SOCKET");
+
+    unlink(path);
+    uv_pipe_init(loop, &srv, 0);
+    if (uv_pipe_bind(&srv, path) < 0 || uv_listen((uv_stream_t *)&srv, 128, uv_on_conn) < 0) {
+        fprintf(stderr, "uv echo server: cannot listen on %s\n", path);
+        return 1;
+    }
+    uv_signal_init(loop, &uv_term);
+    uv_signal_start(&uv_term, uv_on_term, SIGTERM);
+    if (ns) {
+        struct sockaddr_un na;
+        int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (nfd >= 0 && unix_addr(&na, ns) == 0)
+            sendto(nfd, "READY=1", 7, 0, (struct sockaddr *)&na, sizeof(na));
+        if (nfd >= 0)
+            close(nfd);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    unlink(path);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1232,7 +1351,7 @@ static int met(double r, double target)
  */
 struct meas {
     const char *phase, *label, *key, *unit;
-    int bare;    /* 1: the echo server, 0: ofad */
+    int bare;    /* 1: the echo server, 2: the libuv echo server, 0: ofad */
     client_fn fn;
     int clients; /* 0: O.clients */
     int n, err;
@@ -1249,8 +1368,10 @@ static struct raw_arg ofad_raw_arg;
  * and ratios are taken within a round, then the median over rounds. */
 static struct meas M[] = {
     MEAS("ping", "bare ping-pong 32 B", "bare_ping", "rt/s", 1, c_ping, 1),
+    MEAS("uv", "libuv echo ping-pong 32 B", "uv_ping", "rt/s", 2, c_ping, 1),
     MEAS("sync", "ofad sync alloc, free", "ofad_sync", "rt/s", 0, c_sync, 1),
     MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 1),
+    MEAS("uv", "libuv echo pipelined 128 x 32 B", "uv_pipe", "req/s", 2, c_pipe, 1),
     MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 1),
     MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 1),
     MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 0),
@@ -1258,7 +1379,7 @@ static struct meas M[] = {
     MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 0),
 };
 /* The bare measurement each one is compared with (-1: none). */
-static const int BASE[] = {-1, 0, -1, 2, 2, -1, 5, 5};
+static const int BASE[] = {-1, 0, 0, -1, 3, 3, 3, -1, 7, 7};
 #define NMEAS ((int)(sizeof(M) / sizeof(M[0])))
 
 static int cmp_double(const void *a, const void *b)
@@ -1282,25 +1403,27 @@ static int meas_clients(const struct meas *m)
     return m->clients ? m->clients : O.clients;
 }
 
-static int meas_on(const struct meas *m, int have_echo, int have_ofad)
+static int meas_on(const struct meas *m, int have_echo, int have_uv, int have_ofad)
 {
-    if (!phase_on(m->phase) || !(m->bare ? have_echo : have_ofad))
+    if (!phase_on(m->phase) || !(m->bare == 1 ? have_echo : m->bare ? have_uv : have_ofad))
         return 0;
     return m->clients || O.clients > 1;
 }
 
-static void run_rounds(const char *echo_sock, int have_echo, int have_ofad)
+static void run_rounds(const char *echo_sock, int have_echo, const char *uv_sock, int have_uv,
+                       int have_ofad)
 {
     for (int round = 0; round < O.rounds; round++) {
         for (int i = 0; i < NMEAS; i++) {
             struct meas *m = &M[i];
-            const void *arg = m->bare ? (const void *)echo_sock
+            const void *arg = m->bare == 1 ? (const void *)echo_sock
+                              : m->bare      ? (const void *)uv_sock
                               : m->fn == c_raw ? (const void *)&ofad_raw_arg
                                                : (const void *)ARENA;
             struct agg g;
-            if (!meas_on(m, have_echo, have_ofad) || m->err)
+            if (!meas_on(m, have_echo, have_uv, have_ofad) || m->err)
                 continue;
-            if (run_clients(meas_clients(m), m->fn, arg, 0, &g) < 0) {
+            if (run_clients(meas_clients(m), m->fn, arg, O.iters, &g) < 0) {
                 m->err = g.err ? g.err : -EIO;
                 warnx_("%s (%d clients): %s", m->label, meas_clients(m), ofa_strerror(m->err));
                 continue;
@@ -1359,6 +1482,8 @@ static void report_rounds(void)
             r = meas_ratio(i);
             snprintf(target, sizeof(target), ">= 0.90");
             ok = met(r, 0.90);
+        } else if (m->bare == 2) {
+            r = meas_ratio(i);
         } else if (!m->bare) {
             /* Calls are allocs and frees in equal numbers. */
             r = meas_ratio(i);
@@ -1687,7 +1812,7 @@ static double cg_total(const char *path)
 
 /* One server run under callgrind with `iters` client iterations; its total
  * instructions, or NAN. */
-static double cg_run(int is_ofad, client_fn fn, const void *arg, uint64_t iters,
+static double cg_run(int kind, client_fn fn, const void *arg, uint64_t iters,
                      const char *tag, struct server *s)
 {
     char outf[PATH_MAX], opt[PATH_MAX + 32];
@@ -1701,13 +1826,14 @@ static double cg_run(int is_ofad, client_fn fn, const void *arg, uint64_t iters,
     if (!O.cg_out)
         track_file(outf);
     unlink(outf);
-    rc = is_ofad ? ofad_start(s, tag, wrap, arenas, 120) : echo_start(s, tag, wrap, 120);
+    rc = kind == 1 ? ofad_start(s, tag, wrap, arenas, 120)
+                   : echo_start(s, tag, wrap, 120, kind == 2);
     if (rc < 0)
         return NAN;
     O.socket = s->sock; /* for the clients through libofaclient */
     rc = run_clients(1, fn, arg, iters, &g);
     O.socket = NULL;
-    if (is_ofad)
+    if (kind == 1)
         ofad_stop(s);
     else
         echo_stop(s);
@@ -1720,14 +1846,14 @@ static double cg_run(int is_ofad, client_fn fn, const void *arg, uint64_t iters,
 
 /* Instructions per request from two runs of n and 2n iterations, each
  * iteration `per` requests. */
-static void cg_measure(const char *what, const char *key, int is_ofad, client_fn fn,
+static void cg_measure(const char *what, const char *key, int kind, client_fn fn,
                        const void *arg, uint64_t n, unsigned per, struct server *s)
 {
     char t1[64], t2[64];
     snprintf(t1, sizeof(t1), "%s.1", key);
     snprintf(t2, sizeof(t2), "%s.2", key);
-    double a = cg_run(is_ofad, fn, arg, n, t1, s);
-    double b = cg_run(is_ofad, fn, arg, 2 * n, t2, s);
+    double a = cg_run(kind, fn, arg, n, t1, s);
+    double b = cg_run(kind, fn, arg, 2 * n, t2, s);
     double per_req = (b - a) / (double)(n * per);
     if (isnan(per_req)) {
         warnx_("callgrind %s: no figure", what);
@@ -1759,6 +1885,9 @@ static void phase_callgrind(void)
     cg_measure("echo server, pipelined 128", "echo_pipe", 0, c_pipe, s.sock, pipe_iters,
                2 * DEPTH, &s);
     cg_measure("echo server, ping-pong", "echo_ping", 0, c_ping, s.sock, sync_iters, 1, &s);
+    cg_measure("libuv echo, pipelined 128", "uv_pipe", 2, c_pipe, s.sock, pipe_iters, 2 * DEPTH,
+               &s);
+    cg_measure("libuv echo, ping-pong", "uv_ping", 2, c_ping, s.sock, sync_iters, 1, &s);
     if (O.ofad) {
         cg_measure("ofad raw pipelined 128", "ofad_raw", 1, c_raw, &ra, pipe_iters, 2 * DEPTH,
                    &s);
@@ -1796,9 +1925,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ofad_bench [options]\n"
             "  --seconds S       time of one measurement (default 1)\n"
+            "  --iterations N    a fixed number of iterations per client instead (ping and sync:\n"
+            "                    one request, resp. an alloc and a free; pipe, batch, raw: 256 calls)\n"
             "  --rounds R        rounds of the throughput phases; figures are the best (default 5)\n"
             "  --clients N       clients of the multi-client rows (default 8)\n"
-            "  --only LIST       phases: ping,pipe,sync,batch,raw,mem,boost,callgrind\n"
+            "  --only LIST       phases: ping,uv,sync,pipe,batch,raw,mem,boost,callgrind\n"
             "  --boost           add the Boost.Interprocess comparison\n"
             "  --callgrind       add server instructions per request (valgrind)\n"
             "  --callgrind-out DIR  keep the callgrind files there\n"
@@ -1815,13 +1946,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"seconds", 1, 0, 's'},   {"clients", 1, 0, 'c'},       {"only", 1, 0, 'o'},
-        {"boost", 0, 0, 'B'},     {"callgrind", 0, 0, 'G'},     {"callgrind-out", 1, 0, 'g'},
-        {"cg-requests", 1, 0, 'q'}, {"size", 1, 0, 'z'},        {"blocks", 1, 0, 'n'},
-        {"big-bytes", 1, 0, 'b'}, {"ofad", 1, 0, 'd'},          {"bip", 1, 0, 'i'},
-        {"socket", 1, 0, 'S'},    {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},
-        {"rounds", 1, 0, 'r'},    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
-    struct server d, e;
+        {"seconds", 1, 0, 's'},       {"rounds", 1, 0, 'r'},        {"iterations", 1, 0, 'I'},
+        {"clients", 1, 0, 'c'},       {"only", 1, 0, 'o'},          {"boost", 0, 0, 'B'},
+        {"callgrind", 0, 0, 'G'},     {"callgrind-out", 1, 0, 'g'}, {"cg-requests", 1, 0, 'q'},
+        {"size", 1, 0, 'z'},          {"blocks", 1, 0, 'n'},        {"big-bytes", 1, 0, 'b'},
+        {"ofad", 1, 0, 'd'},          {"bip", 1, 0, 'i'},           {"socket", 1, 0, 'S'},
+        {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},    {"serve-uv-echo", 1, 0, 'U'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    struct server d, e, u;
     int opt, rc = 0;
     ssize_t k;
 
@@ -1836,6 +1968,7 @@ int main(int argc, char **argv)
         case 's': O.seconds = strtod(optarg, NULL); break;
         case 'c': O.clients = atoi(optarg); break;
         case 'r': O.rounds = atoi(optarg); break;
+        case 'I': O.iters = strtoull(optarg, NULL, 0); break;
         case 'o': O.only = optarg; break;
         case 'B': O.boost = 1; break;
         case 'G': O.callgrind = 1; break;
@@ -1854,6 +1987,7 @@ int main(int argc, char **argv)
         case 'S': O.socket = optarg; break;
         case 'l': O.ofad_log = optarg; break;
         case 'E': return serve_echo(optarg);
+        case 'U': return serve_uv_echo(optarg);
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1884,6 +2018,9 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     memset(&e, 0, sizeof(e));
+    memset(&u, 0, sizeof(u));
+    snprintf(u.sock, sizeof(u.sock), "%s/uvecho.sock", g_dir);
+    track_file(u.sock);
     snprintf(e.sock, sizeof(e.sock), "%s/echo.sock", g_dir);
     snprintf(d.sock, sizeof(d.sock), "%s/ofad.sock", g_dir);
     track_file(e.sock);
@@ -1893,7 +2030,8 @@ int main(int argc, char **argv)
            O.rounds, O.seconds, O.clients, O.size, sysconf(_SC_NPROCESSORS_ONLN));
     fflush(stdout);
 
-    int want_echo = phase_on("ping") || phase_on("pipe");
+    int want_echo = phase_on("ping") || phase_on("pipe") || phase_on("uv");
+    int want_uv = phase_on("uv"), have_uv = 0;
     int want_ofad = phase_on("sync") || phase_on("batch") || phase_on("raw") ||
                     phase_on("boost");
     int have_echo = 0, have_ofad = 0;
@@ -1903,8 +2041,13 @@ int main(int argc, char **argv)
         want_ofad = 0;
     }
     if (want_echo) {
-        have_echo = echo_start(&e, "echo", NULL, 20) == 0;
+        have_echo = echo_start(&e, "echo", NULL, 20, 0) == 0;
         if (!have_echo)
+            rc = 1;
+    }
+    if (want_uv) {
+        have_uv = echo_start(&u, "uvecho", NULL, 20, 1) == 0;
+        if (!have_uv)
             rc = 1;
     }
     if (want_ofad) {
@@ -1923,10 +2066,12 @@ int main(int argc, char **argv)
     ofad_raw_arg.sock = O.socket;
     ofad_raw_arg.arena = ARENA;
     ofad_raw_arg.churn = 0;
-    run_rounds(e.sock, have_echo, have_ofad);
+    run_rounds(e.sock, have_echo, u.sock, have_uv, have_ofad);
     report_rounds();
     if (have_echo)
         echo_stop(&e);
+    if (have_uv)
+        echo_stop(&u);
     if (have_ofad && phase_on("boost")) {
         if (O.bip)
             phase_boost(O.socket);
