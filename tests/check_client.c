@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +48,9 @@ static int count_fds(void)
     return n - 1; /* the directory's own descriptor */
 }
 
+/* A scratch directory for the peer's socket, made and removed by the
+ * runner process (an unchecked fixture), so that it goes away even when a
+ * test fails: a failing test's own process exits without cleaning up. */
 static char tmpdir[64];
 static char sockpath[128];
 
@@ -254,7 +258,8 @@ static void peer_start(script_fn *script)
     peer_pid = fork();
     ck_assert_int_ge(peer_pid, 0);
     if (peer_pid == 0) {
-        alarm(20); /* never outlive a stuck test */
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        alarm(20);
         srv_fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (srv_fd < 0 || proto_dec_new(&srv_dec) != 0)
             srv_die();
@@ -728,7 +733,6 @@ START_TEST(test_connect_errors)
     ofa_client *c = (ofa_client *)&c;
     int fds = count_fds(), lfd;
 
-    make_tmpdir();
     /* Nothing there. */
     ck_assert_int_eq(ofa_connect(sockpath, &c), -ENOENT);
     ck_assert_ptr_null(c);
@@ -750,7 +754,6 @@ START_TEST(test_connect_errors)
     longpath[sizeof(longpath) - 1] = '\0';
     ck_assert_int_eq(ofa_connect(longpath, &c), -EINVAL);
     ck_assert_int_eq(ofa_connect(sockpath, NULL), -EINVAL);
-    remove_tmpdir();
     ck_assert_int_eq(count_fds(), fds);
     ofa_disconnect(NULL); /* harmless */
 }
@@ -762,7 +765,6 @@ START_TEST(test_hostile_handshake)
     ofa_client *c;
     int fds = count_fds(), rc;
 
-    make_tmpdir();
     for (i = 0; i < sizeof(handshake_cases) / sizeof(handshake_cases[0]); i++) {
         peer_start(handshake_cases[i].script);
         c = (ofa_client *)&c;
@@ -775,7 +777,6 @@ START_TEST(test_hostile_handshake)
         unlink(sockpath);
         ck_assert_msg(count_fds() == fds, "%s: descriptors leaked", handshake_cases[i].name);
     }
-    remove_tmpdir();
 }
 END_TEST
 
@@ -788,7 +789,6 @@ START_TEST(test_hostile_replies)
     size_t i, n;
     int fds = count_fds(), rc, want;
 
-    make_tmpdir();
     for (i = 0; i < sizeof(ping_cases) / sizeof(ping_cases[0]); i++) {
         want = ping_cases[i].err;
         peer_start(ping_cases[i].script);
@@ -824,7 +824,6 @@ START_TEST(test_hostile_replies)
         unlink(sockpath);
         ck_assert_msg(count_fds() == fds, "%s: descriptors leaked", soft_cases[i].name);
     }
-    remove_tmpdir();
 }
 END_TEST
 
@@ -847,7 +846,6 @@ START_TEST(test_hostile_pages)
     size_t i;
     int fds = count_fds();
 
-    make_tmpdir();
     for (i = 0; i < sizeof(page_cases) / sizeof(page_cases[0]); i++) {
         peer_start(page_cases[i].script);
         ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
@@ -877,7 +875,6 @@ START_TEST(test_hostile_pages)
     peer_wait();
     unlink(sockpath);
     ck_assert_int_eq(count_fds(), fds);
-    remove_tmpdir();
 }
 END_TEST
 
@@ -889,7 +886,6 @@ START_TEST(test_hostile_batches)
     ofa_client *c;
     int fds = count_fds();
 
-    make_tmpdir();
     peer_start(s_alloc_n_short);
     ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
     ck_assert_int_eq(ofa_arena_open(c, "a", &a), 0);
@@ -916,7 +912,6 @@ START_TEST(test_hostile_batches)
     unlink(sockpath);
 
     ck_assert_int_eq(count_fds(), fds);
-    remove_tmpdir();
 }
 END_TEST
 
@@ -935,7 +930,6 @@ START_TEST(test_local_checks)
     ofa_client *c;
     char name[80];
 
-    make_tmpdir();
     peer_start(s_hello_only);
     ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
     ck_assert_int_eq(ofa_arena_open(c, "a", &a), 0);
@@ -961,7 +955,6 @@ START_TEST(test_local_checks)
     ck_assert_int_eq(ofa_stats(a, NULL), -EINVAL);
     ofa_disconnect(c);
     peer_wait();
-    remove_tmpdir();
 }
 END_TEST
 
@@ -979,10 +972,12 @@ static Suite *client_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("connect");
+    tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
     tcase_add_test(tc, test_connect_errors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
+    tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_hostile_handshake);
     tcase_add_test(tc, test_hostile_replies);

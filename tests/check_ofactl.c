@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -58,6 +59,7 @@ static int run_v(struct run *r, const char *const *args)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(po[1], 1);
         dup2(pe[1], 2);
         execv(OFACTL_PATH, (char *const *)argv);
@@ -204,8 +206,10 @@ START_TEST(test_ping)
     ck_assert_ptr_nonnull(w);
     pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0)
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         _exit(RUN(w, "ping", "--wait", "30") == 0 ? 0 : 1);
+    }
     o.args = args;
     o.reuse = true;
     ck_assert_int_eq(ofad_start_opts(&d, &o), 0);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,8 +166,11 @@ static pid_t fork_child(int (*fn)(void *), void *arg)
     pid_t pid = fork();
 
     ck_assert_int_ge(pid, 0);
-    if (pid == 0)
+    if (pid == 0) {
+        /* A test that fails leaves at once: its children go with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         _exit(fn(arg));
+    }
     return pid;
 }
 
