@@ -262,7 +262,8 @@ static int rd_list(struct proto_dec *d, struct rd *r, uint32_t max, int nonzero,
 
 /* Reads the common head: array header, op, id. -EPROTO if they are not
  * there; *n is the array's element count. */
-static inline __attribute__((always_inline)) int rd_head(struct rd *r, uint32_t min, uint32_t *n, uint32_t *op, uint64_t *id)
+static inline __attribute__((always_inline)) int rd_head(struct rd *r, uint32_t min, uint32_t *n,
+                                                         uint32_t *op, uint64_t *id)
 {
     uint64_t op64;
 
@@ -273,8 +274,7 @@ static inline __attribute__((always_inline)) int rd_head(struct rd *r, uint32_t 
     return 0;
 }
 
-int proto_decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
-                     struct proto_req *out)
+int proto_decode_req(struct proto_dec *d, const uint8_t *payload, size_t len, struct proto_req *out)
 {
     struct rd r = {payload, payload + len};
     uint32_t n, op;
@@ -381,8 +381,7 @@ static int decode_records(struct proto_dec *d, const uint8_t *payload, size_t le
     size_t off = 0;
     msgpack_unpack_return ret;
 
-    if (proto__check(payload, len, PROTO_MAX_DEPTH, &objects) != 0 ||
-        objects > PROTO__MAX_OBJECTS)
+    if (proto__check(payload, len, PROTO_MAX_DEPTH, &objects) != 0 || objects > PROTO__MAX_OBJECTS)
         return -EBADMSG;
     if (!d->zone) {
         d->zone = msgpack_zone_new(PROTO__ZONE_CHUNK);
@@ -420,8 +419,7 @@ static int decode_records(struct proto_dec *d, const uint8_t *payload, size_t le
     return 0;
 }
 
-int proto_decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
-                     struct proto_rep *out)
+int proto_decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len, struct proto_rep *out)
 {
     struct rd r = {payload, payload + len};
     uint32_t n, op;

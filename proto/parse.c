@@ -185,11 +185,11 @@ const char *proto_err_name(uint32_t err)
 }
 
 static const char *const op_names[PROTO_OP_MAX + 1] = {
-    [PROTO_OP_HELLO] = "HELLO",   [PROTO_OP_PING] = "PING",       [PROTO_OP_CREATE] = "CREATE",
-    [PROTO_OP_DROP] = "DROP",     [PROTO_OP_OPEN] = "OPEN",       [PROTO_OP_CLOSE] = "CLOSE",
-    [PROTO_OP_ALLOC] = "ALLOC",   [PROTO_OP_FREE] = "FREE",       [PROTO_OP_ALLOC_N] = "ALLOC_N",
-    [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",       [PROTO_OP_PAGES] = "PAGES",
-    [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS",   [PROTO_OP_DAEMON] = "DAEMON",
+    [PROTO_OP_HELLO] = "HELLO",   [PROTO_OP_PING] = "PING",     [PROTO_OP_CREATE] = "CREATE",
+    [PROTO_OP_DROP] = "DROP",     [PROTO_OP_OPEN] = "OPEN",     [PROTO_OP_CLOSE] = "CLOSE",
+    [PROTO_OP_ALLOC] = "ALLOC",   [PROTO_OP_FREE] = "FREE",     [PROTO_OP_ALLOC_N] = "ALLOC_N",
+    [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",     [PROTO_OP_PAGES] = "PAGES",
+    [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS", [PROTO_OP_DAEMON] = "DAEMON",
 };
 
 const char *proto_op_name(uint32_t op)

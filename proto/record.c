@@ -33,9 +33,11 @@ struct field {
     uint16_t off;
 };
 
+/* clang-format off */
 #define F(k, kind, type, member) {k, sizeof(k) - 1, kind, offsetof(type, member)}
 #define A(k, kind, member)       F(k, kind, struct proto_arena_info, member)
 #define D(k, kind, member)       F(k, kind, struct proto_daemon_info, member)
+/* clang-format on */
 
 static const struct field arena_fields[] = {
     A("name", K_NAME, name),

@@ -43,8 +43,8 @@ __attribute__((noinline)) static void server_step(void)
     rc = proto_frame(wire_req.data, wire_req.len, PROTO_DEFAULT_MAX_MSG, &flen);
     if (rc != 1)
         die("frame", rc);
-    rc = proto_decode_req(dec_server, wire_req.data + PROTO_HEADER_LEN,
-                          flen - PROTO_HEADER_LEN, &req);
+    rc = proto_decode_req(dec_server, wire_req.data + PROTO_HEADER_LEN, flen - PROTO_HEADER_LEN,
+                          &req);
     if (rc != 0)
         die("decode_req", rc);
     rep.op = req.op;
@@ -59,12 +59,22 @@ __attribute__((noinline)) static void server_step(void)
         rep.u.list.count = req.u.free_n.count;
         break;
     default: {
-        static const struct proto_arena_info info = {
-            .name = {"frames", 6}, .uid = 1000, .gid = 1000, .mode = 0640, .align = 64,
-            .page_size = 1 << 20, .max_bytes = 1ull << 30, .pages = 3,
-            .bytes_reserved = 3 << 20, .bytes_live = 123456, .blocks_live = 99,
-            .free_chunks = 7, .largest_free = 800000, .allocs = 1000000, .frees = 999901,
-            .alloc_failures = 0};
+        static const struct proto_arena_info info = {.name = {"frames", 6},
+                                                     .uid = 1000,
+                                                     .gid = 1000,
+                                                     .mode = 0640,
+                                                     .align = 64,
+                                                     .page_size = 1 << 20,
+                                                     .max_bytes = 1ull << 30,
+                                                     .pages = 3,
+                                                     .bytes_reserved = 3 << 20,
+                                                     .bytes_live = 123456,
+                                                     .blocks_live = 99,
+                                                     .free_chunks = 7,
+                                                     .largest_free = 800000,
+                                                     .allocs = 1000000,
+                                                     .frees = 999901,
+                                                     .alloc_failures = 0};
         rep.u.stats = info;
         break;
     }
@@ -94,8 +104,8 @@ __attribute__((noinline)) static void client_decode_step(void)
     rc = proto_frame(wire_rep.data, wire_rep.len, PROTO_MAX_MAX_MSG, &flen);
     if (rc != 1)
         die("frame", rc);
-    rc = proto_decode_rep(dec_client, wire_rep.data + PROTO_HEADER_LEN,
-                          flen - PROTO_HEADER_LEN, &rep);
+    rc = proto_decode_rep(dec_client, wire_rep.data + PROTO_HEADER_LEN, flen - PROTO_HEADER_LEN,
+                          &rep);
     if (rc != 0)
         die("decode_rep", rc);
     sink += rep.id + rep.u.alloc.off;

@@ -30,9 +30,9 @@
 /* Values as the test packs them, independently of the codec. */
 
 enum vk {
-    V_U,      /* uint u */
-    V_NEG,    /* negative integer (int64)u */
-    V_STR,    /* str s, n bytes */
+    V_U,   /* uint u */
+    V_NEG, /* negative integer (int64)u */
+    V_STR, /* str s, n bytes */
     V_NIL,
     V_TRUE,
     V_FLOAT,
@@ -53,19 +53,20 @@ struct val {
     const void *p;
 };
 
-#define U(x)        ((struct val){V_U, (uint64_t)(x), NULL, 0, NULL})
-#define STR(x)      ((struct val){V_STR, 0, (x), (uint32_t)strlen(x), NULL})
-#define LIST(v, c)  ((struct val){V_LIST, 0, NULL, (c), (v)})
-#define RAW(b)      ((struct val){V_RAW, 0, NULL, sizeof(b) - 1, (b)})
-#define ARENA(a)    ((struct val){V_ARENA, 0, NULL, 0, (a)})
+#define U(x)         ((struct val){V_U, (uint64_t)(x), NULL, 0, NULL})
+#define STR(x)       ((struct val){V_STR, 0, (x), (uint32_t)strlen(x), NULL})
+#define LIST(v, c)   ((struct val){V_LIST, 0, NULL, (c), (v)})
+#define RAW(b)       ((struct val){V_RAW, 0, NULL, sizeof(b) - 1, (b)})
+#define ARENA(a)     ((struct val){V_ARENA, 0, NULL, 0, (a)})
 #define ARENAS(v, c) ((struct val){V_ARENAS, 0, NULL, (c), (v)})
-#define DAEMON(d)   ((struct val){V_DAEMON, 0, NULL, 0, (d)})
+#define DAEMON(d)    ((struct val){V_DAEMON, 0, NULL, 0, (d)})
 
 static const char *const arena_keys[16] = {
-    "name",  "uid",        "gid",         "mode",        "page_size",    "align",
-    "max_bytes", "pages",  "bytes_reserved", "bytes_live", "blocks_live", "free_chunks",
-    "largest_free", "allocs", "frees",      "alloc_failures"};
-static const char *const daemon_keys[7] = {"version", "uptime_s",    "clients", "arenas",
+    "name",           "uid",        "gid",         "mode",
+    "page_size",      "align",      "max_bytes",   "pages",
+    "bytes_reserved", "bytes_live", "blocks_live", "free_chunks",
+    "largest_free",   "allocs",     "frees",       "alloc_failures"};
+static const char *const daemon_keys[7] = {"version",        "uptime_s",    "clients", "arenas",
                                            "bytes_reserved", "bytes_limit", "pid"};
 
 static void raw(msgpack_packer *pk, const void *p, size_t n)
@@ -94,10 +95,22 @@ static const struct spoil no_spoil = {-1, -1, -1, NULL, 0, 0, 0};
 
 static void arena_value(msgpack_packer *pk, const struct proto_arena_info *a, int i)
 {
-    const uint64_t v[16] = {0,          a->uid,         a->gid,           a->mode,
-                            a->page_size, a->align,     a->max_bytes,     a->pages,
-                            a->bytes_reserved, a->bytes_live, a->blocks_live, a->free_chunks,
-                            a->largest_free, a->allocs, a->frees,         a->alloc_failures};
+    const uint64_t v[16] = {0,
+                            a->uid,
+                            a->gid,
+                            a->mode,
+                            a->page_size,
+                            a->align,
+                            a->max_bytes,
+                            a->pages,
+                            a->bytes_reserved,
+                            a->bytes_live,
+                            a->blocks_live,
+                            a->free_chunks,
+                            a->largest_free,
+                            a->allocs,
+                            a->frees,
+                            a->alloc_failures};
 
     if (i == 0)
         pstr(pk, a->name.ptr, a->name.len);
@@ -107,8 +120,8 @@ static void arena_value(msgpack_packer *pk, const struct proto_arena_info *a, in
 
 static void daemon_value(msgpack_packer *pk, const struct proto_daemon_info *d, int i)
 {
-    const uint64_t v[7] = {0, d->uptime_s, d->clients, d->arenas, d->bytes_reserved,
-                           d->bytes_limit, d->pid};
+    const uint64_t v[7] = {
+        0, d->uptime_s, d->clients, d->arenas, d->bytes_reserved, d->bytes_limit, d->pid};
 
     if (i == 0)
         pstr(pk, d->version.ptr, d->version.len);
@@ -348,8 +361,8 @@ static void build_samples(void)
     fill_arena(&arenas3[1], "b.c", 2);
     fill_arena(&arenas3[2], "default", 3);
     arenas3[2].pages = arenas3[2].bytes_live = 0; /* as for an arena the caller may not read */
-    daemon_a = (struct proto_daemon_info){pstr_of("0.1.0"), 86400, 3, 2, 1ull << 33,
-                                          1ull << 40, 4242};
+    daemon_a =
+        (struct proto_daemon_info){pstr_of("0.1.0"), 86400, 3, 2, 1ull << 33, 1ull << 40, 4242};
 
     /* Requests, in op order; ids and handles at their edges. */
     m = add("req HELLO", 0, PROTO_OP_HELLO, 0);
@@ -598,13 +611,12 @@ static int list_eq(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t n
 
 static int arena_eq(const struct proto_arena_info *a, const struct proto_arena_info *b)
 {
-    return str_eq(a->name, b->name) && a->uid == b->uid && a->gid == b->gid &&
-           a->mode == b->mode && a->align == b->align && a->page_size == b->page_size &&
-           a->max_bytes == b->max_bytes && a->pages == b->pages &&
-           a->bytes_reserved == b->bytes_reserved && a->bytes_live == b->bytes_live &&
-           a->blocks_live == b->blocks_live && a->free_chunks == b->free_chunks &&
-           a->largest_free == b->largest_free && a->allocs == b->allocs &&
-           a->frees == b->frees && a->alloc_failures == b->alloc_failures;
+    return str_eq(a->name, b->name) && a->uid == b->uid && a->gid == b->gid && a->mode == b->mode &&
+           a->align == b->align && a->page_size == b->page_size && a->max_bytes == b->max_bytes &&
+           a->pages == b->pages && a->bytes_reserved == b->bytes_reserved &&
+           a->bytes_live == b->bytes_live && a->blocks_live == b->blocks_live &&
+           a->free_chunks == b->free_chunks && a->largest_free == b->largest_free &&
+           a->allocs == b->allocs && a->frees == b->frees && a->alloc_failures == b->alloc_failures;
 }
 
 static int req_eq(const struct proto_req *a, const struct proto_req *b)
@@ -937,12 +949,12 @@ START_TEST(roundtrip_int_forms)
 {
     /* Any integer format holding a non-negative value is accepted:
      * [7, 1, 2, 4096, 0, 0] with each field in another form. */
-    static const uint8_t forms[] = {0x96, 0xd0, 0x07,                   /* int8 7 */
-                                    0xcf, 0, 0, 0, 0, 0, 0, 0, 0x01,    /* uint64 1 */
-                                    0xd3, 0, 0, 0, 0, 0, 0, 0, 0x02,    /* int64 2 */
-                                    0xd1, 0x10, 0x00,                   /* int16 4096 */
-                                    0xcc, 0x00,                         /* uint8 0 */
-                                    0xd2, 0, 0, 0, 0};                  /* int32 0 */
+    static const uint8_t forms[] = {0x96, 0xd0, 0x07,                      /* int8 7 */
+                                    0xcf, 0,    0,    0, 0, 0, 0, 0, 0x01, /* uint64 1 */
+                                    0xd3, 0,    0,    0, 0, 0, 0, 0, 0x02, /* int64 2 */
+                                    0xd1, 0x10, 0x00,                      /* int16 4096 */
+                                    0xcc, 0x00,                            /* uint8 0 */
+                                    0xd2, 0,    0,    0, 0};               /* int32 0 */
     static const uint8_t neg_id[] = {0x96, 0x07, 0xd0, 0xff, 0x02, 0xcd, 0x10, 0x00, 0, 0};
     static const uint8_t array16[] = {0xdc, 0x00, 0x02, 0x02, 0x05};
     struct proto_req q;
@@ -967,10 +979,10 @@ END_TEST
 START_TEST(roundtrip_worked_example)
 {
     /* The bytes PROTOCOL.md shows. */
-    static const uint8_t req[] = {0x00, 0x00, 0x00, 0x09, 0x96, 0x07, 0x05, 0x01,
-                                  0xcd, 0x10, 0x00, 0x00, 0x00};
-    static const uint8_t rep[] = {0x00, 0x00, 0x00, 0x09, 0x94, 0x07, 0x05, 0x00,
-                                  0xce, 0x00, 0x01, 0x00, 0x40};
+    static const uint8_t req[] = {0x00, 0x00, 0x00, 0x09, 0x96, 0x07, 0x05,
+                                  0x01, 0xcd, 0x10, 0x00, 0x00, 0x00};
+    static const uint8_t rep[] = {0x00, 0x00, 0x00, 0x09, 0x94, 0x07, 0x05,
+                                  0x00, 0xce, 0x00, 0x01, 0x00, 0x40};
     struct proto_req q = {.op = PROTO_OP_ALLOC, .id = 5};
     struct proto_rep r = {.op = PROTO_OP_ALLOC, .id = 5, .err = 0};
 
@@ -1151,7 +1163,8 @@ END_TEST
 
 static int wrong_values(enum ft t, struct val *w)
 {
-    static const char long_name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+    static const char long_name[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
     static const uint8_t list_str[] = "\x91\xa1x";
     static const uint8_t list_neg[] = "\x91\xff";
     static const uint8_t list_nil[] = "\x91\xc0";
@@ -1283,8 +1296,8 @@ START_TEST(types_each_field)
                 v[fi] = w[k];
                 pack_vals(&sb, v, m->nf);
                 rc = decode_as(dec, m->rep, sb.data, sb.size, &q, &r);
-                ck_assert_msg(rc == want, "%s: field %d, wrong value %d (kind %d): %d", m->name,
-                              fi, k, w[k].k, rc);
+                ck_assert_msg(rc == want, "%s: field %d, wrong value %d (kind %d): %d", m->name, fi,
+                              k, w[k].k, rc);
                 if (rc == -EBADMSG) {
                     ck_assert_uint_eq(m->rep ? r.id : q.id, m->v[1].u);
                     ck_assert_uint_eq(m->rep ? r.op : q.op, m->v[0].u);
@@ -1356,10 +1369,10 @@ START_TEST(types_heads)
         {"\x93\x10\x01\x00", 4, -EBADMSG, -EBADMSG}, /* op 16 reply, err 0 */
         {"\x92\xce\xff\xff\xff\xff\x01", 7, -EBADMSG, -EPROTO},
         {"\x92\xcf\x00\x00\x00\x01\x00\x00\x00\x00\x01", 11, -EPROTO, -EPROTO}, /* op 2^32 */
-        {"\x92\x02\xc0", 3, -EPROTO, -EPROTO},      /* id nil */
-        {"\x92\x02\xff", 3, -EPROTO, -EPROTO},      /* id -1 */
-        {"\x92\x02\xcb\x3f\xf0\0\0\0\0\0\0", 11, -EPROTO, -EPROTO}, /* id 1.0 */
-        {"\x92\x02\x01", 3, 0, -EPROTO},            /* PING request; a reply needs err */
+        {"\x92\x02\xc0", 3, -EPROTO, -EPROTO},                                  /* id nil */
+        {"\x92\x02\xff", 3, -EPROTO, -EPROTO},                                  /* id -1 */
+        {"\x92\x02\xcb\x3f\xf0\0\0\0\0\0\0", 11, -EPROTO, -EPROTO},             /* id 1.0 */
+        {"\x92\x02\x01", 3, 0, -EPROTO},                    /* PING request; a reply needs err */
         {"\x92\x02\x01\x92\x02\x01", 6, -EBADMSG, -EPROTO}, /* two objects */
         {"\xc1", 1, -EPROTO, -EPROTO},
     };
@@ -1511,8 +1524,8 @@ START_TEST(records_keys)
         for (int i = 0; i < n; i++) {
             sp = no_spoil;
             sp.skip = i;
-            ck_assert_msg(decode_record(daemon, &sp, &r) == -EBADMSG, "%d: without key %d",
-                          daemon, i);
+            ck_assert_msg(decode_record(daemon, &sp, &r) == -EBADMSG, "%d: without key %d", daemon,
+                          i);
             ck_assert_uint_eq(r.id, 77);
             sp = no_spoil;
             sp.dup = i;
@@ -1541,17 +1554,17 @@ START_TEST(records_unknown_keys)
         {"\xc0", 1, 0},
         {"\xa3xyz", 4, 0},
         {"\xcb\x3f\xf0\0\0\0\0\0\0", 9, 0},
-        {"\xd4\x01\x02", 3, 0},                    /* fixext 1 */
-        {"\xc7\x02\x05\x01\x02", 5, 0},            /* ext 8 */
-        {"\xc4\x00", 2, 0},                        /* empty bin */
-        {"\x91\x01", 2, 0},                        /* [1]: depth 3 */
-        {"\x91\x81\x01\x02", 4, 0},                /* [{1: 2}]: depth 4 */
-        {"\x92\x01\x91\x01", 4, 0},                /* [1, [1]]: depth 4 */
-        {"\x91\x91\x91\x01", 4, -EBADMSG},         /* depth 5 */
-        {"\x81\x01\x91\x91\x01", 5, -EBADMSG},      /* {1: [[1]]}: depth 5 */
+        {"\xd4\x01\x02", 3, 0},                /* fixext 1 */
+        {"\xc7\x02\x05\x01\x02", 5, 0},        /* ext 8 */
+        {"\xc4\x00", 2, 0},                    /* empty bin */
+        {"\x91\x01", 2, 0},                    /* [1]: depth 3 */
+        {"\x91\x81\x01\x02", 4, 0},            /* [{1: 2}]: depth 4 */
+        {"\x92\x01\x91\x01", 4, 0},            /* [1, [1]]: depth 4 */
+        {"\x91\x91\x91\x01", 4, -EBADMSG},     /* depth 5 */
+        {"\x81\x01\x91\x91\x01", 5, -EBADMSG}, /* {1: [[1]]}: depth 5 */
         {"\xc1", 1, -EBADMSG},
-        {"\x92\x01", 2, -EBADMSG},                 /* array short of an element */
-        {"\xa5xy", 3, -EBADMSG},                   /* str longer than the payload */
+        {"\x92\x01", 2, -EBADMSG}, /* array short of an element */
+        {"\xa5xy", 3, -EBADMSG},   /* str longer than the payload */
         {"\xdb\xff\xff\xff\xff", 5, -EBADMSG},
         {"\xc6\x7f\xff\xff\xff", 5, -EBADMSG},
         {"\xc9\x00\x00\x00\x10\x01", 6, -EBADMSG},
@@ -1632,7 +1645,7 @@ START_TEST(check_structure)
         {"\xde\x00\x01\x01\x02", 5, 1, 0, 3},
         {"\xdc\x00\x02\x01\x02", 5, 1, 0, 3},
         {"\xdc\x00\x03\x01\x02", 5, 1, -EPROTO, 0},
-        {"\x92\x92\x01", 3, 2, -EPROTO, 0},   /* owed 3, bytes left 1 */
+        {"\x92\x92\x01", 3, 2, -EPROTO, 0}, /* owed 3, bytes left 1 */
         {"\x92\x91\x01\x01", 4, 2, 0, 4},
         {"\xa2xy", 3, 0, 0, 1},
         {"\xa2x", 2, 0, -EPROTO, 0},
@@ -1648,8 +1661,12 @@ START_TEST(check_structure)
         {"\xc8\x00\x00\x05", 4, 0, 0, 1},
         {"\xc9\x00\x00\x00\x00\x05", 6, 0, 0, 1},
         {"\xd4\x05\x00", 3, 0, 0, 1},
-        {"\xd8\x05" "0123456789abcdef", 18, 0, 0, 1},
-        {"\xd8\x05" "0123456789abcde", 17, 0, -EPROTO, 0},
+        {"\xd8\x05"
+         "0123456789abcdef",
+         18, 0, 0, 1},
+        {"\xd8\x05"
+         "0123456789abcde",
+         17, 0, -EPROTO, 0},
         {"\xca\0\0\0\0", 5, 0, 0, 1},
         {"\xcb\0\0\0\0\0\0\0", 8, 0, -EPROTO, 0},
         {"\xcf\0\0\0\0\0\0\0\0", 9, 0, 0, 1},
@@ -1657,8 +1674,8 @@ START_TEST(check_structure)
         {"\xc0", 1, 0, 0, 1},
         {"\xc1", 1, 0, -EPROTO, 0},
         {"\x91\xc1", 2, 1, -EPROTO, 0},
-        {"\x01\x02", 2, 0, -EPROTO, 0},       /* two objects */
-        {"\x91\x01\x02", 3, 1, -EPROTO, 0},   /* trailing byte */
+        {"\x01\x02", 2, 0, -EPROTO, 0},     /* two objects */
+        {"\x91\x01\x02", 3, 1, -EPROTO, 0}, /* trailing byte */
         {"", 0, 0, -EPROTO, 0},
         {"\xdd\x00\x10\x00\x00", 5, 4, -EPROTO, 0},
         {"\xdf\x00\x10\x00\x00", 5, 4, -EPROTO, 0},
@@ -1854,10 +1871,21 @@ START_TEST(parse_name)
         const char *s;
         int rc;
     } t[] = {
-        {"a", 0},          {"default", 0},    {"A-Z_a-z.0-9", 0}, {".", 0},
-        {"..", 0},         {"-", 0},          {"", -EINVAL},      {"a b", -EINVAL},
-        {"a/b", -EINVAL},  {"a\\b", -EINVAL}, {"a:b", -EINVAL},   {"a\tb", -EINVAL},
-        {"\xc3\xa9", -EINVAL}, {"a*", -EINVAL}, {"a\x7f", -EINVAL},
+        {"a", 0},
+        {"default", 0},
+        {"A-Z_a-z.0-9", 0},
+        {".", 0},
+        {"..", 0},
+        {"-", 0},
+        {"", -EINVAL},
+        {"a b", -EINVAL},
+        {"a/b", -EINVAL},
+        {"a\\b", -EINVAL},
+        {"a:b", -EINVAL},
+        {"a\tb", -EINVAL},
+        {"\xc3\xa9", -EINVAL},
+        {"a*", -EINVAL},
+        {"a\x7f", -EINVAL},
     };
     char n64[65];
 
@@ -1922,9 +1950,9 @@ END_TEST
 
 START_TEST(errors_op_names)
 {
-    static const char *const names[] = {"HELLO",   "PING",   "CREATE", "DROP",  "OPEN",
-                                        "CLOSE",   "ALLOC",  "FREE",   "ALLOC_N", "FREE_N",
-                                        "PAGE",    "PAGES",  "STATS",  "ARENAS", "DAEMON"};
+    static const char *const names[] = {"HELLO", "PING",  "CREATE", "DROP",    "OPEN",
+                                        "CLOSE", "ALLOC", "FREE",   "ALLOC_N", "FREE_N",
+                                        "PAGE",  "PAGES", "STATS",  "ARENAS",  "DAEMON"};
 
     ck_assert_uint_eq(sizeof(names) / sizeof(names[0]), PROTO_OP_MAX);
     for (uint32_t op = 1; op <= PROTO_OP_MAX; op++)
