@@ -152,8 +152,7 @@ static int map_page(struct ofa_arena *a, uint64_t off, long *idx)
     /* The page must hold off and not overlap a page we know is live (the
      * table was just trimmed); its segment must be as long as it claims, or
      * touching its end would raise SIGBUS. */
-    if (len == 0 || len > SIZE_MAX || base > off || off - base >= len ||
-        base + len < base) {
+    if (len == 0 || len > SIZE_MAX || base > off || off - base >= len || base + len < base) {
         rc = -EPROTO;
         goto fail_proto;
     }
@@ -359,8 +358,8 @@ int ofa_arena_writable(const ofa_arena *a)
 static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count);
 
 /* ALLOC (one block, many == 0) or ALLOC_N, then OFA_ZERO's clearing. */
-static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
-                   size_t count, uint64_t *offs, int many)
+static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
+                   uint64_t *offs, int many)
 {
     struct proto_req req;
     struct proto_rep rep;

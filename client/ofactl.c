@@ -58,8 +58,7 @@ static const char usage_text[] =
     "                               unless --force\n"
     "\n"
     "options:\n"
-    "  --socket PATH    the daemon's socket (default: $OFAD_SOCKET, else " OFA_DEFAULT_SOCKET
-    ")\n"
+    "  --socket PATH    the daemon's socket (default: $OFAD_SOCKET, else " OFA_DEFAULT_SOCKET ")\n"
     "  --json           print one JSON object (sizes in bytes, mode as \"0600\")\n"
     "  --help           print this help\n"
     "  --version        print the version\n"
@@ -140,8 +139,7 @@ static void duration(char *buf, size_t n, uint64_t s)
         snprintf(buf, n, "%" PRIu64 "d %02" PRIu64 "h%02" PRIu64 "m", s / 86400, s / 3600 % 24,
                  s / 60 % 60);
     else if (s >= 3600)
-        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s", s / 3600, s / 60 % 60,
-                 s % 60);
+        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s", s / 3600, s / 60 % 60, s % 60);
     else if (s >= 60)
         snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
     else
@@ -171,7 +169,7 @@ static void group_name(char *buf, size_t n, uint32_t gid)
 /* A table of strings printed with aligned columns: the columns in the
  * `left` mask (words: names, users, modes) left aligned, the others (numbers)
  * right aligned. */
-#define CELL 72 /* fits an arena name (63) and any number */
+#define CELL     72 /* fits an arena name (63) and any number */
 #define MAX_COLS 16
 
 struct table {
@@ -343,16 +341,16 @@ static int cmd_ping(const struct opts *o)
     t0 = now_s();
     rc = ofa_ping(c);
     if (rc == 0)
-        printf("%s answering on %s (%.0f us)\n", ofa_server_version(c),
-               ofa_socket_path(o->socket), (now_s() - t0) * 1e6);
+        printf("%s answering on %s (%.0f us)\n", ofa_server_version(c), ofa_socket_path(o->socket),
+               (now_s() - t0) * 1e6);
     ofa_disconnect(c);
     return rc < 0 ? report(rc) : EXIT_OK;
 }
 
 static int cmd_arenas(const struct opts *o)
 {
-    static const char *const head[] = {"NAME",  "OWNER",    "GROUP", "MODE",   "PAGE", "ALIGN",
-                                       "MAX",   "PAGES",    "RESERVED", "LIVE", "BLOCKS"};
+    static const char *const head[] = {"NAME", "OWNER", "GROUP",    "MODE", "PAGE",  "ALIGN",
+                                       "MAX",  "PAGES", "RESERVED", "LIVE", "BLOCKS"};
     ofa_client *c;
     ofa_arena_info *v = NULL;
     size_t n = 0, i, k;
@@ -425,10 +423,9 @@ oom:
 
 static int cmd_stats(const struct opts *o)
 {
-    static const char *const head[] = {"NAME",   "PAGE",  "ALIGN",       "MAX",
-                                       "PAGES",  "RESERVED", "LIVE",     "BLOCKS",
-                                       "FREE_CHUNKS", "LARGEST_FREE", "ALLOCS", "FREES",
-                                       "FAILED"};
+    static const char *const head[] = {"NAME",     "PAGE",  "ALIGN",  "MAX",         "PAGES",
+                                       "RESERVED", "LIVE",  "BLOCKS", "FREE_CHUNKS", "LARGEST_FREE",
+                                       "ALLOCS",   "FREES", "FAILED"};
     const char *name = o->npos > 1 ? o->pos[1] : NULL;
     ofa_client *c;
     ofa_daemon_info d;
@@ -558,8 +555,8 @@ static int cmd_create(const struct opts *o)
     int rc;
 
     memset(&cfg, 0, sizeof(cfg));
-    if (o->page_size != NULL && parse_u64("--page-size", o->page_size, UINT64_MAX,
-                                          &cfg.page_size) != EXIT_OK)
+    if (o->page_size != NULL &&
+        parse_u64("--page-size", o->page_size, UINT64_MAX, &cfg.page_size) != EXIT_OK)
         return EXIT_USAGE;
     if (o->max != NULL && parse_u64("--max", o->max, UINT64_MAX, &cfg.max_bytes) != EXIT_OK)
         return EXIT_USAGE;
@@ -752,8 +749,8 @@ int main(int argc, char **argv)
         if (o.npos != 2)
             return usage_error("%s needs exactly one arena name", cmd);
         if (proto_name_check(o.pos[1], strlen(o.pos[1])) < 0)
-            return usage_error("invalid arena name '%s' (1 to %u of A-Z a-z 0-9 . _ -)",
-                               o.pos[1], PROTO_NAME_MAX);
+            return usage_error("invalid arena name '%s' (1 to %u of A-Z a-z 0-9 . _ -)", o.pos[1],
+                               PROTO_NAME_MAX);
         rc = check_opts(&o, cmd, 0, 0, cmd[0] == 'c', cmd[0] == 'd');
         if (rc < 0)
             rc = cmd[0] == 'c' ? cmd_create(&o) : cmd_drop(&o);

@@ -683,11 +683,21 @@ START_TEST(test_errors)
         int err;
         const char *name;
     } known[] = {
-        {ENOENT, "ENOENT"},   {EEXIST, "EEXIST"},         {EACCES, "EACCES"},
-        {EINVAL, "EINVAL"},   {ENOMEM, "ENOMEM"},         {EBUSY, "EBUSY"},
-        {EMFILE, "EMFILE"},   {EPROTO, "EPROTO"},         {ECONNRESET, "ECONNRESET"},
-        {EPIPE, "EPIPE"},     {ECONNREFUSED, "ECONNREFUSED"}, {EBADF, "EBADF"},
-        {EMSGSIZE, "EMSGSIZE"}, {ENOTSUP, "ENOTSUP"},     {EIO, "EIO"},
+        {ENOENT, "ENOENT"},
+        {EEXIST, "EEXIST"},
+        {EACCES, "EACCES"},
+        {EINVAL, "EINVAL"},
+        {ENOMEM, "ENOMEM"},
+        {EBUSY, "EBUSY"},
+        {EMFILE, "EMFILE"},
+        {EPROTO, "EPROTO"},
+        {ECONNRESET, "ECONNRESET"},
+        {EPIPE, "EPIPE"},
+        {ECONNREFUSED, "ECONNREFUSED"},
+        {EBADF, "EBADF"},
+        {EMSGSIZE, "EMSGSIZE"},
+        {ENOTSUP, "ENOTSUP"},
+        {EIO, "EIO"},
     };
     size_t i, j;
 
@@ -769,9 +779,8 @@ START_TEST(test_hostile_handshake)
         peer_start(handshake_cases[i].script);
         c = (ofa_client *)&c;
         rc = ofa_connect(sockpath, &c);
-        ck_assert_msg(rc == handshake_cases[i].err, "%s: got %s, want %s",
-                      handshake_cases[i].name, ofa_err_name(rc),
-                      ofa_err_name(handshake_cases[i].err));
+        ck_assert_msg(rc == handshake_cases[i].err, "%s: got %s, want %s", handshake_cases[i].name,
+                      ofa_err_name(rc), ofa_err_name(handshake_cases[i].err));
         ck_assert_ptr_null(c);
         peer_wait();
         unlink(sockpath);
@@ -816,8 +825,7 @@ START_TEST(test_hostile_replies)
         peer_start(soft_cases[i].script);
         ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
         rc = ofa_ping(c);
-        ck_assert_msg(rc == soft_cases[i].err, "%s: got %s", soft_cases[i].name,
-                      ofa_err_name(rc));
+        ck_assert_msg(rc == soft_cases[i].err, "%s: got %s", soft_cases[i].name, ofa_err_name(rc));
         ck_assert_int_eq(ofa_ping(c), 0);
         ofa_disconnect(c);
         peer_wait();
@@ -942,9 +950,9 @@ START_TEST(test_local_checks)
     ck_assert_int_eq(ofa_arena_create(c, name, NULL), -EINVAL);
     ck_assert_int_eq(ofa_arena_drop(c, "a/b", 0), -EINVAL);
     ck_assert_int_eq(ofa_arena_info_get(c, "..\n", &info), -EINVAL);
-    ck_assert_int_eq(ofa_alloc_ex(a, 64, 48, 0, &off), -EINVAL);      /* align */
-    ck_assert_int_eq(ofa_alloc_ex(a, 64, 0, 0x80, &off), -EINVAL);    /* flags */
-    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, 0, offs), -EINVAL);  /* count 0 */
+    ck_assert_int_eq(ofa_alloc_ex(a, 64, 48, 0, &off), -EINVAL);     /* align */
+    ck_assert_int_eq(ofa_alloc_ex(a, 64, 0, 0x80, &off), -EINVAL);   /* flags */
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, 0, offs), -EINVAL); /* count 0 */
     ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, PROTO_MAX_BATCH + 1, offs), -EINVAL);
     ck_assert_int_eq(ofa_free_many(a, offs, PROTO_MAX_BATCH + 1), -EINVAL);
     ck_assert_int_eq(ofa_free_many(a, offs, 0), 0);

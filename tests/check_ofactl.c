@@ -162,9 +162,9 @@ static json_t *find_arena(json_t *root, const char *name)
 }
 
 static const char *const arena_keys[] = {
-    "name",         "page_size", "align",  "max_bytes", "pages",          "bytes_reserved",
-    "bytes_live",   "blocks_live", "free_chunks", "largest_free", "allocs", "frees",
-    "alloc_failures", NULL};
+    "name",           "page_size",  "align",          "max_bytes",   "pages",
+    "bytes_reserved", "bytes_live", "blocks_live",    "free_chunks", "largest_free",
+    "allocs",         "frees",      "alloc_failures", NULL};
 
 static void check_arena_keys(json_t *a)
 {
@@ -270,8 +270,8 @@ START_TEST(test_commands)
     json_decref(j);
 
     /* create with every option, then look at it. */
-    ck_assert_int_eq(RUN(&R, "create", "n1", "--page-size", "128K", "--max=2M", "--align",
-                         "128", "--mode", "0640"),
+    ck_assert_int_eq(RUN(&R, "create", "n1", "--page-size", "128K", "--max=2M", "--align", "128",
+                         "--mode", "0640"),
                      0);
     ck_assert_int_eq(RUN(&R, "stats", "n1", "--json"), 0);
     j = parse(R.out);

@@ -34,7 +34,7 @@
 #include "ofaclient.h"
 
 #define ARENA "t"
-#define PAGE (64u * 1024)
+#define PAGE  (64u * 1024)
 
 static struct ofad d;
 
@@ -457,7 +457,7 @@ END_TEST
 /* concurrent: processes allocating and freeing at once                 */
 
 #define STRESS_PROCS 4
-#define STRESS_LIVE 48
+#define STRESS_LIVE  48
 
 struct blk {
     uint64_t off, size;
