@@ -2,7 +2,7 @@
  * encode.c - structs to frames.
  *
  * Every message is one msgpack array, packed with msgpack-c's packer
- * writing straight into the caller's proto_buf (proto__buf_write): the
+ * writing straight into the caller's proto_buf (buf_write() below): the
  * 4-byte header is reserved first and patched with the payload length once
  * the payload is written, so no message is ever built twice or copied.
  *

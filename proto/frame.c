@@ -14,8 +14,8 @@
  * Invariants of proto_buf: len <= cap; data is NULL exactly when cap is 0.
  * Growth doubles, so appending n bytes one message at a time costs O(n).
  *
- * Called by the encoders (through proto__buf_write, the msgpack_packer
- * callback), by ofad and by libofaclient.
+ * Called by the encoders (encode.c's msgpack_packer callback appends through
+ * proto_buf_reserve), by ofad and by libofaclient.
  */
 #include "proto_int.h"
 
@@ -85,17 +85,6 @@ int proto_buf_reserve(struct proto_buf *b, size_t n)
     if (b->cap - b->len >= n)
         return 0;
     return buf_grow(b, n);
-}
-
-int proto__buf_write(void *data, const char *buf, size_t len)
-{
-    struct proto_buf *b = data;
-
-    if (b->cap - b->len < len && buf_grow(b, len) != 0)
-        return -1;
-    memcpy(b->data + b->len, buf, len);
-    b->len += len;
-    return 0;
 }
 
 int proto_frame(const uint8_t *p, size_t n, uint32_t max_msg, size_t *frame_len)

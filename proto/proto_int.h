@@ -65,9 +65,6 @@ int proto__parse_daemon(const msgpack_object *o, struct proto_daemon_info *di);
 /* 0..PROTO_VERSION_STR_MAX bytes of printable ASCII. 0 or -EINVAL. */
 int proto__version_str_check(const char *s, size_t len);
 
-/* The callback msgpack_packer writes through: appends to a proto_buf. */
-int proto__buf_write(void *data, const char *buf, size_t len);
-
 /* msgpack_pack_str_with_body() hands an empty body to the callback too, and
  * memcpy() from a NULL pointer is undefined even for 0 bytes. */
 static inline int proto__pack_str(msgpack_packer *pk, const char *s, uint32_t len)
