@@ -79,12 +79,13 @@ struct ofa_client {
  * Sends req (its id is filled in here) and waits for its reply in *rep.
  * Pointers inside *rep stay valid until the next call on c.
  * Returns 0 when the daemon answered with err 0; the daemon's error as a
- * negative errno (proto_err_to_errno); -EINVAL or -ENOMEM when the request
- * could not be encoded (the connection is still usable); a connection error:
- * -EPROTO (the reply was unexpected: wrong op or id, malformed, truncated
- * control data, stray descriptors or bytes), -ECONNRESET (EOF), -EPIPE or
- * another errno of send/recv. After a connection error every later call
- * returns that error at once.
+ * negative errno (proto_err_to_errno: a code we do not know is -EPROTO, and
+ * fails this request only); -EINVAL or -ENOMEM when the request could not be
+ * encoded (the connection is still usable); a connection error: -EPROTO
+ * (the reply was unexpected: wrong op or id, malformed, truncated control
+ * data, stray descriptors or bytes; or the daemon's EPROTO reply, after which
+ * it hangs up), -ECONNRESET (EOF), -EPIPE or another errno of send/recv.
+ * After a connection error every later call returns that error at once.
  * fd: for PAGE requests, receives the descriptor that came with a successful
  * reply (the caller owns it); NULL for every other request.
  */
