@@ -32,7 +32,7 @@
 struct page_ent {
     uint64_t base; /* 0: empty */
     uint64_t len;
-    uint64_t seg;  /* segment number */
+    uint64_t seg; /* segment number */
 };
 
 void reg_init(struct registry *r, const char *tag, uint32_t max_arenas, uint64_t max_total)
@@ -353,8 +353,8 @@ int arena_free(struct arena *a, uint64_t off)
     return heap_free(a->heap, off, page_released, a);
 }
 
-int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner,
-                  uint32_t count, uint64_t *offs)
+int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint32_t count,
+                  uint64_t *offs)
 {
     int rc = 0;
     uint32_t i;
@@ -384,8 +384,7 @@ void arena_owner_release(struct arena *a, uint32_t owner)
     heap_owner_release(a->heap, owner, page_released, a);
 }
 
-int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base,
-                    uint64_t *len)
+int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len)
 {
     char name[SHM_NAME_MAX];
     struct page_ent *e;
@@ -400,8 +399,7 @@ int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base
     shm_name(name, a->reg->tag, a->name, e->seg);
     fd = shm_seg_open(name, writable);
     if (fd < 0) {
-        log_warning("page open failed arena=%s segment=%s err=%s", a->name, name,
-                    log_errname(fd));
+        log_warning("page open failed arena=%s segment=%s err=%s", a->name, name, log_errname(fd));
         return -EIO;
     }
     return fd;

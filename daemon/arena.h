@@ -49,8 +49,8 @@ struct arena {
     uint32_t align;
     struct heap *heap;
     struct registry *reg;
-    uint64_t failures;      /* alloc failures the heap did not see (limits, shm) */
-    struct page_ent *map;   /* open addressing, base 0 = empty slot */
+    uint64_t failures;    /* alloc failures the heap did not see (limits, shm) */
+    struct page_ent *map; /* open addressing, base 0 = empty slot */
     uint32_t map_cap, map_n;
 };
 
@@ -118,8 +118,8 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
 
 /* count blocks, all or none: on failure every block made is freed again.
  * Errors as arena_alloc. */
-int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner,
-                  uint32_t count, uint64_t *offs);
+int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint32_t count,
+                  uint64_t *offs);
 
 /* Frees the block that starts at off. Returns 0 or -EINVAL (nothing changed). */
 int arena_free(struct arena *a, uint64_t off);
@@ -137,8 +137,7 @@ static inline uint64_t arena_owner_blocks(const struct arena *a, uint32_t owner)
  * passes and closes it) with *base, *len; -ENOENT (no page holds off); -EIO
  * (the segment cannot be opened: out of descriptors...).
  */
-int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base,
-                    uint64_t *len);
+int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len);
 
 /* Writes up to max page bases into bases, in order. Returns how many pages
  * the arena holds (which may be more than max). */

@@ -81,8 +81,7 @@ int cfg_parse_align(const char *s, uint32_t *out)
 {
     uint64_t v;
 
-    if (proto_parse_size(s, &v) < 0 || v < CFG_MIN_ALIGN || v > CFG_MAX_ALIGN ||
-        (v & (v - 1)) != 0)
+    if (proto_parse_size(s, &v) < 0 || v < CFG_MIN_ALIGN || v > CFG_MAX_ALIGN || (v & (v - 1)) != 0)
         return -EINVAL;
     *out = (uint32_t)v;
     return 0;
@@ -308,16 +307,16 @@ enum section_kind { SEC_NONE, SEC_OFAD, SEC_ARENA };
 
 struct ini_ctx {
     struct cfg *c;
-    const char *name;      /* the file, for messages */
-    FILE *f;               /* when reading a file */
-    const char *text;      /* when reading a string */
-    unsigned line;         /* lines handed to inih so far */
-    int rc;                /* first error (0: none) */
+    const char *name; /* the file, for messages */
+    FILE *f;          /* when reading a file */
+    const char *text; /* when reading a string */
+    unsigned line;    /* lines handed to inih so far */
+    int rc;           /* first error (0: none) */
     char *err;
     size_t errlen;
     enum section_kind sec;
     struct cfg_arena *arena; /* the arena of the current [arena NAME] */
-    unsigned ofad_keys;    /* bit per [ofad] key seen, to refuse duplicates */
+    unsigned ofad_keys;      /* bit per [ofad] key seen, to refuse duplicates */
     bool ofad_seen;
 };
 
@@ -453,8 +452,18 @@ static char *ini_reader_fn(char *str, int num, void *stream)
 }
 
 enum {
-    K_SOCKET, K_LOG_LEVEL, K_MAX_MESSAGE, K_MAX_ARENAS, K_MAX_TOTAL, K_MAX_CLIENTS,
-    K_MAX_BLOCKS, K_MAX_HANDLES, K_MAX_OUTPUT, K_DEF_PAGE, K_DEF_MAX, K_DEF_ALIGN,
+    K_SOCKET,
+    K_LOG_LEVEL,
+    K_MAX_MESSAGE,
+    K_MAX_ARENAS,
+    K_MAX_TOTAL,
+    K_MAX_CLIENTS,
+    K_MAX_BLOCKS,
+    K_MAX_HANDLES,
+    K_MAX_OUTPUT,
+    K_DEF_PAGE,
+    K_DEF_MAX,
+    K_DEF_ALIGN,
 };
 
 static const char *const ofad_keys[] = {

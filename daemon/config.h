@@ -18,11 +18,11 @@
 
 #define CFG_ERR_LEN 512
 
-#define CFG_MIN_PAGE   4096ull
-#define CFG_MAX_PAGE   (1ull << 40) /* HEAP_MAX_PAGE */
-#define CFG_MIN_ALIGN  8u
-#define CFG_MAX_ALIGN  4096u
-#define CFG_MODE_MASK  0777u
+#define CFG_MIN_PAGE     4096ull
+#define CFG_MAX_PAGE     (1ull << 40) /* HEAP_MAX_PAGE */
+#define CFG_MIN_ALIGN    8u
+#define CFG_MAX_ALIGN    4096u
+#define CFG_MODE_MASK    0777u
 #define CFG_DEFAULT_MODE 0600u
 
 /* Which fields of a cfg_arena were given (the rest take the defaults). */
@@ -37,25 +37,25 @@ enum {
 
 struct cfg_arena {
     char name[PROTO_NAME_MAX + 1];
-    unsigned set;         /* CFG_A_* */
-    uint64_t page_size;   /* multiple of 4096 in [4096, 1T] */
+    unsigned set;       /* CFG_A_* */
+    uint64_t page_size; /* multiple of 4096 in [4096, 1T] */
     uint64_t max_bytes;
-    uint32_t align;       /* power of two in [8, 4096] */
-    uint32_t mode;        /* <= 0777 */
+    uint32_t align; /* power of two in [8, 4096] */
+    uint32_t mode;  /* <= 0777 */
     uint32_t uid, gid;
-    unsigned line;        /* line of its section in the file; 0 for a flag */
+    unsigned line; /* line of its section in the file; 0 for a flag */
 };
 
 struct cfg {
-    char socket[PATH_MAX]; /* "" when the file does not say */
-    int log_level;         /* -1 when the file does not say */
-    uint32_t max_message;  /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
-    uint32_t max_arenas;   /* [1, PROTO_MAX_ARENAS] */
-    uint64_t max_total;    /* >= 4096 */
-    uint32_t max_clients;  /* >= 1 */
+    char socket[PATH_MAX];           /* "" when the file does not say */
+    int log_level;                   /* -1 when the file does not say */
+    uint32_t max_message;            /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
+    uint32_t max_arenas;             /* [1, PROTO_MAX_ARENAS] */
+    uint64_t max_total;              /* >= 4096 */
+    uint32_t max_clients;            /* >= 1 */
     uint64_t max_blocks_per_client;  /* >= 1 */
     uint32_t max_handles_per_client; /* >= 1 */
-    uint64_t max_output;   /* >= 4096 */
+    uint64_t max_output;             /* >= 4096 */
     uint64_t default_page_size;
     uint64_t default_max_bytes;
     uint32_t default_align;
@@ -63,17 +63,17 @@ struct cfg {
     size_t n_arenas, cap_arenas;
 };
 
-#define CFG_DEFAULT_MAX_ARENAS   64u
-#define CFG_DEFAULT_MAX_CLIENTS  1024u
-#define CFG_DEFAULT_MAX_BLOCKS   4194304ull
-#define CFG_DEFAULT_MAX_HANDLES  64u
-#define CFG_DEFAULT_MAX_OUTPUT   (1ull << 20)
-#define CFG_DEFAULT_PAGE_SIZE    (16ull << 20)
-#define CFG_DEFAULT_MAX_BYTES    (1ull << 30)
-#define CFG_DEFAULT_ALIGN        64u
-#define CFG_DEFAULT_ARENA        "default"
-#define CFG_DEFAULT_SOCKET       "/run/ofad/ofad.sock"
-#define CFG_SOCKET_ENV           "OFAD_SOCKET"
+#define CFG_DEFAULT_MAX_ARENAS  64u
+#define CFG_DEFAULT_MAX_CLIENTS 1024u
+#define CFG_DEFAULT_MAX_BLOCKS  4194304ull
+#define CFG_DEFAULT_MAX_HANDLES 64u
+#define CFG_DEFAULT_MAX_OUTPUT  (1ull << 20)
+#define CFG_DEFAULT_PAGE_SIZE   (16ull << 20)
+#define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
+#define CFG_DEFAULT_ALIGN       64u
+#define CFG_DEFAULT_ARENA       "default"
+#define CFG_DEFAULT_SOCKET      "/run/ofad/ofad.sock"
+#define CFG_SOCKET_ENV          "OFAD_SOCKET"
 
 /* Sets every default. max_total is half of shm_size (the size of /dev/shm),
  * or 1 GiB when shm_size is 0 (unknown). */
@@ -88,8 +88,7 @@ void cfg_free(struct cfg *c);
  */
 int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
 /* The same for text in memory; name stands for the file in messages. */
-int cfg_load_string(struct cfg *c, const char *text, const char *name, char *err,
-                    size_t errlen);
+int cfg_load_string(struct cfg *c, const char *text, const char *name, char *err, size_t errlen);
 
 /*
  * Parses NAME[,page_size=SIZE][,max=SIZE][,align=N][,mode=OCTAL][,owner=USER]

@@ -19,11 +19,8 @@
 int log_level = LOGP_INFO;
 
 static const char *const level_names[] = {
-    [LOGP_ERR] = "err",
-    [LOGP_WARNING] = "warning",
-    [LOGP_NOTICE] = "notice",
-    [LOGP_INFO] = "info",
-    [LOGP_DEBUG] = "debug",
+    [LOGP_ERR] = "err",   [LOGP_WARNING] = "warning", [LOGP_NOTICE] = "notice",
+    [LOGP_INFO] = "info", [LOGP_DEBUG] = "debug",
 };
 
 void log_msg(int prio, const char *fmt, ...)

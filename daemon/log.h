@@ -34,7 +34,11 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_warning(...) log_msg(LOGP_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(LOGP_NOTICE, __VA_ARGS__)
 #define log_info(...)    log_msg(LOGP_INFO, __VA_ARGS__)
-#define log_debug(...)   do { if (log_on(LOGP_DEBUG)) log_msg(LOGP_DEBUG, __VA_ARGS__); } while (0)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_on(LOGP_DEBUG))                                                                    \
+            log_msg(LOGP_DEBUG, __VA_ARGS__);                                                      \
+    } while (0)
 
 /* "err", "warning", "notice", "info", "debug" (or the digit 3..7) to a
  * priority. Returns the priority or -EINVAL. */

@@ -25,6 +25,8 @@
 
 /* Large (reply scratch included): static, not on the stack. */
 static struct server srv;
+/* --arena flags, kept for every reload. */
+static struct cfg_arena *flag_arenas;
 
 static void usage(FILE *f)
 {
@@ -101,7 +103,6 @@ int main(int argc, char **argv)
     };
     const char *socket_flag = NULL, *env;
     char err[CFG_ERR_LEN];
-    struct cfg_arena *flag_arenas = NULL;
     size_t n_flag = 0;
     int level_flag = -1;
     bool version = false, help = false;

@@ -269,8 +269,8 @@ static void server_release(struct server *srv)
         srv->listen_fd = -1;
     }
     /* Only the file we bound: an operator may have put another there. */
-    if (srv->own_socket_file && lstat(srv->socket_path, &st) == 0 &&
-        st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino)
+    if (srv->own_socket_file && lstat(srv->socket_path, &st) == 0 && st.st_dev == srv->sock_dev &&
+        st.st_ino == srv->sock_ino)
         unlink(srv->socket_path);
     srv->own_socket_file = false;
     if (srv->reserve_fd >= 0) {
@@ -331,15 +331,13 @@ static void reload(struct server *srv)
     if (!srv->log_level_fixed)
         log_level = nc.log_level >= 0 ? nc.log_level : LOGP_INFO;
     if (nc.max_message != srv->cfg.max_message)
-        log_notice("reload: max_message applies to new connections max_message=%u",
-                   nc.max_message);
+        log_notice("reload: max_message applies to new connections max_message=%u", nc.max_message);
     srv->reg.max_arenas = nc.max_arenas;
     srv->reg.max_total = nc.max_total;
     if (srv->reg.total_reserved > nc.max_total)
         log_warning("reload: max_total is below the bytes held now; no new pages until they "
                     "are freed max_total=%llu bytes=%llu",
-                    (unsigned long long)nc.max_total,
-                    (unsigned long long)srv->reg.total_reserved);
+                    (unsigned long long)nc.max_total, (unsigned long long)srv->reg.total_reserved);
 
     for (size_t i = 0; i < nc.n_arenas; i++) {
         const struct cfg_arena *ca = &nc.arenas[i];

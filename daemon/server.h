@@ -19,48 +19,48 @@ struct session;
 
 struct server {
     uv_loop_t loop;
-    struct cfg cfg;               /* in force (file + flags, finished) */
-    const char *config_path;      /* NULL: no file (SIGHUP has nothing to read) */
+    struct cfg cfg;                      /* in force (file + flags, finished) */
+    const char *config_path;             /* NULL: no file (SIGHUP has nothing to read) */
     const struct cfg_arena *flag_arenas; /* --arena, re-applied over every reload */
     size_t n_flag_arenas;
-    bool log_level_fixed;         /* --log-level given: the file does not change it */
-    bool socket_fixed;            /* --socket or $OFAD_SOCKET given */
-    uint64_t shm_size;            /* size of /dev/shm at start (max_total default) */
-    uid_t uid;                    /* ofad's own, owner of configured arenas by default */
+    bool log_level_fixed; /* --log-level given: the file does not change it */
+    bool socket_fixed;    /* --socket or $OFAD_SOCKET given */
+    uint64_t shm_size;    /* size of /dev/shm at start (max_total default) */
+    uid_t uid;            /* ofad's own, owner of configured arenas by default */
     gid_t gid;
 
-    char socket_path[PATH_MAX];   /* absolute */
+    char socket_path[PATH_MAX]; /* absolute */
     char tag[SHM_TAG_LEN + 1];
     int listen_fd;
-    bool activated;               /* listen_fd came from systemd: never unlink it */
-    bool own_socket_file;         /* we bound it: unlink at exit */
-    dev_t sock_dev;               /* the file we bound, to unlink only that one */
+    bool activated;       /* listen_fd came from systemd: never unlink it */
+    bool own_socket_file; /* we bound it: unlink at exit */
+    dev_t sock_dev;       /* the file we bound, to unlink only that one */
     ino_t sock_ino;
-    int lock_fd;                  /* abstract socket "\0ofad.<tag>", held for life */
-    int reserve_fd;               /* spare descriptor for EMFILE on accept */
+    int lock_fd;    /* abstract socket "\0ofad.<tag>", held for life */
+    int reserve_fd; /* spare descriptor for EMFILE on accept */
 
     uv_poll_t listen_poll;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick;
-    bool handles_open;            /* the uv handles above were initialised */
+    bool handles_open; /* the uv handles above were initialised */
 
     struct registry reg;
-    struct session *sessions;     /* doubly linked, newest first */
+    struct session *sessions; /* doubly linked, newest first */
     uint32_t nclients;
     uint64_t next_session_id;
-    uint64_t start_ms;            /* uv_now at start */
+    uint64_t start_ms; /* uv_now at start */
     bool stopping;
     int exit_code;
 
     struct log_ratelimit accept_rl;
-    char status[128];             /* the last STATUS= sent */
+    char status[128]; /* the last STATUS= sent */
 
     /* Reply scratch shared by all sessions (one thread, one request at a
      * time): a request never allocates. */
     uint64_t offs[PROTO_MAX_BATCH];
     struct arena *sorted[PROTO_MAX_ARENAS];
     struct proto_arena_info infos[PROTO_MAX_ARENAS];
-    uint64_t *bases;              /* PAGES, grown on demand up to PROTO_MAX_PAGES */
+    uint64_t *bases; /* PAGES, grown on demand up to PROTO_MAX_PAGES */
     uint32_t bases_cap;
 };
 

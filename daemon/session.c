@@ -46,8 +46,8 @@
 
 #include "server.h"
 
-#define IN_INITIAL    16384u      /* first input buffer */
-#define OUT_KEEP      (256u << 10) /* an emptied output buffer larger than this is freed */
+#define IN_INITIAL 16384u       /* first input buffer */
+#define OUT_KEEP   (256u << 10) /* an emptied output buffer larger than this is freed */
 
 static void on_poll(uv_poll_t *p, int status, int events);
 static void session_destroy(struct session *s, const char *why);
@@ -69,11 +69,11 @@ static void slog(struct session *s, int prio, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (dropped)
-        log_msg(prio, "%s client=%llu uid=%u pid=%d suppressed=%u", msg,
-                (unsigned long long)s->id, s->cred.uid, s->cred.pid, dropped);
+        log_msg(prio, "%s client=%llu uid=%u pid=%d suppressed=%u", msg, (unsigned long long)s->id,
+                s->cred.uid, s->cred.pid, dropped);
     else
-        log_msg(prio, "%s client=%llu uid=%u pid=%d", msg, (unsigned long long)s->id,
-                s->cred.uid, s->cred.pid);
+        log_msg(prio, "%s client=%llu uid=%u pid=%d", msg, (unsigned long long)s->id, s->cred.uid,
+                s->cred.pid);
 }
 
 /* ---- handles ---- */
@@ -141,8 +141,8 @@ static void session_destroy(struct session *s, const char *why)
 {
     struct server *srv = s->srv;
 
-    log_info("client disconnected client=%llu uid=%u pid=%d reason=%s",
-             (unsigned long long)s->id, s->cred.uid, s->cred.pid, why);
+    log_info("client disconnected client=%llu uid=%u pid=%d reason=%s", (unsigned long long)s->id,
+             s->cred.uid, s->cred.pid, why);
     release_handles(s);
     while (s->fdq_n > 0) {
         close(s->fdq[s->fdq_head].fd);
@@ -374,8 +374,10 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
 
     if (a == NULL)
         return proto_name_check(q->u.open.name.ptr, q->u.open.name.len) < 0 ? -EINVAL : -ENOENT;
+    /* Like opening a file to map it: read permission is needed either way,
+     * write permission makes the handle read-write. */
     acc = arena_access(a, &s->cred);
-    if (acc == 0)
+    if (!(acc & ACC_R))
         return -EACCES;
     if (s->handles_used >= srv->cfg.max_handles_per_client)
         return -EMFILE;
@@ -404,8 +406,8 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
     r->u.open.align = a->align;
     r->u.open.page_size = a->page_size;
     r->u.open.max_bytes = a->max_bytes;
-    log_debug("arena opened arena=%s handle=%u writable=%d client=%llu", a->name, i,
-              h->writable, (unsigned long long)s->id);
+    log_debug("arena opened arena=%s handle=%u writable=%d client=%llu", a->name, i, h->writable,
+              (unsigned long long)s->id);
     return 0;
 }
 
@@ -458,8 +460,8 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
     } else {
         if (count > proto_batch_fit(s->peer_max))
             return -EMSGSIZE;
-        rc = arena_alloc_n(a, q->u.alloc.size, q->u.alloc.align,
-                           keep ? HEAP_OWNER_ARENA : h->owner, count, srv->offs);
+        rc = arena_alloc_n(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
+                           count, srv->offs);
         r->u.list.offs = srv->offs;
         r->u.list.count = count;
     }
@@ -563,8 +565,7 @@ static int op_stats(struct session *s, const struct proto_req *q, struct proto_r
     struct arena *a = reg_find(&s->srv->reg, q->u.stats.name.ptr, q->u.stats.name.len);
 
     if (a == NULL)
-        return proto_name_check(q->u.stats.name.ptr, q->u.stats.name.len) < 0 ? -EINVAL
-                                                                              : -ENOENT;
+        return proto_name_check(q->u.stats.name.ptr, q->u.stats.name.len) < 0 ? -EINVAL : -ENOENT;
     if (!(arena_access(a, &s->cred) & ACC_R))
         return -EACCES;
     arena_info(a, true, &r->u.stats);

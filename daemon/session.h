@@ -15,8 +15,8 @@
 struct server;
 
 /* Descriptors waiting to be sent with the reply they belong to. */
-#define SESSION_MAX_FDS      32u  /* pending per session; more pauses decoding */
-#define SESSION_FDS_PER_SEND 16u  /* per sendmsg */
+#define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
+#define SESSION_FDS_PER_SEND 16u   /* per sendmsg */
 #define SESSION_LINGER_MS    5000u /* a session closing with unsent bytes waits this long */
 
 struct handle {
@@ -35,29 +35,29 @@ struct session {
     uv_poll_t poll;
     struct server *srv;
     struct session *prev, *next;
-    uint64_t id;              /* for logs */
+    uint64_t id; /* for logs */
     int fd;
-    int events;               /* UV_READABLE/UV_WRITABLE being watched */
+    int events; /* UV_READABLE/UV_WRITABLE being watched */
     struct cred cred;
 
-    uint8_t *in;              /* received bytes not yet decoded */
+    uint8_t *in; /* received bytes not yet decoded */
     size_t in_len, in_cap;
-    struct proto_buf out;     /* encoded replies not yet sent */
-    uint64_t out_base;        /* stream position of out.data[0] */
+    struct proto_buf out;                   /* encoded replies not yet sent */
+    uint64_t out_base;                      /* stream position of out.data[0] */
     struct pending_fd fdq[SESSION_MAX_FDS]; /* ring */
     uint32_t fdq_head, fdq_n;
     struct proto_dec *dec;
 
-    uint32_t max_msg;         /* largest request payload we accept */
-    uint32_t peer_max;        /* largest reply payload the client accepts */
+    uint32_t max_msg;  /* largest request payload we accept */
+    uint32_t peer_max; /* largest reply payload the client accepts */
     struct handle *handles;
-    uint32_t handles_cap;     /* grows up to max_handles_per_client */
+    uint32_t handles_cap; /* grows up to max_handles_per_client */
     uint32_t handles_used;
 
-    bool hello;               /* handshake done */
-    bool eof;                 /* the client shut down its sending side */
-    bool closing;             /* flush what is queued, then close */
-    uint64_t closing_since;   /* ms */
+    bool hello;             /* handshake done */
+    bool eof;               /* the client shut down its sending side */
+    bool closing;           /* flush what is queued, then close */
+    uint64_t closing_since; /* ms */
     struct log_ratelimit rl;
 };
 

@@ -41,8 +41,8 @@ START_TEST(spec_all_keys)
     ck_assert_uint_eq(a.mode, 0640);
     ck_assert_uint_eq(a.uid, 0);
     ck_assert_uint_eq(a.gid, 0);
-    ck_assert_uint_eq(a.set, CFG_A_PAGE_SIZE | CFG_A_MAX | CFG_A_ALIGN | CFG_A_MODE |
-                                 CFG_A_OWNER | CFG_A_GROUP);
+    ck_assert_uint_eq(a.set, CFG_A_PAGE_SIZE | CFG_A_MAX | CFG_A_ALIGN | CFG_A_MODE | CFG_A_OWNER |
+                                 CFG_A_GROUP);
 }
 END_TEST
 
@@ -323,8 +323,7 @@ START_TEST(ini_file)
     close(fd);
     cfg_init(&c, 0);
     ck_assert_int_eq(cfg_load_file(&c, path, err, sizeof(err)), -EINVAL);
-    ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, ":5: ") != NULL, "%s",
-                  err);
+    ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, ":5: ") != NULL, "%s", err);
     cfg_free(&c);
     unlink(path);
     cfg_init(&c, 0);
@@ -379,9 +378,9 @@ START_TEST(defaults_flags_override)
     struct cfg_arena a, *p;
 
     cfg_init(&c, 0);
-    ck_assert_int_eq(cfg_load_string(&c, "[arena x]\nmax = 1M\nmode = 0640\n[arena y]\n", "t",
-                                     err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        cfg_load_string(&c, "[arena x]\nmax = 1M\nmode = 0640\n[arena y]\n", "t", err, sizeof(err)),
+        0);
     ck_assert_int_eq(cfg_parse_arena_spec("x,page_size=8K", &a, err, sizeof(err)), 0);
     ck_assert_int_eq(cfg_put_arena(&c, &a), 0);
     ck_assert_int_eq(cfg_parse_arena_spec("z", &a, err, sizeof(err)), 0);
@@ -405,8 +404,9 @@ START_TEST(defaults_too_many_arenas)
     struct cfg c;
 
     cfg_init(&c, 0);
-    ck_assert_int_eq(cfg_load_string(&c, "[ofad]\nmax_arenas = 2\n[arena a]\n[arena b]\n"
-                                         "[arena c]\n",
+    ck_assert_int_eq(cfg_load_string(&c,
+                                     "[ofad]\nmax_arenas = 2\n[arena a]\n[arena b]\n"
+                                     "[arena c]\n",
                                      "t", err, sizeof(err)),
                      0);
     ck_assert_int_eq(cfg_finish(&c, 0, 0, err, sizeof(err)), -EINVAL);

@@ -226,8 +226,7 @@ END_TEST
 
 static void send_frame(struct rawc *c, uint32_t len, const void *payload, size_t n)
 {
-    uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                    (uint8_t)len};
+    uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
 
     OK(rawc_send_raw(c, h, 4));
     if (n > 0)
@@ -611,7 +610,10 @@ END_TEST
 START_TEST(errors_bad_names)
 {
     static const char *const names[] = {
-        "bad/name", "with space", "", "0123456789012345678901234567890123456789012345678901234567890123",
+        "bad/name",
+        "with space",
+        "",
+        "0123456789012345678901234567890123456789012345678901234567890123",
         "caf\xc3\xa9",
     };
     struct rawc good;
@@ -867,7 +869,7 @@ struct perm_ctx {
     const char *socket;
     char segs[8][300]; /* names of root's segments */
     int nsegs;
-    uint64_t pub_off;  /* a block of "pub" holding a pattern */
+    uint64_t pub_off; /* a block of "pub" holding a pattern */
 };
 
 static int list_segments(const char *tag, char names[][300], int max)

@@ -592,8 +592,7 @@ int harness_as_user(const char *user, gid_t extra_gid, int (*fn)(void *), void *
     if (pid == 0) {
         gid_t groups[2] = {pw->pw_gid, extra_gid};
         int n = extra_gid == (gid_t)-1 ? 1 : 2;
-        if (setgroups((size_t)n, groups) < 0 || setgid(pw->pw_gid) < 0 ||
-            setuid(pw->pw_uid) < 0)
+        if (setgroups((size_t)n, groups) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
             _exit(126);
         /* _exit: the test's atexit handlers belong to the test process. */
         _exit(fn(arg) & 0xff);

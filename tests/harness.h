@@ -27,16 +27,16 @@
 #define HARNESS_WAIT_MS 20000 /* longest wait for anything (ASan, busy CI) */
 
 struct ofad {
-    pid_t pid;               /* 0 once reaped */
-    int status;              /* wait status once reaped */
-    int notify_fd;           /* our end of NOTIFY_SOCKET */
-    char dir[128];           /* the temporary directory */
-    char socket[PATH_MAX];   /* dir/ofad.sock (absolute) */
-    char config[PATH_MAX];   /* dir/ofad.conf (written by ofad_write_config) */
-    char log[PATH_MAX];      /* dir/ofad.log: ofad's stderr */
-    char notify[PATH_MAX];   /* dir/notify */
-    char tag[17];            /* segment tag of socket */
-    char status_line[256];   /* the last STATUS= received */
+    pid_t pid;             /* 0 once reaped */
+    int status;            /* wait status once reaped */
+    int notify_fd;         /* our end of NOTIFY_SOCKET */
+    char dir[128];         /* the temporary directory */
+    char socket[PATH_MAX]; /* dir/ofad.sock (absolute) */
+    char config[PATH_MAX]; /* dir/ofad.conf (written by ofad_write_config) */
+    char log[PATH_MAX];    /* dir/ofad.log: ofad's stderr */
+    char notify[PATH_MAX]; /* dir/notify */
+    char tag[17];          /* segment tag of socket */
+    char status_line[256]; /* the last STATUS= received */
 };
 
 struct ofad_opts {
@@ -118,12 +118,12 @@ int harness_listen(const char *path);
 struct rawc {
     int fd;
     struct proto_dec *dec;
-    uint8_t *buf;       /* received, not yet consumed */
+    uint8_t *buf; /* received, not yet consumed */
     size_t len, cap, off;
-    int fds[256];       /* received descriptors not yet handed out */
+    int fds[256]; /* received descriptors not yet handed out */
     int nfds;
     uint64_t next_id;
-    uint32_t max_send;  /* the daemon's limit, from HELLO */
+    uint32_t max_send; /* the daemon's limit, from HELLO */
 };
 
 /* Connects (no handshake). 0 or -errno. */
