@@ -598,10 +598,11 @@ static int cmd_drop(const struct opts *o)
     rc = ofa_arena_drop(c, name, o->force);
     ofa_disconnect(c);
     if (rc < 0) {
-        rc = report(rc);
-        if (rc == EXIT_REFUSED && !o->force)
+        int status = report(rc);
+
+        if (rc == -EBUSY)
             fputs("ofactl: (--force drops an arena with live blocks)\n", stderr);
-        return rc;
+        return status;
     }
     printf("dropped arena %s\n", name);
     return EXIT_OK;

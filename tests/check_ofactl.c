@@ -297,6 +297,7 @@ START_TEST(test_commands)
     ck_assert_int_eq(RUN(&R, "stats", "nosuch"), 1);
     ck_assert_str_eq(R.err, "ofactl: ENOENT: no such arena\n");
     ck_assert_int_eq(RUN(&R, "drop", "nosuch"), 1);
+    ck_assert_str_eq(R.err, "ofactl: ENOENT: no such arena\n");
     ck_assert_int_eq(RUN(&R, "create", "bad", "--align", "48"), 1);
     ck_assert_ptr_nonnull(strstr(R.err, "EINVAL"));
 
