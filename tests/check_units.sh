@@ -2,6 +2,7 @@
 # Checks the systemd units as configured for installation:
 #  - `systemd-analyze verify` prints nothing and succeeds, man pages named
 #    in Documentation= included (they are looked up in the source tree);
+#  - ofad.sysusers creates the ofad user and group (in a scratch root);
 #  - the options that would break shared memory between ofad and its
 #    clients stay out (RemoveIPC, DynamicUser, PrivateUsers, a
 #    RuntimeDirectory that is not preserved), and the ones the design relies
@@ -10,8 +11,10 @@
 # Environment (set by CTest):
 #   OFA_UNITS_DIR   directory holding the configured ofad.socket, ofad.service
 #   OFA_DOCS_DIR    directory holding ofad.8, ofactl.1, ofaclient.3
+#   OFA_SYSUSERS    systemd/ofad.sysusers
 #   OFAD            the built ofad, standing in for the installed one when
-#                   the latter does not exist yet (verify checks ExecStart)
+#                   the latter does not exist yet (verify checks ExecStart);
+#                   without it a stub stands in
 # Exit: 0 pass, 1 fail, 77 skipped (no systemd-analyze).
 set -eu
 
@@ -105,7 +108,23 @@ expect "$sock" SocketMode 0660
 expect "$sock" SocketUser ofad
 expect "$sock" SocketGroup ofad
 
+# The sysusers entry creates the user and group the units name, in a
+# scratch root (never on this system).
+if [ -n "${OFA_SYSUSERS:-}" ] && command -v systemd-sysusers >/dev/null 2>&1; then
+    mkdir -p "$tmp/root/etc"
+    if ! systemd-sysusers --root="$tmp/root" "$OFA_SYSUSERS" >"$tmp/sysusers.out" 2>&1; then
+        bad "systemd-sysusers refused $OFA_SYSUSERS:"
+        sed 's/^/    /' "$tmp/sysusers.out"
+    fi
+    grep -q '^ofad:x:[0-9]*:[0-9]*:.*:/:.*nologin$' "$tmp/root/etc/passwd" 2>/dev/null ||
+        bad "ofad.sysusers does not create a system user ofad without a login shell"
+    grep -q '^ofad:x:[0-9]*:' "$tmp/root/etc/group" 2>/dev/null ||
+        bad "ofad.sysusers does not create the group ofad"
+else
+    echo "note: systemd-sysusers or OFA_SYSUSERS missing, ofad.sysusers not checked"
+fi
+
 if [ "$fail" -ne 0 ]; then
     exit 1
 fi
-echo "units verified: ofad.socket ofad.service"
+echo "units verified: ofad.socket ofad.service ofad.sysusers"
