@@ -99,7 +99,8 @@ OFA_EXTERN void ofa_arena_close(ofa_arena *a);
 OFA_EXTERN int ofa_arena_drop(ofa_client *c, const char *name, int force);
 
 /* Allocates size bytes aligned to the arena's alignment.
- * Errors: -EINVAL (size 0 or over the limit), -ENOMEM, -EACCES (read-only),
+ * Errors: -EINVAL (size 0, or over the largest page), -ENOMEM (over the arena's max_bytes
+ * or the daemon's limit, or /dev/shm is full), -EACCES (read-only),
  * -EMFILE (blocks per connection), connection errors. */
 OFA_EXTERN int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off);
 
