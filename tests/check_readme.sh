@@ -50,6 +50,11 @@ readme=$(cd "$(dirname "$readme")" && pwd)/$(basename "$readme")
 # Unix socket paths are short (108 bytes): keep the scratch path short.
 work=$(mktemp -d "${TMPDIR:-/tmp}/ofa-readme.XXXXXX")
 cleanup() {
+    # A daemon the session could not stop (this script interrupted).
+    if [ -s "$work/run.pid" ]; then
+        pid=$(cat "$work/run.pid")
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
     if [ -n "${OFA_README_KEEP:-}" ]; then
         echo "scratch directory kept: $work"
     else
@@ -146,11 +151,13 @@ __ofa_start() {
         sh -e "$1" >"$__ofa_work/run.log" 2>&1 </dev/null &
     fi
     __ofa_pid=$!
+    echo "$__ofa_pid" >"$__ofa_work/run.pid"
     __ofa_t=0
     until "$__ofa_ofactl" --socket "$OFAD_SOCKET" ping --wait 1 >/dev/null 2>&1; do
         if ! kill -0 "$__ofa_pid" 2>/dev/null; then
             wait "$__ofa_pid" && __ofa_st=0 || __ofa_st=$?
             __ofa_pid=
+            : >"$__ofa_work/run.pid"
             echo "the run command exited (status $__ofa_st) before ofad answered"
             return 1
         fi
@@ -180,11 +187,13 @@ __ofa_stop() {
         kill -KILL -- "-$__ofa_pid" 2>/dev/null || kill -KILL "$__ofa_pid" 2>/dev/null || true
         wait "$__ofa_pid" 2>/dev/null || true
         __ofa_pid=
+        : >"$__ofa_work/run.pid"
         echo "ofad did not stop within 30 s of SIGTERM"
         return 1
     fi
     wait "$__ofa_pid" && __ofa_st=0 || __ofa_st=$?
     __ofa_pid=
+    : >"$__ofa_work/run.pid"
     if [ "$__ofa_st" -ne 0 ]; then
         echo "ofad exited with status $__ofa_st after SIGTERM (expected 0)"
         return 1
