@@ -84,8 +84,8 @@ static int check_list(ofa_arena *a, uint64_t head_off, uint64_t **offs, uint64_t
         const struct list_rec *r = span(a, off, sizeof(*r));
         if (r == NULL || r->seq != i || r->len > LIST_MAX_TEXT ||
             span(a, off, sizeof(*r) + r->len) == NULL) {
-            fprintf(stderr, "consumer: record %" PRIu64 " at offset %" PRIu64 " is damaged\n",
-                    i, off);
+            fprintf(stderr, "consumer: record %" PRIu64 " at offset %" PRIu64 " is damaged\n", i,
+                    off);
             goto bad;
         }
         if (list_hash(r->text, r->len) != r->sum) {
@@ -97,8 +97,9 @@ static int check_list(ofa_arena *a, uint64_t head_off, uint64_t **offs, uint64_t
         off = r->next;
     }
     if (off != 0 || total != h->bytes) {
-        fprintf(stderr, "consumer: the list does not end after %" PRIu64 " records, %" PRIu64
-                " bytes\n", n, h->bytes);
+        fprintf(stderr,
+                "consumer: the list does not end after %" PRIu64 " records, %" PRIu64 " bytes\n", n,
+                h->bytes);
         goto bad;
     }
     *offs = v;

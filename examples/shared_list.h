@@ -28,9 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LIST_MAGIC 0x7473696c2d61666full /* "ofa-list" in little-endian bytes */
-#define LIST_MAX_RECORDS 1000000u        /* the consumer's bound on count */
-#define LIST_MAX_TEXT 4096u              /* the consumer's bound on len */
+#define LIST_MAGIC       0x7473696c2d61666full /* "ofa-list" in little-endian bytes */
+#define LIST_MAX_RECORDS 1000000u              /* the consumer's bound on count */
+#define LIST_MAX_TEXT    4096u                 /* the consumer's bound on len */
 
 struct list_head {
     uint64_t magic;

@@ -237,8 +237,7 @@ static char *example_config_uncommented(void)
         size_t n;
         /* "#key = value": a commented-out setting, not prose. */
         if (sscanf(line, "#%63[a-z_] = %*s", key) == 1 && strchr(line, '=') != NULL &&
-            strcmp(key, "socket") != 0 && strcmp(key, "owner") != 0 &&
-            strcmp(key, "group") != 0)
+            strcmp(key, "socket") != 0 && strcmp(key, "owner") != 0 && strcmp(key, "group") != 0)
             p = line + 1;
         n = strlen(p);
         ck_assert_uint_lt(len + n + 1, cap);
@@ -261,11 +260,21 @@ START_TEST(test_example_config)
 
     /* Every key of [ofad] and of an arena section is in the example, live
      * now at its documented default. */
-    static const char *const keys[] = {"log_level", "max_message", "max_arenas", "max_total",
-                                       "max_clients", "max_blocks_per_client",
-                                       "max_handles_per_client", "max_output",
-                                       "default_page_size", "default_max_bytes",
-                                       "default_align", "page_size", "max", "align", "mode"};
+    static const char *const keys[] = {"log_level",
+                                       "max_message",
+                                       "max_arenas",
+                                       "max_total",
+                                       "max_clients",
+                                       "max_blocks_per_client",
+                                       "max_handles_per_client",
+                                       "max_output",
+                                       "default_page_size",
+                                       "default_max_bytes",
+                                       "default_align",
+                                       "page_size",
+                                       "max",
+                                       "align",
+                                       "mode"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char pat[80];
         snprintf(pat, sizeof(pat), "\n%s = ", keys[i]);

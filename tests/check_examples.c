@@ -81,11 +81,11 @@ static int produce(const struct ofad *d, const char *arena, const char *count, u
     return rc;
 }
 
-static int consume(const struct ofad *d, const char *arena, const char *head, bool keep,
-                   char *out, size_t outlen)
+static int consume(const struct ofad *d, const char *arena, const char *head, bool keep, char *out,
+                   size_t outlen)
 {
-    const char *const argv[] = {CONSUMER_PATH, "-s",  d->socket, "-a",
-                                arena,         keep ? "-k" : head, keep ? head : NULL, NULL};
+    const char *const argv[] = {
+        CONSUMER_PATH, "-s", d->socket, "-a", arena, keep ? "-k" : head, keep ? head : NULL, NULL};
 
     return run(argv, out, outlen);
 }
