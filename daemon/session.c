@@ -448,11 +448,17 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
                          0))
         return -EINVAL;
     /* Blocks the arena keeps (OFA_KEEP) are bounded by its max_bytes, not
-     * by this connection's block limit. */
-    if (!keep && session_blocks(s) + count > srv->cfg.max_blocks_per_client) {
-        slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
-             a->name);
-        return -EMFILE;
+     * by this connection's block limit. Others may free our blocks, so the
+     * count only ever falls behind our back: an upper bound kept up to date
+     * here is exact enough until it reaches the limit, and only then are
+     * the handles counted (O(handles), not per request). */
+    if (!keep && s->blocks_bound + count > srv->cfg.max_blocks_per_client) {
+        s->blocks_bound = session_blocks(s);
+        if (s->blocks_bound + count > srv->cfg.max_blocks_per_client) {
+            slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
+                 a->name);
+            return -EMFILE;
+        }
     }
     if (q->op == PROTO_OP_ALLOC) {
         rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
@@ -465,7 +471,12 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
         r->u.list.offs = srv->offs;
         r->u.list.count = count;
     }
-    if (__builtin_expect(rc < 0, 0) && rc != -EINVAL)
+    if (__builtin_expect(rc == 0, 1)) {
+        if (!keep)
+            s->blocks_bound += count;
+        return 0;
+    }
+    if (rc != -EINVAL)
         slog(s, LOGP_NOTICE, "alloc failed arena=%s size=%llu count=%u err=%s", a->name,
              (unsigned long long)q->u.alloc.size, count, log_errname(rc));
     return rc;

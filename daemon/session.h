@@ -53,6 +53,7 @@ struct session {
     struct handle *handles;
     uint32_t handles_cap; /* grows up to max_handles_per_client */
     uint32_t handles_used;
+    uint64_t blocks_bound; /* >= blocks this connection owns (see op_alloc) */
 
     bool hello;             /* handshake done */
     bool eof;               /* the client shut down its sending side */

@@ -1189,6 +1189,8 @@ START_TEST(lifecycle_sigterm)
     ck_assert_int_eq(stat(D.socket, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0660);
     fill_pages(5);
+    /* STATUS= follows the daemon's state (sent on change, once a second at most). */
+    OK(ofad_wait_notify(&D, "STATUS=arenas=1 clients=0 bytes=327680"));
     hello(&c); /* a client still connected at shutdown */
     ck_assert_int_eq(ofad_segments(D.tag), 5);
     ck_assert_int_eq(ofad_stop(&D), 0);
