@@ -1466,8 +1466,11 @@ static void report_rounds(void)
     for (int i = 0; i < NMEAS; i++) {
         const struct meas *m = &M[i];
         int nc = meas_clients(m);
-        double v = meas_rate(i), r = NAN, p50 = median(m->p50, m->n) / 1e3,
-               p99 = median(m->p99, m->n) / 1e3;
+        int bi = 0; /* the best round, whose latencies are shown */
+        for (int k = 1; k < m->n; k++)
+            if (m->rate[k] > m->rate[bi])
+                bi = k;
+        double v = meas_rate(i), r = NAN, p50 = m->p50[bi] / 1e3, p99 = m->p99[bi] / 1e3;
         char extra[40] = "", target[24] = "";
         int ok = -1;
         if (!m->n && !m->err)
@@ -1754,7 +1757,8 @@ static double run_bip(int procs, int churn)
 /*
  * Both patterns, 1 and 2 processes: lifo (128 blocks of O.size allocated,
  * then freed: ofad batched and raw) and churn (10,000 live blocks of random
- * sizes per process, 128 freed and reallocated per step: ofad raw).
+ * sizes per process, 128 freed and reallocated per step: ofad raw). Rounds
+ * and best-of as for the other throughput figures.
  */
 static void phase_boost(const char *sock)
 {
@@ -1763,8 +1767,19 @@ static void phase_boost(const char *sock)
         for (int procs = 1; procs <= 2; procs++) {
             const char *pat = churn ? "churn" : "lifo";
             char label[48];
-            struct agg g;
-            double bip = run_bip(procs, churn), ob = NAN, orw = NAN;
+            double bip = NAN, ob = NAN, orw = NAN;
+            for (int round = 0; round < O.rounds; round++) {
+                struct agg g;
+                double v = run_bip(procs, churn);
+                if (!isnan(v) && (isnan(bip) || v > bip))
+                    bip = v;
+                if (!churn && run_clients(procs, c_batch, ARENA, 0, &g) == 0 &&
+                    (isnan(ob) || g.rate > ob))
+                    ob = g.rate;
+                if (run_clients(procs, c_raw, churn ? &rc_ : &ra, 0, &g) == 0 &&
+                    (isnan(orw) || g.rate > orw))
+                    orw = g.rate;
+            }
             if (isnan(bip)) {
                 warnx_("bip_bench (%s, %d processes) failed", pat, procs);
                 continue;
@@ -1773,16 +1788,12 @@ static void phase_boost(const char *sock)
             add_row(label, procs, bip, "calls/s", "managed_shared_memory", NAN, "", -1);
             add_kv("bip_%s_%dp_calls_per_s=%.0f", pat, procs, bip);
             if (!churn) {
-                if (run_clients(procs, c_batch, ARENA, 0, &g) == 0)
-                    ob = g.rate;
                 add_row("  ofad alloc_many/free_many 128", procs, ob, "calls/s", "vs boost",
                         ratio(ob, bip), procs == 2 ? ">= 5" : "",
                         procs == 2 ? met(ratio(ob, bip), 5) : -1);
                 add_kv("boost_ofad_batch_%dp_calls_per_s=%.0f", procs, ob);
                 add_kv("boost_ratio_batch_%dp=%.2f", procs, ratio(ob, bip));
             }
-            if (run_clients(procs, c_raw, churn ? &rc_ : &ra, 0, &g) == 0)
-                orw = g.rate;
             snprintf(label, sizeof(label), "  ofad raw %s", churn ? "churn 10k live" : "lifo 128");
             add_row(label, procs, orw, "calls/s", "vs boost", ratio(orw, bip),
                     procs == 2 ? ">= 5" : "", procs == 2 ? met(ratio(orw, bip), 5) : -1);
@@ -1859,7 +1870,8 @@ static void cg_measure(const char *what, const char *key, int kind, client_fn fn
         warnx_("callgrind %s: no figure", what);
         return;
     }
-    add_row(what, 1, per_req, "instr/req", "server, callgrind", NAN, "", -1);
+    add_row(what, 1, per_req, !strcmp(key, "ofad_batch") ? "instr/call" : "instr/req",
+            "server, callgrind", NAN, "", -1);
     add_kv("cg_%s_instr_per_req=%.0f", key, per_req);
     if (O.cg_out)
         printf("callgrind %s: %s/callgrind.%s.out (callgrind_annotate it)\n", what, O.cg_out, t2);
@@ -1892,6 +1904,9 @@ static void phase_callgrind(void)
         cg_measure("ofad raw pipelined 128", "ofad_raw", 1, c_raw, &ra, pipe_iters, 2 * DEPTH,
                    &s);
         cg_measure("ofad sync alloc, free", "ofad_sync", 1, c_sync, ARENA, sync_iters, 2, &s);
+        /* per call: 128 calls share a request here */
+        cg_measure("ofad alloc_many/free_many 128", "ofad_batch", 1, c_batch, ARENA, pipe_iters,
+                   2 * DEPTH, &s);
     }
 }
 
