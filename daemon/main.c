@@ -221,6 +221,9 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit must turn a page too large into an error for its
+     * client (EFBIG from ftruncate), not kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
     raise_nofile();
     log_debug("starting version=%s pid=%d", OFA_VERSION, (int)getpid());
     rc = server_start(&srv, err, sizeof(err));

@@ -55,7 +55,7 @@ int shm_seg_create(const char *name, uint64_t len)
     if (fd < 0)
         return -errno;
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)len) < 0) {
-        rc = -errno;
+        rc = errno == EFBIG || errno == ENOSPC ? -ENOMEM : -errno;
         goto fail;
     }
     do {

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -721,6 +722,38 @@ START_TEST(errors_sizes)
     ck_assert_uint_le(st1.bytes_reserved, 256 * 1024);
     ck_assert_uint_ge(n, 8);
     rawc_close(&c);
+}
+END_TEST
+
+START_TEST(errors_no_backing)
+{
+    static const char *const args[] = {"--arena", "big,page_size=64K,max=64M", NULL};
+    struct rlimit old, rl;
+    struct proto_arena_info st;
+    struct rawc c;
+    uint32_t h;
+    uint64_t off;
+
+    /* A file size limit stands in for a full /dev/shm: pages over 1 MiB
+     * cannot be backed. ofad inherits it. */
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    rl = old;
+    rl.rlim_cur = 1 << 20;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    start(args);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    hello(&c);
+    OK(rawc_open(&c, "big", &h, NULL));
+    ck_assert_int_eq(rawc_alloc(&c, h, 2 << 20, 0, NULL), -ENOMEM);
+    ck_assert_int_eq(ofad_segments(D.tag), 0); /* nothing half made left behind */
+    stats(&c, "big", &st);
+    ck_assert_uint_eq(st.pages, 0);
+    ck_assert_uint_eq(st.alloc_failures, 1);
+    OK(rawc_alloc(&c, h, 1000, 0, &off));
+    OK(rawc_free(&c, h, off));
+    ck_assert(ofad_log_has(&D, "page create failed arena=big"));
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
 }
 END_TEST
 
@@ -1497,6 +1530,7 @@ int main(void)
     tcase_add_test(tc, errors_bad_names);
     tcase_add_test(tc, errors_create_drop);
     tcase_add_test(tc, errors_sizes);
+    tcase_add_test(tc, errors_no_backing);
     tcase_add_test(tc, errors_batches);
 
     CASE("limits");
