@@ -194,14 +194,16 @@ static int flush(struct session *s)
                 len = (size_t)(pos - s->out_base);
         }
         assert(len > 0);
-        memset(&mh, 0, sizeof(mh));
-        iov.iov_base = s->out.data;
-        iov.iov_len = len;
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        if (nfd > 0) {
+        if (nfd == 0) {
+            n = send(s->fd, s->out.data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } else {
             struct cmsghdr *c;
+            memset(&mh, 0, sizeof(mh));
             memset(&cm, 0, sizeof(cm));
+            iov.iov_base = s->out.data;
+            iov.iov_len = len;
+            mh.msg_iov = &iov;
+            mh.msg_iovlen = 1;
             mh.msg_control = cm.buf;
             mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
             c = CMSG_FIRSTHDR(&mh);
@@ -212,8 +214,8 @@ static int flush(struct session *s)
                 int fd = s->fdq[(s->fdq_head + i) % SESSION_MAX_FDS].fd;
                 memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
             }
+            n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
-        n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -457,6 +457,36 @@ START_TEST(backpressure_never_reads)
 }
 END_TEST
 
+START_TEST(backpressure_linger)
+{
+    static const uint8_t junk[5] = {0xc1, 0xc1, 0xc1, 0xc1, 0xc1};
+    struct proto_buf b;
+    struct rawc a, good;
+
+    start(NULL);
+    hello(&good);
+    hello(&a);
+    /* Requests whose replies outweigh any socket buffer, then a bad frame:
+     * ofad closes the connection but cannot flush to a client that does not
+     * read. It must not wait for it forever. */
+    proto_buf_init(&b);
+    for (uint64_t i = 0; i < 4000; i++) {
+        struct proto_req q = {.op = PROTO_OP_STATS, .id = i};
+        q.u.stats.name.ptr = "default";
+        q.u.stats.name.len = 7;
+        OK(proto_encode_req(&b, &q));
+    }
+    OK(rawc_send_raw(&a, b.data, b.len));
+    proto_buf_free(&b);
+    send_frame(&a, sizeof(junk), junk, sizeof(junk));
+    wait_clients(&good, 1); /* after SESSION_LINGER_MS */
+    ck_assert(ofad_log_has(&D, "unsent replies dropped"));
+    OK(rawc_ping(&good));
+    rawc_close(&a);
+    rawc_close(&good);
+}
+END_TEST
+
 /* ================= ownership ================= */
 
 START_TEST(ownership_kill9)
@@ -1519,6 +1549,7 @@ int main(void)
 
     CASE("backpressure");
     tcase_add_test(tc, backpressure_never_reads);
+    tcase_add_test(tc, backpressure_linger);
 
     CASE("ownership");
     tcase_add_test(tc, ownership_kill9);
