@@ -1,0 +1,1310 @@
+/*
+ * heap.c - the allocator core: free-space index, chunk records, live lookup,
+ * owners and pages of one arena. Called by the arena code of ofad (one heap
+ * per arena), by the tests and by the benchmark. It calls only libc:
+ * malloc/realloc/free to grow its own tables (never per operation in the
+ * steady state), snprintf for heap_validate().
+ *
+ * Design
+ * ------
+ * Every page is tiled by chunks, each either free or a live block. A chunk is
+ * a 40-byte record (struct heap_chunk) in one growable pool, addressed by a
+ * 32-bit index; no metadata lives in the pages. Each record knows its address
+ * neighbours inside its page, so a freed block merges with free neighbours in
+ * O(1), without any address tree.
+ *
+ * Free chunks are indexed by size, TLSF-style: with u the size in units of the
+ * heap alignment, sizes below 2 * 32 units get a bin each and larger ones 32
+ * bins per power of two, so the sizes in one bin differ by less than 1/32.
+ * A bitmap of non-empty bins, summarised by one 64-bit word, finds the first
+ * non-empty bin at or above any bin in a few instructions. Each bin is a
+ * doubly linked list through lprev/lnext, newest first.
+ *
+ * Allocating s bytes (rounded up to the heap alignment g) at alignment A:
+ *   1. among the first HEAP_PROBE entries of the bin s maps to, take the
+ *      smallest that fits (a perfect fit at once, else the lowest address on
+ *      ties);
+ *   2. else the best of the first HEAP_PROBE entries of the first non-empty
+ *      bin whose every entry fits: for A = g that is any larger bin; for
+ *      A > g a chunk of s + (A - g) bytes or more always fits (its start is
+ *      a multiple of g, so it needs at most A - g bytes of padding), and the
+ *      closest larger bin is probed first, checking each entry exactly;
+ *   3. only before giving up, every remaining entry of the bins that may hold
+ *      a fitting chunk is checked exactly.
+ * So the heap never asks for a new page while a free chunk could serve the
+ * request, steps 1-2 cost O(1), and the choice is close to exact best fit.
+ * The block is cut from the top of the chunk, at the highest A-aligned offset
+ * that fits: the rest below keeps the chunk's record, and often its bin, so
+ * that splitting a large chunk costs almost nothing; for A > g the bytes
+ * above the block (fewer than A) become a chunk of their own.
+ *
+ * Live blocks are found by offset through a chained hash table: a power-of-two
+ * array of 32-bit bucket heads (about as many as live blocks), each a chain of
+ * records through hnext. Finding a block and unlinking it is one walk; there
+ * is nothing to repair afterwards. Record + bucket: 44 to 48 bytes per live
+ * block. While live, a block's lprev/lnext chain it in its owner's list, so
+ * that releasing an owner costs O(its blocks); the arena's own blocks (owner
+ * 0, never released) are in no list at all.
+ *
+ * Pages get bases that only grow (see heap.h); the page array is sorted by
+ * base (appended, since bases grow; a removal shifts the tail, which is rare).
+ * A page is entirely free exactly when a freed chunk ends with no address
+ * neighbour. At most one such page of the standard length is kept as the
+ * spare (h->spare; its chunk stays in the bins and serves allocations); any
+ * other is dropped and reported through the release callback.
+ *
+ * Invariants (all checked by heap_validate()):
+ *   - each page is tiled exactly, in address order, by the chunks reachable
+ *     from its first chunk through anext, with aprev mirroring anext;
+ *   - no two free chunks are address neighbours;
+ *   - every free chunk is in the bin of its size, every bin list is
+ *     consistent, and a bitmap bit is set exactly for the non-empty bins and
+ *     bitmap words;
+ *   - every live block is in the lookup, in the bucket of its offset, and in
+ *     its owner's list (arena excepted), and nothing else is; owners' counts
+ *     match their lists;
+ *   - offsets and sizes are multiples of the heap alignment;
+ *   - every record is in a page or on the unused list;
+ *   - the statistics equal the sums over pages and chunks;
+ *   - the spare, if any, is a free chunk covering a standard-length page.
+ *
+ * Errors are negative errno values. Every operation checks its arguments and
+ * reserves the records and table space it needs before it changes anything,
+ * so a failing call changes nothing.
+ */
+#include "heap_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef HEAP_PROBE
+#define HEAP_PROBE 4 /* entries looked at in a bin on the fast path */
+#endif
+#define HEAP_MIN_BUCKETS 64u
+#define HEAP_MIN_RECS    64u
+#define HASH_MUL         0x9E3779B97F4A7C15ull /* 2^64 / golden ratio, odd */
+
+/* Hot helpers are inlined whatever the optimiser thinks: a call costs more
+ * than most of them do. */
+#define HOT static inline __attribute__((always_inline))
+
+#ifdef OFA_DEBUG_FULL
+static void debug_check(const struct heap *h)
+{
+    char why[256];
+
+    if (heap_validate(h, why, sizeof(why)) != 0) {
+        /* A broken invariant is our own bug: stop where it happened. */
+        fprintf(stderr, "heap: invariant broken: %s\n", why);
+        abort();
+    }
+}
+#define DEBUG_CHECK(h) debug_check(h)
+#else
+#define DEBUG_CHECK(h) ((void)0)
+#endif
+
+static inline unsigned log2_u64(uint64_t x)
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static inline uint64_t next_pow2(uint64_t x)
+{
+    return x <= 1 ? 1 : 1ull << (64 - __builtin_clzll(x - 1));
+}
+
+static inline bool is_pow2(uint64_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* The natural alignment of a page of len bytes. */
+static inline uint64_t page_align(uint64_t len)
+{
+    return next_pow2(len < 4096 ? 4096 : len);
+}
+
+HOT bool is_free(const struct heap_chunk *c)
+{
+    return c->tag < HEAP_LIVE;
+}
+
+/* Counts that follow from others, so that no operation has to keep them. */
+HOT uint64_t live_blocks(const struct heap *h)
+{
+    return h->st.allocs - h->st.frees;
+}
+
+HOT uint64_t free_chunks(const struct heap *h)
+{
+    /* Records in use (rec_cap - rec_avail) are the chunks of all pages. */
+    return (uint64_t)(h->rec_cap - h->rec_avail) - live_blocks(h);
+}
+
+/*
+ * Whether h->spare is a spare page: an entirely free page of the standard
+ * length. It is not cleared when the spare gets used, only checked when it
+ * matters (a page empties or is added), which keeps it off the hot paths; a
+ * record that now covers another empty standard page serves as well.
+ */
+static bool have_spare(const struct heap *h)
+{
+    const struct heap_chunk *c;
+
+    if (h->spare == HEAP_NIL)
+        return false;
+    c = &h->rec[h->spare];
+    return is_free(c) && c->aprev == HEAP_NIL && c->anext == HEAP_NIL && c->size == h->page_size;
+}
+
+/* ---- size bins ---------------------------------------------------------- */
+
+/*
+ * The bin of a free chunk of size bytes. With u = size / align: u itself
+ * below 2 * HEAP_SL; above, HEAP_SL bins per power of two, numbered on from
+ * there. Branch-free: fl is at least HEAP_SL_BITS, and for u < 2 * HEAP_SL the
+ * formula reduces to u.
+ */
+HOT uint32_t bin_floor(const struct heap *h, uint64_t size)
+{
+    uint64_t u = size >> h->shift;
+    unsigned fl = log2_u64(u | (2 * HEAP_SL - 1));
+
+    return ((fl - HEAP_SL_BITS) << HEAP_SL_BITS) + (uint32_t)(u >> (fl - HEAP_SL_BITS));
+}
+
+/* The smallest size that maps to bin b. */
+static inline uint64_t bin_min(const struct heap *h, uint32_t b)
+{
+    uint64_t u;
+
+    if (b < 2 * HEAP_SL) {
+        u = b;
+    } else {
+        unsigned fl = (b >> HEAP_SL_BITS) + HEAP_SL_BITS - 1;
+
+        u = (uint64_t)(HEAP_SL | (b & (HEAP_SL - 1))) << (fl - HEAP_SL_BITS);
+    }
+    return u << h->shift;
+}
+
+/* The first bin whose every chunk is >= size (HEAP_BINS when none can be). */
+static inline uint32_t bin_ceil(const struct heap *h, uint64_t size)
+{
+    uint32_t b = bin_floor(h, size);
+
+    return bin_min(h, b) == size ? b : b + 1;
+}
+
+uint32_t heap__bin_of(const struct heap *h, uint64_t size)
+{
+    return bin_floor(h, size);
+}
+
+uint64_t heap__bin_min(const struct heap *h, uint32_t b)
+{
+    return bin_min(h, b);
+}
+
+/* The first non-empty bin >= b, or HEAP_NIL. */
+HOT uint32_t bin_search(const struct heap *h, uint32_t b)
+{
+    uint32_t w;
+    uint64_t m;
+
+    if (b >= HEAP_BINS)
+        return HEAP_NIL;
+    w = b >> 6;
+    m = h->bin_map[w] & (~0ull << (b & 63));
+    if (m)
+        return (w << 6) | (uint32_t)__builtin_ctzll(m);
+    m = h->word_map & ((~0ull << w) << 1);
+    if (!m)
+        return HEAP_NIL;
+    w = (uint32_t)__builtin_ctzll(m);
+    return (w << 6) | (uint32_t)__builtin_ctzll(h->bin_map[w]);
+}
+
+/* Puts chunk i (off and size set) at the head of the bin of its size. */
+HOT void bin_insert(struct heap *h, uint32_t i)
+{
+    struct heap_chunk *rec = h->rec, *c = &rec[i];
+    uint32_t b = bin_floor(h, c->size), head = h->bin_head[b];
+
+    c->tag = b;
+    c->lprev = HEAP_NIL;
+    c->lnext = head;
+    if (head != HEAP_NIL) {
+        rec[head].lprev = i;
+    } else {
+        h->bin_map[b >> 6] |= 1ull << (b & 63);
+        h->word_map |= 1ull << (b >> 6);
+    }
+    h->bin_head[b] = i;
+}
+
+HOT void bin_remove(struct heap *h, uint32_t i)
+{
+    struct heap_chunk *rec = h->rec, *c = &rec[i];
+    uint32_t b = c->tag, p = c->lprev, n = c->lnext;
+
+    assert(is_free(c));
+    if (p != HEAP_NIL) {
+        rec[p].lnext = n;
+    } else {
+        h->bin_head[b] = n;
+        if (n == HEAP_NIL) {
+            h->bin_map[b >> 6] &= ~(1ull << (b & 63));
+            if (h->bin_map[b >> 6] == 0)
+                h->word_map &= ~(1ull << (b >> 6));
+        }
+    }
+    if (n != HEAP_NIL)
+        rec[n].lprev = p;
+}
+
+/* Gives free chunk i a new offset and size, moving it to another bin only if
+ * its size class changes. */
+HOT void free_move(struct heap *h, uint32_t i, uint64_t off, uint64_t size)
+{
+    struct heap_chunk *c = &h->rec[i];
+
+    if (bin_floor(h, size) == c->tag) {
+        c->off = off;
+        c->size = size;
+    } else {
+        bin_remove(h, i);
+        c->off = off;
+        c->size = size;
+        bin_insert(h, i);
+    }
+}
+
+/* ---- record pool -------------------------------------------------------- */
+
+/* Grows the pool so that n records can be taken. */
+static int rec_grow(struct heap *h, uint32_t n)
+{
+    struct heap_chunk *nrec;
+    uint64_t cap = (uint64_t)h->rec_cap * 2;
+
+    if (cap < HEAP_MIN_RECS)
+        cap = HEAP_MIN_RECS;
+    if (cap > HEAP_NIL) /* HEAP_NIL itself is never an index */
+        cap = HEAP_NIL;
+    if (h->rec_avail + (cap - h->rec_cap) < n)
+        return -ENOMEM;
+    nrec = realloc(h->rec, cap * sizeof(*nrec));
+    if (nrec == NULL)
+        return -ENOMEM;
+    h->rec = nrec;
+    h->rec_avail += (uint32_t)cap - h->rec_cap;
+    h->rec_cap = (uint32_t)cap;
+    return 0;
+}
+
+/* Makes sure n records can be taken without growing. */
+HOT int rec_reserve(struct heap *h, uint32_t n)
+{
+    if (__builtin_expect(h->rec_avail >= n, 1))
+        return 0;
+    return rec_grow(h, n);
+}
+
+/* pre: rec_reserve() made room. */
+HOT uint32_t rec_take(struct heap *h)
+{
+    uint32_t i = h->rec_free;
+
+    assert(h->rec_avail > 0);
+    h->rec_avail--;
+    if (i != HEAP_NIL) {
+        h->rec_free = h->rec[i].lnext;
+        return i;
+    }
+    return h->rec_top++;
+}
+
+HOT void rec_put(struct heap *h, uint32_t i)
+{
+    h->rec[i].tag = HEAP_TAG_UNUSED;
+    h->rec[i].lnext = h->rec_free;
+    h->rec_free = i;
+    h->rec_avail++;
+}
+
+/* ---- live lookup -------------------------------------------------------- */
+
+/* Fibonacci hashing: the top bits of off * 2^64 / phi pick the bucket. */
+HOT uint32_t *bucket_of(const struct heap *h, uint64_t off)
+{
+    return &h->bucket[(off * HASH_MUL) >> h->bucket_shift];
+}
+
+HOT void hash_put(struct heap *h, uint32_t i, uint64_t off)
+{
+    uint32_t *b = bucket_of(h, off);
+
+    h->rec[i].hnext = *b;
+    *b = i;
+}
+
+/* The link (a bucket or an hnext field) that holds the live block at off, or
+ * NULL if there is none. */
+HOT uint32_t *hash_link(const struct heap *h, uint64_t off)
+{
+    uint32_t *link = bucket_of(h, off), i;
+
+    while ((i = *link) != HEAP_NIL) {
+        if (h->rec[i].off == off)
+            return link;
+        link = &h->rec[i].hnext;
+    }
+    return NULL;
+}
+
+/* The live block at off, or HEAP_NIL. */
+HOT uint32_t hash_find(const struct heap *h, uint64_t off)
+{
+    uint32_t *link = hash_link(h, off);
+
+    return link == NULL ? HEAP_NIL : *link;
+}
+
+/* Doubles the buckets and rehashes every live block. */
+static int hash_grow(struct heap *h)
+{
+    uint64_t n = h->nbuckets, b;
+    uint32_t *old = h->bucket, *nb, i, next;
+
+    if (n * 2 > (1ull << 32))
+        return -ENOMEM;
+    nb = malloc(n * 2 * sizeof(*nb));
+    if (nb == NULL)
+        return -ENOMEM;
+    memset(nb, 0xff, n * 2 * sizeof(*nb));
+    h->bucket = nb;
+    h->nbuckets = n * 2;
+    h->bucket_shift--;
+    for (b = 0; b < n; b++) {
+        for (i = old[b]; i != HEAP_NIL; i = next) {
+            next = h->rec[i].hnext;
+            hash_put(h, i, h->rec[i].off);
+        }
+    }
+    free(old);
+    return 0;
+}
+
+/* Makes sure one more live block keeps the buckets at least as many. */
+HOT int hash_reserve(struct heap *h)
+{
+    if (__builtin_expect(live_blocks(h) < h->nbuckets, 1))
+        return 0;
+    return hash_grow(h);
+}
+
+/* ---- owners ------------------------------------------------------------- */
+
+HOT bool owner_valid(const struct heap *h, uint32_t owner)
+{
+    return owner == HEAP_OWNER_ARENA || (owner < h->nowners && h->owners[owner].active);
+}
+
+/* Marks block i live for owner and lists it there (the arena keeps no list:
+ * its count is blocks_live - owned_blocks). */
+HOT void owner_link(struct heap *h, uint32_t owner, uint32_t i)
+{
+    struct heap_chunk *rec = h->rec;
+    struct heap_owner *o;
+
+    rec[i].tag = HEAP_LIVE | owner;
+    if (owner == HEAP_OWNER_ARENA)
+        return;
+    o = &h->owners[owner];
+    o->blocks++;
+    h->owned_blocks++;
+    rec[i].lprev = HEAP_NIL;
+    rec[i].lnext = o->head;
+    if (o->head != HEAP_NIL)
+        rec[o->head].lprev = i;
+    o->head = i;
+}
+
+HOT void owner_unlink(struct heap *h, uint32_t i)
+{
+    struct heap_chunk *rec = h->rec, *c = &rec[i];
+    uint32_t owner = c->tag & ~HEAP_LIVE;
+    struct heap_owner *o;
+
+    if (owner == HEAP_OWNER_ARENA)
+        return;
+    o = &h->owners[owner];
+    o->blocks--;
+    h->owned_blocks--;
+    if (c->lprev != HEAP_NIL)
+        rec[c->lprev].lnext = c->lnext;
+    else
+        o->head = c->lnext;
+    if (c->lnext != HEAP_NIL)
+        rec[c->lnext].lprev = c->lprev;
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+/* Index of the page with the largest base <= off, or npages if none. */
+static size_t page_floor(const struct heap *h, uint64_t off)
+{
+    size_t lo = 0, hi = h->npages;
+
+    /* Find the first page with base > off; the one before it is the floor. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (h->pages[mid].base <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? h->npages : lo - 1;
+}
+
+/*
+ * A page just became entirely free: chunk i (in no bin) spans it. Keeps it as
+ * the spare if there is none and the page has the standard length; else
+ * drops it and tells the caller.
+ */
+static void page_emptied(struct heap *h, uint32_t i, heap_release_fn *release, void *ctx)
+{
+    uint64_t base = h->rec[i].off, len = h->rec[i].size;
+    size_t p;
+
+    if (len == h->page_size && (h->spare == i || !have_spare(h))) {
+        h->spare = i;
+        bin_insert(h, i);
+        return;
+    }
+    p = page_floor(h, base);
+    assert(p < h->npages && h->pages[p].base == base && h->pages[p].len == len);
+    assert(h->pages[p].first == i);
+    memmove(&h->pages[p], &h->pages[p + 1], (h->npages - p - 1) * sizeof(h->pages[0]));
+    h->npages--;
+    rec_put(h, i);
+    h->st.pages--;
+    h->st.bytes_reserved -= len;
+    if (release != NULL)
+        release(ctx, base, len);
+}
+
+/* ---- create / destroy --------------------------------------------------- */
+
+int heap_create(struct heap **out, uint64_t page_size, uint32_t align)
+{
+    struct heap *h;
+
+    if (out == NULL || page_size < 4096 || page_size > HEAP_MAX_PAGE || page_size % 4096 != 0 ||
+        !is_pow2(align) || align < 8 || align > 4096)
+        return -EINVAL;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        goto fail;
+    h->page_size = page_size;
+    h->align = align;
+    h->shift = log2_u64(align);
+    h->rec_free = HEAP_NIL;
+    h->spare = HEAP_NIL;
+    h->owner_free = HEAP_NIL;
+    h->next_base = 1; /* so the first base is the page's natural alignment, > 0 */
+    memset(h->bin_head, 0xff, sizeof(h->bin_head));
+    h->bucket = malloc(HEAP_MIN_BUCKETS * sizeof(*h->bucket));
+    if (h->bucket == NULL)
+        goto fail_heap;
+    memset(h->bucket, 0xff, HEAP_MIN_BUCKETS * sizeof(*h->bucket));
+    h->nbuckets = HEAP_MIN_BUCKETS;
+    h->bucket_shift = 64 - log2_u64(HEAP_MIN_BUCKETS);
+    h->owners = malloc(8 * sizeof(*h->owners));
+    if (h->owners == NULL)
+        goto fail_bucket;
+    h->owners_cap = 8;
+    h->nowners = 1;
+    h->owners[HEAP_OWNER_ARENA] = (struct heap_owner){.head = HEAP_NIL, .active = 1};
+    h->st.page_size = page_size;
+    h->st.align = align;
+    *out = h;
+    return 0;
+
+fail_bucket:
+    free(h->bucket);
+fail_heap:
+    free(h);
+fail:
+    return -ENOMEM;
+}
+
+void heap_destroy(struct heap *h)
+{
+    if (h == NULL)
+        return;
+    free(h->owners);
+    free(h->pages);
+    free(h->bucket);
+    free(h->rec);
+    free(h);
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+int heap_page_add(struct heap *h, uint64_t len, uint64_t *base)
+{
+    uint64_t a, b;
+    uint32_t i;
+    int rc;
+
+    if (len < 4096 || len > HEAP_MAX_PAGE || len % 4096 != 0)
+        return -EINVAL;
+    a = page_align(len);
+    /* Bases only grow; running out of the 64-bit space is running out of
+     * memory (it takes 2^24 pages of the largest length). */
+    if (h->next_base > UINT64_MAX - (a - 1))
+        return -ENOMEM;
+    b = (h->next_base + a - 1) & ~(a - 1);
+    if (b > UINT64_MAX - len)
+        return -ENOMEM;
+    if (h->npages == h->pages_cap) {
+        size_t ncap = h->pages_cap ? h->pages_cap * 2 : 8;
+        struct heap_page *np = realloc(h->pages, ncap * sizeof(*np));
+
+        if (np == NULL)
+            return -ENOMEM;
+        h->pages = np;
+        h->pages_cap = ncap;
+    }
+    rc = rec_reserve(h, 1);
+    if (rc < 0)
+        return rc;
+    i = rec_take(h);
+    h->rec[i] = (struct heap_chunk){.off = b, .size = len, .aprev = HEAP_NIL, .anext = HEAP_NIL};
+    bin_insert(h, i);
+    h->pages[h->npages++] = (struct heap_page){.base = b, .len = len, .first = i};
+    h->next_base = b + len;
+    h->st.pages++;
+    h->st.bytes_reserved += len;
+    /* A fresh page is empty: count it as the spare, so that no more than one
+     * empty standard page is kept once others empty out. */
+    if (len == h->page_size && !have_spare(h))
+        h->spare = i;
+    if (base != NULL)
+        *base = b;
+    DEBUG_CHECK(h);
+    return 0;
+}
+
+int heap_page_find(const struct heap *h, uint64_t off, uint64_t *base, uint64_t *len)
+{
+    size_t p = page_floor(h, off);
+
+    if (p == h->npages || off - h->pages[p].base >= h->pages[p].len)
+        return -ENOENT;
+    if (base != NULL)
+        *base = h->pages[p].base;
+    if (len != NULL)
+        *len = h->pages[p].len;
+    return 0;
+}
+
+int heap_page_next(const struct heap *h, uint64_t *base, uint64_t *len)
+{
+    size_t p = page_floor(h, *base);
+
+    /* page_floor() gives the last page with base <= *base: take the next. */
+    p = p == h->npages ? 0 : p + 1;
+    if (p >= h->npages)
+        return 0;
+    *base = h->pages[p].base;
+    if (len != NULL)
+        *len = h->pages[p].len;
+    return 1;
+}
+
+/* ---- alloc -------------------------------------------------------------- */
+
+/* Whether chunk c can hold size bytes at alignment a (a power of two). */
+HOT bool fits(const struct heap_chunk *c, uint64_t size, uint64_t a)
+{
+    uint64_t pad = -c->off & (a - 1); /* bytes up to the first a-aligned offset */
+
+    return pad <= c->size && c->size - pad >= size;
+}
+
+/*
+ * Of the entries of a non-empty bin list from i, looks at n of them (all if
+ * n == 0) and returns the smallest that holds size bytes at the heap
+ * alignment, HEAP_NIL if none does. A perfect fit ends the search at once
+ * (in the bins of small sizes, where all entries have one size, that is the
+ * head); otherwise ties go to the lowest address.
+ */
+HOT uint32_t pick_fit(const struct heap_chunk *rec, uint32_t i, uint64_t size, unsigned n)
+{
+    uint32_t best = HEAP_NIL;
+    uint64_t bsize = UINT64_MAX, boff = 0;
+
+    do {
+        const struct heap_chunk *c = &rec[i];
+        uint64_t cs = c->size;
+
+        if (cs >= size && (cs < bsize || (cs == bsize && c->off < boff))) {
+            if (cs == size)
+                return i;
+            best = i;
+            bsize = cs;
+            boff = c->off;
+        }
+        i = c->lnext;
+    } while (--n != 0 && i != HEAP_NIL);
+    return best;
+}
+
+/* pick_fit() for alignment a (any list, possibly empty). */
+static uint32_t pick_aligned(const struct heap_chunk *rec, uint32_t i, uint64_t size, uint64_t a,
+                             unsigned n)
+{
+    uint32_t best = HEAP_NIL;
+    uint64_t bsize = UINT64_MAX, boff = 0;
+
+    for (; i != HEAP_NIL; i = rec[i].lnext) {
+        const struct heap_chunk *c = &rec[i];
+
+        if (fits(c, size, a) && (c->size < bsize || (c->size == bsize && c->off < boff))) {
+            best = i;
+            bsize = c->size;
+            boff = c->off;
+        }
+        if (--n == 0)
+            break;
+    }
+    return best;
+}
+
+/* The chunk to cut a block of size bytes at the heap alignment from, or
+ * HEAP_NIL; b is bin_floor(size). */
+HOT uint32_t find_chunk(const struct heap *h, uint64_t size, uint32_t b)
+{
+    const struct heap_chunk *rec = h->rec;
+    uint32_t head = h->bin_head[b], nb, i;
+
+    /* 1. The request's own bin: its head first, the perfect fit of every
+     * entry of the small-size bins. */
+    if (head != HEAP_NIL) {
+        if (rec[head].size == size)
+            return head;
+        i = pick_fit(rec, head, size, HEAP_PROBE);
+        if (i != HEAP_NIL)
+            return i;
+    }
+    /* 2. The first larger non-empty bin: every entry there fits. */
+    nb = bin_search(h, b + 1);
+    if (nb != HEAP_NIL)
+        return pick_fit(rec, h->bin_head[nb], size, HEAP_PROBE);
+    /* 3. Before giving up: the rest of the own bin. */
+    if (head != HEAP_NIL)
+        return pick_fit(rec, head, size, 0);
+    return HEAP_NIL;
+}
+
+/* The chunk to cut a block of size bytes aligned to a (> heap alignment)
+ * from, or HEAP_NIL. */
+static uint32_t find_aligned(const struct heap *h, uint64_t size, uint64_t a)
+{
+    const struct heap_chunk *rec = h->rec;
+    uint32_t b = bin_floor(h, size), sure = bin_ceil(h, size + (a - h->align)), nb, i;
+
+    /* 1. The request's own bin. */
+    i = pick_aligned(rec, h->bin_head[b], size, a, HEAP_PROBE);
+    if (i != HEAP_NIL)
+        return i;
+    /* 2. The closest larger bin (may well fit), then the first sure one. */
+    nb = bin_search(h, b + 1);
+    if (nb != HEAP_NIL && nb < sure) {
+        i = pick_aligned(rec, h->bin_head[nb], size, a, HEAP_PROBE);
+        if (i != HEAP_NIL)
+            return i;
+    }
+    nb = bin_search(h, sure);
+    if (nb != HEAP_NIL)
+        return pick_aligned(rec, h->bin_head[nb], size, a, HEAP_PROBE);
+    /* 3. Before giving up: every entry that might fit; all are in bins
+     * b .. sure - 1, since nothing is at or above sure. */
+    for (nb = bin_search(h, b); nb != HEAP_NIL; nb = bin_search(h, nb + 1)) {
+        i = pick_aligned(rec, h->bin_head[nb], size, a, 0);
+        if (i != HEAP_NIL)
+            return i;
+    }
+    return HEAP_NIL;
+}
+
+/* The length of a fresh page that surely holds size bytes aligned to a. */
+static uint64_t page_need(const struct heap *h, uint64_t size, uint64_t a)
+{
+    uint64_t len = (size + 4095) & ~4095ull;
+
+    if (len < h->page_size)
+        len = h->page_size;
+    /* A page's base is aligned to its natural alignment only; beyond it, ask
+     * for a page long enough that its natural alignment covers a. */
+    if (a > page_align(len) && len < a / 2 + 4096)
+        len = a / 2 + 4096;
+    return len;
+}
+
+/* Links record n into the address list right after record i. */
+HOT void addr_insert_after(struct heap *h, uint32_t i, uint32_t n)
+{
+    struct heap_chunk *rec = h->rec;
+    uint32_t nx = rec[i].anext;
+
+    rec[n].aprev = i;
+    rec[n].anext = nx;
+    if (nx != HEAP_NIL)
+        rec[nx].aprev = n;
+    rec[i].anext = n;
+}
+
+/*
+ * Cuts a block of size bytes aligned to a from free chunk ci for owner and
+ * returns its offset: at the highest a-aligned offset that fits, so that the
+ * rest below keeps the chunk's record and, most of the time, its bin.
+ * pre: the block fits; two records and one lookup entry are reserved.
+ */
+HOT uint64_t carve(struct heap *h, uint32_t ci, uint64_t size, uint64_t a, uint32_t owner)
+{
+    struct heap_chunk *c = &h->rec[ci];
+    uint64_t cend = c->off + c->size, start = (cend - size) & ~(a - 1);
+    uint32_t bi, ri;
+
+    if (start == c->off) {
+        bin_remove(h, ci);
+        bi = ci;
+    } else {
+        free_move(h, ci, c->off, start - c->off);
+        bi = rec_take(h);
+        addr_insert_after(h, ci, bi);
+    }
+    c = &h->rec[bi];
+    c->off = start;
+    c->size = size;
+    if (__builtin_expect(start + size < cend, 0)) {
+        /* Aligned: the bytes above the block stay free. */
+        ri = rec_take(h);
+        h->rec[ri].off = start + size;
+        h->rec[ri].size = cend - (start + size);
+        addr_insert_after(h, bi, ri);
+        bin_insert(h, ri);
+    }
+    owner_link(h, owner, bi);
+    hash_put(h, bi, start);
+    h->st.bytes_live += size;
+    h->st.allocs++;
+    DEBUG_CHECK(h);
+    return start;
+}
+
+/* heap_alloc() for every case: argument checks, table growth, alignment,
+ * the page to ask for. */
+static __attribute__((noinline)) int alloc_slow(struct heap *h, uint64_t size, uint64_t align,
+                                                uint32_t owner, uint64_t *off, uint64_t *need)
+{
+    uint64_t a, s;
+    uint32_t ci;
+    int rc = -EINVAL;
+
+    /* size - 1 wraps for 0; align & (align - 1) is 0 for 0 and powers of two. */
+    if (size - 1 >= HEAP_MAX_PAGE || (align & (align - 1)) != 0 || align > HEAP_MAX_ALIGN ||
+        !owner_valid(h, owner))
+        goto fail;
+    a = align > h->align ? align : h->align;
+    s = (size + h->align - 1) & ~(uint64_t)(h->align - 1);
+    /* Up to two new records (an aligned block and the bytes above it) and a
+     * lookup entry, reserved first so that a failure changes nothing. */
+    rc = rec_reserve(h, 2);
+    if (rc == 0)
+        rc = hash_reserve(h);
+    if (rc < 0)
+        goto fail;
+    ci = a == h->align ? find_chunk(h, s, bin_floor(h, s)) : find_aligned(h, s, a);
+    if (ci == HEAP_NIL) {
+        if (need != NULL)
+            *need = page_need(h, s, a);
+        return -EAGAIN;
+    }
+    *off = carve(h, ci, s, a, owner);
+    return 0;
+
+fail:
+    h->st.alloc_failures++;
+    return rc;
+}
+
+/* heap_alloc() past the checks, for a block of s bytes (rounded) in bin b at
+ * the heap alignment, with two records and a lookup entry to spare. */
+static __attribute__((noinline)) int alloc_fit(struct heap *h, uint64_t s, uint32_t b,
+                                               uint32_t owner, uint64_t *off, uint64_t *need)
+{
+    uint32_t ci = find_chunk(h, s, b);
+
+    if (ci == HEAP_NIL) {
+        if (need != NULL)
+            *need = page_need(h, s, h->align);
+        return -EAGAIN;
+    }
+    *off = carve(h, ci, s, h->align, owner);
+    return 0;
+}
+
+int heap_alloc(struct heap *h, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off,
+               uint64_t *need)
+{
+    struct heap_chunk *c;
+    uint64_t s;
+    uint32_t b, i;
+
+    /*
+     * The common case inline, kept small enough to need no saved registers:
+     * no alignment beyond the heap's, a sane size, no table to grow, and the
+     * head of the request's own bin a perfect fit (as it always is in the
+     * bins of small sizes). Anything else, every error included, takes the
+     * long way.
+     */
+    if (__builtin_expect(align == 0 && size - 1 < HEAP_MAX_PAGE && owner_valid(h, owner) &&
+                             h->rec_avail >= 2 && live_blocks(h) < h->nbuckets,
+                         1)) {
+        s = (size + h->align - 1) & ~(uint64_t)(h->align - 1);
+        b = bin_floor(h, s);
+        i = h->bin_head[b];
+        if (i != HEAP_NIL && h->rec[i].size == s) {
+            c = &h->rec[i];
+            assert(c->lprev == HEAP_NIL);
+            h->bin_head[b] = c->lnext;
+            if (c->lnext != HEAP_NIL) {
+                h->rec[c->lnext].lprev = HEAP_NIL;
+            } else {
+                h->bin_map[b >> 6] &= ~(1ull << (b & 63));
+                if (h->bin_map[b >> 6] == 0)
+                    h->word_map &= ~(1ull << (b >> 6));
+            }
+            owner_link(h, owner, i);
+            hash_put(h, i, c->off);
+            h->st.bytes_live += s;
+            h->st.allocs++;
+            *off = c->off;
+            DEBUG_CHECK(h);
+            return 0;
+        }
+        return alloc_fit(h, s, b, owner, off, need);
+    }
+    return alloc_slow(h, size, align, owner, off, need);
+}
+
+/* ---- free --------------------------------------------------------------- */
+
+/*
+ * Frees live block i (already out of the lookup): merges it with its free
+ * neighbours, then keeps, spares or drops its page. The merged chunk keeps the
+ * left neighbour's record if that is free, else the right neighbour's (both
+ * are in a bin already: often only offset and size change), else i's.
+ */
+HOT void block_free(struct heap *h, uint32_t i, heap_release_fn *release, void *ctx)
+{
+    struct heap_chunk *rec = h->rec, *c = &rec[i];
+    uint32_t l = c->aprev, r = c->anext;
+    uint64_t off = c->off, size = c->size;
+
+    owner_unlink(h, i);
+    h->st.bytes_live -= size;
+    h->st.frees++;
+
+    if (l != HEAP_NIL && is_free(&rec[l])) {
+        /* Grow the left neighbour over i, and over r if free too. */
+        uint32_t nx = r;
+
+        size += rec[l].size;
+        if (r != HEAP_NIL && is_free(&rec[r])) {
+            size += rec[r].size;
+            nx = rec[r].anext;
+            bin_remove(h, r);
+            rec_put(h, r);
+        }
+        rec_put(h, i);
+        rec[l].anext = nx;
+        if (nx != HEAP_NIL) {
+            rec[nx].aprev = l;
+        } else if (rec[l].aprev == HEAP_NIL) {
+            bin_remove(h, l);
+            rec[l].size = size;
+            page_emptied(h, l, release, ctx);
+            return;
+        }
+        free_move(h, l, rec[l].off, size);
+        return;
+    }
+    if (r != HEAP_NIL && is_free(&rec[r])) {
+        /* Grow the right neighbour down over i. */
+        rec_put(h, i);
+        rec[r].aprev = l;
+        size += rec[r].size;
+        if (l != HEAP_NIL) {
+            rec[l].anext = r;
+        } else {
+            /* i was its page's first chunk: r takes that role. */
+            h->pages[page_floor(h, off)].first = r;
+            if (rec[r].anext == HEAP_NIL) {
+                bin_remove(h, r);
+                rec[r].off = off;
+                rec[r].size = size;
+                page_emptied(h, r, release, ctx);
+                return;
+            }
+        }
+        free_move(h, r, off, size);
+        return;
+    }
+    if (l == HEAP_NIL && r == HEAP_NIL) {
+        page_emptied(h, i, release, ctx);
+        return;
+    }
+    bin_insert(h, i);
+}
+
+/* block_free() out of line, for heap_free() when a neighbour is free. */
+static __attribute__((noinline)) void block_free_merge(struct heap *h, uint32_t i,
+                                                       heap_release_fn *release, void *ctx)
+{
+    block_free(h, i, release, ctx);
+}
+
+int heap_free(struct heap *h, uint64_t off, heap_release_fn *release, void *ctx)
+{
+    struct heap_chunk *rec = h->rec, *c;
+    uint32_t *link = hash_link(h, off), i;
+
+    if (link == NULL)
+        return -EINVAL;
+    i = *link;
+    c = &rec[i];
+    *link = c->hnext;
+    /* Inline the common case: both neighbours live. */
+    if ((c->aprev == HEAP_NIL || is_free(&rec[c->aprev])) ||
+        (c->anext == HEAP_NIL || is_free(&rec[c->anext]))) {
+        block_free_merge(h, i, release, ctx);
+    } else {
+        owner_unlink(h, i);
+        h->st.bytes_live -= c->size;
+        h->st.frees++;
+        bin_insert(h, i);
+    }
+    DEBUG_CHECK(h);
+    return 0;
+}
+
+uint64_t heap_block_size(const struct heap *h, uint64_t off)
+{
+    uint32_t i = hash_find(h, off);
+
+    return i == HEAP_NIL ? 0 : h->rec[i].size;
+}
+
+int heap_block_owner(const struct heap *h, uint64_t off, uint32_t *owner)
+{
+    uint32_t i = hash_find(h, off);
+
+    if (i == HEAP_NIL)
+        return -EINVAL;
+    *owner = h->rec[i].tag & ~HEAP_LIVE;
+    return 0;
+}
+
+/* ---- owners ------------------------------------------------------------- */
+
+int heap_owner_new(struct heap *h, uint32_t *owner)
+{
+    uint32_t id = h->owner_free;
+
+    if (id != HEAP_NIL) {
+        h->owner_free = h->owners[id].head;
+    } else {
+        if (h->nowners == HEAP_MAX_OWNERS)
+            return -ENOMEM;
+        if (h->nowners == h->owners_cap) {
+            uint64_t ncap = (uint64_t)h->owners_cap * 2;
+            struct heap_owner *no;
+
+            if (ncap > HEAP_MAX_OWNERS)
+                ncap = HEAP_MAX_OWNERS;
+            no = realloc(h->owners, ncap * sizeof(*no));
+            if (no == NULL)
+                return -ENOMEM;
+            h->owners = no;
+            h->owners_cap = (uint32_t)ncap;
+        }
+        id = h->nowners++;
+    }
+    h->owners[id] = (struct heap_owner){.head = HEAP_NIL, .active = 1};
+    *owner = id;
+    return 0;
+}
+
+void heap_owner_release(struct heap *h, uint32_t owner, heap_release_fn *release, void *ctx)
+{
+    struct heap_owner *o;
+
+    if (owner == HEAP_OWNER_ARENA || !owner_valid(h, owner))
+        return;
+    o = &h->owners[owner];
+    while (o->head != HEAP_NIL) {
+        uint32_t i = o->head, *link = hash_link(h, h->rec[i].off);
+
+        assert(link != NULL && *link == i);
+        *link = h->rec[i].hnext;
+        block_free(h, i, release, ctx);
+    }
+    assert(o->blocks == 0);
+    o->active = 0;
+    o->head = h->owner_free;
+    h->owner_free = owner;
+    DEBUG_CHECK(h);
+}
+
+uint64_t heap_owner_blocks(const struct heap *h, uint32_t owner)
+{
+    if (owner == HEAP_OWNER_ARENA)
+        return live_blocks(h) - h->owned_blocks;
+    return owner_valid(h, owner) ? h->owners[owner].blocks : 0;
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+/*
+ * The largest free chunk is in the top non-empty bin, whose sizes differ by
+ * less than 1/32: its list is short unless many chunks have about that size
+ * (in the bins below 2 * 32 units all entries have one size, so the head is
+ * enough). Computed here rather than kept up to date on every operation.
+ */
+static uint64_t largest_free(const struct heap *h)
+{
+    uint32_t b, i;
+    uint64_t m = 0;
+
+    if (h->word_map == 0)
+        return 0;
+    b = log2_u64(h->word_map);
+    b = (b << 6) | log2_u64(h->bin_map[b]);
+    if (b < 2 * HEAP_SL)
+        return h->rec[h->bin_head[b]].size;
+    for (i = h->bin_head[b]; i != HEAP_NIL; i = h->rec[i].lnext)
+        if (h->rec[i].size > m)
+            m = h->rec[i].size;
+    return m;
+}
+
+void heap_stats(const struct heap *h, struct heap_stats *out)
+{
+    *out = h->st;
+    out->blocks_live = live_blocks(h);
+    out->free_chunks = free_chunks(h);
+    out->largest_free = largest_free(h);
+}
+
+/* ---- introspection ------------------------------------------------------ */
+
+void heap__walk(const struct heap *h, heap_walk_fn *fn, void *ctx)
+{
+    size_t p;
+    uint32_t i;
+
+    for (p = 0; p < h->npages; p++)
+        for (i = h->pages[p].first; i != HEAP_NIL; i = h->rec[i].anext)
+            fn(ctx, h->rec[i].off, h->rec[i].size, is_free(&h->rec[i]));
+}
+
+/* ---- validate ----------------------------------------------------------- */
+
+static int broken(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int broken(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why != NULL && why_len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return -EFAULT;
+}
+
+#define BROKEN(...) return broken(why, why_len, __VA_ARGS__)
+#define ULL(x)      ((unsigned long long)(x))
+
+int heap_validate(const struct heap *h, char *why, size_t why_len)
+{
+    uint64_t nchunks = 0, nfree = 0, nlive = 0, bytes_live = 0, reserved = 0, maxfree = 0;
+    uint64_t inbins = 0, inlookup = 0, narena = 0, owned = 0, n, b;
+    uint64_t mask = (uint64_t)h->align - 1;
+    uint32_t w, i, prev, owner;
+    size_t p;
+
+    /* Pages: sorted, aligned, disjoint; each tiled by its chunks. */
+    for (p = 0; p < h->npages; p++) {
+        const struct heap_page *pg = &h->pages[p];
+        uint64_t at = pg->base;
+
+        if (pg->base == 0 || pg->len < 4096 || pg->len % 4096 || pg->len > HEAP_MAX_PAGE ||
+            pg->base % page_align(pg->len))
+            BROKEN("page %zu: base %#llx len %#llx misplaced", p, ULL(pg->base), ULL(pg->len));
+        if (p > 0 && pg->base < h->pages[p - 1].base + h->pages[p - 1].len)
+            BROKEN("page %zu overlaps the page below", p);
+        if (pg->base + pg->len > h->next_base)
+            BROKEN("page %zu ends above next_base", p);
+        prev = HEAP_NIL;
+        n = 0;
+        for (i = pg->first; i != HEAP_NIL; prev = i, i = h->rec[i].anext) {
+            const struct heap_chunk *c = &h->rec[i];
+
+            if (i >= h->rec_top)
+                BROKEN("page %zu: chunk index %u out of the pool", p, i);
+            if (++n > h->rec_top)
+                BROKEN("page %zu: address list loops", p);
+            if (c->aprev != prev)
+                BROKEN("chunk %u: aprev %u, expected %u", i, c->aprev, prev);
+            if (c->off != at)
+                BROKEN("chunk %u: off %#llx, expected %#llx", i, ULL(c->off), ULL(at));
+            if (c->size == 0 || (c->size & mask) || c->size > pg->base + pg->len - at)
+                BROKEN("chunk %u: bad size %#llx", i, ULL(c->size));
+            if (c->off & mask)
+                BROKEN("chunk %u: offset %#llx not aligned", i, ULL(c->off));
+            if (is_free(c)) {
+                if (prev != HEAP_NIL && is_free(&h->rec[prev]))
+                    BROKEN("chunks %u and %u: free neighbours not merged", prev, i);
+                if (c->tag != bin_floor(h, c->size))
+                    BROKEN("chunk %u: in bin %u, size wants %u", i, c->tag, bin_floor(h, c->size));
+                nfree++;
+                if (c->size > maxfree)
+                    maxfree = c->size;
+            } else if (c->tag == HEAP_TAG_UNUSED) {
+                BROKEN("chunk %u: unused record in page %zu", i, p);
+            } else {
+                if (!owner_valid(h, c->tag & ~HEAP_LIVE))
+                    BROKEN("chunk %u: live with unknown owner %u", i, c->tag & ~HEAP_LIVE);
+                if (hash_find(h, c->off) != i)
+                    BROKEN("chunk %u: live block %#llx not in the lookup", i, ULL(c->off));
+                nlive++;
+                narena += c->tag == (HEAP_LIVE | HEAP_OWNER_ARENA);
+                bytes_live += c->size;
+            }
+            at += c->size;
+            nchunks++;
+        }
+        if (pg->first == HEAP_NIL || at != pg->base + pg->len)
+            BROKEN("page %zu: chunks end at %#llx, page at %#llx", p, ULL(at),
+                   ULL(pg->base + pg->len));
+        reserved += pg->len;
+    }
+
+    /* Record pool: every record is in a page or on the unused list. */
+    n = 0;
+    for (i = h->rec_free; i != HEAP_NIL; i = h->rec[i].lnext)
+        if (i >= h->rec_top || h->rec[i].tag != HEAP_TAG_UNUSED || ++n > h->rec_top)
+            BROKEN("unused-record list broken at %u", i);
+    if (h->rec_top > h->rec_cap || n + (h->rec_cap - h->rec_top) != h->rec_avail ||
+        nchunks + n != h->rec_top)
+        BROKEN("records: %llu in pages + %llu unused != %u used", ULL(nchunks), ULL(n), h->rec_top);
+
+    /* Bins and bitmaps. */
+    for (w = 0; w < HEAP_BINS / 64; w++) {
+        if (!!(h->word_map & (1ull << w)) != !!h->bin_map[w])
+            BROKEN("summary bit %u disagrees with its bins", w);
+        for (b = (uint64_t)w << 6; b < ((uint64_t)w + 1) << 6; b++) {
+            bool bit = h->bin_map[w] & (1ull << (b & 63));
+
+            if (bit != (h->bin_head[b] != HEAP_NIL))
+                BROKEN("bin %llu: bit %d, head %u", ULL(b), bit, h->bin_head[b]);
+            prev = HEAP_NIL;
+            for (i = h->bin_head[b]; i != HEAP_NIL; prev = i, i = h->rec[i].lnext) {
+                if (i >= h->rec_top || h->rec[i].tag != b || h->rec[i].lprev != prev)
+                    BROKEN("bin %llu: bad entry %u", ULL(b), i);
+                if (++inbins > nfree)
+                    BROKEN("bins hold more entries than the %llu free chunks", ULL(nfree));
+            }
+        }
+    }
+    if (HEAP_BINS / 64 < 64 && h->word_map >> (HEAP_BINS / 64 % 64) != 0)
+        BROKEN("summary bits beyond the bitmap");
+    if (inbins != nfree)
+        BROKEN("bins hold %llu entries, pages %llu free chunks", ULL(inbins), ULL(nfree));
+
+    /* Live lookup: only live blocks, each in the bucket of its offset. */
+    if (!is_pow2(h->nbuckets) || h->bucket_shift != 64 - log2_u64(h->nbuckets) ||
+        nlive > h->nbuckets)
+        BROKEN("lookup: %llu buckets, shift %u, %llu live", ULL(h->nbuckets), h->bucket_shift,
+               ULL(nlive));
+    for (b = 0; b < h->nbuckets; b++) {
+        for (i = h->bucket[b]; i != HEAP_NIL; i = h->rec[i].hnext) {
+            if (i >= h->rec_top || is_free(&h->rec[i]) || h->rec[i].tag == HEAP_TAG_UNUSED ||
+                bucket_of(h, h->rec[i].off) != &h->bucket[b] || ++inlookup > nlive)
+                BROKEN("lookup bucket %llu: bad entry %u", ULL(b), i);
+        }
+    }
+    if (inlookup != nlive)
+        BROKEN("lookup holds %llu of %llu live blocks", ULL(inlookup), ULL(nlive));
+
+    /* Owners. */
+    if (h->nowners == 0 || !h->owners[HEAP_OWNER_ARENA].active ||
+        h->owners[HEAP_OWNER_ARENA].head != HEAP_NIL)
+        BROKEN("arena owner broken");
+    for (owner = 1; owner < h->nowners; owner++) {
+        const struct heap_owner *o = &h->owners[owner];
+
+        if (!o->active)
+            continue;
+        n = 0;
+        prev = HEAP_NIL;
+        for (i = o->head; i != HEAP_NIL; prev = i, i = h->rec[i].lnext) {
+            if (i >= h->rec_top || h->rec[i].tag != (HEAP_LIVE | owner) ||
+                h->rec[i].lprev != prev || ++n > nlive)
+                BROKEN("owner %u: bad entry %u", owner, i);
+        }
+        if (n != o->blocks)
+            BROKEN("owner %u: %llu blocks listed, %llu counted", owner, ULL(n), ULL(o->blocks));
+        owned += n;
+    }
+    if (owned != h->owned_blocks || owned + narena != nlive)
+        BROKEN("owners hold %llu + arena %llu of %llu live blocks (owned_blocks %llu)", ULL(owned),
+               ULL(narena), ULL(nlive), ULL(h->owned_blocks));
+    n = 0;
+    for (owner = h->owner_free; owner != HEAP_NIL; owner = h->owners[owner].head)
+        if (owner >= h->nowners || owner == HEAP_OWNER_ARENA || h->owners[owner].active ||
+            ++n > h->nowners)
+            BROKEN("retired-owner list broken at %u", owner);
+
+    if (h->spare != HEAP_NIL && h->spare >= h->rec_top)
+        BROKEN("spare %u out of the pool", h->spare);
+
+    /* Statistics. */
+    if (h->st.pages != h->npages || h->st.bytes_reserved != reserved || live_blocks(h) != nlive ||
+        h->st.bytes_live != bytes_live || free_chunks(h) != nfree ||
+        h->st.page_size != h->page_size || h->st.align != h->align)
+        BROKEN("stats: pages %llu/%zu reserved %llu/%llu blocks %llu/%llu bytes %llu/%llu "
+               "free %llu/%llu",
+               ULL(h->st.pages), h->npages, ULL(h->st.bytes_reserved), ULL(reserved),
+               ULL(live_blocks(h)), ULL(nlive), ULL(h->st.bytes_live), ULL(bytes_live),
+               ULL(free_chunks(h)), ULL(nfree));
+    if (largest_free(h) != maxfree)
+        BROKEN("largest_free %llu, actual %llu", ULL(largest_free(h)), ULL(maxfree));
+    return 0;
+}
