@@ -18,7 +18,7 @@
  * Human-readable lines start with '#'; each trace ends with one line of
  * key=value pairs for scripts.
  */
-#include "heap.h"
+#include "heap_internal.h" /* heap__memory() */
 #include "oracle.h"
 
 #include <errno.h>
@@ -246,40 +246,36 @@ static void churn_naive(struct churn *ch, uint64_t n)
     }
 }
 
-/* Runs warmup untimed steps, then steps timed ones; returns ns per pair. */
-static double churn(unsigned kind, uint64_t warmup, uint64_t steps, uint64_t seed)
+/* Times n steps; returns ns per pair. */
+static double churn_round(struct churn *ch, uint64_t n)
 {
-    struct churn ch;
-    double t0, t1;
+    double t0 = now_ns(), t1;
 
-    churn_open(&ch, kind, seed);
-    if (kind == IMPL_OFA) {
-        churn_ofa(&ch, warmup);
-        t0 = now_ns();
-        churn_ofa(&ch, steps);
-        t1 = now_ns();
-    } else {
-        churn_naive(&ch, warmup);
-        t0 = now_ns();
-        churn_naive(&ch, steps);
-        t1 = now_ns();
-    }
-    if (kind == IMPL_OFA) {
+    if (ch->im.kind == IMPL_OFA)
+        churn_ofa(ch, n);
+    else
+        churn_naive(ch, n);
+    t1 = now_ns();
+    return n ? (t1 - t0) / (double)n : 0;
+}
+
+static void churn_close(struct churn *ch, uint64_t steps)
+{
+    if (ch->im.kind == IMPL_OFA) {
         struct heap_stats st;
 
-        heap_stats(ch.im.h, &st);
-        printf("# churn %s: %" PRIu64 "+%" PRIu64 " steps, %" PRIu64 " live blocks, %" PRIu64
-               " free chunks, %.1f MiB live\n",
-               impl_name(kind), warmup, steps, st.blocks_live, st.free_chunks,
-               (double)st.bytes_live / (1 << 20));
+        heap_stats(ch->im.h, &st);
+        printf("# churn ofa: %" PRIu64 " steps, %" PRIu64 " live blocks, %" PRIu64
+               " free chunks, %.1f MiB live, metadata %.1f bytes per live block\n",
+               steps, st.blocks_live, st.free_chunks, (double)st.bytes_live / (1 << 20),
+               (double)heap__memory(ch->im.h) / (double)st.blocks_live);
     } else {
-        printf("# churn %s: %" PRIu64 "+%" PRIu64 " steps, %zu free chunks\n", impl_name(kind),
-               warmup, steps, oracle_free_chunks(ch.im.o));
+        printf("# churn naive: %" PRIu64 " steps, %zu free chunks\n", steps,
+               oracle_free_chunks(ch->im.o));
     }
-    impl_close(&ch.im);
-    free(ch.live);
-    free(ch.sizes);
-    return steps ? (t1 - t0) / (double)steps : 0;
+    impl_close(&ch->im);
+    free(ch->live);
+    free(ch->sizes);
 }
 
 /* ---- fill ---------------------------------------------------------------- */
@@ -351,11 +347,12 @@ static void usage(void)
 {
     fprintf(stderr, "usage: alloc_bench [--impl ofa|naive|both] [--trace churn|fill|all]\n"
                     "                   [--steps N] [--naive-steps N] [--naive-warmup N]\n"
-                    "                   [--seed S] [--fill-seeds N]\n"
+                    "                   [--rounds R] [--seed S] [--fill-seeds N]\n"
                     "  --steps N         churn steps for ofa (default 5000000)\n"
                     "  --naive-steps N   timed churn steps for the naive design (default 20000)\n"
                     "  --naive-warmup N  untimed steps before those, so that the naive design\n"
                     "                    is timed in its steady state (default 300000)\n"
+                    "  --rounds R        churn timed in R alternating rounds, best kept (5)\n"
                     "  --seed S         churn seed (default 1)\n"
                     "  --fill-seeds N   fill runs seeds 1..N (default 5)\n");
     exit(2);
@@ -366,9 +363,11 @@ int main(int argc, char **argv)
     unsigned impls = IMPL_OFA | IMPL_NAIVE;
     uint64_t steps = 5000000, naive_steps = 20000, naive_warmup = 300000, seed = 1;
     uint64_t fill_seeds = 5;
+    unsigned rounds = 5;
     int do_churn = 1, do_fill = 1, i;
 
-    for (i = 1; i < argc; i++) {
+    /* Options come in pairs: --name value. */
+    for (i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
         if (v == NULL)
@@ -393,6 +392,10 @@ int main(int argc, char **argv)
             naive_steps = strtoull(v, NULL, 0);
         } else if (strcmp(a, "--naive-warmup") == 0) {
             naive_warmup = strtoull(v, NULL, 0);
+        } else if (strcmp(a, "--rounds") == 0) {
+            rounds = (unsigned)strtoul(v, NULL, 0);
+            if (rounds == 0)
+                usage();
         } else if (strcmp(a, "--fill-seeds") == 0) {
             fill_seeds = strtoull(v, NULL, 0);
             if (fill_seeds == 0)
@@ -402,17 +405,33 @@ int main(int argc, char **argv)
         } else {
             usage();
         }
-        i++;
     }
     pow2_init();
 
     if (do_churn) {
-        double ofa = 0, naive = 0;
+        /* Both run side by side in rounds, and each keeps its best round:
+         * on a shared machine, noise only ever adds time. The naive design
+         * first runs its warm-up, to be timed in its steady state. */
+        struct churn co, cn;
+        double ofa = 1e300, naive = 1e300;
+        unsigned r;
 
         if (impls & IMPL_OFA)
-            ofa = churn(IMPL_OFA, 0, steps, seed);
+            churn_open(&co, IMPL_OFA, seed);
+        if (impls & IMPL_NAIVE) {
+            churn_open(&cn, IMPL_NAIVE, seed);
+            churn_naive(&cn, naive_warmup);
+        }
+        for (r = 0; r < rounds; r++) {
+            if (impls & IMPL_OFA)
+                ofa = fmin(ofa, churn_round(&co, steps / rounds));
+            if (impls & IMPL_NAIVE)
+                naive = fmin(naive, churn_round(&cn, naive_steps / rounds));
+        }
+        if (impls & IMPL_OFA)
+            churn_close(&co, steps / rounds * rounds);
         if (impls & IMPL_NAIVE)
-            naive = churn(IMPL_NAIVE, naive_warmup, naive_steps, seed);
+            churn_close(&cn, naive_warmup + naive_steps / rounds * rounds);
         printf("trace=churn");
         if (impls & IMPL_OFA)
             printf(" ofa_ns=%.1f", ofa);

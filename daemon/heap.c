@@ -14,11 +14,12 @@
  * O(1), without any address tree.
  *
  * Free chunks are indexed by size, TLSF-style: with u the size in units of the
- * heap alignment, sizes below 2 * 32 units get a bin each and larger ones 32
- * bins per power of two, so the sizes in one bin differ by less than 1/32.
- * A bitmap of non-empty bins, summarised by one 64-bit word, finds the first
- * non-empty bin at or above any bin in a few instructions. Each bin is a
- * doubly linked list through lprev/lnext, newest first.
+ * heap alignment, sizes below 2 * 64 units get a bin each (every entry of such
+ * a bin has the same size) and larger ones 64 bins per power of two, so the
+ * sizes in one bin differ by less than 1/64 (HEAP_SL_BITS). A bitmap of
+ * non-empty bins, summarised by one 64-bit word, finds the first non-empty bin
+ * at or above any bin in a few instructions. Each bin is a doubly linked list
+ * through lprev/lnext, newest first.
  *
  * Allocating s bytes (rounded up to the heap alignment g) at alignment A:
  *   1. among the first HEAP_PROBE entries of the bin s maps to, take the
@@ -32,26 +33,42 @@
  *   3. only before giving up, every remaining entry of the bins that may hold
  *      a fitting chunk is checked exactly.
  * So the heap never asks for a new page while a free chunk could serve the
- * request, steps 1-2 cost O(1), and the choice is close to exact best fit.
+ * request, steps 1-2 cost O(1), and the choice is close to exact best fit
+ * (on the fill trace of bench/alloc_bench, as good as exact best fit within
+ * the noise). Step 3 walks at most the entries of the bins between the
+ * request's size and its size plus padding, and only when the answer would
+ * otherwise be "a new page".
  * The block is cut from the top of the chunk, at the highest A-aligned offset
  * that fits: the rest below keeps the chunk's record, and often its bin, so
  * that splitting a large chunk costs almost nothing; for A > g the bytes
  * above the block (fewer than A) become a chunk of their own.
  *
  * Live blocks are found by offset through a chained hash table: a power-of-two
- * array of 32-bit bucket heads (about as many as live blocks), each a chain of
+ * array of 32-bit bucket heads (two to four per live block), each a chain of
  * records through hnext. Finding a block and unlinking it is one walk; there
- * is nothing to repair afterwards. Record + bucket: 44 to 48 bytes per live
- * block. While live, a block's lprev/lnext chain it in its owner's list, so
- * that releasing an owner costs O(its blocks); the arena's own blocks (owner
- * 0, never released) are in no list at all.
+ * is nothing to repair afterwards. Record + buckets: 48 to 56 bytes per live
+ * block, 40 per free chunk, plus the record pool's growth slack (it grows by
+ * half, so at most a third of it is idle). While live, a
+ * block's lprev/lnext chain it in its owner's list, so that releasing an owner
+ * costs O(its blocks); the arena's own blocks (owner 0, never released) are in
+ * no list at all.
+ *
+ * The hot paths are shaped for the common cases, measured in instructions:
+ * heap_alloc() inlines "the head of the request's own bin fits exactly" (in
+ * the bins of small sizes it always does) and hands anything else to
+ * out-of-line functions; heap_free() inlines "no free neighbour". blocks_live
+ * and free_chunks are not counted but derived (allocs - frees; records in use
+ * - blocks_live), and largest_free is read off the top non-empty bin when
+ * asked for (a short list: its sizes are within 1/64 of each other).
  *
  * Pages get bases that only grow (see heap.h); the page array is sorted by
  * base (appended, since bases grow; a removal shifts the tail, which is rare).
  * A page is entirely free exactly when a freed chunk ends with no address
  * neighbour. At most one such page of the standard length is kept as the
  * spare (h->spare; its chunk stays in the bins and serves allocations); any
- * other is dropped and reported through the release callback.
+ * other is dropped and reported through the release callback. h->spare is not
+ * cleared when the spare gets used (that would cost every allocation a test);
+ * have_spare() checks it when a page empties.
  *
  * Invariants (all checked by heap_validate()):
  *   - each page is tiled exactly, in address order, by the chunks reachable
@@ -66,7 +83,7 @@
  *   - offsets and sizes are multiples of the heap alignment;
  *   - every record is in a page or on the unused list;
  *   - the statistics equal the sums over pages and chunks;
- *   - the spare, if any, is a free chunk covering a standard-length page.
+ *   - the largest free chunk is where largest_free() looks for it.
  *
  * Errors are negative errno values. Every operation checks its arguments and
  * reserves the records and table space it needs before it changes anything,
@@ -86,8 +103,11 @@
 #define HEAP_PROBE 4 /* entries looked at in a bin on the fast path */
 #endif
 #define HEAP_MIN_BUCKETS 64u
-#define HEAP_MIN_RECS    64u
-#define HASH_MUL         0x9E3779B97F4A7C15ull /* 2^64 / golden ratio, odd */
+#ifndef HEAP_LOAD_SHIFT
+#define HEAP_LOAD_SHIFT 1 /* at most nbuckets >> this live blocks (load 1/2) */
+#endif
+#define HEAP_MIN_RECS 64u
+#define HASH_MUL      0x9E3779B97F4A7C15ull /* 2^64 / golden ratio, odd */
 
 /* Hot helpers are inlined whatever the optimiser thinks: a call costs more
  * than most of them do. */
@@ -292,7 +312,9 @@ HOT void free_move(struct heap *h, uint32_t i, uint64_t off, uint64_t size)
 static int rec_grow(struct heap *h, uint32_t n)
 {
     struct heap_chunk *nrec;
-    uint64_t cap = (uint64_t)h->rec_cap * 2;
+    /* By half again: amortised O(1) (glibc moves large blocks with mremap,
+     * without copying), and at most a third of the pool idle after growing. */
+    uint64_t cap = (uint64_t)h->rec_cap + h->rec_cap / 2;
 
     if (cap < HEAP_MIN_RECS)
         cap = HEAP_MIN_RECS;
@@ -391,6 +413,7 @@ static int hash_grow(struct heap *h)
     memset(nb, 0xff, n * 2 * sizeof(*nb));
     h->bucket = nb;
     h->nbuckets = n * 2;
+    h->bucket_limit = h->nbuckets >> HEAP_LOAD_SHIFT;
     h->bucket_shift--;
     for (b = 0; b < n; b++) {
         for (i = old[b]; i != HEAP_NIL; i = next) {
@@ -405,7 +428,7 @@ static int hash_grow(struct heap *h)
 /* Makes sure one more live block keeps the buckets at least as many. */
 HOT int hash_reserve(struct heap *h)
 {
-    if (__builtin_expect(live_blocks(h) < h->nbuckets, 1))
+    if (__builtin_expect(live_blocks(h) < h->bucket_limit, 1))
         return 0;
     return hash_grow(h);
 }
@@ -527,6 +550,7 @@ int heap_create(struct heap **out, uint64_t page_size, uint32_t align)
         goto fail_heap;
     memset(h->bucket, 0xff, HEAP_MIN_BUCKETS * sizeof(*h->bucket));
     h->nbuckets = HEAP_MIN_BUCKETS;
+    h->bucket_limit = HEAP_MIN_BUCKETS >> HEAP_LOAD_SHIFT;
     h->bucket_shift = 64 - log2_u64(HEAP_MIN_BUCKETS);
     h->owners = malloc(8 * sizeof(*h->owners));
     if (h->owners == NULL)
@@ -881,7 +905,7 @@ int heap_alloc(struct heap *h, uint64_t size, uint64_t align, uint32_t owner, ui
      * long way.
      */
     if (__builtin_expect(align == 0 && size - 1 < HEAP_MAX_PAGE && owner_valid(h, owner) &&
-                             h->rec_avail >= 2 && live_blocks(h) < h->nbuckets,
+                             h->rec_avail >= 2 && live_blocks(h) < h->bucket_limit,
                          1)) {
         s = (size + h->align - 1) & ~(uint64_t)(h->align - 1);
         b = bin_floor(h, s);
@@ -1090,8 +1114,8 @@ uint64_t heap_owner_blocks(const struct heap *h, uint32_t owner)
 
 /*
  * The largest free chunk is in the top non-empty bin, whose sizes differ by
- * less than 1/32: its list is short unless many chunks have about that size
- * (in the bins below 2 * 32 units all entries have one size, so the head is
+ * less than 1/64: its list is short unless many chunks have about that size
+ * (in the bins below 2 * 64 units all entries have one size, so the head is
  * enough). Computed here rather than kept up to date on every operation.
  */
 static uint64_t largest_free(const struct heap *h)
@@ -1129,6 +1153,13 @@ void heap__walk(const struct heap *h, heap_walk_fn *fn, void *ctx)
     for (p = 0; p < h->npages; p++)
         for (i = h->pages[p].first; i != HEAP_NIL; i = h->rec[i].anext)
             fn(ctx, h->rec[i].off, h->rec[i].size, is_free(&h->rec[i]));
+}
+
+size_t heap__memory(const struct heap *h)
+{
+    return sizeof(*h) + (size_t)h->rec_cap * sizeof(h->rec[0]) +
+           (size_t)h->nbuckets * sizeof(h->bucket[0]) + h->pages_cap * sizeof(h->pages[0]) +
+           (size_t)h->owners_cap * sizeof(h->owners[0]);
 }
 
 /* ---- validate ----------------------------------------------------------- */
@@ -1250,7 +1281,7 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
 
     /* Live lookup: only live blocks, each in the bucket of its offset. */
     if (!is_pow2(h->nbuckets) || h->bucket_shift != 64 - log2_u64(h->nbuckets) ||
-        nlive > h->nbuckets)
+        h->bucket_limit != h->nbuckets >> HEAP_LOAD_SHIFT || nlive > h->bucket_limit)
         BROKEN("lookup: %llu buckets, shift %u, %llu live", ULL(h->nbuckets), h->bucket_shift,
                ULL(nlive));
     for (b = 0; b < h->nbuckets; b++) {

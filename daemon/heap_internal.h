@@ -71,9 +71,10 @@ struct heap {
     uint32_t rec_cap, rec_top, rec_free, rec_avail;
 
     /* Live lookup: a power-of-two array of buckets, each the head of a chain
-     * of live blocks through hnext; grown when the blocks outnumber them. */
+     * of live blocks through hnext; doubled when live blocks would exceed bucket_limit. */
     uint32_t *bucket;
     uint64_t nbuckets;
+    uint64_t bucket_limit; /* most live blocks before the buckets double */
     uint32_t bucket_shift; /* 64 - log2(nbuckets) */
 
     /* Size index: bin b lists the free chunks whose size maps to b. Bit b % 64
@@ -103,6 +104,9 @@ struct heap {
 /* Calls fn for every chunk of every page in address order. */
 typedef void heap_walk_fn(void *ctx, uint64_t off, uint64_t size, int is_free);
 void heap__walk(const struct heap *h, heap_walk_fn *fn, void *ctx);
+
+/* Bytes of metadata the heap holds (its tables at their capacity). */
+size_t heap__memory(const struct heap *h);
 
 /* The bin a free chunk of size bytes belongs to, and the smallest size of bin b. */
 uint32_t heap__bin_of(const struct heap *h, uint64_t size);

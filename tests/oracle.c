@@ -243,15 +243,22 @@ bool oracle_fits(const struct oracle *o, uint64_t size, uint64_t align)
 int oracle_best_fit(const struct oracle *o, uint64_t size, uint64_t align, uint64_t *off)
 {
     const struct ochunk *best = NULL;
+    uint64_t bsize = UINT64_MAX;
     size_t p, i;
 
     for (p = 0; p < o->np; p++) {
-        for (i = 0; i < o->p[p].n; i++) {
-            const struct ochunk *c = &o->p[p].c[i];
+        const struct ochunk *c = o->p[p].c;
+        size_t n = o->p[p].n;
 
-            /* Scanning in address order, a strict < keeps the lowest address. */
-            if ((best == NULL || c->size < best->size) && place(c, size, align) != UINT64_MAX)
-                best = c;
+        /* Scanning in address order, a strict < keeps the lowest address.
+         * Chunk offsets are multiples of the minimum alignment, so only a
+         * larger one needs place(). */
+        for (i = 0; i < n; i++) {
+            if (c[i].size >= size && c[i].size < bsize &&
+                (align <= o->align || place(&c[i], size, align) != UINT64_MAX)) {
+                best = &c[i];
+                bsize = c[i].size;
+            }
         }
     }
     if (best == NULL)
