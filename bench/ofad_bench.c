@@ -15,18 +15,24 @@
  *
  * Phases (--only takes a comma list of these names):
  *   ping   bare echo, 1 client, 32-byte messages, one at a time
- *   pipe   bare echo, 128 messages of 32 bytes per write, 1 and N clients
+ *   uv     the same echo on a libuv loop (--serve-uv-echo), ping-pong and
+ *          pipelined: what an event loop costs by itself
  *   sync   ofad, 1 client, ofa_alloc then ofa_free
+ *   pipe   bare echo, 128 messages of 32 bytes per write, 1 and N clients
  *   batch  ofad, ofa_alloc_many/ofa_free_many of 128, 1 and N clients
  *   raw    ofad, a client built on proto: 128 ALLOC requests in flight, then
  *          128 FREE requests, 1 and N clients
  *   mem    ofad's RSS before and after a million live blocks, and with page
  *          bytes that it never maps
  *   boost  (--boost) 1 and 2 processes: ofad batch and raw against
- *          Boost.Interprocess managed_shared_memory (bip_bench)
- *   callgrind (--callgrind) server instructions per request, echo and ofad,
- *          counted by valgrind --tool=callgrind over a fixed number of
- *          requests (difference of two runs, so start-up cancels out)
+ *          Boost.Interprocess managed_shared_memory (bip_bench), two patterns
+ *   callgrind (--callgrind) server instructions per request, echo, libuv echo
+ *          and ofad, counted by valgrind --tool=callgrind over a fixed number
+ *          of requests (difference of two runs, so start-up cancels out)
+ *
+ * Throughput phases run in rounds (--rounds); a figure is the best round,
+ * a ratio the ratio of two best figures (see run_rounds). OFAD_BENCH_DEBUG
+ * in the environment prints every round's figure on stderr.
  *
  * Units: a "call" is one alloc or one free; in the raw client each call is
  * one request on the wire, in the batched client 128 calls share a request.
