@@ -9,10 +9,15 @@
  *
  * The path of a batch: one read(2) into the input buffer; every complete
  * frame in it is decoded, served and its reply appended to the output
- * buffer; then one sendmsg(2) sends the lot. No allocation, no log line and
- * no other system call per request. The input buffer holds at most one
- * largest frame more than it needs (it starts small and grows to max_message
- * plus the header only when a frame needs it).
+ * buffer; then one send(2) sends the lot (sendmsg(2) when descriptors go
+ * with it). No allocation, no log line and no other system call per
+ * request, and none per wake-up beyond that read and that send: no second
+ * read to hear EAGAIN (the loop is level-triggered and says when more bytes
+ * come), no second send after a short one (we wait for UV_WRITABLE), and
+ * the poll watcher is restarted only when the events it waits for change.
+ * The input buffer holds at most one largest frame more than it needs (it
+ * starts small and grows to max_message plus the header only when a frame
+ * needs it).
  *
  * Descriptors: a PAGE reply carries a segment's fd. It is queued with the
  * stream position of its reply's first byte and sent, SCM_RIGHTS, by the
@@ -93,7 +98,7 @@ static void release_handles(struct session *s)
     s->handles_used = 0;
 }
 
-static int handle_get(struct session *s, uint32_t id, struct handle **h, struct arena **a)
+static inline int handle_get(struct session *s, uint32_t id, struct handle **h, struct arena **a)
 {
     if (__builtin_expect(id >= s->handles_cap || !s->handles[id].used, 0))
         return -EBADF;
@@ -169,53 +174,73 @@ static void session_destroy(struct session *s, const char *why)
 
 /* ---- output ---- */
 
-/* Sends what is queued. Returns 0 (all sent, or the socket is full: then
- * the caller watches UV_WRITABLE), or -errno when the client is gone. */
+/* One sendmsg() of the head of the output with the descriptors that must
+ * go with it (s->fdq_n > 0). Returns what sendmsg() returned; *nfd_out: how
+ * many descriptors went, if any byte did; *len_out: how many bytes were
+ * offered. */
+static ssize_t send_fds(struct session *s, uint32_t *nfd_out, size_t *len_out)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * SESSION_FDS_PER_SEND)];
+        struct cmsghdr align;
+    } cm;
+    struct msghdr mh;
+    struct iovec iov;
+    struct cmsghdr *c;
+    size_t len = s->out.len;
+    uint32_t nfd = 0;
+
+    while (nfd < s->fdq_n && nfd < SESSION_FDS_PER_SEND &&
+           s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos < s->out_base + len)
+        nfd++;
+    if (nfd < s->fdq_n) {
+        uint64_t pos = s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos;
+        /* An fd this message cannot carry: stop before its reply. */
+        if (pos < s->out_base + len)
+            len = (size_t)(pos - s->out_base);
+    }
+    assert(len > 0);
+    *nfd_out = nfd;
+    *len_out = len;
+    if (nfd == 0)
+        return send(s->fd, s->out.data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    memset(&mh, 0, sizeof(mh));
+    memset(&cm, 0, sizeof(cm));
+    iov.iov_base = s->out.data;
+    iov.iov_len = len;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cm.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
+    c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+    for (uint32_t i = 0; i < nfd; i++) {
+        int fd = s->fdq[(s->fdq_head + i) % SESSION_MAX_FDS].fd;
+        memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+    }
+    return sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * Sends what is queued. Returns 0 (all sent, or the socket is full: then
+ * the caller watches UV_WRITABLE), or -errno when the client is gone.
+ * A send that takes fewer bytes than offered means the socket is full (or
+ * a signal came): the next one would most likely fail with EAGAIN, so we
+ * wait for UV_WRITABLE instead of asking.
+ */
 static int flush(struct session *s)
 {
     while (s->out.len > 0) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * SESSION_FDS_PER_SEND)];
-            struct cmsghdr align;
-        } cm;
-        struct msghdr mh;
-        struct iovec iov;
         size_t len = s->out.len;
         uint32_t nfd = 0;
         ssize_t n;
 
-        while (nfd < s->fdq_n && nfd < SESSION_FDS_PER_SEND &&
-               s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos < s->out_base + len)
-            nfd++;
-        if (nfd < s->fdq_n) {
-            uint64_t pos = s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos;
-            /* An fd this message cannot carry: stop before its reply. */
-            if (pos < s->out_base + len)
-                len = (size_t)(pos - s->out_base);
-        }
-        assert(len > 0);
-        if (nfd == 0) {
+        if (__builtin_expect(s->fdq_n == 0, 1))
             n = send(s->fd, s->out.data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        } else {
-            struct cmsghdr *c;
-            memset(&mh, 0, sizeof(mh));
-            memset(&cm, 0, sizeof(cm));
-            iov.iov_base = s->out.data;
-            iov.iov_len = len;
-            mh.msg_iov = &iov;
-            mh.msg_iovlen = 1;
-            mh.msg_control = cm.buf;
-            mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
-            c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
-            for (uint32_t i = 0; i < nfd; i++) {
-                int fd = s->fdq[(s->fdq_head + i) % SESSION_MAX_FDS].fd;
-                memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-            }
-            n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
+        else
+            n = send_fds(s, &nfd, &len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -229,33 +254,28 @@ static int flush(struct session *s)
             s->fdq_head = (s->fdq_head + 1) % SESSION_MAX_FDS;
             s->fdq_n--;
         }
-        proto_buf_consume(&s->out, (size_t)n);
         s->out_base += (uint64_t)n;
+        if ((size_t)n == s->out.len) {
+            s->out.len = 0;
+            break;
+        }
+        proto_buf_consume(&s->out, (size_t)n);
+        if ((size_t)n < len)
+            return 0; /* the socket is full */
     }
-    if (s->out.cap > OUT_KEEP) {
+    if (s->out.len == 0 && s->out.cap > OUT_KEEP) {
         proto_buf_free(&s->out);
         proto_buf_init(&s->out);
     }
     return 0;
 }
 
-/*
- * Appends a reply. Returns 0 when r itself was encoded. When it does not fit
- * the client's limit (or breaks a bound of the codec), an EMSGSIZE error reply
- * for the same request replaces it and -EMSGSIZE is returned; -ENOMEM when
- * nothing could be encoded (the session is then closing).
- */
-static int reply(struct session *s, struct proto_rep *r)
+/* reply()'s slow half: r did not encode, or is over the client's limit
+ * (rc -EMSGSIZE, nothing appended). Kept apart so that the common path
+ * stays a call and a compare. */
+static __attribute__((noinline, cold)) int reply_failed(struct session *s, struct proto_rep *r,
+                                                        size_t before, int rc)
 {
-    size_t before = s->out.len;
-    int rc = proto_encode_rep(&s->out, r);
-
-    if (__builtin_expect(rc == 0, 1)) {
-        if (__builtin_expect(s->out.len - before - PROTO_HEADER_LEN <= s->peer_max, 1))
-            return 0;
-        s->out.len = before;
-        rc = -EMSGSIZE;
-    }
     if (rc == -ENOMEM) {
         slog(s, LOGP_ERR, "reply failed, closing op=%s err=ENOMEM", proto_op_name(r->op));
         begin_close(s);
@@ -271,6 +291,26 @@ static int reply(struct session *s, struct proto_rep *r)
         return -ENOMEM;
     }
     return -EMSGSIZE;
+}
+
+/*
+ * Appends a reply. Returns 0 when r itself was encoded. When it does not fit
+ * the client's limit (or breaks a bound of the codec), an EMSGSIZE error reply
+ * for the same request replaces it and -EMSGSIZE is returned; -ENOMEM when
+ * nothing could be encoded (the session is then closing).
+ */
+static inline int reply(struct session *s, struct proto_rep *r)
+{
+    size_t before = s->out.len;
+    int rc = proto_encode_rep(&s->out, r);
+
+    if (__builtin_expect(rc == 0, 1)) {
+        if (__builtin_expect(s->out.len - before - PROTO_HEADER_LEN <= s->peer_max, 1))
+            return 0;
+        s->out.len = before;
+        rc = -EMSGSIZE;
+    }
+    return reply_failed(s, r, before, rc);
 }
 
 static void reply_err(struct session *s, uint32_t op, uint64_t id, uint32_t err)
