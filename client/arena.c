@@ -374,7 +374,8 @@ static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned 
     if ((flags & OFA_ZERO) && !a->writable)
         return -EACCES;
 
-    memset(&req, 0, sizeof(req));
+    /* The encoder reads only the fields of the request's op: no memset of
+     * the whole union on this path. */
     req.op = many ? PROTO_OP_ALLOC_N : PROTO_OP_ALLOC;
     req.u.alloc.arena = a->handle;
     req.u.alloc.size = size;
@@ -446,8 +447,7 @@ int ofa_free(ofa_arena *a, uint64_t off)
 
     if (a == NULL)
         return -EINVAL;
-    memset(&req, 0, sizeof(req));
-    req.op = PROTO_OP_FREE;
+    req.op = PROTO_OP_FREE; /* the encoder reads only FREE's fields */
     req.u.free.arena = a->handle;
     req.u.free.off = off;
     rc = ofa__call(a->c, &req, &rep, NULL);

@@ -166,12 +166,14 @@ static int recv_frame(struct ofa_client *c, size_t *flen)
     int rc;
 
     for (;;) {
-        rc = proto_frame(c->rbuf, c->rlen, c->max_recv, flen);
-        if (rc == 1)
-            return 0;
-        if (rc < 0)
-            return -EPROTO; /* a length over our limit, or zero */
+        /* Fewer than a header's bytes (the usual state when a call starts,
+         * the previous reply having been dropped): nothing to look at. */
         if (c->rlen >= PROTO_HEADER_LEN) {
+            rc = proto_frame(c->rbuf, c->rlen, c->max_recv, flen);
+            if (rc == 1)
+                return 0;
+            if (rc < 0)
+                return -EPROTO; /* a length over our limit, or zero */
             /* The header passed proto_frame, so this is bounded. */
             plen = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 |
                    (uint32_t)c->rbuf[2] << 8 | (uint32_t)c->rbuf[3];
@@ -202,9 +204,12 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     if (c->broken)
         return c->broken;
 
-    /* The previous reply is no longer referenced: drop its bytes. */
+    /* The previous reply is no longer referenced: drop its bytes. It came
+     * alone (anything after it breaks the connection), so as a rule this
+     * empties the buffer. */
     if (c->rdone > 0) {
-        memmove(c->rbuf, c->rbuf + c->rdone, c->rlen - c->rdone);
+        if (c->rlen > c->rdone)
+            memmove(c->rbuf, c->rbuf + c->rdone, c->rlen - c->rdone);
         c->rlen -= c->rdone;
         c->rdone = 0;
     }
