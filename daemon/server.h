@@ -41,7 +41,8 @@ struct server {
 
     uv_poll_t listen_poll;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t tick;
+    uv_poll_t tick; /* watches tick_fd, a one-second timerfd */
+    int tick_fd;
     bool handles_open; /* the uv handles above were initialised */
 
     struct registry reg;
