@@ -33,15 +33,31 @@
  *   3. only before giving up, every remaining entry of the bins that may hold
  *      a fitting chunk is checked exactly.
  * So the heap never asks for a new page while a free chunk could serve the
- * request, steps 1-2 cost O(1), and the choice is close to exact best fit
- * (on the fill trace of bench/alloc_bench, as good as exact best fit within
- * the noise). Step 3 walks at most the entries of the bins between the
+ * request, steps 1-2 cost O(1), and the choice of chunk is close to exact
+ * best fit. Step 3 walks at most the entries of the bins between the
  * request's size and its size plus padding, and only when the answer would
  * otherwise be "a new page".
- * The block is cut from the top of the chunk, at the highest A-aligned offset
- * that fits: the rest below keeps the chunk's record, and often its bin, so
- * that splitting a large chunk costs almost nothing; for A > g the bytes
- * above the block (fewer than A) become a chunk of their own.
+ *
+ * Which end of the chunk the block takes matters as much as which chunk.
+ * The neighbours of a free chunk are live blocks (or the page's ends). At
+ * A = g the block goes next to the larger neighbour, and the rest of the
+ * chunk, often a sliver, stays next to the smaller one (a page's end counts
+ * as smallest; on a tie, the high end). The likely reason it helps: once
+ * that small block is freed, the two make a hole that the frequent small
+ * requests fill again, whereas a sliver next to a large block only pads the
+ * large hole that block leaves, and best fit cuts it off again as a sliver.
+ * Measured on the fill trace of bench/alloc_bench at H = 0.98, over
+ * thousands of seeds, it leaves about 0.0008 of the page more in use at the
+ * first failure than exact best fit (which takes the low end) or than
+ * always taking the high end (which are on a par), and about as much at
+ * H = 0.97 and 0.99; at lower fill levels and the other size ranges tried,
+ * it is within 0.0001 of the high end, sometimes above, sometimes below.
+ * It adds no instructions per churn pair, only the reads of the two
+ * neighbours' records when a chunk is split. For A > g the block is cut at
+ * the highest A-aligned offset that fits, and the bytes above it (fewer
+ * than A) become a chunk of their own. Either way the rest keeps the
+ * chunk's record, and often its bin, so that splitting a large chunk costs
+ * almost nothing.
  *
  * Live blocks are found by offset through a chained hash table: a power-of-two
  * array of 32-bit bucket heads (two to four per live block), each a chain of
@@ -801,35 +817,53 @@ HOT void addr_insert_after(struct heap *h, uint32_t i, uint32_t n)
 
 /*
  * Cuts a block of size bytes aligned to a from free chunk ci for owner and
- * returns its offset: at the highest a-aligned offset that fits, so that the
- * rest below keeps the chunk's record and, most of the time, its bin.
+ * returns its offset. The rest keeps the chunk's record and, most of the
+ * time, its bin, so that splitting costs little. Which end the block takes
+ * (see the design notes above): at the heap alignment, the end next to the
+ * larger of the two live neighbours, leaving the rest next to the smaller one
+ * or next to the page's end; at a larger alignment, the highest aligned
+ * offset that fits, the bytes above it (fewer than a) becoming a chunk.
  * pre: the block fits; two records and one lookup entry are reserved.
  */
 HOT uint64_t carve(struct heap *h, uint32_t ci, uint64_t size, uint64_t a, uint32_t owner)
 {
-    struct heap_chunk *c = &h->rec[ci];
-    uint64_t cend = c->off + c->size, start = (cend - size) & ~(a - 1);
-    uint32_t bi, ri;
+    struct heap_chunk *rec = h->rec, *c = &rec[ci];
+    uint64_t cend = c->off + c->size, start;
+    uint32_t l = c->aprev, r = c->anext, bi, ri;
 
-    if (start == c->off) {
-        bin_remove(h, ci);
-        bi = ci;
-    } else {
-        free_move(h, ci, c->off, start - c->off);
+    if (a == h->align && size < c->size && l != HEAP_NIL &&
+        (r == HEAP_NIL || rec[r].size < rec[l].size)) {
+        /* The low end, next to the larger neighbour below; the rest above.
+         * l exists, so the page's first chunk stays what it is. */
+        start = c->off;
+        free_move(h, ci, start + size, c->size - size);
         bi = rec_take(h);
-        addr_insert_after(h, ci, bi);
+        rec[bi].aprev = l;
+        rec[bi].anext = ci;
+        rec[l].anext = bi;
+        rec[ci].aprev = bi;
+    } else {
+        /* The high end; for a > heap alignment, the bytes above the block
+         * (fewer than a) become a chunk of their own. */
+        start = (cend - size) & ~(a - 1);
+        if (start == c->off) {
+            bin_remove(h, ci);
+            bi = ci;
+        } else {
+            free_move(h, ci, c->off, start - c->off);
+            bi = rec_take(h);
+            addr_insert_after(h, ci, bi);
+        }
+        if (__builtin_expect(start + size < cend, 0)) {
+            ri = rec_take(h);
+            rec[ri].off = start + size;
+            rec[ri].size = cend - (start + size);
+            addr_insert_after(h, bi, ri);
+            bin_insert(h, ri);
+        }
     }
-    c = &h->rec[bi];
-    c->off = start;
-    c->size = size;
-    if (__builtin_expect(start + size < cend, 0)) {
-        /* Aligned: the bytes above the block stay free. */
-        ri = rec_take(h);
-        h->rec[ri].off = start + size;
-        h->rec[ri].size = cend - (start + size);
-        addr_insert_after(h, bi, ri);
-        bin_insert(h, ri);
-    }
+    rec[bi].off = start;
+    rec[bi].size = size;
     owner_link(h, owner, bi);
     hash_put(h, bi, start);
     h->st.bytes_live += size;

@@ -265,6 +265,64 @@ END_TEST
 
 /* ---- fit and split -------------------------------------------------------- */
 
+/*
+ * Which end of a chunk a block is cut from: next to the larger of its live
+ * neighbours, the rest staying next to the smaller one or the page's end.
+ * Part of the "fit" case.
+ */
+static void split_end(void)
+{
+    struct heap *h = mk(65536, 64);
+    uint64_t base = add_page(h, 65536), s1, h1, l1, h2, s2, rest, a;
+
+    /* A chunk at the page's start keeps its low end free: blocks come from
+     * the top down. Address order: rest, s2, h2, l1, h1, s1. */
+    s1 = must_alloc(h, 64, 0, HEAP_OWNER_ARENA);
+    h1 = must_alloc(h, 1024, 0, HEAP_OWNER_ARENA);
+    l1 = must_alloc(h, 4096, 0, HEAP_OWNER_ARENA);
+    h2 = must_alloc(h, 1024, 0, HEAP_OWNER_ARENA);
+    s2 = must_alloc(h, 64, 0, HEAP_OWNER_ARENA);
+    ck_assert_uint_eq(s1, base + 65536 - 64);
+    ck_assert_uint_eq(h1, s1 - 1024);
+    ck_assert_uint_eq(l1, h1 - 4096);
+    ck_assert_uint_eq(h2, l1 - 1024);
+    ck_assert_uint_eq(s2, h2 - 64);
+    ck_assert(is_free_chunk(h, base, s2 - base));
+    rest = must_alloc(h, s2 - base, 0, HEAP_OWNER_ARENA);
+    ck_assert_uint_eq(rest, base);
+    ck_assert_uint_eq(stats(h).free_chunks, 0);
+
+    /* Two holes of 1024 bytes: h2 between s2 (64) and l1 (4096), h1
+     * between l1 and s1 (64). */
+    ck_assert_int_eq(heap_free(h, h2, NULL, NULL), 0);
+    ck_assert_int_eq(heap_free(h, h1, NULL, NULL), 0);
+    check_valid(h);
+
+    /* Equal holes: the lower one, h2; the block goes next to l1 above it. */
+    a = must_alloc(h, 256, 0, HEAP_OWNER_ARENA);
+    ck_assert_uint_eq(a, h2 + 1024 - 256);
+    ck_assert(is_free_chunk(h, h2, 768));
+    check_valid(h);
+
+    /* Too large for the 768 left in h2: h1, where l1 is below. */
+    a = must_alloc(h, 896, 0, HEAP_OWNER_ARENA);
+    ck_assert_uint_eq(a, h1);
+    ck_assert(is_free_chunk(h, h1 + 896, 128));
+    check_valid(h);
+
+    /* A chunk at the page's end keeps its high end free: with s1 freed, the
+     * 192 bytes at the top of the page give their low end. */
+    ck_assert_int_eq(heap_free(h, s1, NULL, NULL), 0);
+    ck_assert(is_free_chunk(h, h1 + 896, 192));
+    a = must_alloc(h, 64, 0, HEAP_OWNER_ARENA);
+    ck_assert_uint_eq(a, h1 + 896);
+    ck_assert(is_free_chunk(h, h1 + 960, 128));
+    ck_assert_uint_eq(stats(h).free_chunks, 2);
+    (void)rest;
+    check_valid(h);
+    heap_destroy(h);
+}
+
 START_TEST(test_fit)
 {
     struct heap *h = mk(65536, 64);
@@ -308,6 +366,8 @@ START_TEST(test_fit)
     (void)z;
     check_valid(h);
     heap_destroy(h);
+
+    split_end();
 }
 END_TEST
 
