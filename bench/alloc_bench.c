@@ -12,8 +12,10 @@
  *          until live <= 0.5 x page", then allocate until the first failure.
  *          Figure: live bytes / page at that failure, mean over seeds 1-5,
  *          for H = 0.90 and 0.98. Both allocators see the same request
- *          sequence (same seed). A failure during a cycle ends that cycle's
- *          allocation phase; such early failures are counted and printed.
+ *          sequence (same seed), so with both a '#' line also gives their
+ *          paired difference over the seeds and its standard error. A
+ *          failure during a cycle ends that cycle's allocation phase; such
+ *          early failures are counted and printed.
  *
  * Human-readable lines start with '#'; each trace ends with one line of
  * key=value pairs for scripts.
@@ -444,8 +446,13 @@ int main(int argc, char **argv)
     }
     if (do_fill) {
         static const double highs[] = {0.90, 0.98};
+        double *util[3] = {NULL, NULL, NULL};
         size_t hi;
 
+        util[IMPL_OFA] = calloc(fill_seeds, sizeof(double));
+        util[IMPL_NAIVE] = calloc(fill_seeds, sizeof(double));
+        if (util[IMPL_OFA] == NULL || util[IMPL_NAIVE] == NULL)
+            die("fill", -ENOMEM);
         for (hi = 0; hi < sizeof(highs) / sizeof(highs[0]); hi++) {
             double sum[3] = {0, 0, 0};
             unsigned early[3] = {0, 0, 0}, k;
@@ -459,10 +466,28 @@ int main(int argc, char **argv)
                     struct fill_result fr = fill(k, highs[hi], s);
 
                     printf(" %.4f", fr.util);
+                    util[k][s - 1] = fr.util;
                     sum[k] += fr.util;
                     early[k] += fr.early;
                 }
                 printf(" (early failures %u)\n", early[k]);
+            }
+            if (impls == (IMPL_OFA | IMPL_NAIVE) && fill_seeds > 1) {
+                /* Both ran on the same requests: the paired difference and
+                 * its standard error say how much the seeds decide. */
+                double n = (double)fill_seeds, m = 0, v = 0;
+
+                for (s = 0; s < fill_seeds; s++)
+                    m += util[IMPL_OFA][s] - util[IMPL_NAIVE][s];
+                m /= n;
+                for (s = 0; s < fill_seeds; s++) {
+                    double d = util[IMPL_OFA][s] - util[IMPL_NAIVE][s] - m;
+
+                    v += d * d;
+                }
+                printf("# fill high=%.2f: ofa - naive %+.5f, standard error %.5f (%" PRIu64
+                       " seeds)\n",
+                       highs[hi], m, sqrt(v / (n - 1) / n), fill_seeds);
             }
             printf("trace=fill high=%.2f", highs[hi]);
             if (impls & IMPL_OFA)
@@ -472,6 +497,8 @@ int main(int argc, char **argv)
             printf("\n");
             fflush(stdout);
         }
+        free(util[IMPL_OFA]);
+        free(util[IMPL_NAIVE]);
     }
     return 0;
 }
