@@ -343,11 +343,5 @@ static Suite *activation_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(activation_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(activation_suite());
 }

@@ -1529,8 +1529,6 @@ int main(void)
 {
     Suite *s = suite_create("ofad");
     TCase *tc;
-    SRunner *sr;
-    int failed;
 
 #define CASE(name) (tc = tcase_create(name), tcase_set_timeout(tc, 60), suite_add_tcase(s, tc))
     CASE("handshake");
@@ -1598,9 +1596,5 @@ int main(void)
     tcase_add_test(tc, activation_listen_fds);
 #undef CASE
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

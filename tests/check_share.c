@@ -1120,11 +1120,5 @@ static Suite *share_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(share_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(share_suite());
 }

@@ -14,6 +14,8 @@
  */
 #include "harness.h"
 
+#include <check.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -130,6 +132,18 @@ static void sweep_stale(void)
         nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     }
     closedir(dir);
+}
+
+int harness_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    sweep_stale();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int ofad_prepare(struct ofad *d)

@@ -47,6 +47,16 @@ struct ofad_opts {
     bool reuse;              /* d already has a directory (a restart): keep it */
 };
 
+/*
+ * Runs a Check suite and returns the process exit status (EXIT_SUCCESS when
+ * every test passed). Afterwards it removes what failed tests left: a test
+ * that fails in fork mode ends with _exit, so its own cleanup never runs
+ * (its daemons stop themselves, see above); its directory and the segments
+ * of any daemon it killed with -9 are swept here, once the test is gone.
+ */
+struct Suite;
+int harness_run_suite(struct Suite *s);
+
 /* Prepares d (a fresh directory, paths, tag) without starting anything.
  * Returns 0 or -errno. ofad_start() calls it unless opts->reuse. */
 int ofad_prepare(struct ofad *d);
