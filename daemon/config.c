@@ -491,11 +491,57 @@ static int size_in(const char *val, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* The [ofad] keys that are one bounded number, a size ("64K") or a count,
+ * stored in a uint32_t or uint64_t field of struct cfg. */
+struct limit {
+    bool size;
+    uint64_t min, max;
+    size_t off;
+    bool wide;
+    const char *range; /* the bounds, for the error message */
+};
+
+#define FIELD32(f) offsetof(struct cfg, f), false
+#define FIELD64(f) offsetof(struct cfg, f), true
+
+static const struct limit limits[] = {
+    [K_MAX_MESSAGE] = {true, PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG, FIELD32(max_message),
+                       "from 4K to 16M"},
+    [K_MAX_ARENAS] = {false, 1, PROTO_MAX_ARENAS, FIELD32(max_arenas), "from 1 to 4096"},
+    [K_MAX_TOTAL] = {true, 4096, UINT64_MAX, FIELD64(max_total), "a size of at least 4K"},
+    [K_MAX_CLIENTS] = {false, 1, 1u << 20, FIELD32(max_clients), "from 1 to 1048576"},
+    [K_MAX_BLOCKS] = {false, 1, UINT32_MAX, FIELD64(max_blocks_per_client),
+                      "from 1 to 4294967295"},
+    [K_MAX_HANDLES] = {false, 1, 65536, FIELD32(max_handles_per_client), "from 1 to 65536"},
+    [K_MAX_OUTPUT] = {true, 4096, 1ull << 30, FIELD64(max_output), "from 4K to 1G"},
+};
+
+_Static_assert(PROTO_MAX_ARENAS == 4096, "the max_arenas message states the bound");
+
+static void limit_key(struct ini_ctx *x, size_t k, const char *val)
+{
+    const struct limit *l = &limits[k];
+    char *field = (char *)x->c + l->off;
+    uint64_t v;
+    int rc;
+
+    rc = l->size ? size_in(val, l->min, l->max, &v) : cfg_parse_count(val, l->min, l->max, &v);
+    if (rc < 0) {
+        ctx_fail(x, "bad %s '%s' (%s)", ofad_keys[k], val, l->range);
+        return;
+    }
+    if (l->wide) {
+        memcpy(field, &v, sizeof(v));
+    } else {
+        uint32_t v32 = (uint32_t)v;
+        memcpy(field, &v32, sizeof(v32));
+    }
+}
+
 static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
 {
     struct cfg *c = x->c;
     size_t k;
-    uint64_t v;
 
     for (k = 0; k < sizeof(ofad_keys) / sizeof(ofad_keys[0]); k++) {
         if (strcmp(key, ofad_keys[k]) == 0)
@@ -528,53 +574,13 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
         return;
     }
     case K_MAX_MESSAGE:
-        if (size_in(val, PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG, &v) < 0) {
-            ctx_fail(x, "bad max_message '%s' (from 4K to 16M)", val);
-            return;
-        }
-        c->max_message = (uint32_t)v;
-        return;
     case K_MAX_ARENAS:
-        if (cfg_parse_count(val, 1, PROTO_MAX_ARENAS, &v) < 0) {
-            ctx_fail(x, "bad max_arenas '%s' (from 1 to %u)", val, PROTO_MAX_ARENAS);
-            return;
-        }
-        c->max_arenas = (uint32_t)v;
-        return;
     case K_MAX_TOTAL:
-        if (size_in(val, 4096, UINT64_MAX, &v) < 0) {
-            ctx_fail(x, "bad max_total '%s' (a size of at least 4K)", val);
-            return;
-        }
-        c->max_total = v;
-        return;
     case K_MAX_CLIENTS:
-        if (cfg_parse_count(val, 1, 1u << 20, &v) < 0) {
-            ctx_fail(x, "bad max_clients '%s' (from 1 to 1048576)", val);
-            return;
-        }
-        c->max_clients = (uint32_t)v;
-        return;
     case K_MAX_BLOCKS:
-        if (cfg_parse_count(val, 1, UINT32_MAX, &v) < 0) {
-            ctx_fail(x, "bad max_blocks_per_client '%s' (from 1 to 4294967295)", val);
-            return;
-        }
-        c->max_blocks_per_client = v;
-        return;
     case K_MAX_HANDLES:
-        if (cfg_parse_count(val, 1, 65536, &v) < 0) {
-            ctx_fail(x, "bad max_handles_per_client '%s' (from 1 to 65536)", val);
-            return;
-        }
-        c->max_handles_per_client = (uint32_t)v;
-        return;
     case K_MAX_OUTPUT:
-        if (size_in(val, 4096, 1ull << 30, &v) < 0) {
-            ctx_fail(x, "bad max_output '%s' (from 4K to 1G)", val);
-            return;
-        }
-        c->max_output = v;
+        limit_key(x, k, val);
         return;
     case K_DEF_PAGE:
         if (cfg_parse_page_size(val, &c->default_page_size) < 0)
