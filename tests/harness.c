@@ -13,6 +13,7 @@
  * socket. Nothing sleeps in the hope that something happened.
  */
 #include "harness.h"
+#include "shm.h"
 
 #include <check.h>
 
@@ -45,7 +46,6 @@
 
 static struct ofad *tracked[MAX_TRACKED];
 
-static void remove_segments(const char *tag);
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 static bool atexit_done;
 
@@ -91,17 +91,6 @@ static void untrack(struct ofad *d)
     }
 }
 
-void harness_tag(const char *path, char tag[17])
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-    }
-    snprintf(tag, 17, "%016llx", (unsigned long long)h);
-}
-
 /*
  * A test that fails exits on the spot (Check's fork mode calls _exit), so
  * its atexit cleanup never runs; its daemons notice (PR_SET_PDEATHSIG) and
@@ -127,8 +116,8 @@ static void sweep_stale(void)
             continue;
         snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
         snprintf(sock, sizeof(sock), "%s/ofad.sock", path);
-        harness_tag(sock, tag);
-        remove_segments(tag);
+        shm_tag(sock, tag);
+        (void)shm_sweep(tag);
         nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     }
     closedir(dir);
@@ -158,7 +147,7 @@ int ofad_prepare(struct ofad *d)
     snprintf(d->config, sizeof(d->config), "%s/ofad.conf", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/ofad.log", d->dir);
     snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-    harness_tag(d->socket, d->tag);
+    shm_tag(d->socket, d->tag);
     track(d);
     return 0;
 }
@@ -445,26 +434,6 @@ int ofad_segments(const char *tag)
     return n;
 }
 
-static void remove_segments(const char *tag)
-{
-    char prefix[32], name[300];
-    struct dirent *e;
-    size_t plen;
-    DIR *dir;
-
-    plen = (size_t)snprintf(prefix, sizeof(prefix), "ofa.%s.", tag);
-    dir = opendir("/dev/shm");
-    if (dir == NULL)
-        return;
-    while ((e = readdir(dir)) != NULL) {
-        if (strncmp(e->d_name, prefix, plen) == 0) {
-            snprintf(name, sizeof(name), "/%s", e->d_name);
-            shm_unlink(name);
-        }
-    }
-    closedir(dir);
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -482,7 +451,7 @@ void ofad_cleanup(struct ofad *d)
         d->notify_fd = -1;
     }
     if (d->tag[0] != '\0')
-        remove_segments(d->tag);
+        (void)shm_sweep(d->tag);
     if (d->dir[0] != '\0')
         nftw(d->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     untrack(d);

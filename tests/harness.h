@@ -97,9 +97,6 @@ bool ofad_log_has(const struct ofad *d, const char *needle);
 /* Segments in /dev/shm of this tag ("ofa.<tag>."). */
 int ofad_segments(const char *tag);
 
-/* The tag of an absolute socket path (16 hex digits of FNV-1a-64). */
-void harness_tag(const char *path, char tag[17]);
-
 /* Opens the directory and socket to every user (for tests of another uid). */
 int ofad_open_to_all(struct ofad *d);
 
