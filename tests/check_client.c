@@ -76,6 +76,8 @@ static int listen_on(const char *path)
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     strcpy(sa.sun_path, path);
+    /* A test that failed before removing its socket left it here. */
+    unlink(path);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     ck_assert_int_eq(listen(fd, 4), 0);
     return fd;
@@ -360,15 +362,18 @@ static const struct {
     const char *name;
     script_fn *script;
     int err;
+    int err_alt; /* another correct answer, or 0 */
 } handshake_cases[] = {
-    {"eof", s_eof_at_once, -ECONNRESET},
-    {"garbage", s_garbage, -EPROTO},
-    {"wrong id", s_wrong_id, -EPROTO},
-    {"wrong op", s_wrong_op, -EPROTO},
-    {"truncated then eof", s_truncated, -ECONNRESET},
-    {"oversize length", s_oversize, -EPROTO},
-    {"zero length", s_zero_length, -EPROTO},
-    {"unsupported version", s_bad_version, -EPROTO},
+    /* The peer may close before the HELLO is sent (EPIPE) or after (EOF on
+     * the reply: ECONNRESET): both say the daemon is gone. */
+    {"eof", s_eof_at_once, -ECONNRESET, -EPIPE},
+    {"garbage", s_garbage, -EPROTO, 0},
+    {"wrong id", s_wrong_id, -EPROTO, 0},
+    {"wrong op", s_wrong_op, -EPROTO, 0},
+    {"truncated then eof", s_truncated, -ECONNRESET, 0},
+    {"oversize length", s_oversize, -EPROTO, 0},
+    {"zero length", s_zero_length, -EPROTO, 0},
+    {"unsupported version", s_bad_version, -EPROTO, 0},
 };
 
 /* --- scripts: after a good handshake --- */
@@ -779,7 +784,9 @@ START_TEST(test_hostile_handshake)
         peer_start(handshake_cases[i].script);
         c = (ofa_client *)&c;
         rc = ofa_connect(sockpath, &c);
-        ck_assert_msg(rc == handshake_cases[i].err, "%s: got %s, want %s", handshake_cases[i].name,
+        ck_assert_msg(rc == handshake_cases[i].err ||
+                          (handshake_cases[i].err_alt != 0 && rc == handshake_cases[i].err_alt),
+                      "%s: got %s, want %s", handshake_cases[i].name,
                       ofa_err_name(rc), ofa_err_name(handshake_cases[i].err));
         ck_assert_ptr_null(c);
         peer_wait();
