@@ -160,6 +160,24 @@ int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out)
     return rc;
 }
 
+int ofa_arena_validate(ofa_client *c, const char *name)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    if (c == NULL)
+        return -EINVAL;
+    rc = ofa__name_check(name);
+    if (rc < 0)
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_VALIDATE;
+    req.u.validate.name.ptr = name;
+    req.u.validate.name.len = (uint32_t)strlen(name);
+    return ofa__call(c, &req, &rep, NULL);
+}
+
 static int cmp_info(const void *x, const void *y)
 {
     return strcmp(((const ofa_arena_info *)x)->name, ((const ofa_arena_info *)y)->name);

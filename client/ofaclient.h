@@ -156,6 +156,15 @@ OFA_EXTERN int ofa_daemon_stats(ofa_client *c, ofa_daemon_info *out);
  * permission), -EINVAL. */
 OFA_EXTERN int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out);
 
+/* Runs the daemon's full check of one arena's allocator invariants (every
+ * chunk, size bin, neighbour link and owner list), for tests, soak runs and
+ * an operator who suspects a bug. Slow on a large arena, and the daemon
+ * serves nobody else meanwhile, so only root and ofad's own user may ask.
+ * 0 when every invariant holds; -EIO when one is broken (the daemon logs
+ * which); -ENOENT (no such arena), -EACCES (not root or ofad's user),
+ * -EINVAL (a bad name), or a connection error. */
+OFA_EXTERN int ofa_arena_validate(ofa_client *c, const char *name);
+
 /* Every arena of the daemon, sorted by name, in an array the caller releases
  * with free(). Arenas the caller may not read have only name, uid, gid and
  * mode filled in (their stats are zero). */

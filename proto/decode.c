@@ -333,6 +333,7 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
             return -EBADMSG;
         break;
     case PROTO_OP_STATS:
+    case PROTO_OP_VALIDATE:
         if (rd_name(&r, &out->u.stats.name) != 0)
             return -EBADMSG;
         break;
@@ -516,7 +517,7 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
     case PROTO_OP_ARENAS:
     case PROTO_OP_DAEMON:
         return decode_records(d, payload, len, out);
-    default: /* PING, CREATE, DROP, CLOSE, FREE: nothing but err */
+    default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE: nothing but err */
         break;
     }
     return r.p == r.end ? 0 : -EBADMSG;

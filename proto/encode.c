@@ -270,6 +270,7 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         p = put_str(p, &r->u.open.name);
         break;
     case PROTO_OP_STATS:
+    case PROTO_OP_VALIDATE:
         if (proto_name_check(r->u.stats.name.ptr, r->u.stats.name.len) != 0)
             return -EINVAL;
         p = put_head(p, 3, r->op, r->id);
@@ -426,6 +427,7 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     case PROTO_OP_CREATE:
     case PROTO_OP_DROP:
     case PROTO_OP_CLOSE:
+    case PROTO_OP_VALIDATE:
         p = put_head(p, 3, r->op, r->id);
         *p++ = PROTO_OK;
         break;

@@ -114,6 +114,7 @@ const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_STATS] = 3,   /* op id name */
     [PROTO_OP_ARENAS] = 2,  /* op id */
     [PROTO_OP_DAEMON] = 2,  /* op id */
+    [PROTO_OP_VALIDATE] = 3, /* op id name */
 };
 
 const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
@@ -132,6 +133,7 @@ const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_STATS] = 4,   /* op id err {record} */
     [PROTO_OP_ARENAS] = 4,  /* op id err [{record}...] */
     [PROTO_OP_DAEMON] = 4,  /* op id err {record} */
+    [PROTO_OP_VALIDATE] = 3, /* op id err */
 };
 
 /* Indexed by wire code. */
@@ -190,9 +192,11 @@ static const char *const op_names[PROTO_OP_MAX + 1] = {
     [PROTO_OP_ALLOC] = "ALLOC",   [PROTO_OP_FREE] = "FREE",     [PROTO_OP_ALLOC_N] = "ALLOC_N",
     [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",     [PROTO_OP_PAGES] = "PAGES",
     [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS", [PROTO_OP_DAEMON] = "DAEMON",
+    [PROTO_OP_VALIDATE] = "VALIDATE",
 };
 
 const char *proto_op_name(uint32_t op)
 {
-    return op >= 1 && op <= PROTO_OP_MAX ? op_names[op] : "UNKNOWN";
+    /* The table has holes where op codes are not (or no longer) in use. */
+    return op >= 1 && op <= PROTO_OP_MAX && op_names[op] ? op_names[op] : "UNKNOWN";
 }

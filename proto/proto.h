@@ -55,7 +55,9 @@ enum proto_op {
     PROTO_OP_STATS = 13,  /* one arena's record, by name */
     PROTO_OP_ARENAS = 14, /* every arena's record */
     PROTO_OP_DAEMON = 15, /* the daemon's record */
-    PROTO_OP_MAX = 15
+    /* 16-19: listings */
+    PROTO_OP_VALIDATE = 20, /* check an arena's allocator invariants (root, ofad's user) */
+    PROTO_OP_MAX = 20
 };
 
 /* Wire error codes. proto_err_to_errno/proto_errno_to_err translate. */
@@ -112,7 +114,7 @@ struct proto_req {
             uint32_t align, mode;          /* 0: the daemon's default */
         } create;
         struct { struct proto_str name; uint32_t force; } drop;
-        struct { struct proto_str name; } open, stats;
+        struct { struct proto_str name; } open, stats, validate;
         struct { uint32_t arena; } close, pages;
         /* ALLOC and ALLOC_N (count = 1 for ALLOC) */
         struct { uint32_t arena; uint64_t size, align; uint32_t flags, count; } alloc;

@@ -1094,6 +1094,53 @@ START_TEST(permissions_other_uid)
 }
 END_TEST
 
+/* ================= validate ================= */
+
+/* As nobody: may use the arena (mode 0666), may not run the check. */
+static int as_nobody_validate(void *arg)
+{
+    const char *socket = arg;
+    struct rawc c;
+    uint32_t h;
+
+    if (rawc_connect(&c, socket) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    if (rawc_open(&c, "pub", &h, NULL) != 0 || rawc_alloc(&c, h, 100, 0, NULL) != 0)
+        return 2;
+    if (rawc_validate(&c, "pub") != -EACCES)
+        return 3;
+    rawc_close(&c);
+    return 0;
+}
+
+START_TEST(validate_request)
+{
+    static const char *const args[] = {"--arena", "pub,page_size=64K,mode=0666", NULL};
+    uint64_t offs[500];
+    struct rawc c;
+    uint32_t h;
+    unsigned rs = seed();
+    int rc;
+
+    start(args);
+    OK(ofad_open_to_all(&D));
+    hello(&c);
+    OK(rawc_open(&c, "pub", &h, NULL));
+    /* A heap with holes, merges and several pages to walk. */
+    for (int i = 0; i < 500; i++)
+        OK(rawc_alloc(&c, h, 1 + rand_r(&rs) % 3000, i % 7 == 0 ? PROTO_ALLOC_KEEP : 0, &offs[i]));
+    for (int i = 0; i < 500; i += 1 + (int)(rand_r(&rs) % 3))
+        OK(rawc_free(&c, h, offs[i]));
+    OK(rawc_validate(&c, "pub"));
+    ck_assert_int_eq(rawc_validate(&c, "nope"), -ENOENT);
+    rc = harness_as_user("nobody", (gid_t)-1, as_nobody_validate, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    /* nobody's connection is gone, its block freed: still consistent. */
+    OK(rawc_validate(&c, "pub"));
+    rawc_close(&c);
+}
+END_TEST
+
 /* ================= pages ================= */
 
 START_TEST(pages_fd_and_sharing)
@@ -1569,6 +1616,9 @@ int main(void)
 
     CASE("permissions");
     tcase_add_test(tc, permissions_other_uid);
+
+    CASE("validate");
+    tcase_add_test(tc, validate_request);
 
     CASE("pages");
     tcase_add_test(tc, pages_fd_and_sharing);

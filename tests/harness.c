@@ -942,6 +942,16 @@ int rawc_stats(struct rawc *c, const char *name, struct proto_arena_info *out)
     return rc;
 }
 
+int rawc_validate(struct rawc *c, const char *name)
+{
+    struct proto_req q = {.op = PROTO_OP_VALIDATE};
+    struct proto_rep r;
+
+    q.u.validate.name.ptr = name;
+    q.u.validate.name.len = (uint32_t)strlen(name);
+    return rawc_call(c, &q, &r, NULL);
+}
+
 int rawc_daemon(struct rawc *c, struct proto_daemon_info *out)
 {
     struct proto_req q = {.op = PROTO_OP_DAEMON};

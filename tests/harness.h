@@ -174,5 +174,7 @@ int rawc_drop(struct rawc *c, const char *name, int force);
 /* The arena's record (name pointer cleared: it does not outlive the call). */
 int rawc_stats(struct rawc *c, const char *name, struct proto_arena_info *out);
 int rawc_daemon(struct rawc *c, struct proto_daemon_info *out);
+/* VALIDATE: 0 when the arena's allocator invariants hold, -EIO when not. */
+int rawc_validate(struct rawc *c, const char *name);
 
 #endif
