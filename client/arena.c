@@ -24,6 +24,14 @@
  * outlive their block. A page emptied by other processes stays mapped here
  * (its bytes still addressable, no fault) until the next miss or trim.
  *
+ * Pins. Language bindings hand out views (typed arrays, memoryviews) whose
+ * lifetime the garbage collector decides, so a mapping must be able to
+ * outlive its place in the table, the handle and the connection. ofa_pin
+ * gives a page's entry a refcounted record (struct ofa_mapping) that then
+ * owns the mapping: removing the entry (trim, close, disconnect) drops the
+ * table's reference instead of unmapping, and the last ofa_unpin unmaps.
+ * Unpinned entries have no record, so ofa_ptr's fast path is unchanged.
+ *
  * Invariants: maps[0..nmaps) sorted by base, disjoint, each addr a live
  * mapping of len bytes; a handle is on its client's list until closed.
  *
@@ -60,9 +68,21 @@ static long map_find(const struct ofa_arena *a, uint64_t off)
     return (long)lo;
 }
 
+/* Drops one reference; the last one unmaps. */
+static void mapping_put(struct ofa_mapping *m)
+{
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    munmap(m->addr, (size_t)m->len);
+    free(m);
+}
+
 static void map_remove(struct ofa_arena *a, size_t i)
 {
-    munmap(a->maps[i].addr, (size_t)a->maps[i].len);
+    if (a->maps[i].pin != NULL)
+        mapping_put(a->maps[i].pin);
+    else
+        munmap(a->maps[i].addr, (size_t)a->maps[i].len);
     a->nmaps--;
     memmove(a->maps + i, a->maps + i + 1, (a->nmaps - i) * sizeof(a->maps[0]));
 }
@@ -198,6 +218,7 @@ static int map_page(struct ofa_arena *a, uint64_t off, long *idx)
     a->maps[i].len = len;
     a->maps[i].addr = addr;
     a->maps[i].suspect = 0;
+    a->maps[i].pin = NULL;
     a->nmaps++;
     *idx = (long)i;
     return 0;
@@ -209,13 +230,13 @@ fail:
     return rc;
 }
 
-/* ofa_ptr's slow path, with the reason for a failure. */
-static int ptr_slow(struct ofa_arena *a, uint64_t off, void **out)
+/* ofa_ptr's slow path, with the reason for a failure: the index in the
+ * table of the page holding off, mapped and known live. */
+static int ptr_slow(struct ofa_arena *a, uint64_t off, long *idx)
 {
     long i;
     int rc;
 
-    *out = NULL;
     /* A daemon may refuse the list (EMSGSIZE: more pages than a reply
      * holds); mapping goes on without the pruning then, trusting the table
      * as it is. */
@@ -228,22 +249,68 @@ static int ptr_slow(struct ofa_arena *a, uint64_t off, void **out)
         if (rc < 0)
             return rc;
     }
-    *out = a->maps[i].addr + (off - a->maps[i].base);
+    *idx = i;
     return 0;
 }
 
 void *ofa_ptr(ofa_arena *a, uint64_t off)
 {
-    void *p;
     long i;
 
     if (a == NULL || off == 0)
         return NULL;
     i = map_find(a, off);
-    if (i >= 0 && !a->maps[i].suspect)
-        return a->maps[i].addr + (off - a->maps[i].base);
-    ptr_slow(a, off, &p);
-    return p;
+    if (i < 0 || a->maps[i].suspect) {
+        if (ptr_slow(a, off, &i) < 0)
+            return NULL;
+    }
+    return a->maps[i].addr + (off - a->maps[i].base);
+}
+
+int ofa_pin(ofa_arena *a, uint64_t off, uint64_t len, ofa_mapping **pin, void **ptr)
+{
+    struct ofa__map *e;
+    struct ofa_mapping *m;
+    long i;
+    int rc;
+
+    if (pin != NULL)
+        *pin = NULL;
+    if (ptr != NULL)
+        *ptr = NULL;
+    if (a == NULL || pin == NULL || ptr == NULL || off == 0)
+        return -EINVAL;
+    /* The same freshness rule as ofa_ptr: a suspect page is checked first. */
+    i = map_find(a, off);
+    if (i < 0 || a->maps[i].suspect) {
+        rc = ptr_slow(a, off, &i);
+        if (rc < 0)
+            return rc;
+    }
+    e = &a->maps[i];
+    /* Blocks never straddle pages: a range that leaves the page is not a
+     * block's, and a view of it would fault past the mapping's end. */
+    if (len > e->len - (off - e->base))
+        return -EINVAL;
+    if (e->pin == NULL) {
+        m = malloc(sizeof(*m));
+        if (m == NULL)
+            return -ENOMEM;
+        atomic_init(&m->refs, 1); /* the table's */
+        m->addr = e->addr;
+        m->len = e->len;
+        e->pin = m;
+    }
+    atomic_fetch_add_explicit(&e->pin->refs, 1, memory_order_relaxed);
+    *pin = e->pin;
+    *ptr = e->addr + (off - e->base);
+    return 0;
+}
+
+void ofa_unpin(ofa_mapping *pin)
+{
+    if (pin != NULL)
+        mapping_put(pin);
 }
 
 /* A block the daemon just gave us proves its page live. */

@@ -13,6 +13,7 @@
 #ifndef OFA_CLIENT_INTERNAL_H
 #define OFA_CLIENT_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,10 +35,25 @@
 /* Descriptors waiting for their PAGE reply. Anything beyond is hostile. */
 #define OFA__MAX_PENDING_FDS 64
 
+/*
+ * A pinned page mapping (ofa_pin). Made on the first pin of a mapping and
+ * shared by every later pin of it. refs counts the pins plus one while the
+ * mapping is still in its handle's table; whoever drops the last reference
+ * unmaps it. Atomic because ofa_unpin may run on any thread, while the
+ * handle's thread trims or closes.
+ */
+struct ofa_mapping {
+    atomic_ulong refs;
+    uint8_t *addr;
+    uint64_t len;
+};
+
 /* A page of an arena mapped into this process. */
 struct ofa__map {
     uint64_t base, len; /* the page's place in the arena's offset space */
     uint8_t *addr;      /* where it is mapped here */
+    /* NULL until the page is pinned; then the mapping belongs to it. */
+    struct ofa_mapping *pin;
     /* 1 when this process freed a block in the page since it last knew the
      * page to be live: the page may have been released, so ofa_ptr asks the
      * daemon before trusting the mapping again. */

@@ -50,6 +50,7 @@ extern "C" {
 
 typedef struct ofa_client ofa_client; /* one connection; one thread at a time */
 typedef struct ofa_arena ofa_arena;   /* an arena opened on a connection */
+typedef struct ofa_mapping ofa_mapping; /* a page mapping kept alive by pins */
 
 typedef struct ofa_arena_config {
     uint64_t page_size; /* 0: the daemon's default */
@@ -127,6 +128,25 @@ OFA_EXTERN int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count);
  * (read-only pages for a read-only arena). NULL if no live page holds off or
  * the page could not be mapped. Any byte of a live block works. */
 OFA_EXTERN void *ofa_ptr(ofa_arena *a, uint64_t off);
+
+/*
+ * As ofa_ptr, and keeps the mapping of the page that holds [off, off + len)
+ * alive until ofa_unpin(*pin): pages the daemon released, ofa_arena_close()
+ * and ofa_disconnect() then leave it mapped here. For pointers whose owner
+ * outlives the arena handle (a language binding's garbage-collected views).
+ * Pins of one page share one mapping and count references; each successful
+ * call needs its own ofa_unpin. A pin keeps bytes addressable, not a block
+ * allocated: once the block is freed they may belong to another block, and
+ * once its page is released they are memory nobody else sees.
+ * Errors: -EINVAL (a NULL argument, off 0, or the range leaving the page),
+ * -ENOENT (no live page holds off), -ENOMEM, connection errors.
+ */
+OFA_EXTERN int ofa_pin(ofa_arena *a, uint64_t off, uint64_t len, ofa_mapping **pin, void **ptr);
+
+/* Drops a pin; the last pin of a mapping that left its handle unmaps it.
+ * Callable from any thread, and after the arena or the client is closed.
+ * NULL is ignored. */
+OFA_EXTERN void ofa_unpin(ofa_mapping *pin);
 
 OFA_EXTERN int ofa_stats(ofa_arena *a, ofa_arena_stats *out);
 

@@ -1,7 +1,7 @@
 /*
  * check_share.c - libofaclient against a real ofad: processes sharing bytes
  * through offsets, ownership when clients exit or are killed, concurrent
- * clients, errors, permissions, page mappings and batches.
+ * clients, errors, permissions, page mappings, pins and batches.
  *
  * Each test starts its own ofad on a temporary socket (tests/harness.h) and
  * stops it at the end, checking that it exits 0 and leaves no segment; the
@@ -1073,6 +1073,121 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* pins: mappings that outlive the block, the page, the handle, the     */
+/* connection                                                           */
+
+/* A child reads the first word of the block at *arg. */
+static int read_word(void *arg)
+{
+    const uint64_t *q = arg;
+    ofa_client *c;
+    ofa_arena *a;
+    uint32_t *p;
+
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, ARENA, &a) != 0)
+        return 1;
+    if ((p = ofa_ptr(a, q[0])) == NULL)
+        return 2;
+    return *p == (uint32_t)q[1] ? 0 : 3;
+}
+
+START_TEST(test_pin)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    ofa_mapping *p1, *p2, *p3;
+    uint64_t off, big, msg[2];
+    uint32_t *v, *w, *x;
+    void *q;
+
+    start(NULL);
+    conn_open(&c, &a, ARENA);
+    ck_assert_int_eq(ofa_alloc(a, 256, &off), 0);
+    ck_assert_int_eq(ofa_pin(a, off, 256, &p1, &q), 0);
+    v = q;
+    ck_assert_ptr_eq(v, ofa_ptr(a, off));
+    /* The pinned address is the block's, shared with other processes. */
+    v[0] = 0xfeed;
+    msg[0] = off;
+    msg[1] = 0xfeed;
+    ck_assert_int_eq(wait_child(fork_child(read_word, msg)), 0);
+    /* A second pin of the same page shares its mapping. */
+    ck_assert_int_eq(ofa_pin(a, off + 128, 128, &p2, &q), 0);
+    ck_assert_ptr_eq(p2, p1);
+    ck_assert_ptr_eq(q, (char *)v + 128);
+    ck_assert_int_eq(count_mappings(), 1);
+
+    /* A block with a page of its own: freeing it releases the page, which
+     * the library takes out of its table (ofa_ptr says so) but leaves
+     * mapped for the pin. */
+    ck_assert_int_eq(ofa_alloc(a, 2 * PAGE, &big), 0);
+    ck_assert_int_eq(ofa_pin(a, big, 2 * PAGE, &p3, &q), 0);
+    x = q;
+    x[2 * PAGE / 4 - 1] = 7;
+    ck_assert_int_eq(count_mappings(), 2);
+    ck_assert_int_eq(ofa_free(a, big), 0);
+    ck_assert_ptr_null(ofa_ptr(a, big));
+    ck_assert_int_eq(count_mappings(), 2);
+    ck_assert_int_eq(x[2 * PAGE / 4 - 1], 7);
+    x[0] = 8; /* no fault: memory nobody else sees */
+    ofa_unpin(p3);
+    ck_assert_int_eq(count_mappings(), 1);
+
+    /* Closing the handle and the connection leaves the pinned page mapped
+     * until its last pin goes. */
+    ck_assert_int_eq(ofa_free(a, off), 0);
+    ofa_arena_close(a);
+    ck_assert_int_eq(count_mappings(), 1);
+    ck_assert_int_eq(v[0], 0xfeed);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    ck_assert_int_eq(ofa_alloc(a, 64, &off), 0);
+    ck_assert_int_eq(ofa_pin(a, off, 64, &p3, &q), 0);
+    w = q;
+    ofa_disconnect(c);
+    w[0] = 1;
+    v[1] = 2;
+    ofa_unpin(p1);
+    ck_assert_int_eq(v[1], 2); /* p2 still holds it */
+    ofa_unpin(p2);
+    ofa_unpin(p3);
+    ck_assert_int_eq(count_mappings(), 0);
+    ofa_unpin(NULL);
+    stop();
+}
+END_TEST
+
+START_TEST(test_pin_errors)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    ofa_mapping *p;
+    uint64_t off;
+    void *q;
+
+    start(NULL);
+    conn_open(&c, &a, ARENA);
+    ck_assert_int_eq(ofa_alloc(a, 100, &off), 0);
+    ck_assert_int_eq(ofa_pin(NULL, off, 1, &p, &q), -EINVAL);
+    ck_assert_int_eq(ofa_pin(a, off, 1, NULL, &q), -EINVAL);
+    ck_assert_int_eq(ofa_pin(a, off, 1, &p, NULL), -EINVAL);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(ofa_pin(a, 0, 1, &p, &q), -EINVAL);
+    ck_assert_ptr_null(q);
+    /* An offset far beyond every page of the daemon. */
+    ck_assert_int_eq(ofa_pin(a, UINT64_C(1) << 60, 1, &p, &q), -ENOENT);
+    /* The whole rest of the page, and one byte more. */
+    ck_assert_int_eq(ofa_pin(a, off, PAGE, &p, &q), -EINVAL);
+    ck_assert_int_eq(ofa_pin(a, off, UINT64_MAX, &p, &q), -EINVAL);
+    ck_assert_int_eq(count_mappings(), 1);
+    ck_assert_int_eq(ofa_pin(a, off, 0, &p, &q), 0);
+    ofa_unpin(p);
+    ofa_disconnect(c);
+    ck_assert_int_eq(count_mappings(), 0);
+    stop();
+}
+END_TEST
+
 static Suite *share_suite(void)
 {
     Suite *s = suite_create("share");
@@ -1109,6 +1224,12 @@ static Suite *share_suite(void)
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_trim);
     tcase_add_test(tc, test_alignment_and_zero);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pin");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pin);
+    tcase_add_test(tc, test_pin_errors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("batch");
