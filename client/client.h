@@ -75,6 +75,8 @@ struct ofa_arena {
 struct ofa_client {
     int fd;     /* the socket; -1 once the connection is broken */
     int broken; /* 0, or the negative errno every later call returns */
+    uint32_t timeout_ms; /* deadline of one exchange; 0: none */
+    uint32_t snd_ms, rcv_ms; /* SO_SNDTIMEO, SO_RCVTIMEO in force (ms; 0: none) */
     uint64_t next_id;
     uint32_t max_send; /* largest payload the daemon accepts from us */
     uint32_t max_recv; /* largest payload we accept */
@@ -100,15 +102,17 @@ struct ofa_client {
  * encoded (the connection is still usable); a connection error: -EPROTO
  * (the reply was unexpected: wrong op or id, malformed, truncated control
  * data, stray descriptors or bytes; or the daemon's EPROTO reply, after which
- * it hangs up), -ECONNRESET (EOF), -EPIPE or another errno of send/recv.
+ * it hangs up), -ECONNRESET (EOF), -ETIMEDOUT (no whole reply within
+ * c->timeout_ms of the start), -EPIPE or another errno of send/recv.
  * After a connection error every later call returns that error at once.
  * fd: for PAGE requests, receives the descriptor that came with a successful
  * reply (the caller owns it); NULL for every other request.
  */
 int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd);
 
-/* Marks the connection unusable with err, closing the socket and every
- * pending descriptor. The first error sticks. */
+/* Drops the connection with err, closing the socket and every pending
+ * descriptor; the client and its arenas stay valid objects. The first error
+ * sticks. The only place a connection is dropped. */
 void ofa__broken(struct ofa_client *c, int err);
 
 /* 0 or -EINVAL: name is a valid arena name (NUL-terminated). */

@@ -29,15 +29,38 @@
  * dropped when the next exchange begins. The buffer grows to the largest
  * frame seen, never beyond max_recv plus the header.
  *
+ * Deadlines. Every exchange has one: c->timeout_ms from its start (0: none),
+ * OFA_DEFAULT_TIMEOUT_MS unless $OFAD_TIMEOUT_MS or ofa_set_timeout() say
+ * otherwise. The socket stays blocking (a synchronous round trip is one
+ * send and one receive, nothing more), with the kernel's own limits on each
+ * wait, SO_SNDTIMEO and SO_RCVTIMEO, set to what is left of the deadline
+ * (set_wait), so a daemon that accepts and never answers, answers a byte at
+ * a time, or is stopped (SIGSTOP) costs the caller at most the deadline, not
+ * forever. connect() itself is bounded
+ * the same way through SO_SNDTIMEO (a Unix socket's connect waits for room
+ * in the listener's backlog, and that wait honours the send timeout).
+ * Running out of time in the middle of an exchange leaves the stream in an
+ * unknown place, so it drops the connection like any other connection error
+ * (-ETIMEDOUT).
+ *
+ * Dropping the connection happens in exactly one place, ofa__broken(): the
+ * socket and pending descriptors are closed, the error is remembered, and
+ * the ofa_client and its ofa_arena objects stay valid (their mappings stay
+ * mapped, every later call fails fast with that error) until the caller
+ * closes them.
+ *
  * Called by: arena.c and admin.c through ofa__call(); users through
- * ofa_connect(), ofa_disconnect(), ofa_socket_path().
+ * ofa_connect(), ofa_disconnect(), ofa_socket_path(), ofa_set_timeout().
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -56,6 +79,85 @@ const char *ofa_socket_path(const char *socket_path)
     return OFA_DEFAULT_SOCKET;
 }
 
+/* Milliseconds on the monotonic clock. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The deadline of an exchange that starts now: 0 for none. */
+static uint64_t deadline_from_now(const struct ofa_client *c)
+{
+    return c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+}
+
+/*
+ * Makes the kernel's wait of the next send or receive (opt: SO_SNDTIMEO,
+ * SO_RCVTIMEO) end at the deadline (0: no deadline). The value in force is
+ * remembered, so an exchange that starts with the usual timeout and gets its
+ * reply in one piece makes no call here: only a reply that comes in pieces,
+ * or the first exchange after one, pays for a setsockopt. Returns 0,
+ * -ETIMEDOUT (the deadline has passed), or -errno.
+ */
+static int set_wait(struct ofa_client *c, int opt, uint64_t deadline)
+{
+    uint32_t *cur = opt == SO_SNDTIMEO ? &c->snd_ms : &c->rcv_ms;
+    uint32_t want = 0;
+    struct timeval tv;
+
+    if (deadline != 0) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        want = (uint32_t)(deadline - now);
+        /* Within a millisecond is close enough: no call. */
+        if (*cur != 0 && *cur >= want && *cur - want <= 1)
+            return 0;
+    }
+    if (*cur == want)
+        return 0;
+    tv.tv_sec = (time_t)(want / 1000);
+    tv.tv_usec = (suseconds_t)(want % 1000) * 1000;
+    if (setsockopt(c->fd, SOL_SOCKET, opt, &tv, sizeof(tv)) < 0)
+        return -errno;
+    *cur = want;
+    return 0;
+}
+
+/* The $OFAD_TIMEOUT_MS of ofaclient.h, or the default when it is unset or
+ * not a number of milliseconds. */
+static uint32_t timeout_from_env(void)
+{
+    const char *s = getenv(OFA_TIMEOUT_ENV);
+    unsigned long long v;
+    char *end;
+
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return OFA_DEFAULT_TIMEOUT_MS;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+        return OFA_DEFAULT_TIMEOUT_MS;
+    return (uint32_t)v;
+}
+
+int ofa_set_timeout(ofa_client *c, unsigned int ms)
+{
+    if (c == NULL)
+        return -EINVAL;
+    c->timeout_ms = ms;
+    return 0;
+}
+
+/*
+ * The connection is dropped here and nowhere else: on a protocol error, a
+ * transport error, a deadline that passed. The ofa_client and its arenas
+ * stay valid objects; what is gone is the socket (and the descriptors that
+ * came on it). The first error sticks and is what every later call returns.
+ */
 void ofa__broken(struct ofa_client *c, int err)
 {
     size_t i;
@@ -71,16 +173,22 @@ void ofa__broken(struct ofa_client *c, int err)
     c->nfds = 0;
 }
 
-static int send_all(struct ofa_client *c, const uint8_t *p, size_t n)
+static int send_all(struct ofa_client *c, const uint8_t *p, size_t n, uint64_t deadline)
 {
     ssize_t k;
+    int rc;
 
     while (n > 0) {
         /* MSG_NOSIGNAL: a daemon that went away must give us EPIPE, not
          * kill the host process with SIGPIPE. */
+        rc = set_wait(c, SO_SNDTIMEO, deadline);
+        if (rc < 0)
+            return rc;
         k = send(c->fd, p, n, MSG_NOSIGNAL);
         if (k < 0) {
-            if (errno == EINTR)
+            /* EAGAIN: the wait ran out; set_wait says whether the deadline
+             * did too. */
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
             return -errno;
         }
@@ -90,8 +198,9 @@ static int send_all(struct ofa_client *c, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* One recvmsg() into the free end of rbuf, queueing any descriptors. */
-static int recv_some(struct ofa_client *c)
+/* One recvmsg() into the free end of rbuf, queueing any descriptors;
+ * waits for bytes until the deadline. */
+static int recv_some(struct ofa_client *c, uint64_t deadline)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * OFA__RECV_FDS)];
@@ -111,11 +220,16 @@ static int recv_some(struct ofa_client *c)
     mh.msg_iovlen = 1;
     mh.msg_control = ctl.buf;
     mh.msg_controllen = sizeof(ctl.buf);
-    do {
+    for (;;) {
+        rc = set_wait(c, SO_RCVTIMEO, deadline);
+        if (rc < 0)
+            return rc;
         n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
+        if (n >= 0)
+            break;
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+    }
 
     for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -160,7 +274,7 @@ static int rbuf_reserve(struct ofa_client *c, size_t need)
 }
 
 /* Reads until rbuf starts with a whole frame; its length goes to *flen. */
-static int recv_frame(struct ofa_client *c, size_t *flen)
+static int recv_frame(struct ofa_client *c, size_t *flen, uint64_t deadline)
 {
     uint32_t plen;
     int rc;
@@ -188,7 +302,7 @@ static int recv_frame(struct ofa_client *c, size_t *flen)
             if (rc < 0)
                 return rc;
         }
-        rc = recv_some(c);
+        rc = recv_some(c, deadline);
         if (rc < 0)
             return rc;
     }
@@ -196,6 +310,7 @@ static int recv_frame(struct ofa_client *c, size_t *flen)
 
 int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd)
 {
+    uint64_t deadline;
     size_t flen;
     int rc, pfd = -1;
 
@@ -222,10 +337,11 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     if (c->sbuf.len - PROTO_HEADER_LEN > c->max_send)
         return -EINVAL;
 
-    rc = send_all(c, c->sbuf.data, c->sbuf.len);
+    deadline = deadline_from_now(c);
+    rc = send_all(c, c->sbuf.data, c->sbuf.len, deadline);
     if (rc < 0)
         goto broken;
-    rc = recv_frame(c, &flen);
+    rc = recv_frame(c, &flen, deadline);
     if (rc < 0)
         goto broken;
     c->rdone = flen;
@@ -357,15 +473,23 @@ int ofa_connect(const char *socket_path, ofa_client **out)
     if (rc < 0)
         goto fail;
 
+    c->timeout_ms = timeout_from_env();
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         rc = -errno;
         goto fail;
     }
+    /* A full backlog (a stopped or swamped daemon) makes connect() wait for
+     * room, as long as the send timeout allows. */
+    rc = set_wait(c, SO_SNDTIMEO, deadline_from_now(c));
+    if (rc < 0)
+        goto fail;
     while (connect(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
         if (errno == EINTR)
             continue;
         rc = errno == EISCONN ? 0 : -errno; /* an interrupted connect completed */
+        if (rc == -EAGAIN || rc == -EINPROGRESS)
+            rc = -ETIMEDOUT; /* the send timeout ran out waiting for the backlog */
         if (rc < 0)
             goto fail;
         break;

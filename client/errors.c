@@ -38,6 +38,7 @@ static const struct err_entry table[] = {
     {EMSGSIZE, "EMSGSIZE", "message too large for the daemon"},
     {ENOTSUP, "ENOTSUP", "protocol version not supported"},
     {EIO, "EIO", "the daemon failed to create or pass a page"},
+    {ETIMEDOUT, "ETIMEDOUT", "the daemon did not answer in time"},
 };
 
 static const struct err_entry *lookup(int err)

@@ -20,8 +20,18 @@
  *   -EBUSY      the arena has live blocks (ofa_arena_drop without force)
  *   -EMFILE     a per-connection limit of the daemon is reached
  *   -EPROTO     the daemon sent something unexpected
+ *   -ETIMEDOUT  the daemon did not answer within the client's deadline
  *   -ECONNRESET, -EPIPE  the daemon is gone
  * ofa_strerror() names each. The library never prints and never exits.
+ *
+ * Deadlines: every call that talks to the daemon (ofa_connect and its
+ * handshake included) gives up after the client's timeout, OFA_DEFAULT_TIMEOUT_MS
+ * unless $OFAD_TIMEOUT_MS (read by ofa_connect; 0 = no deadline) or
+ * ofa_set_timeout() say otherwise, and returns -ETIMEDOUT. The connection is
+ * then dropped, as after any connection error: the ofa_client and its arenas
+ * stay valid objects to close, pages already mapped stay mapped, blocks of
+ * the connection are freed by the daemon when it notices (OFA_KEEP blocks
+ * stay), and every later call on the connection returns -ETIMEDOUT at once.
  *
  * Threads: an ofa_client and its arenas are used by one thread at a time.
  */
@@ -45,8 +55,10 @@ extern "C" {
 #define OFA_VERSION_MINOR 1
 #define OFA_VERSION_PATCH 0
 
-#define OFA_DEFAULT_SOCKET "/run/ofad/ofad.sock"
-#define OFA_SOCKET_ENV     "OFAD_SOCKET"
+#define OFA_DEFAULT_SOCKET     "/run/ofad/ofad.sock"
+#define OFA_SOCKET_ENV         "OFAD_SOCKET"
+#define OFA_TIMEOUT_ENV        "OFAD_TIMEOUT_MS"
+#define OFA_DEFAULT_TIMEOUT_MS 5000u
 
 typedef struct ofa_client ofa_client; /* one connection; one thread at a time */
 typedef struct ofa_arena ofa_arena;   /* an arena opened on a connection */
@@ -72,9 +84,16 @@ typedef struct ofa_arena_stats {
  * Connects to the daemon at socket_path; NULL means $OFAD_SOCKET, and without
  * it OFA_DEFAULT_SOCKET. Performs the version handshake.
  * Errors: -ENOENT (no socket there), -ECONNREFUSED (no daemon listening),
- * -EACCES, -EPROTO (not an ofad, or an incompatible version), -ENOMEM.
+ * -EACCES, -EPROTO (not an ofad, or an incompatible version), -ETIMEDOUT
+ * (no room in the daemon's backlog, or no answer to the handshake, within
+ * the deadline: $OFAD_TIMEOUT_MS or OFA_DEFAULT_TIMEOUT_MS), -ECONNRESET,
+ * -EPIPE, -ENOMEM.
  */
 OFA_EXTERN int ofa_connect(const char *socket_path, ofa_client **out);
+
+/* Sets the deadline of each later call on c, in milliseconds from the start
+ * of the call; 0 means no deadline. Returns 0, or -EINVAL (c is NULL). */
+OFA_EXTERN int ofa_set_timeout(ofa_client *c, unsigned int ms);
 
 /* Closes the connection: the daemon frees every block it owned that was not
  * allocated with OFA_KEEP. Also closes its arenas and unmaps their pages. */

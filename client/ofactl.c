@@ -1,7 +1,7 @@
 /*
  * ofactl - the command-line tool of ofa, on libofaclient's public API.
  *
- *   ofactl [--socket PATH] ping [--wait SECONDS]
+ *   ofactl [--socket PATH] [--timeout SECONDS] ping [--wait SECONDS]
  *   ofactl [--socket PATH] arenas [--json]
  *   ofactl [--socket PATH] stats [ARENA] [--json]
  *   ofactl [--socket PATH] create NAME [--page-size SIZE] [--max SIZE]
@@ -20,11 +20,18 @@
  * people read and write modes; uid and gid are numbers.
  *
  * Options may appear anywhere after the program name; "--" ends them.
+ *
+ * Deadlines: every request has the library's deadline, --timeout's when
+ * given (which ofactl hands to libofaclient through $OFAD_TIMEOUT_MS, read
+ * at connect, so the handshake has it too). ping --wait S bounds each
+ * attempt by what is left of S as well, so it returns within S whatever the
+ * daemon does (absent, stopped, or accepting and never answering).
  */
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +66,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --socket PATH    the daemon's socket (default: $OFAD_SOCKET, else " OFA_DEFAULT_SOCKET ")\n"
+    "  --timeout SECONDS  give up on a daemon that does not answer within SECONDS\n"
+    "                   (default: $OFAD_TIMEOUT_MS milliseconds, else 5; 0: never)\n"
     "  --json           print one JSON object (sizes in bytes, mode as \"0600\")\n"
     "  --help           print this help\n"
     "  --version        print the version\n"
@@ -70,7 +79,8 @@ static const char usage_text[] =
 struct opts {
     const char *socket;
     int json, force;
-    const char *wait, *page_size, *max, *align, *mode;
+    const char *wait, *page_size, *max, *align, *mode, *timeout;
+    long long timeout_ms; /* --timeout in ms, -1 when not given */
     const char *pos[3]; /* command and its operands */
     int npos;
 };
@@ -91,7 +101,17 @@ static int usage_error(const char *fmt, ...)
 static int is_conn_error(int rc)
 {
     return rc == -ECONNRESET || rc == -EPIPE || rc == -EPROTO || rc == -ECONNREFUSED ||
-           rc == -ENOTCONN;
+           rc == -ENOTCONN || rc == -ETIMEDOUT;
+}
+
+/* Makes ms the deadline of the calls of the next connection: libofaclient
+ * reads it from the environment at connect, handshake included. */
+static void set_timeout_env(long long ms)
+{
+    char v[24];
+
+    snprintf(v, sizeof(v), "%lld", ms);
+    setenv(OFA_TIMEOUT_ENV, v, 1);
 }
 
 static int report(int rc)
@@ -317,10 +337,21 @@ static int cmd_ping(const struct opts *o)
     }
     deadline = now_s() + wait;
     for (;;) {
+        if (o->wait != NULL) {
+            /* This attempt may take what is left of the wait, no more (and
+             * no more than --timeout). */
+            long long ms = (long long)((deadline - now_s()) * 1000 + 0.999);
+            if (ms < 1)
+                ms = 1;
+            if (o->timeout_ms > 0 && o->timeout_ms < ms)
+                ms = o->timeout_ms;
+            set_timeout_env(ms);
+        }
         rc = ofa_connect(o->socket, &c);
-        /* The daemon may be starting: no socket yet, or not listening yet. */
+        /* The daemon may be starting: no socket yet, or not listening yet,
+         * or too busy to answer this attempt in time. */
         if (rc == 0 || !(rc == -ENOENT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
-                         rc == -EPIPE || rc == -EAGAIN))
+                         rc == -EPIPE || rc == -EAGAIN || rc == -ETIMEDOUT))
             break;
         left = deadline - now_s();
         if (left <= 0)
@@ -337,6 +368,14 @@ static int cmd_ping(const struct opts *o)
         fprintf(stderr, "ofactl: cannot reach ofad at %s: %s: %s\n", ofa_socket_path(o->socket),
                 ofa_err_name(rc), rc == -ENOENT ? "no socket there" : ofa_strerror(rc));
         return EXIT_NODAEMON;
+    }
+    if (o->wait != NULL) {
+        long long ms = (long long)((deadline - now_s()) * 1000 + 0.999);
+        if (ms < 1)
+            ms = 1;
+        if (o->timeout_ms > 0 && o->timeout_ms < ms)
+            ms = o->timeout_ms;
+        ofa_set_timeout(c, (unsigned int)ms);
     }
     t0 = now_s();
     rc = ofa_ping(c);
@@ -617,6 +656,8 @@ static const char **value_slot(struct opts *o, const char *name)
         return &o->socket;
     if (strcmp(name, "wait") == 0)
         return &o->wait;
+    if (strcmp(name, "timeout") == 0)
+        return &o->timeout;
     if (strcmp(name, "page-size") == 0)
         return &o->page_size;
     if (strcmp(name, "max") == 0)
@@ -724,6 +765,18 @@ int main(int argc, char **argv)
         return rc;
     if (o.socket != NULL && o.socket[0] == '\0')
         return usage_error("--socket: empty path");
+    o.timeout_ms = -1;
+    if (o.timeout != NULL) {
+        double t;
+        char *end;
+
+        errno = 0;
+        t = strtod(o.timeout, &end);
+        if (errno != 0 || end == o.timeout || *end != '\0' || !(t >= 0) || t > UINT_MAX / 1000)
+            return usage_error("--timeout: not a number of seconds: '%s'", o.timeout);
+        o.timeout_ms = (long long)(t * 1000 + 0.999);
+        set_timeout_env(o.timeout_ms);
+    }
     if (o.npos == 0)
         return usage_error("no command given");
     cmd = o.pos[0];

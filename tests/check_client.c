@@ -11,6 +11,11 @@
  * exact error, that later calls fail at once instead of waiting, and that no
  * descriptor is left open in this process (/proc/self/fd before and after).
  *
+ * Deadlines: peers that accept and never answer, answer the handshake and
+ * then nothing, dribble a reply a byte at a time, or never accept (a full
+ * backlog); each call must come back with -ETIMEDOUT, drop the connection
+ * and leave the handle's objects usable to close.
+ *
  * The library under test is the shared libofaclient: only its exported API.
  */
 #include <check.h>
@@ -27,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ofaclient.h"
@@ -703,6 +709,7 @@ START_TEST(test_errors)
         {EMSGSIZE, "EMSGSIZE"},
         {ENOTSUP, "ENOTSUP"},
         {EIO, "EIO"},
+        {ETIMEDOUT, "ETIMEDOUT"},
     };
     size_t i, j;
 
@@ -973,6 +980,138 @@ START_TEST(test_local_checks)
 }
 END_TEST
 
+/* --- deadlines --- */
+
+/* Reads requests and never answers. */
+static void s_silent(void)
+{
+    srv_linger();
+}
+
+/* Answers the handshake, then nothing. */
+static void s_hello_then_silent(void)
+{
+    srv_hello();
+    srv_linger();
+}
+
+/* Answers the handshake and OPEN, then nothing. */
+static void s_open_then_silent(void)
+{
+    srv_hello();
+    srv_open();
+    srv_linger();
+}
+
+/* Answers the handshake, then sends the reply to PING one byte every 50 ms:
+ * always some progress, never a whole frame in time. */
+static void s_dribble_forever(void)
+{
+    static const uint8_t head[] = {0, 0, 0x40, 0};
+    struct proto_req req;
+    const struct timespec pause = {0, 50 * 1000 * 1000};
+
+    srv_hello();
+    srv_req(&req);
+    for (size_t i = 0;; i++) {
+        srv_write(i < sizeof(head) ? &head[i] : &head[3], 1);
+        nanosleep(&pause, NULL);
+    }
+}
+
+START_TEST(test_deadline_handshake)
+{
+    int fds = count_fds();
+    ofa_client *c = (ofa_client *)&c;
+
+    setenv(OFA_TIMEOUT_ENV, "300", 1);
+    peer_start(s_silent);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), -ETIMEDOUT);
+    ck_assert_ptr_null(c);
+    peer_wait();
+    unlink(sockpath);
+    ck_assert_int_eq(count_fds(), fds);
+    unsetenv(OFA_TIMEOUT_ENV);
+}
+END_TEST
+
+START_TEST(test_deadline_backlog)
+{
+    struct sockaddr_un sa;
+    int fds = count_fds(), lfd, first;
+    ofa_client *c = (ofa_client *)&c;
+
+    /* A listener that never accepts, with its backlog taken: connect(2)
+     * would wait for room forever. */
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, sockpath);
+    unlink(sockpath);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ck_assert_int_eq(connect(first, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    setenv(OFA_TIMEOUT_ENV, "300", 1);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), -ETIMEDOUT);
+    ck_assert_ptr_null(c);
+    unsetenv(OFA_TIMEOUT_ENV);
+    close(first);
+    close(lfd);
+    unlink(sockpath);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+START_TEST(test_deadline_calls)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+    int fds = count_fds();
+
+    ck_assert_int_eq(ofa_set_timeout(NULL, 10), -EINVAL);
+
+    /* A request the daemon never answers: -ETIMEDOUT, the connection is
+     * dropped (later calls fail at once, the peer still being there), and
+     * the arena object stays valid until closed. */
+    unsetenv(OFA_TIMEOUT_ENV);
+    peer_start(s_open_then_silent);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "x", &a), 0);
+    ck_assert_int_eq(ofa_set_timeout(c, 200), 0);
+    ck_assert_int_eq(ofa_alloc(a, 64, &off), -ETIMEDOUT);
+    ck_assert_int_eq(ofa_alloc(a, 64, &off), -ETIMEDOUT);
+    ck_assert_int_eq(ofa_ping(c), -ETIMEDOUT);
+    ck_assert_str_eq(ofa_arena_name(a), "x");
+    ck_assert_int_eq(ofa_arena_writable(a), 1);
+    ofa_arena_close(a);
+    ofa_disconnect(c);
+    peer_wait();
+    unlink(sockpath);
+
+    /* A timeout set after connect applies to the next call. */
+    peer_start(s_hello_then_silent);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
+    ck_assert_int_eq(ofa_set_timeout(c, 150), 0);
+    ck_assert_int_eq(ofa_ping(c), -ETIMEDOUT);
+    ofa_disconnect(c);
+    peer_wait();
+    unlink(sockpath);
+
+    /* The deadline is the whole exchange's, not each read's. */
+    peer_start(s_dribble_forever);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
+    ck_assert_int_eq(ofa_set_timeout(c, 400), 0);
+    ck_assert_int_eq(ofa_ping(c), -ETIMEDOUT);
+    ofa_disconnect(c);
+    peer_wait();
+    unlink(sockpath);
+    ck_assert_int_eq(count_fds(), fds);
+    ck_assert_str_eq(ofa_err_name(-ETIMEDOUT), "ETIMEDOUT");
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -999,6 +1138,14 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_hostile_pages);
     tcase_add_test(tc, test_hostile_batches);
     tcase_add_test(tc, test_local_checks);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("deadline");
+    tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_deadline_handshake);
+    tcase_add_test(tc, test_deadline_backlog);
+    tcase_add_test(tc, test_deadline_calls);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,61 @@ START_TEST(test_other_user)
 }
 END_TEST
 
+/* --- deadlines --- */
+
+START_TEST(test_timeout_stopped)
+{
+    start();
+    /* A daemon stopped with SIGSTOP: its socket accepts (the kernel does),
+     * nothing answers. Every form gives up in time with status 3. */
+    ck_assert_int_eq(ofad_signal(&d, SIGSTOP), 0);
+    ck_assert_int_eq(RUN(&R, "--timeout", "0.3", "ping"), 3);
+    ck_assert_ptr_nonnull(strstr(R.err, "ETIMEDOUT"));
+    ck_assert_int_eq(RUN(&R, "ping", "--wait", "1"), 3);
+    ck_assert_ptr_nonnull(strstr(R.err, "ETIMEDOUT"));
+    /* --wait bounds the attempt even when --timeout says never. */
+    ck_assert_int_eq(RUN(&R, "--timeout", "0", "ping", "--wait", "0.5"), 3);
+    ck_assert_int_eq(RUN(&R, "--timeout=0.3", "stats", "--json"), 3);
+    ck_assert_str_eq(R.out, "");
+    ck_assert_int_eq(ofad_signal(&d, SIGCONT), 0);
+    ck_assert_int_eq(RUN(&R, "--timeout", "5", "ping", "--wait", "5"), 0);
+    stop();
+    ck_assert_int_eq(RUN_BARE(&R, "--timeout", "soon", "ping"), 2);
+    ck_assert_int_eq(RUN_BARE(&R, "--timeout", "-1", "ping"), 2);
+}
+END_TEST
+
+START_TEST(test_timeout_silent_server)
+{
+    pid_t pid;
+    int lfd, st;
+
+    /* A server that accepts every connection, reads, and never answers. */
+    ck_assert_int_eq(ofad_prepare(&d), 0);
+    lfd = harness_listen(d.socket);
+    ck_assert_int_ge(lfd, 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char buf[256];
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) {
+            int fd = accept(lfd, NULL, NULL);
+            if (fd >= 0)
+                while (read(fd, buf, sizeof(buf)) > 0)
+                    ;
+        }
+    }
+    close(lfd);
+    ck_assert_int_eq(RUN(&R, "ping", "--wait", "1"), 3);
+    ck_assert_ptr_nonnull(strstr(R.err, "ETIMEDOUT"));
+    ck_assert_int_eq(RUN(&R, "--timeout", "0.2", "arenas"), 3);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ofad_cleanup(&d);
+}
+END_TEST
+
 static Suite *ofactl_suite(void)
 {
     Suite *s = suite_create("ofactl");
@@ -491,6 +547,12 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_no_daemon);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("timeout");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_timeout_stopped);
+    tcase_add_test(tc, test_timeout_silent_server);
     suite_add_tcase(s, tc);
     return s;
 }
