@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
+
+_Static_assert(ARENA_NAME_MAX == PROTO_NAME_MAX, "an arena takes every name the wire carries");
 
 struct page_ent {
     uint64_t base; /* 0: empty */
@@ -154,7 +157,7 @@ static void arena_destroy(struct arena *a)
 
 void reg_fini(struct registry *r)
 {
-    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+    for (uint32_t i = 0; i < REG_MAX_ARENAS; i++) {
         if (r->slots[i] != NULL) {
             arena_destroy(r->slots[i]);
             r->slots[i] = NULL;
@@ -166,9 +169,9 @@ void reg_fini(struct registry *r)
 
 struct arena *reg_find(const struct registry *r, const char *name, size_t len)
 {
-    if (len > PROTO_NAME_MAX)
+    if (len > ARENA_NAME_MAX)
         return NULL;
-    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+    for (uint32_t i = 0; i < REG_MAX_ARENAS; i++) {
         struct arena *a = r->slots[i];
         if (a != NULL && a->name_len == len && memcmp(a->name, name, len) == 0)
             return a;
@@ -202,9 +205,9 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
         return -EEXIST;
     if (r->count >= r->max_arenas)
         return -ENOMEM;
-    for (slot = 0; slot < PROTO_MAX_ARENAS && r->slots[slot] != NULL; slot++)
+    for (slot = 0; slot < REG_MAX_ARENAS && r->slots[slot] != NULL; slot++)
         ;
-    if (slot == PROTO_MAX_ARENAS)
+    if (slot == REG_MAX_ARENAS)
         return -ENOMEM;
     a = calloc(1, sizeof(*a));
     if (a == NULL)
@@ -261,7 +264,7 @@ uint32_t reg_sorted(const struct registry *r, struct arena **v)
 {
     uint32_t n = 0;
 
-    for (uint32_t i = 0; i < PROTO_MAX_ARENAS; i++) {
+    for (uint32_t i = 0; i < REG_MAX_ARENAS; i++) {
         if (r->slots[i] != NULL)
             v[n++] = r->slots[i];
     }
@@ -415,31 +418,4 @@ uint64_t arena_pages(const struct arena *a, uint64_t *bases, uint32_t max)
         n++;
     }
     return n;
-}
-
-void arena_info(const struct arena *a, bool with_stats, struct proto_arena_info *out)
-{
-    struct heap_stats st;
-
-    memset(out, 0, sizeof(*out));
-    out->name.ptr = a->name;
-    out->name.len = a->name_len;
-    out->uid = a->uid;
-    out->gid = a->gid;
-    out->mode = a->mode;
-    if (!with_stats)
-        return;
-    heap_stats(a->heap, &st);
-    out->align = a->align;
-    out->page_size = a->page_size;
-    out->max_bytes = a->max_bytes;
-    out->pages = st.pages;
-    out->bytes_reserved = st.bytes_reserved;
-    out->bytes_live = st.bytes_live;
-    out->blocks_live = st.blocks_live;
-    out->free_chunks = st.free_chunks;
-    out->largest_free = st.largest_free;
-    out->allocs = st.allocs;
-    out->frees = st.frees;
-    out->alloc_failures = st.alloc_failures + a->failures;
 }

@@ -18,8 +18,10 @@
 #include <stdint.h>
 
 #include "heap.h"
-#include "proto.h"
 #include "shm.h"
+
+#define ARENA_NAME_MAX 63u   /* 1..63 bytes of [A-Za-z0-9._-] */
+#define REG_MAX_ARENAS 4096u /* arenas of one daemon */
 
 #define ACC_R 4u /* open read-only, stats, read-only pages */
 #define ACC_W 2u /* read-write open, alloc, free, read-write pages */
@@ -41,7 +43,7 @@ struct arena_params {
 struct page_ent; /* base -> segment number, arena.c */
 
 struct arena {
-    char name[PROTO_NAME_MAX + 1];
+    char name[ARENA_NAME_MAX + 1];
     uint32_t name_len;
     uint32_t slot, gen;
     uint32_t uid, gid, mode;
@@ -56,10 +58,10 @@ struct arena {
 
 struct registry {
     char tag[SHM_TAG_LEN + 1];
-    struct arena *slots[PROTO_MAX_ARENAS];
-    uint32_t gens[PROTO_MAX_ARENAS];
+    struct arena *slots[REG_MAX_ARENAS];
+    uint32_t gens[REG_MAX_ARENAS];
     uint32_t count;          /* arenas in slots */
-    uint32_t max_arenas;     /* <= PROTO_MAX_ARENAS */
+    uint32_t max_arenas;     /* <= REG_MAX_ARENAS */
     uint64_t max_total;      /* bytes of pages, all arenas together */
     uint64_t total_reserved; /* bytes of pages held now */
     uint64_t next_seg;       /* segment number of the next page */
@@ -74,7 +76,7 @@ void reg_fini(struct registry *r);
 /* The arena in slot with generation gen, or NULL (dropped, never existed). */
 static inline struct arena *reg_get(const struct registry *r, uint32_t slot, uint32_t gen)
 {
-    struct arena *a = slot < PROTO_MAX_ARENAS ? r->slots[slot] : NULL;
+    struct arena *a = slot < REG_MAX_ARENAS ? r->slots[slot] : NULL;
 
     return a != NULL && a->gen == gen ? a : NULL;
 }
@@ -98,7 +100,7 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
  */
 int reg_drop(struct registry *r, struct arena *a, bool force);
 
-/* Fills v (room for PROTO_MAX_ARENAS) with the arenas sorted by name;
+/* Fills v (room for REG_MAX_ARENAS) with the arenas sorted by name;
  * returns their count. */
 uint32_t reg_sorted(const struct registry *r, struct arena **v);
 
@@ -142,9 +144,5 @@ int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base
 /* Writes up to max page bases into bases, in order. Returns how many pages
  * the arena holds (which may be more than max). */
 uint64_t arena_pages(const struct arena *a, uint64_t *bases, uint32_t max);
-
-/* The arena's public record; stats are zero unless with_stats. name points
- * into a. */
-void arena_info(const struct arena *a, bool with_stats, struct proto_arena_info *out);
 
 #endif

@@ -50,8 +50,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "session.h"
-#include "shm.h"
 
 #define ACCEPTS_PER_WAKEUP 64
 #define TICK_MS            1000
@@ -74,7 +72,7 @@ static void status_update(struct server *srv, bool force)
 {
     char buf[sizeof(srv->status)];
 
-    snprintf(buf, sizeof(buf), "arenas=%u clients=%u bytes=%llu", srv->reg.count, srv->nclients,
+    snprintf(buf, sizeof(buf), "arenas=%u clients=%u bytes=%llu", srv->reg.count, sessions_count(&srv->sessions),
              (unsigned long long)srv->reg.total_reserved);
     if (!force && strcmp(buf, srv->status) == 0)
         return;
@@ -110,22 +108,22 @@ static void on_listen(uv_poll_t *p, int status, int events)
                 if (fd >= 0)
                     close(fd);
                 srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+                if (log_ratelimit_ok(&srv->accept_rl, uv_now(&srv->loop), &dropped))
                     log_err("client refused: out of file descriptors suppressed=%u", dropped);
                 continue;
             }
-            if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+            if (log_ratelimit_ok(&srv->accept_rl, uv_now(&srv->loop), &dropped))
                 log_err("accept failed err=%s suppressed=%u", log_errname(e), dropped);
             return;
         }
-        if (srv->nclients >= srv->cfg.max_clients) {
-            if (log_ratelimit_ok(&srv->accept_rl, server_now(srv), &dropped))
+        if (sessions_count(&srv->sessions) >= srv->cfg.max_clients) {
+            if (log_ratelimit_ok(&srv->accept_rl, uv_now(&srv->loop), &dropped))
                 log_warning("client refused: too many clients max_clients=%u suppressed=%u",
                             srv->cfg.max_clients, dropped);
             close(fd);
             continue;
         }
-        session_accept(srv, fd);
+        session_accept(&srv->sessions, fd);
     }
 }
 
@@ -432,7 +430,7 @@ static void on_tick(uv_poll_t *t, int status, int events)
     /* Drain the counter; a spurious wake-up (EAGAIN) has nothing to do. */
     if (read(srv->tick_fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
         return;
-    session_tick(srv);
+    session_tick(&srv->sessions);
     status_update(srv, false);
 }
 
@@ -526,7 +524,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
     uv_poll_start(&srv->tick, UV_READABLE, on_tick);
-    srv->start_ms = uv_now(&srv->loop);
+    sessions_init(&srv->sessions, &srv->loop, &srv->reg, &srv->cfg, srv->uid);
     return 0;
 
 fail:
@@ -547,7 +545,7 @@ int server_run(struct server *srv)
                srv->reg.count, (unsigned long long)srv->reg.max_total, (int)getpid(),
                srv->activated ? " activated=1" : "");
     snprintf(status, sizeof(status), "arenas=%u clients=%u bytes=%llu", srv->reg.count,
-             srv->nclients, (unsigned long long)srv->reg.total_reserved);
+             sessions_count(&srv->sessions), (unsigned long long)srv->reg.total_reserved);
     memcpy(srv->status, status, sizeof(status));
     sd_notifyf(0, "READY=1\nSTATUS=%s", status);
 
@@ -557,7 +555,7 @@ int server_run(struct server *srv)
     uv_close((uv_handle_t *)&srv->listen_poll, close_cb);
     close(srv->listen_fd);
     srv->listen_fd = -1;
-    session_close_all(srv);
+    sessions_fini(&srv->sessions);
     uv_close((uv_handle_t *)&srv->sig_term, close_cb);
     uv_close((uv_handle_t *)&srv->sig_int, close_cb);
     uv_close((uv_handle_t *)&srv->sig_hup, close_cb);
@@ -565,8 +563,6 @@ int server_run(struct server *srv)
     uv_run(&srv->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&srv->loop);
     server_release(srv);
-    free(srv->bases);
-    srv->bases = NULL;
     cfg_free(&srv->cfg);
     log_notice("stopped");
     return 0;

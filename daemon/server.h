@@ -13,9 +13,8 @@
 #include "arena.h"
 #include "config.h"
 #include "log.h"
-#include "proto.h"
-
-struct session;
+#include "session.h"
+#include "shm.h"
 
 struct server {
     uv_loop_t loop;
@@ -46,23 +45,13 @@ struct server {
     bool handles_open; /* the uv handles above were initialised */
 
     struct registry reg;
-    struct session *sessions; /* doubly linked, newest first */
-    uint32_t nclients;
-    uint64_t next_session_id;
-    uint64_t start_ms; /* uv_now at start */
+    struct sessions sessions;
     bool stopping;
     int exit_code;
 
     struct log_ratelimit accept_rl;
     char status[128]; /* the last STATUS= sent */
 
-    /* Reply scratch shared by all sessions (one thread, one request at a
-     * time): a request never allocates. */
-    uint64_t offs[PROTO_MAX_BATCH];
-    struct arena *sorted[PROTO_MAX_ARENAS];
-    struct proto_arena_info infos[PROTO_MAX_ARENAS];
-    uint64_t *bases; /* PAGES, grown on demand up to PROTO_MAX_PAGES */
-    uint32_t bases_cap;
 };
 
 /*
@@ -77,11 +66,5 @@ int server_start(struct server *srv, char *err, size_t errlen);
 /* Runs until SIGTERM/SIGINT, then shuts down: stops accepting, closes every
  * session, removes every page and the socket file. Returns the exit code. */
 int server_run(struct server *srv);
-
-/* Milliseconds on the loop's clock. */
-static inline uint64_t server_now(struct server *srv)
-{
-    return uv_now(&srv->loop);
-}
 
 #endif

@@ -4,8 +4,10 @@
  *
  * Owns: a connection's socket, its identity (SO_PEERCRED, SO_PEERGROUPS, read
  * once at accept), its arena handles, its input and output buffers and the
- * page descriptors waiting to be sent. Called by server.c (accept, shutdown,
- * the one-second tick) and by libuv (readiness of the socket).
+ * page descriptors waiting to be sent; the set of sessions (struct
+ * sessions: the list, the client count, the reply scratch they share).
+ * Called by server.c (accept, shutdown, the one-second tick) and by libuv
+ * (readiness of the socket); it calls arena.c and never server.c.
  *
  * The path of a batch: one read(2) into the input buffer; every complete
  * frame in it is decoded, served and its reply appended to the output
@@ -49,7 +51,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server.h"
+
+_Static_assert(REG_MAX_ARENAS <= PROTO_MAX_ARENAS, "one ARENAS reply carries every arena");
 
 #define IN_INITIAL 16384u       /* first input buffer */
 #define OUT_KEEP   (256u << 10) /* an emptied output buffer larger than this is freed */
@@ -68,7 +71,7 @@ static void slog(struct session *s, int prio, const char *fmt, ...)
     uint32_t dropped = 0;
     va_list ap;
 
-    if (!log_on(prio) || !log_ratelimit_ok(&s->rl, server_now(s->srv), &dropped))
+    if (!log_on(prio) || !log_ratelimit_ok(&s->rl, uv_now(s->set->loop), &dropped))
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -90,7 +93,7 @@ static void release_handles(struct session *s)
         struct arena *a;
         if (!h->used)
             continue;
-        a = reg_get(&s->srv->reg, h->slot, h->gen);
+        a = reg_get(s->set->reg, h->slot, h->gen);
         if (a != NULL)
             arena_owner_release(a, h->owner);
         h->used = false;
@@ -103,7 +106,7 @@ static inline int handle_get(struct session *s, uint32_t id, struct handle **h, 
     if (__builtin_expect(id >= s->handles_cap || !s->handles[id].used, 0))
         return -EBADF;
     *h = &s->handles[id];
-    *a = reg_get(&s->srv->reg, (*h)->slot, (*h)->gen);
+    *a = reg_get(s->set->reg, (*h)->slot, (*h)->gen);
     return *a != NULL ? 0 : -ENOENT; /* the arena was dropped under the handle */
 }
 
@@ -115,7 +118,7 @@ static uint64_t session_blocks(struct session *s)
     for (uint32_t i = 0; i < s->handles_cap; i++) {
         struct handle *h = &s->handles[i];
         struct arena *a;
-        if (h->used && (a = reg_get(&s->srv->reg, h->slot, h->gen)) != NULL)
+        if (h->used && (a = reg_get(s->set->reg, h->slot, h->gen)) != NULL)
             n += arena_owner_blocks(a, h->owner);
     }
     return n;
@@ -128,7 +131,7 @@ static void begin_close(struct session *s)
     if (s->closing)
         return;
     s->closing = true;
-    s->closing_since = server_now(s->srv);
+    s->closing_since = uv_now(s->set->loop);
     /* The client is being turned away: its blocks go now, not when the
      * last bytes of the goodbye have been flushed. */
     release_handles(s);
@@ -144,7 +147,7 @@ static void on_closed(uv_handle_t *h)
 
 static void session_destroy(struct session *s, const char *why)
 {
-    struct server *srv = s->srv;
+    struct sessions *ss = s->set;
 
     log_info("client disconnected client=%llu uid=%u pid=%d reason=%s", (unsigned long long)s->id,
              s->cred.uid, s->cred.pid, why);
@@ -157,10 +160,10 @@ static void session_destroy(struct session *s, const char *why)
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
-        srv->sessions = s->next;
+        ss->head = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    srv->nclients--;
+    ss->count--;
     free(s->handles);
     free(s->cred.groups);
     free(s->in);
@@ -353,7 +356,7 @@ static int op_hello(struct session *s, const struct proto_req *q, struct proto_r
 
 static int op_create(struct session *s, const struct proto_req *q)
 {
-    const struct cfg *c = &s->srv->cfg;
+    const struct cfg *c = s->set->cfg;
     struct arena_params p;
     char name[PROTO_NAME_MAX + 1];
     struct arena *a;
@@ -370,7 +373,7 @@ static int op_create(struct session *s, const struct proto_req *q)
     p.mode = q->u.create.mode ? q->u.create.mode : CFG_DEFAULT_MODE;
     p.uid = s->cred.uid;
     p.gid = s->cred.gid;
-    rc = reg_create(&s->srv->reg, &p, &a);
+    rc = reg_create(s->set->reg, &p, &a);
     if (rc < 0) {
         slog(s, rc == -EEXIST ? LOGP_INFO : LOGP_NOTICE, "create refused arena=%s err=%s", name,
              log_errname(rc));
@@ -385,7 +388,7 @@ static int op_create(struct session *s, const struct proto_req *q)
 
 static int op_drop(struct session *s, const struct proto_req *q)
 {
-    struct arena *a = reg_find(&s->srv->reg, q->u.drop.name.ptr, q->u.drop.name.len);
+    struct arena *a = reg_find(s->set->reg, q->u.drop.name.ptr, q->u.drop.name.len);
     char name[PROTO_NAME_MAX + 1];
     struct heap_stats st;
     int rc;
@@ -396,7 +399,7 @@ static int op_drop(struct session *s, const struct proto_req *q)
         return -EACCES;
     memcpy(name, a->name, a->name_len + 1);
     heap_stats(a->heap, &st);
-    rc = reg_drop(&s->srv->reg, a, q->u.drop.force != 0);
+    rc = reg_drop(s->set->reg, a, q->u.drop.force != 0);
     if (rc < 0)
         return rc;
     log_notice("arena dropped arena=%s blocks_freed=%llu client=%llu uid=%u pid=%d", name,
@@ -407,8 +410,8 @@ static int op_drop(struct session *s, const struct proto_req *q)
 
 static int op_open(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct server *srv = s->srv;
-    struct arena *a = reg_find(&srv->reg, q->u.open.name.ptr, q->u.open.name.len);
+    struct sessions *ss = s->set;
+    struct arena *a = reg_find(ss->reg, q->u.open.name.ptr, q->u.open.name.len);
     struct handle *h;
     unsigned acc;
     uint32_t i;
@@ -421,7 +424,7 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
     acc = arena_access(a, &s->cred);
     if (!(acc & ACC_R))
         return -EACCES;
-    if (s->handles_used >= srv->cfg.max_handles_per_client)
+    if (s->handles_used >= ss->cfg->max_handles_per_client)
         return -EMFILE;
     for (i = 0; i < s->handles_cap && s->handles[i].used; i++)
         ;
@@ -463,7 +466,7 @@ static int op_close(struct session *s, const struct proto_req *q)
         return -EBADF;
     h = &s->handles[id];
     /* Closing a handle whose arena was dropped succeeds: it only forgets it. */
-    a = reg_get(&s->srv->reg, h->slot, h->gen);
+    a = reg_get(s->set->reg, h->slot, h->gen);
     if (a != NULL)
         arena_owner_release(a, h->owner);
     h->used = false;
@@ -473,7 +476,7 @@ static int op_close(struct session *s, const struct proto_req *q)
 
 static int op_alloc(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct server *srv = s->srv;
+    struct sessions *ss = s->set;
     uint32_t count = q->op == PROTO_OP_ALLOC ? 1 : q->u.alloc.count;
     bool keep = (q->u.alloc.flags & PROTO_ALLOC_KEEP) != 0;
     struct handle *h;
@@ -494,9 +497,9 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
      * count only ever falls behind our back: an upper bound kept up to date
      * here is exact enough until it reaches the limit, and only then are
      * the handles counted (O(handles), not per request). */
-    if (!keep && s->blocks_bound + count > srv->cfg.max_blocks_per_client) {
+    if (!keep && s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
         s->blocks_bound = session_blocks(s);
-        if (s->blocks_bound + count > srv->cfg.max_blocks_per_client) {
+        if (s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
                  a->name);
             return -EMFILE;
@@ -509,8 +512,8 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
         if (count > proto_batch_fit(s->peer_max))
             return -EMSGSIZE;
         rc = arena_alloc_n(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
-                           count, srv->offs);
-        r->u.list.offs = srv->offs;
+                           count, ss->offs);
+        r->u.list.offs = ss->offs;
         r->u.list.count = count;
     }
     if (__builtin_expect(rc == 0, 1)) {
@@ -587,7 +590,7 @@ static int op_page(struct session *s, const struct proto_req *q, struct proto_re
 
 static int op_pages(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct server *srv = s->srv;
+    struct sessions *ss = s->set;
     struct handle *h;
     struct arena *a;
     uint64_t n;
@@ -596,32 +599,61 @@ static int op_pages(struct session *s, const struct proto_req *q, struct proto_r
     rc = handle_get(s, q->u.pages.arena, &h, &a);
     if (rc < 0)
         return rc;
-    n = arena_pages(a, srv->bases, srv->bases_cap);
+    n = arena_pages(a, ss->bases, ss->bases_cap);
     /* The client's own limit is checked when the reply is encoded. */
     if (n > PROTO_MAX_PAGES)
         return -EMSGSIZE;
-    if (n > srv->bases_cap) {
-        uint64_t *v = realloc(srv->bases, n * sizeof(*v));
+    if (n > ss->bases_cap) {
+        uint64_t *v = realloc(ss->bases, n * sizeof(*v));
         if (v == NULL)
             return -ENOMEM;
-        srv->bases = v;
-        srv->bases_cap = (uint32_t)n;
-        n = arena_pages(a, srv->bases, srv->bases_cap);
+        ss->bases = v;
+        ss->bases_cap = (uint32_t)n;
+        n = arena_pages(a, ss->bases, ss->bases_cap);
     }
-    r->u.list.offs = srv->bases;
+    r->u.list.offs = ss->bases;
     r->u.list.count = (uint32_t)n;
     return 0;
 }
 
+/* The arena's wire record; stats are zero unless with_stats. name points
+ * into a. */
+static void arena_record(const struct arena *a, bool with_stats, struct proto_arena_info *out)
+{
+    struct heap_stats st;
+
+    memset(out, 0, sizeof(*out));
+    out->name.ptr = a->name;
+    out->name.len = a->name_len;
+    out->uid = a->uid;
+    out->gid = a->gid;
+    out->mode = a->mode;
+    if (!with_stats)
+        return;
+    heap_stats(a->heap, &st);
+    out->align = a->align;
+    out->page_size = a->page_size;
+    out->max_bytes = a->max_bytes;
+    out->pages = st.pages;
+    out->bytes_reserved = st.bytes_reserved;
+    out->bytes_live = st.bytes_live;
+    out->blocks_live = st.blocks_live;
+    out->free_chunks = st.free_chunks;
+    out->largest_free = st.largest_free;
+    out->allocs = st.allocs;
+    out->frees = st.frees;
+    out->alloc_failures = st.alloc_failures + a->failures;
+}
+
 static int op_stats(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct arena *a = reg_find(&s->srv->reg, q->u.stats.name.ptr, q->u.stats.name.len);
+    struct arena *a = reg_find(s->set->reg, q->u.stats.name.ptr, q->u.stats.name.len);
 
     if (a == NULL)
         return proto_name_check(q->u.stats.name.ptr, q->u.stats.name.len) < 0 ? -EINVAL : -ENOENT;
     if (!(arena_access(a, &s->cred) & ACC_R))
         return -EACCES;
-    arena_info(a, true, &r->u.stats);
+    arena_record(a, true, &r->u.stats);
     return 0;
 }
 
@@ -638,9 +670,9 @@ static int op_validate(struct session *s, const struct proto_req *q)
     struct arena *a;
     char why[256];
 
-    if (s->cred.uid != 0 && s->cred.uid != s->srv->uid)
+    if (s->cred.uid != 0 && s->cred.uid != s->set->daemon_uid)
         return -EACCES;
-    a = reg_find(&s->srv->reg, q->u.validate.name.ptr, q->u.validate.name.len);
+    a = reg_find(s->set->reg, q->u.validate.name.ptr, q->u.validate.name.len);
     if (a == NULL)
         return -ENOENT;
     if (heap_validate(a->heap, why, sizeof(why)) != 0) {
@@ -652,28 +684,28 @@ static int op_validate(struct session *s, const struct proto_req *q)
 
 static int op_arenas(struct session *s, struct proto_rep *r)
 {
-    struct server *srv = s->srv;
-    uint32_t n = reg_sorted(&srv->reg, srv->sorted);
+    struct sessions *ss = s->set;
+    uint32_t n = reg_sorted(ss->reg, ss->sorted);
 
     for (uint32_t i = 0; i < n; i++)
-        arena_info(srv->sorted[i], (arena_access(srv->sorted[i], &s->cred) & ACC_R) != 0,
-                   &srv->infos[i]);
-    r->u.arenas.v = srv->infos;
+        arena_record(ss->sorted[i], (arena_access(ss->sorted[i], &s->cred) & ACC_R) != 0,
+                   &ss->infos[i]);
+    r->u.arenas.v = ss->infos;
     r->u.arenas.count = n;
     return 0;
 }
 
 static int op_daemon(struct session *s, struct proto_rep *r)
 {
-    struct server *srv = s->srv;
+    struct sessions *ss = s->set;
 
     r->u.daemon.version.ptr = OFA_VERSION;
     r->u.daemon.version.len = (uint32_t)strlen(OFA_VERSION);
-    r->u.daemon.uptime_s = (server_now(srv) - srv->start_ms) / 1000;
-    r->u.daemon.clients = srv->nclients;
-    r->u.daemon.arenas = srv->reg.count;
-    r->u.daemon.bytes_reserved = srv->reg.total_reserved;
-    r->u.daemon.bytes_limit = srv->reg.max_total;
+    r->u.daemon.uptime_s = (uv_now(ss->loop) - ss->start_ms) / 1000;
+    r->u.daemon.clients = ss->count;
+    r->u.daemon.arenas = ss->reg->count;
+    r->u.daemon.bytes_reserved = ss->reg->total_reserved;
+    r->u.daemon.bytes_limit = ss->reg->max_total;
     r->u.daemon.pid = (uint64_t)getpid();
     return 0;
 }
@@ -803,7 +835,7 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
  * of room (frames may be waiting), false when it served all it could. */
 static bool process(struct session *s)
 {
-    const struct cfg *c = &s->srv->cfg;
+    const struct cfg *c = s->set->cfg;
     size_t pos = 0;
     bool full = false;
 
@@ -858,7 +890,7 @@ static bool process(struct session *s)
 
 static bool want_read(const struct session *s)
 {
-    return !s->closing && !s->eof && s->out.len <= s->srv->cfg.max_output &&
+    return !s->closing && !s->eof && s->out.len <= s->set->cfg->max_output &&
            s->fdq_n < SESSION_MAX_FDS && (s->in == NULL || s->in_len < s->in_cap);
 }
 
@@ -990,7 +1022,7 @@ out:
     return rc;
 }
 
-void session_accept(struct server *srv, int fd)
+void session_accept(struct sessions *ss, int fd)
 {
     struct session *s;
     struct ucred uc;
@@ -1015,25 +1047,25 @@ void session_accept(struct server *srv, int fd)
     rc = proto_dec_new(&s->dec);
     if (rc < 0)
         goto fail_groups;
-    rc = uv_poll_init(&srv->loop, &s->poll, fd);
+    rc = uv_poll_init(ss->loop, &s->poll, fd);
     if (rc < 0) {
         rc = -EIO;
         goto fail_dec;
     }
     s->poll.data = s;
-    s->srv = srv;
+    s->set = ss;
     s->fd = fd;
-    s->id = ++srv->next_session_id;
-    s->max_msg = srv->cfg.max_message;
+    s->id = ++ss->next_id;
+    s->max_msg = ss->cfg->max_message;
     s->peer_max = PROTO_MIN_MAX_MSG; /* until HELLO says more */
     proto_buf_init(&s->out);
     s->events = UV_READABLE;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
-    s->next = srv->sessions;
+    s->next = ss->head;
     if (s->next != NULL)
         s->next->prev = s;
-    srv->sessions = s;
-    srv->nclients++;
+    ss->head = s;
+    ss->count++;
     log_info("client connected client=%llu uid=%u gid=%u pid=%d", (unsigned long long)s->id,
              s->cred.uid, s->cred.gid, s->cred.pid);
     return;
@@ -1049,18 +1081,37 @@ fail:
     close(fd);
 }
 
-void session_close_all(struct server *srv)
+void sessions_init(struct sessions *ss, uv_loop_t *loop, struct registry *reg,
+                   const struct cfg *cfg, uint32_t daemon_uid)
 {
-    while (srv->sessions != NULL)
-        session_destroy(srv->sessions, "shutdown");
+    memset(ss, 0, sizeof(*ss));
+    ss->loop = loop;
+    ss->reg = reg;
+    ss->cfg = cfg;
+    ss->daemon_uid = daemon_uid;
+    ss->start_ms = uv_now(loop);
 }
 
-void session_tick(struct server *srv)
+void sessions_fini(struct sessions *ss)
 {
-    uint64_t now = server_now(srv);
+    session_close_all(ss);
+    free(ss->bases);
+    ss->bases = NULL;
+    ss->bases_cap = 0;
+}
+
+void session_close_all(struct sessions *ss)
+{
+    while (ss->head != NULL)
+        session_destroy(ss->head, "shutdown");
+}
+
+void session_tick(struct sessions *ss)
+{
+    uint64_t now = uv_now(ss->loop);
     struct session *s, *next;
 
-    for (s = srv->sessions; s != NULL; s = next) {
+    for (s = ss->head; s != NULL; s = next) {
         next = s->next;
         if (s->closing && now - s->closing_since >= SESSION_LINGER_MS)
             session_destroy(s, "closed by ofad, unsent replies dropped");

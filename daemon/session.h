@@ -9,10 +9,9 @@
 #include <uv.h>
 
 #include "arena.h"
+#include "config.h"
 #include "log.h"
 #include "proto.h"
-
-struct server;
 
 /* Descriptors waiting to be sent with the reply they belong to. */
 #define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
@@ -33,7 +32,7 @@ struct pending_fd {
 
 struct session {
     uv_poll_t poll;
-    struct server *srv;
+    struct sessions *set;
     struct session *prev, *next;
     uint64_t id; /* for logs */
     int fd;
@@ -62,15 +61,52 @@ struct session {
     struct log_ratelimit rl;
 };
 
+/*
+ * What every session shares, and the list of them. server.c owns one and
+ * calls the functions below; a session never sees the server, only the loop,
+ * the registry and the config in force that this set points to.
+ */
+struct sessions {
+    uv_loop_t *loop;
+    struct registry *reg;
+    const struct cfg *cfg; /* in force: a reload replaces *cfg in place */
+    uint64_t start_ms;     /* uv_now when serving began (DAEMON's uptime) */
+    uint32_t daemon_uid;   /* ofad's own user (VALIDATE) */
+    struct session *head;  /* doubly linked, newest first */
+    uint32_t count;
+    uint64_t next_id;
+
+    /* Reply scratch shared by all sessions (one thread, one request at a
+     * time): a request never allocates. */
+    uint64_t offs[PROTO_MAX_BATCH];
+    struct arena *sorted[REG_MAX_ARENAS];
+    struct proto_arena_info infos[REG_MAX_ARENAS];
+    uint64_t *bases; /* PAGES, grown on demand up to PROTO_MAX_PAGES */
+    uint32_t bases_cap;
+};
+
+/* Points ss at what sessions serve; no session yet. */
+void sessions_init(struct sessions *ss, uv_loop_t *loop, struct registry *reg,
+                   const struct cfg *cfg, uint32_t daemon_uid);
+
+/* Closes every session now (shutdown) and frees the reply scratch. */
+void sessions_fini(struct sessions *ss);
+
+/* Connected clients. */
+static inline uint32_t sessions_count(const struct sessions *ss)
+{
+    return ss->count;
+}
+
 /* Takes a connected socket (non-blocking, close-on-exec) and serves it.
  * On failure the socket is closed and a line logged. */
-void session_accept(struct server *srv, int fd);
+void session_accept(struct sessions *ss, int fd);
 
 /* Closes every session now (shutdown). */
-void session_close_all(struct server *srv);
+void session_close_all(struct sessions *ss);
 
 /* Once a second: closes sessions that have lingered too long with unsent
  * bytes while closing. */
-void session_tick(struct server *srv);
+void session_tick(struct sessions *ss);
 
 #endif
