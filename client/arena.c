@@ -253,6 +253,26 @@ static int ptr_slow(struct ofa_arena *a, uint64_t off, long *idx)
     return 0;
 }
 
+int ofa__addr(struct ofa_arena *a, uint64_t off, uint64_t len, void **out)
+{
+    long i;
+    int rc;
+
+    *out = NULL;
+    i = map_find(a, off);
+    if (i < 0 || a->maps[i].suspect) {
+        rc = ptr_slow(a, off, &i);
+        if (rc < 0)
+            return rc;
+    }
+    /* The bytes must all lie in the one page: the next page of the offset
+     * space is mapped elsewhere here, if at all. */
+    if (a->maps[i].len - (off - a->maps[i].base) < len)
+        return -EINVAL;
+    *out = a->maps[i].addr + (off - a->maps[i].base);
+    return 0;
+}
+
 void *ofa_ptr(ofa_arena *a, uint64_t off)
 {
     long i;

@@ -8,6 +8,7 @@
  *   arena.c  arena handles, their page mappings, alloc/free, ofa_ptr.
  *   admin.c  requests that name arenas without opening them (create, drop,
  *            stats, lists) and the daemon's record.
+ *   wake.c   futex waits and wake-ups on words of mapped blocks.
  *   errors.c error names and sentences.
  */
 #ifndef OFA_CLIENT_INTERNAL_H
@@ -120,6 +121,12 @@ int ofa__name_check(const char *name);
 
 /* Copies a decoded arena record. -EPROTO if its name is not a valid name. */
 int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src);
+
+/* The address of len bytes at off in this process, mapping their page on
+ * first use (as ofa_ptr). Returns 0 and *out; -EINVAL when the bytes do not
+ * all lie in one page; the daemon's error when no live page holds off
+ * (-ENOENT) or a connection error. */
+int ofa__addr(struct ofa_arena *a, uint64_t off, uint64_t len, void **out);
 
 /* Unmaps every page of a and frees its table (arena close, disconnect). */
 void ofa__arena_unmap_all(struct ofa_arena *a);

@@ -38,7 +38,8 @@ static const struct err_entry table[] = {
     {EMSGSIZE, "EMSGSIZE", "message too large for the daemon"},
     {ENOTSUP, "ENOTSUP", "protocol version not supported"},
     {EIO, "EIO", "the daemon failed to create or pass a page"},
-    {ETIMEDOUT, "ETIMEDOUT", "the daemon did not answer in time"},
+    {ETIMEDOUT, "ETIMEDOUT", "the time ran out (the daemon did not answer, or nothing came)"},
+    {EAGAIN, "EAGAIN", "the word no longer held the expected value"},
 };
 
 static const struct err_entry *lookup(int err)

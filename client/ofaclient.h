@@ -224,6 +224,31 @@ OFA_EXTERN const char *ofa_server_version(const ofa_client *c);
  * Returns the number of pages unmapped, or a connection error. */
 OFA_EXTERN int ofa_arena_trim(ofa_arena *a);
 
+/* Wake-ups: a futex on a 32-bit word inside a block, shared by every
+ * process that mapped the block's page. No round trip to the daemon (but
+ * the first use of a page maps it, as ofa_ptr does). */
+
+/*
+ * Sleeps while the 32-bit word at off holds expected, until ofa_wake() on
+ * the same word (from any process) or timeout_ms milliseconds (< 0: no
+ * limit; 0: only compares). Returns 0 when woken: like any futex wait it may
+ * also return 0 spuriously, so callers re-read the word and wait again if
+ * it did not change. Errors: -EAGAIN (the word did not hold expected),
+ * -ETIMEDOUT (it still held it when the time was up; for timeout 0, it
+ * holds it now), -EINVAL (off not 4-byte aligned, 0, or not inside a live
+ * page of this arena that this process can map), connection errors (the
+ * page had to be asked for). Works on read-only arenas too.
+ */
+OFA_EXTERN int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeout_ms);
+
+/*
+ * Wakes at most count (>= 0; INT_MAX for all) processes waiting in
+ * ofa_wait() on the word at off. Returns how many were woken (0 when
+ * nobody waits), or -EINVAL (as ofa_wait, or count < 0), connection
+ * errors. Change the word before waking, or the woken may sleep again.
+ */
+OFA_EXTERN int ofa_wake(ofa_arena *a, uint64_t off, int count);
+
 /* A sentence for an error returned by this library ("no such arena"). */
 OFA_EXTERN const char *ofa_strerror(int err);
 /* The error's symbolic name ("ENOENT"). */
