@@ -316,7 +316,7 @@ struct ini_ctx {
     size_t errlen;
     enum section_kind sec;
     struct cfg_arena *arena; /* the arena of the current [arena NAME] */
-    unsigned ofad_keys;      /* bit per [ofad] key seen, to refuse duplicates */
+    uint64_t ofad_keys;      /* bit per [ofad] key seen, to refuse duplicates */
     bool ofad_seen;
 };
 
@@ -453,6 +453,7 @@ static char *ini_reader_fn(char *str, int num, void *stream)
 
 enum {
     K_SOCKET,
+    K_RUNTIME_DIR,
     K_LOG_LEVEL,
     K_MAX_MESSAGE,
     K_MAX_ARENAS,
@@ -468,6 +469,7 @@ enum {
 
 static const char *const ofad_keys[] = {
     [K_SOCKET] = "socket",
+    [K_RUNTIME_DIR] = "runtime_dir",
     [K_LOG_LEVEL] = "log_level",
     [K_MAX_MESSAGE] = "max_message",
     [K_MAX_ARENAS] = "max_arenas",
@@ -551,11 +553,11 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
         ctx_fail(x, "unknown key '%s' in [ofad]", key);
         return;
     }
-    if (x->ofad_keys & (1u << k)) {
+    if (x->ofad_keys & (1ull << k)) {
         ctx_fail(x, "'%s' given twice", key);
         return;
     }
-    x->ofad_keys |= 1u << k;
+    x->ofad_keys |= 1ull << k;
     switch (k) {
     case K_SOCKET:
         if (val[0] == '\0' || strlen(val) >= sizeof(c->socket)) {
@@ -563,6 +565,13 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
             return;
         }
         strcpy(c->socket, val);
+        return;
+    case K_RUNTIME_DIR:
+        if (val[0] != '/' || strlen(val) >= sizeof(c->runtime_dir) - 64) {
+            ctx_fail(x, "bad runtime_dir '%s' (an absolute path)", val);
+            return;
+        }
+        strcpy(c->runtime_dir, val);
         return;
     case K_LOG_LEVEL: {
         int l = log_level_parse(val);

@@ -48,6 +48,7 @@ struct cfg_arena {
 
 struct cfg {
     char socket[PATH_MAX];           /* "" when the file does not say */
+    char runtime_dir[PATH_MAX];      /* "" when the file does not say */
     int log_level;                   /* -1 when the file does not say */
     uint32_t max_message;            /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
     uint32_t max_arenas;             /* [1, PROTO_MAX_ARENAS] */
@@ -74,6 +75,11 @@ struct cfg {
 #define CFG_DEFAULT_ARENA       "default"
 #define CFG_DEFAULT_SOCKET      "/run/ofad/ofad.sock"
 #define CFG_SOCKET_ENV          "OFAD_SOCKET"
+/* The private directory of the instance lock: runtime_dir, else systemd's
+ * $RUNTIME_DIRECTORY (RuntimeDirectory=), else this one for root, else
+ * $XDG_RUNTIME_DIR/ofad. */
+#define CFG_RUNTIME_ENV         "RUNTIME_DIRECTORY"
+#define CFG_DEFAULT_RUNTIME_DIR "/run/ofad/private"
 
 /* Sets every default. max_total is half of shm_size (the size of /dev/shm),
  * or 1 GiB when shm_size is 0 (unknown). */

@@ -9,12 +9,19 @@
  * connection and arena.c for the arenas of the config.
  *
  * Single instance: before touching anything (segments, socket file) ofad
- * binds the abstract Unix socket "\0ofad.<tag>", tag being derived from the
- * absolute socket path, and holds it for life. The kernel releases it when
- * the process dies however it dies, so a killed ofad never blocks the next
- * one, and two daemons can never both own a socket path: the second gets
- * EADDRINUSE and leaves. Only the holder sweeps the segments of that tag (a
- * killed predecessor's) and replaces a stale socket file.
+ * takes flock(LOCK_EX) on "ofad.<tag>.lock", tag being derived from the
+ * absolute socket path, in a runtime directory that only ofad's user may
+ * enter (runtime_dir; else systemd's RuntimeDirectory=, $RUNTIME_DIRECTORY;
+ * else /run/ofad/private for root, $XDG_RUNTIME_DIR/ofad for others; made
+ * 0700 if missing, refused unless it is ofad's and mode 0?00). Anyone who
+ * can open a file can flock it, so the directory is what keeps other users
+ * from taking the lock first and stopping ofad from starting (an abstract
+ * socket name, the former lock, could be bound by any local user). The
+ * kernel releases the lock when the process dies however it dies, so a
+ * killed ofad never blocks the next one, and two daemons can never both own
+ * a socket path: the second gets EADDRINUSE and leaves. Only the holder
+ * sweeps the segments of that tag (a killed predecessor's) and replaces a
+ * stale socket file.
  *
  * Shutdown (SIGTERM, SIGINT): stop accepting, close every session (their
  * blocks freed), drop every arena (every page removed), remove the socket
@@ -42,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -127,23 +135,111 @@ static void on_listen(uv_poll_t *p, int status, int events)
     }
 }
 
-static int take_lock(struct server *srv)
+/* The directory of the instance lock (see the design block). Fills dir;
+ * -ENOENT when none can be chosen. */
+static int runtime_dir_choose(const struct server *srv, char *dir, size_t len)
 {
-    struct sockaddr_un sa;
-    socklen_t len;
-    int fd, n;
+    const char *env;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "ofad.%s", srv->tag);
-    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (srv->cfg.runtime_dir[0] != '\0')
+        return (size_t)snprintf(dir, len, "%s", srv->cfg.runtime_dir) < len ? 0 : -ENAMETOOLONG;
+    env = getenv(CFG_RUNTIME_ENV);
+    if (env != NULL && env[0] == '/') {
+        /* systemd may list several, separated by ':': the first is ours. */
+        int n = (int)strcspn(env, ":");
+        return (size_t)snprintf(dir, len, "%.*s", n, env) < len ? 0 : -ENAMETOOLONG;
+    }
+    if (geteuid() == 0) {
+        snprintf(dir, len, "%s", CFG_DEFAULT_RUNTIME_DIR);
+        return 0;
+    }
+    env = getenv("XDG_RUNTIME_DIR");
+    if (env != NULL && env[0] == '/')
+        return (size_t)snprintf(dir, len, "%s/ofad", env) < len ? 0 : -ENAMETOOLONG;
+    return -ENOENT;
+}
+
+/* Makes dir (and, 0755, its missing parents) and checks that it is ours
+ * alone: a directory, owned by our uid, no access for group or others. */
+static int runtime_dir_make(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path))
+        return -ENAMETOOLONG;
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            set_err(err, errlen, "cannot make %s: %s", path, strerror(errno));
+            return -errno;
+        }
+        *p = '/';
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        set_err(err, errlen, "cannot make the runtime directory %s: %s", dir, strerror(errno));
         return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
-        int rc = -errno;
-        close(fd);
+    }
+    if (lstat(dir, &st) < 0) {
+        set_err(err, errlen, "cannot use the runtime directory %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        set_err(err, errlen,
+                "the runtime directory %s must be a directory of ofad's user (uid %u) that no "
+                "one else may enter (mode 0700); it is %s, uid %u, mode %04o",
+                dir, (unsigned)geteuid(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return -EPERM;
+    }
+    return 0;
+}
+
+/* Takes the instance lock (see the design block). Returns 0, -EADDRINUSE
+ * (another ofad holds it), or -errno with a message in err. */
+static int take_lock(struct server *srv, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    struct stat a, b;
+    int fd, rc;
+
+    rc = runtime_dir_choose(srv, dir, sizeof(dir));
+    if (rc < 0) {
+        set_err(err, errlen, "%s", rc == -ENAMETOOLONG ? "the runtime directory's path is too long"
+                : "no runtime directory for the instance lock: set runtime_dir, "
+                  "$RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR");
         return rc;
+    }
+    rc = runtime_dir_make(dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((size_t)snprintf(srv->lock_path, sizeof(srv->lock_path), "%s/ofad.%s.lock", dir,
+                         srv->tag) >= sizeof(srv->lock_path)) {
+        set_err(err, errlen, "the runtime directory's path is too long: %s", dir);
+        return -ENAMETOOLONG;
+    }
+    for (;;) {
+        fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            rc = -errno;
+            set_err(err, errlen, "cannot open the lock %s: %s", srv->lock_path, strerror(-rc));
+            return rc;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            rc = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+            set_err(err, errlen, "cannot lock %s: %s", srv->lock_path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+        /* A holder that was exiting may have removed the file between our
+         * open and our flock: then we hold a lock nobody else will look
+         * at. Only the file that is at the path counts. */
+        if (fstat(fd, &a) == 0 && stat(srv->lock_path, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            break;
+        close(fd);
     }
     srv->lock_fd = fd;
     return 0;
@@ -283,6 +379,10 @@ static void server_release(struct server *srv)
         srv->reserve_fd = -1;
     }
     if (srv->lock_fd >= 0) {
+        /* Removed while still held, so that whoever opens the path next
+         * makes a new file (take_lock checks it locked the file at the
+         * path): no lock file outlives a clean stop. */
+        unlink(srv->lock_path);
         close(srv->lock_fd);
         srv->lock_fd = -1;
     }
@@ -453,12 +553,10 @@ int server_start(struct server *srv, char *err, size_t errlen)
     shm_tag(srv->socket_path, srv->tag);
     reg_init(&srv->reg, srv->tag, srv->cfg.max_arenas, srv->cfg.max_total);
 
-    rc = take_lock(srv);
+    rc = take_lock(srv, err, errlen);
     if (rc < 0) {
         if (rc == -EADDRINUSE)
             set_err(err, errlen, "another ofad is serving %s", srv->socket_path);
-        else
-            set_err(err, errlen, "cannot take the instance lock: %s", strerror(-rc));
         goto fail;
     }
     n = shm_sweep(srv->tag);

@@ -35,7 +35,8 @@ struct server {
     bool own_socket_file; /* we bound it: unlink at exit */
     dev_t sock_dev;       /* the file we bound, to unlink only that one */
     ino_t sock_ino;
-    int lock_fd;    /* abstract socket "\0ofad.<tag>", held for life */
+    int lock_fd;    /* flock'ed lock_path, held for life */
+    char lock_path[PATH_MAX]; /* <runtime dir>/ofad.<tag>.lock */
     int reserve_fd; /* spare descriptor for EMFILE on accept */
 
     uv_poll_t listen_poll;

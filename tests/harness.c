@@ -126,12 +126,21 @@ static void sweep_stale(void)
 int harness_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
+    char run[64];
     int failed;
 
+    /* Every ofad of the suite keeps its instance lock in one private
+     * directory of ours (what systemd's RuntimeDirectory= gives the
+     * service), removed with whatever a killed daemon left in it. */
+    snprintf(run, sizeof(run), "/tmp/ofa-run.%d.XXXXXX", (int)getpid());
+    if (mkdtemp(run) == NULL)
+        return EXIT_FAILURE;
+    setenv("RUNTIME_DIRECTORY", run, 1);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     sweep_stale();
+    nftw(run, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
