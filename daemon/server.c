@@ -1,5 +1,5 @@
 /*
- * server.c - the event loop: listener, accept, signals, sd_notify, timers,
+ * server.c - the event loop: listener, accept, signals, notifications, timers,
  * config reload.
  *
  * Owns: the listening socket (systemd's or our own file, mode 0660), the
@@ -43,6 +43,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,7 @@
 
 #define ACCEPTS_PER_WAKEUP 64
 #define TICK_MS            1000
+#define NOTIFY_WAIT_MS     2000 /* longest wait for room to send READY/STOPPING */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -76,6 +78,64 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- status ---- */
 
+/*
+ * Sends one notification to the service manager, waiting at most wait_ms.
+ * sd_notify() sends on a blocking socket, and a notify socket whose queue is
+ * full (a manager slow to read; net.unix.max_dgram_qlen is 10 by default)
+ * would stop the whole loop inside it, for ever. So: a non-blocking socket
+ * connected to NOTIFY_SOCKET (a connected datagram socket polls writable
+ * when the peer's queue has room), one try, then at most wait_ms of waiting
+ * for room. STATUS= lines are only information and never wait (one that
+ * cannot go is dropped; the next tick sends the line of that moment);
+ * READY, RELOADING and STOPPING, rare and needed by the manager, wait a
+ * little. Returns 0, -EAGAIN (dropped), -ENOENT (no NOTIFY_SOCKET), -errno.
+ */
+static int notify_send(int wait_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int notify_send(int wait_ms, const char *fmt, ...)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char msg[256];
+    socklen_t salen;
+    va_list ap;
+    size_t n;
+    int fd, rc = 0;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@'))
+        return -ENOENT;
+    n = strlen(path);
+    if (n < 2 || n >= sizeof(sa.sun_path))
+        return -EINVAL;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* an abstract name: no terminating NUL counted */
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (int tries = 0;; tries++) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (send(fd, msg, strlen(msg), MSG_NOSIGNAL) >= 0)
+            break;
+        rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        if (rc != -EAGAIN || tries > 0 || wait_ms <= 0 || poll(&p, 1, wait_ms) <= 0)
+            break;
+        rc = 0;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
 static void status_update(struct server *srv, bool force)
 {
     char buf[sizeof(srv->status)];
@@ -84,8 +144,9 @@ static void status_update(struct server *srv, bool force)
              (unsigned long long)srv->reg.total_reserved);
     if (!force && strcmp(buf, srv->status) == 0)
         return;
-    memcpy(srv->status, buf, sizeof(buf));
-    sd_notifyf(0, "STATUS=%s", buf);
+    /* Not recorded as sent unless it went: the next tick tries again. */
+    if (notify_send(0, "STATUS=%s", buf) != -EAGAIN)
+        memcpy(srv->status, buf, sizeof(buf));
 }
 
 /* ---- listener ---- */
@@ -504,19 +565,19 @@ static void on_signal(uv_signal_t *h, int signum)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         /* The reload protocol of systemd (Type=notify-reload): RELOADING=1
          * with the time, then READY=1 once done, whatever the outcome. */
-        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                   (unsigned long long)ts.tv_sec * 1000000ull +
-                       (unsigned long long)ts.tv_nsec / 1000);
+        notify_send(NOTIFY_WAIT_MS, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                    (unsigned long long)ts.tv_sec * 1000000ull +
+                        (unsigned long long)ts.tv_nsec / 1000);
         log_notice("SIGHUP received, reloading");
         reload(srv);
-        sd_notifyf(0, "READY=1\nSTATUS=%s", srv->status);
+        notify_send(NOTIFY_WAIT_MS, "READY=1\nSTATUS=%s", srv->status);
         return;
     }
     if (srv->stopping)
         return;
     srv->stopping = true;
     log_notice("shutting down signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    sd_notify(0, "STOPPING=1");
+    notify_send(NOTIFY_WAIT_MS, "STOPPING=1");
     uv_stop(&srv->loop);
 }
 
@@ -645,7 +706,7 @@ int server_run(struct server *srv)
     snprintf(status, sizeof(status), "arenas=%u clients=%u bytes=%llu", srv->reg.count,
              sessions_count(&srv->sessions), (unsigned long long)srv->reg.total_reserved);
     memcpy(srv->status, status, sizeof(status));
-    sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+    notify_send(NOTIFY_WAIT_MS, "READY=1\nSTATUS=%s", status);
 
     uv_run(&srv->loop, UV_RUN_DEFAULT);
 

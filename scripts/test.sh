@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs="$(nproc)"
 
-echo "== build and test (gcc, RelWithDebInfo)"
+echo "== build and test (gcc, RelWithDebInfo; the soak runs ${OFA_SOAK_SECONDS:-60} s here)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs"
+OFA_SOAK_SECONDS="${OFA_SOAK_SECONDS:-60}" ctest --test-dir build --output-on-failure -j"$jobs"
+grep -h '^soak: [0-9]' build/Testing/Temporary/LastTest.log || true
 
 echo "== build and test (gcc, ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOFA_SANITIZE=ON >/dev/null

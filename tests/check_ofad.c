@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1288,6 +1289,48 @@ static void fill_pages(int pages)
     rawc_close(&c);
 }
 
+/*
+ * A service manager that does not read its notify socket must not stop the
+ * daemon: with the socket's queue full, status changes keep coming (clients
+ * come and go over several one-second ticks) and every request is answered.
+ * The daemon's own uptime says when ticks have passed; a daemon stuck in a
+ * blocking send would leave the ping unanswered (rawc's bounded wait).
+ */
+START_TEST(lifecycle_notify_full)
+{
+    static const char *const args[] = {"--arena", "p,page_size=64K", NULL};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct proto_daemon_info di;
+    struct rawc c, other;
+    uint64_t t0;
+    int fd, queued = 0;
+
+    start(args);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    memcpy(sa.sun_path, D.notify, strlen(D.notify) + 1);
+    while (sendto(fd, "X=1", 3, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa)) == 3)
+        queued++;
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_gt(queued, 0);
+    hello(&c);
+    OK(rawc_daemon(&c, &di));
+    t0 = di.uptime_s;
+    for (int i = 0; di.uptime_s < t0 + 3; i++) {
+        /* One more client for a while: the status line changes. */
+        hello(&other);
+        OK(rawc_ping(&other));
+        rawc_close(&other);
+        OK(rawc_ping(&c));
+        OK(rawc_daemon(&c, &di));
+        ck_assert_int_lt(i, 100000);
+        poll(NULL, 0, 20); /* pacing only */
+    }
+    rawc_close(&c);
+    close(fd);
+}
+END_TEST
+
 START_TEST(lifecycle_sigterm)
 {
     static const char *const args[] = {"--arena", "p,page_size=64K", NULL};
@@ -1626,6 +1669,7 @@ int main(void)
     tcase_add_test(tc, pages_release);
 
     CASE("lifecycle");
+    tcase_add_test(tc, lifecycle_notify_full);
     tcase_add_test(tc, lifecycle_sigterm);
     tcase_add_test(tc, lifecycle_sigint);
     tcase_add_test(tc, lifecycle_second_refuses);
