@@ -20,8 +20,11 @@
 int ofa__name_check(const char *name)
 {
     if (name == NULL)
-        return -EINVAL;
-    return proto_name_check(name, strnlen(name, PROTO_NAME_MAX + 1));
+        return ofa__fail(-EINVAL, "no arena name given");
+    if (proto_name_check(name, strnlen(name, PROTO_NAME_MAX + 1)) < 0)
+        return ofa__fail(-EINVAL, "invalid arena name '%.*s': 1 to %u of A-Z a-z 0-9 . _ -",
+                         (int)PROTO_NAME_MAX + 1, name, PROTO_NAME_MAX);
+    return 0;
 }
 
 int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src)
@@ -63,8 +66,9 @@ int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cf
         return rc;
     if (cfg == NULL)
         cfg = &defaults;
-    if (cfg->mode > 0777)
-        return -EINVAL;
+    rc = ofa_arena_config_check(cfg);
+    if (rc < 0)
+        return rc;
     memset(&req, 0, sizeof(req));
     req.op = PROTO_OP_CREATE;
     req.u.create.name.ptr = name;
@@ -73,7 +77,8 @@ int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cf
     req.u.create.max_bytes = cfg->max_bytes;
     req.u.create.align = cfg->align;
     req.u.create.mode = cfg->mode;
-    return ofa__call(c, &req, &rep, NULL);
+    rc = ofa__call(c, &req, &rep, NULL);
+    return rc < 0 ? ofa__fail_arena(c, rc, name) : 0;
 }
 
 int ofa_arena_drop(ofa_client *c, const char *name, int force)
@@ -92,7 +97,10 @@ int ofa_arena_drop(ofa_client *c, const char *name, int force)
     req.u.drop.name.ptr = name;
     req.u.drop.name.len = (uint32_t)strlen(name);
     req.u.drop.force = force != 0;
-    return ofa__call(c, &req, &rep, NULL);
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc == -EBUSY)
+        return ofa__fail(rc, "arena %s: %s (force drops it with them)", name, ofa_strerror(rc));
+    return rc < 0 ? ofa__fail_arena(c, rc, name) : 0;
 }
 
 int ofa_ping(ofa_client *c)
@@ -153,7 +161,7 @@ int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out)
     req.u.stats.name.len = (uint32_t)strlen(name);
     rc = ofa__call(c, &req, &rep, NULL);
     if (rc < 0)
-        return rc;
+        return ofa__fail_arena(c, rc, name);
     rc = ofa__info_copy(out, &rep.u.stats);
     if (rc < 0)
         ofa__broken(c, rc);

@@ -387,8 +387,10 @@ int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out)
     req.u.open.name.ptr = name;
     req.u.open.name.len = (uint32_t)strlen(name);
     rc = ofa__call(c, &req, &rep, NULL);
-    if (rc < 0)
+    if (rc < 0) {
+        ofa__fail_arena(c, rc, name);
         goto fail;
+    }
     a->c = c;
     a->handle = rep.u.open.arena;
     a->writable = rep.u.open.writable != 0;
@@ -470,8 +472,12 @@ static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned 
     req.u.alloc.flags = (flags & OFA_KEEP) ? PROTO_ALLOC_KEEP : 0;
     req.u.alloc.count = (uint32_t)count;
     rc = ofa__call(a->c, &req, &rep, NULL);
-    if (rc < 0)
+    if (rc < 0) {
+        if (a->c->broken == 0)
+            ofa__fail(rc, "arena %s: allocating %zu block(s) of %llu bytes: %s", a->name, count,
+                      (unsigned long long)size, ofa_strerror(rc));
         return rc;
+    }
     if (many) {
         if (rep.u.list.count != count) {
             ofa__broken(a->c, -EPROTO);
@@ -538,8 +544,12 @@ int ofa_free(ofa_arena *a, uint64_t off)
     req.u.free.arena = a->handle;
     req.u.free.off = off;
     rc = ofa__call(a->c, &req, &rep, NULL);
-    if (rc < 0)
+    if (rc < 0) {
+        if (a->c->broken == 0)
+            ofa__fail(rc, "arena %s: offset %llu: %s", a->name, (unsigned long long)off,
+                      ofa_strerror(rc));
         return rc;
+    }
     after_free(a, &off, 1);
     return 0;
 }

@@ -10,6 +10,7 @@
  *            stats, lists) and the daemon's record.
  *   wake.c   futex waits and wake-ups on words of mapped blocks.
  *   errors.c error names and sentences.
+ *   util.c   public helpers (names, sizes, configs) and ofa_errmsg().
  */
 #ifndef OFA_CLIENT_INTERNAL_H
 #define OFA_CLIENT_INTERNAL_H
@@ -92,6 +93,7 @@ struct ofa_client {
     size_t nfds;
     struct ofa_arena *arenas; /* open arena handles */
     char server[32];          /* the daemon's name and version from HELLO */
+    char path[108];           /* the socket path, for messages (fits sun_path) */
 };
 
 /*
@@ -127,6 +129,13 @@ int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src);
  * all lie in one page; the daemon's error when no live page holds off
  * (-ENOENT) or a connection error. */
 int ofa__addr(struct ofa_arena *a, uint64_t off, uint64_t len, void **out);
+
+/* Sets this thread's detailed message (ofa_errmsg) and returns rc. */
+int ofa__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The same for a failure about arena name: "arena NAME: <ofa_strerror>",
+ * unless the connection broke (then the message ofa__call set stays). */
+int ofa__fail_arena(struct ofa_client *c, int rc, const char *name);
 
 /* Unmaps every page of a and frees its table (arena close, disconnect). */
 void ofa__arena_unmap_all(struct ofa_arena *a);

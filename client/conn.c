@@ -53,10 +53,13 @@
  * ofa_connect(), ofa_disconnect(), ofa_socket_path(), ofa_set_timeout().
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -317,7 +320,8 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     if (fd != NULL)
         *fd = -1;
     if (c->broken)
-        return c->broken;
+        return ofa__fail(c->broken, "connection to ofad at %s lost earlier: %s", c->path,
+                         ofa_strerror(c->broken));
 
     /* The previous reply is no longer referenced: drop its bytes. It came
      * alone (anything after it breaks the connection), so as a rule this
@@ -333,9 +337,11 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     c->sbuf.len = 0;
     rc = proto_encode_req(&c->sbuf, req);
     if (rc < 0)
-        return rc;
+        return ofa__fail(rc, "request %s not sent: %s", proto_op_name(req->op),
+                         rc == -ENOMEM ? "out of memory" : "a value out of the protocol's range");
     if (c->sbuf.len - PROTO_HEADER_LEN > c->max_send)
-        return -EINVAL;
+        return ofa__fail(-EINVAL, "request %s not sent: %zu bytes, over ofad's limit of %u",
+                         proto_op_name(req->op), c->sbuf.len - PROTO_HEADER_LEN, c->max_send);
 
     deadline = deadline_from_now(c);
     rc = send_all(c, c->sbuf.data, c->sbuf.len, deadline);
@@ -378,7 +384,7 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
          * op and id 0, which we refuse above). */
         if (rep->err == PROTO_EPROTO)
             goto broken;
-        return rc;
+        return ofa__fail(rc, "%s", ofa_strerror(rc));
     }
     if (fd != NULL)
         *fd = pfd;
@@ -390,7 +396,13 @@ broken:
     if (pfd >= 0)
         close(pfd);
     ofa__broken(c, rc);
-    return rc;
+    if (rc == -EPROTO)
+        return ofa__fail(rc, "ofad at %s sent something unexpected; the connection is closed",
+                         c->path);
+    if (rc == -ETIMEDOUT)
+        return ofa__fail(rc, "ofad at %s did not answer within %u ms; the connection is closed",
+                         c->path, (unsigned)c->timeout_ms);
+    return ofa__fail(rc, "connection to ofad at %s lost: %s", c->path, ofa_strerror(rc));
 }
 
 static void client_free(struct ofa_client *c)
@@ -439,6 +451,39 @@ static int hello(struct ofa_client *c)
     return 0;
 }
 
+/*
+ * The detailed message of a failed connect, in the terms of what the user
+ * can do about it. The errno stays what connect() said, except that a path
+ * which is not a socket at all (connect says ECONNREFUSED for a directory)
+ * becomes -ENOTSOCK.
+ */
+static int connect_failed(const char *path, int rc)
+{
+    struct stat st;
+    struct group *gr;
+
+    if (rc == -ENOENT || rc == -ECONNREFUSED) {
+        if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+            return ofa__fail(-ENOTSOCK, "%s is %s, not ofad's socket: set OFAD_SOCKET", path,
+                             S_ISDIR(st.st_mode) ? "a directory" : "not a socket");
+        return ofa__fail(rc, "no ofad listening at %s: is it running? set OFAD_SOCKET", path);
+    }
+    if (rc == -EACCES || rc == -EPERM) {
+        /* The socket's group is who may connect (mode 0660); when the
+         * socket cannot even be looked at, its directory's group. */
+        gr = NULL;
+        if (stat(path, &st) == 0)
+            gr = getgrgid(st.st_gid);
+        if (gr != NULL)
+            return ofa__fail(rc, "permission denied on %s: join group %s", path, gr->gr_name);
+        return ofa__fail(rc, "permission denied on %s: ask who runs ofad to let you in", path);
+    }
+    if (rc == -EPROTO)
+        return ofa__fail(rc, "%s does not answer as ofad (another program, or another protocol "
+                             "version)", path);
+    return ofa__fail(rc, "cannot connect to ofad at %s: %s", path, ofa_strerror(rc));
+}
+
 int ofa_connect(const char *socket_path, ofa_client **out)
 {
     struct sockaddr_un sa;
@@ -448,13 +493,14 @@ int ofa_connect(const char *socket_path, ofa_client **out)
     int rc;
 
     if (out == NULL)
-        return -EINVAL;
+        return ofa__fail(-EINVAL, "ofa_connect: out is NULL");
     *out = NULL;
     path = ofa_socket_path(socket_path);
     plen = strlen(path);
     memset(&sa, 0, sizeof(sa));
     if (plen >= sizeof(sa.sun_path))
-        return -EINVAL;
+        return ofa__fail(-EINVAL, "socket path too long: %zu bytes, at most %zu: %s", plen,
+                         sizeof(sa.sun_path) - 1, path);
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, plen);
 
@@ -463,6 +509,7 @@ int ofa_connect(const char *socket_path, ofa_client **out)
         return -ENOMEM;
     c->fd = -1;
     c->next_id = 1;
+    memcpy(c->path, path, plen + 1);
     c->max_recv = OFA__MAX_RECV;
     c->max_send = PROTO_DEFAULT_MAX_MSG;
     proto_buf_init(&c->sbuf);
@@ -491,18 +538,21 @@ int ofa_connect(const char *socket_path, ofa_client **out)
         if (rc == -EAGAIN || rc == -EINPROGRESS)
             rc = -ETIMEDOUT; /* the send timeout ran out waiting for the backlog */
         if (rc < 0)
-            goto fail;
+            goto fail_connect;
         break;
     }
     rc = hello(c);
     if (rc < 0)
-        goto fail;
+        goto fail_connect;
     *out = c;
     return 0;
 
+fail_connect:
+    client_free(c);
+    return connect_failed(path, rc);
 fail:
     client_free(c);
-    return rc;
+    return ofa__fail(rc, "connecting to %s: %s", path, ofa_strerror(rc));
 }
 
 void ofa_disconnect(ofa_client *c)

@@ -22,7 +22,9 @@
  *   -EPROTO     the daemon sent something unexpected
  *   -ETIMEDOUT  the daemon did not answer within the client's deadline
  *   -ECONNRESET, -EPIPE  the daemon is gone
- * ofa_strerror() names each. The library never prints and never exits.
+ * ofa_strerror() names each; ofa_errmsg() says more about the last failure
+ * of this thread (which arena, which offset, which socket path, what to do).
+ * The library never prints and never exits.
  *
  * Deadlines: every call that talks to the daemon (ofa_connect and its
  * handshake included) gives up after the client's timeout, OFA_DEFAULT_TIMEOUT_MS
@@ -60,6 +62,14 @@ extern "C" {
 #define OFA_TIMEOUT_ENV        "OFAD_TIMEOUT_MS"
 #define OFA_DEFAULT_TIMEOUT_MS 5000u
 
+/* What ofad accepts for an arena (ofa_arena_config_check() checks them). */
+#define OFA_NAME_MAX      63u                     /* arena name: 1..63 of [A-Za-z0-9._-] */
+#define OFA_PAGE_SIZE_MIN 4096u                   /* page_size: a multiple of 4096 */
+#define OFA_PAGE_SIZE_MAX (1ull << 40)
+#define OFA_ALIGN_MIN     8u                      /* align: a power of two */
+#define OFA_ALIGN_MAX     4096u
+#define OFA_MAX_BYTES_MAX 0x7fffffffffffffffull   /* max_bytes: 2^63 - 1 */
+
 typedef struct ofa_client ofa_client; /* one connection; one thread at a time */
 typedef struct ofa_arena ofa_arena;   /* an arena opened on a connection */
 typedef struct ofa_mapping ofa_mapping; /* a page mapping kept alive by pins */
@@ -84,10 +94,12 @@ typedef struct ofa_arena_stats {
  * Connects to the daemon at socket_path; NULL means $OFAD_SOCKET, and without
  * it OFA_DEFAULT_SOCKET. Performs the version handshake.
  * Errors: -ENOENT (no socket there), -ECONNREFUSED (no daemon listening),
- * -EACCES, -EPROTO (not an ofad, or an incompatible version), -ETIMEDOUT
- * (no room in the daemon's backlog, or no answer to the handshake, within
- * the deadline: $OFAD_TIMEOUT_MS or OFA_DEFAULT_TIMEOUT_MS), -ECONNRESET,
- * -EPIPE, -ENOMEM.
+ * -ENOTSOCK (the path is not a socket: a directory, a file), -EACCES (the
+ * socket's group or mode does not admit us), -EINVAL (a path too long for a
+ * Unix socket, or out NULL), -EPROTO (not an ofad, or an incompatible
+ * version), -ETIMEDOUT (no room in the daemon's backlog, or no answer to the
+ * handshake, within the deadline: $OFAD_TIMEOUT_MS or OFA_DEFAULT_TIMEOUT_MS),
+ * -ECONNRESET, -EPIPE, -ENOMEM. ofa_errmsg() names the path and what to do.
  */
 OFA_EXTERN int ofa_connect(const char *socket_path, ofa_client **out);
 
@@ -249,10 +261,40 @@ OFA_EXTERN int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeo
  */
 OFA_EXTERN int ofa_wake(ofa_arena *a, uint64_t off, int count);
 
+/* 1 if name is a valid arena name (1 to OFA_NAME_MAX bytes of A-Z a-z 0-9
+ * . _ -), else 0. */
+OFA_EXTERN int ofa_arena_name_valid(const char *name);
+
+/* Parses a size: decimal digits, optionally followed by K, M, G or T
+ * (powers of 1024; "KiB", "KB" and a trailing "B" are accepted too), as
+ * ofad's flags and config file take them: "4096", "64K", "16M", "1G".
+ * Returns 0 and *out; -EINVAL for anything else (empty, a sign, blanks,
+ * junk after the number, a value over 2^64 - 1). */
+OFA_EXTERN int ofa_parse_size(const char *s, uint64_t *out);
+
+/* Checks cfg as ofad will: page_size 0 or a multiple of 4096 in
+ * [OFA_PAGE_SIZE_MIN, OFA_PAGE_SIZE_MAX]; max_bytes at most
+ * OFA_MAX_BYTES_MAX; align 0 or a power of two in [OFA_ALIGN_MIN,
+ * OFA_ALIGN_MAX]; mode at most 0777. Returns 0 or -EINVAL (ofa_errmsg()
+ * names the field). ofa_arena_create() calls it before sending anything. */
+OFA_EXTERN int ofa_arena_config_check(const ofa_arena_config *cfg);
+
 /* A sentence for an error returned by this library ("no such arena"). */
 OFA_EXTERN const char *ofa_strerror(int err);
 /* The error's symbolic name ("ENOENT"). */
 OFA_EXTERN const char *ofa_err_name(int err);
+
+/*
+ * A detailed message about the last call of this library that failed in the
+ * calling thread, as dlerror() and sqlite3_errmsg() give: it names what the
+ * error is about and, for connection failures, what to do
+ * ("no ofad listening at /run/ofad/ofad.sock: is it running? set OFAD_SOCKET",
+ * "arena frames: no such arena", "arena frames: offset 4160: invalid argument,
+ * or not the start of a live block"). Calls that succeed leave it as it was.
+ * The string belongs to the thread and stays valid until its next failing
+ * call; "no error" before any failure. Never NULL.
+ */
+OFA_EXTERN const char *ofa_errmsg(void);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /*
- * ofactl - the command-line tool of ofa, on libofaclient's public API.
+ * ofactl - the command-line tool of ofa, on libofaclient's public API alone
+ * (ofaclient.h; it builds against the installed libofaclient.so).
  *
  *   ofactl [--socket PATH] [--timeout SECONDS] ping [--wait SECONDS]
  *   ofactl [--socket PATH] arenas [--json]
@@ -8,18 +9,26 @@
  *                                      [--align N] [--mode OCTAL]
  *   ofactl [--socket PATH] drop NAME [--force]
  *
- * Exit status, which scripts rely on: 0 done; 1 the daemon refused (its
- * error's name and sentence on stderr); 2 a usage error (nothing was sent);
- * 3 no daemon answering (no socket, refused, reset, or a reply that is not
- * the protocol's).
+ * Exit status, which scripts rely on: 0 done; 1 the daemon refused (the
+ * library's detailed message and the error's name on stderr); 2 a usage
+ * error: a bad option or value, found before anything is sent; 3 no daemon
+ * answering (no socket, refused, reset, or a reply that is not the
+ * protocol's).
+ *
+ * Arguments: one getopt_long() pass over a table of every option; each
+ * command then says which options apply to it (a bit mask) and how many
+ * operands it takes. Options may come anywhere after the program name
+ * (GNU getopt permutes), "--" ends them. Every value is checked here with
+ * the library's own checks (ofa_parse_size, ofa_arena_name_valid,
+ * ofa_arena_config_check) before the daemon is asked anything.
  *
  * Output: human tables are aligned, with sizes in binary units (16.0M);
- * --json prints one object on one line with exact numbers (bytes), built
- * with jansson.
+ * --json prints one object on one line, built with jansson, where every
+ * number is a JSON integer, exact: values come from uint64_t fields that
+ * ofad keeps below 2^63 (jansson's integers are signed 64-bit); a value
+ * above that is refused rather than written as an inexact real.
  * In JSON, mode is a string of four octal digits ("0600") because that is how
  * people read and write modes; uid and gid are numbers.
- *
- * Options may appear anywhere after the program name; "--" ends them.
  *
  * Deadlines: every request has the library's deadline, --timeout's when
  * given (which ofactl hands to libofaclient through $OFAD_TIMEOUT_MS, read
@@ -28,20 +37,23 @@
  * daemon does (absent, stopped, or accepting and never answering).
  */
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include <limits.h>
 
 #include <jansson.h>
 
 #include "ofaclient.h"
-#include "proto.h"
 
 enum {
     EXIT_OK = 0,
@@ -49,6 +61,9 @@ enum {
     EXIT_USAGE = 2,
     EXIT_NODAEMON = 3, /* nobody answering */
 };
+
+/* Sun path of a Unix socket: 108 bytes with its NUL. */
+#define SOCKET_PATH_MAX 107u
 
 static const char usage_text[] =
     "usage: ofactl [--socket PATH] COMMAND [ARGS]\n"
@@ -74,16 +89,49 @@ static const char usage_text[] =
     "\n"
     "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 4096, 64K, 16M, 1G\n"
     "\n"
-    "exit status: 0 ok, 1 the daemon refused, 2 usage error, 3 no daemon answering\n";
+    "exit status: 0 ok, 1 the daemon refused, 2 usage error (nothing sent),\n"
+    "3 no daemon answering\n";
+
+/* Options, as bits of the mask each command accepts. */
+enum {
+    O_JSON = 1u << 0,
+    O_FORCE = 1u << 1,
+    O_WAIT = 1u << 2,
+    O_PAGE_SIZE = 1u << 3,
+    O_MAX = 1u << 4,
+    O_ALIGN = 1u << 5,
+    O_MODE = 1u << 6,
+};
+
+/* getopt_long values: the bit of an option that takes no value is its
+ * own; values start above every bit. */
+enum { V_SOCKET = 1 << 20, V_HELP, V_VERSION, V_TIMEOUT };
+
+static const struct option long_opts[] = {
+    {"socket", required_argument, NULL, V_SOCKET},
+    {"timeout", required_argument, NULL, V_TIMEOUT},
+    {"help", no_argument, NULL, V_HELP},
+    {"version", no_argument, NULL, V_VERSION},
+    {"json", no_argument, NULL, O_JSON},
+    {"force", no_argument, NULL, O_FORCE},
+    {"wait", required_argument, NULL, O_WAIT},
+    {"page-size", required_argument, NULL, O_PAGE_SIZE},
+    {"max", required_argument, NULL, O_MAX},
+    {"align", required_argument, NULL, O_ALIGN},
+    {"mode", required_argument, NULL, O_MODE},
+    {NULL, 0, NULL, 0},
+};
 
 struct opts {
-    const char *socket;
-    int json, force;
-    const char *wait, *page_size, *max, *align, *mode, *timeout;
+    const char *socket; /* as given, or NULL */
     long long timeout_ms; /* --timeout in ms, -1 when not given */
-    const char *pos[3]; /* command and its operands */
-    int npos;
+    unsigned given;     /* O_* bits seen */
+    const char *wait, *page_size, *max, *align, *mode;
+    char **args; /* operands after the command */
+    int nargs;
 };
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
 {
@@ -101,7 +149,7 @@ static int usage_error(const char *fmt, ...)
 static int is_conn_error(int rc)
 {
     return rc == -ECONNRESET || rc == -EPIPE || rc == -EPROTO || rc == -ECONNREFUSED ||
-           rc == -ENOTCONN || rc == -ETIMEDOUT;
+           rc == -ENOTCONN || rc == -ENOTSOCK || rc == -ETIMEDOUT;
 }
 
 /* Makes ms the deadline of the calls of the next connection: libofaclient
@@ -114,10 +162,29 @@ static void set_timeout_env(long long ms)
     setenv(OFA_TIMEOUT_ENV, v, 1);
 }
 
+/* The library's detailed message for rc, and the error's name for scripts. */
 static int report(int rc)
 {
-    fprintf(stderr, "ofactl: %s: %s\n", ofa_err_name(rc), ofa_strerror(rc));
+    fprintf(stderr, "ofactl: %s (%s)\n", ofa_errmsg(), ofa_err_name(rc));
     return is_conn_error(rc) ? EXIT_NODAEMON : EXIT_REFUSED;
+}
+
+/* The socket path is checked before connecting: a path too long for a Unix
+ * socket, or a directory, is a usage error, not a missing daemon. */
+static int check_socket(const struct opts *o)
+{
+    const char *path = ofa_socket_path(o->socket);
+    struct stat st;
+    size_t n = strlen(path);
+
+    if (n > SOCKET_PATH_MAX)
+        return usage_error("socket path too long: %zu bytes, at most %u: %s", n, SOCKET_PATH_MAX,
+                           path);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return usage_error("%s is a directory, not ofad's socket", path);
+    if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return usage_error("%s is not a socket", path);
+    return EXIT_OK;
 }
 
 static int connect_or_report(const struct opts *o, ofa_client **c)
@@ -125,9 +192,7 @@ static int connect_or_report(const struct opts *o, ofa_client **c)
     int rc = ofa_connect(o->socket, c);
 
     if (rc < 0) {
-        /* ENOENT from connect is about the socket, not an arena. */
-        fprintf(stderr, "ofactl: cannot reach ofad at %s: %s: %s\n", ofa_socket_path(o->socket),
-                ofa_err_name(rc), rc == -ENOENT ? "no socket there" : ofa_strerror(rc));
+        fprintf(stderr, "ofactl: %s (%s)\n", ofa_errmsg(), ofa_err_name(rc));
         return EXIT_NODAEMON;
     }
     return EXIT_OK;
@@ -242,18 +307,19 @@ static void table_print(const struct table *t)
     }
 }
 
-/* jansson integers are signed 64-bit; counters never get near, but a limit
- * meaning "unbounded" may. Such a value is written as a real number. */
+/* An exact JSON integer, or NULL (which jset turns into a failure) for a
+ * value jansson cannot hold exactly. */
 static json_t *jnum(uint64_t v)
 {
     if (v > (uint64_t)INT64_MAX)
-        return json_real((double)v);
+        return NULL;
     return json_integer((json_int_t)v);
 }
 
+/* Adds v under key; -1 when v is NULL or the object cannot take it. */
 static int jset(json_t *obj, const char *key, json_t *v)
 {
-    return v == NULL || json_object_set_new(obj, key, v) < 0 ? -ENOMEM : 0;
+    return v == NULL || json_object_set_new(obj, key, v) < 0 ? -1 : 0;
 }
 
 static int readable(const ofa_arena_info *a)
@@ -297,6 +363,13 @@ static json_t *arena_json(const ofa_arena_info *a)
     return o;
 }
 
+static int json_failed(void)
+{
+    fputs("ofactl: cannot build the JSON output (out of memory, or a value over 2^63 - 1)\n",
+          stderr);
+    return EXIT_REFUSED;
+}
+
 static int json_print(json_t *root)
 {
     int rc = json_dumpf(root, stdout, JSON_COMPACT) == 0 && putchar('\n') != EOF;
@@ -321,32 +394,53 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void sleep_s(double s)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Seconds: a decimal number, 0 to a million. */
+static int parse_seconds(const char *opt, const char *s, double *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(*out >= 0) || *out > 1e6)
+        return usage_error("%s: not a number of seconds: '%s'", opt, s);
+    return EXIT_OK;
+}
+
+/* What one attempt of ping --wait may take: what is left of the wait, no
+ * more (and no more than --timeout). */
+static long long attempt_ms(const struct opts *o, double deadline)
+{
+    long long ms = (long long)((deadline - now_s()) * 1000 + 0.999);
+
+    if (ms < 1)
+        ms = 1;
+    if (o->timeout_ms > 0 && o->timeout_ms < ms)
+        ms = o->timeout_ms;
+    return ms;
+}
+
 static int cmd_ping(const struct opts *o)
 {
     ofa_client *c = NULL;
     double wait = 0, deadline, t0, left, pause = 0.01;
-    struct timespec ts;
-    char *end;
     int rc;
 
-    if (o->wait != NULL) {
-        errno = 0;
-        wait = strtod(o->wait, &end);
-        if (errno != 0 || end == o->wait || *end != '\0' || !(wait >= 0) || wait > 1e6)
-            return usage_error("--wait: not a number of seconds: '%s'", o->wait);
-    }
+    if (o->wait != NULL && parse_seconds("--wait", o->wait, &wait) != EXIT_OK)
+        return EXIT_USAGE;
     deadline = now_s() + wait;
     for (;;) {
-        if (o->wait != NULL) {
-            /* This attempt may take what is left of the wait, no more (and
-             * no more than --timeout). */
-            long long ms = (long long)((deadline - now_s()) * 1000 + 0.999);
-            if (ms < 1)
-                ms = 1;
-            if (o->timeout_ms > 0 && o->timeout_ms < ms)
-                ms = o->timeout_ms;
-            set_timeout_env(ms);
-        }
+        if (o->wait != NULL)
+            set_timeout_env(attempt_ms(o, deadline));
         rc = ofa_connect(o->socket, &c);
         /* The daemon may be starting: no socket yet, or not listening yet,
          * or too busy to answer this attempt in time. */
@@ -358,25 +452,16 @@ static int cmd_ping(const struct opts *o)
             break;
         if (pause > left)
             pause = left;
-        ts.tv_sec = (time_t)pause;
-        ts.tv_nsec = (long)((pause - (double)ts.tv_sec) * 1e9);
-        nanosleep(&ts, NULL);
+        sleep_s(pause);
         if (pause < 0.25)
             pause *= 2;
     }
     if (rc < 0) {
-        fprintf(stderr, "ofactl: cannot reach ofad at %s: %s: %s\n", ofa_socket_path(o->socket),
-                ofa_err_name(rc), rc == -ENOENT ? "no socket there" : ofa_strerror(rc));
+        fprintf(stderr, "ofactl: %s (%s)\n", ofa_errmsg(), ofa_err_name(rc));
         return EXIT_NODAEMON;
     }
-    if (o->wait != NULL) {
-        long long ms = (long long)((deadline - now_s()) * 1000 + 0.999);
-        if (ms < 1)
-            ms = 1;
-        if (o->timeout_ms > 0 && o->timeout_ms < ms)
-            ms = o->timeout_ms;
-        ofa_set_timeout(c, (unsigned int)ms);
-    }
+    if (o->wait != NULL)
+        ofa_set_timeout(c, (unsigned int)attempt_ms(o, deadline));
     t0 = now_s();
     rc = ofa_ping(c);
     if (rc == 0)
@@ -407,22 +492,22 @@ static int cmd_arenas(const struct opts *o)
     if (rc < 0)
         return report(rc);
 
-    if (o->json) {
+    if (o->given & O_JSON) {
         root = json_object();
         list = json_array();
         if (root == NULL || list == NULL || json_object_set_new(root, "arenas", list) < 0)
-            goto oom_json;
+            goto bad_json;
         for (i = 0; i < n; i++) {
             a = arena_json(&v[i]);
             if (a == NULL || json_array_append_new(list, a) < 0)
-                goto oom_json;
+                goto bad_json;
         }
         free(v);
         return json_print(root);
-    oom_json:
+    bad_json:
         json_decref(root);
         free(v);
-        return out_of_memory();
+        return json_failed();
     }
 
     if (table_row(&t, head) < 0)
@@ -460,89 +545,99 @@ oom:
     return out_of_memory();
 }
 
-static int cmd_stats(const struct opts *o)
+/* The daemon's record and the arenas the caller may read (name: that one
+ * only). Returns an exit status; on EXIT_OK *v holds *n records. */
+static int fetch_stats(ofa_client *c, const char *name, ofa_daemon_info *d, ofa_arena_info **v,
+                       size_t *n)
+{
+    size_t i, k;
+    int rc;
+
+    *v = NULL;
+    *n = 0;
+    rc = ofa_daemon_stats(c, d);
+    if (rc == 0) {
+        if (name != NULL) {
+            *v = calloc(1, sizeof(**v));
+            rc = *v == NULL ? -ENOMEM : ofa_arena_info_get(c, name, *v);
+            *n = 1;
+        } else {
+            rc = ofa_arena_list(c, v, n);
+        }
+    }
+    if (rc < 0) {
+        free(*v);
+        *v = NULL;
+        *n = 0;
+        return report(rc);
+    }
+    /* Without a name: the arenas whose figures the caller may read. */
+    for (i = k = 0; i < *n; i++)
+        if (readable(&(*v)[i]))
+            (*v)[k++] = (*v)[i];
+    *n = k;
+    return EXIT_OK;
+}
+
+static json_t *daemon_json(const ofa_daemon_info *d)
+{
+    json_t *o = json_object();
+    int rc = 0;
+
+    if (o == NULL)
+        return NULL;
+    rc |= jset(o, "version", json_string(d->version));
+    rc |= jset(o, "uptime_s", jnum(d->uptime_s));
+    rc |= jset(o, "clients", jnum(d->clients));
+    rc |= jset(o, "arenas", jnum(d->arenas));
+    rc |= jset(o, "bytes_reserved", jnum(d->bytes_reserved));
+    rc |= jset(o, "bytes_limit", jnum(d->bytes_limit));
+    rc |= jset(o, "pid", jnum(d->pid));
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int stats_json(const ofa_daemon_info *d, const ofa_arena_info *v, size_t n)
+{
+    json_t *root = json_object(), *list = json_array(), *a;
+    size_t i;
+
+    if (root == NULL || list == NULL) {
+        json_decref(list);
+        goto bad;
+    }
+    if (json_object_set_new(root, "arenas", list) < 0 || jset(root, "daemon", daemon_json(d)) < 0)
+        goto bad;
+    for (i = 0; i < n; i++) {
+        a = arena_json(&v[i]);
+        if (a == NULL || json_array_append_new(list, a) < 0)
+            goto bad;
+    }
+    return json_print(root);
+bad:
+    json_decref(root);
+    return json_failed();
+}
+
+static int stats_table(const ofa_daemon_info *d, const ofa_arena_info *v, size_t n)
 {
     static const char *const head[] = {"NAME",     "PAGE",  "ALIGN",  "MAX",         "PAGES",
                                        "RESERVED", "LIVE",  "BLOCKS", "FREE_CHUNKS", "LARGEST_FREE",
                                        "ALLOCS",   "FREES", "FAILED"};
-    const char *name = o->npos > 1 ? o->pos[1] : NULL;
-    ofa_client *c;
-    ofa_daemon_info d;
-    ofa_arena_info *v = NULL;
-    size_t n = 0, i, k;
     struct table t = {.ncols = 13, .left = 0x1}; /* NAME */
     char cell[13][CELL], up[32], res[16], lim[16];
     const char *row[13];
-    json_t *root = NULL, *dj = NULL, *list, *a;
-    int rc;
+    size_t i, k;
 
-    if (name != NULL && proto_name_check(name, strlen(name)) < 0)
-        return usage_error("invalid arena name '%s' (1 to %u of A-Z a-z 0-9 . _ -)", name,
-                           PROTO_NAME_MAX);
-    rc = connect_or_report(o, &c);
-    if (rc != EXIT_OK)
-        return rc;
-    rc = ofa_daemon_stats(c, &d);
-    if (rc == 0) {
-        if (name != NULL) {
-            v = calloc(1, sizeof(*v));
-            rc = v == NULL ? -ENOMEM : ofa_arena_info_get(c, name, v);
-            n = 1;
-        } else {
-            rc = ofa_arena_list(c, &v, &n);
-        }
-    }
-    ofa_disconnect(c);
-    if (rc < 0) {
-        free(v);
-        return report(rc);
-    }
-    /* Without a name: the arenas whose figures the caller may read. */
-    for (i = k = 0; i < n; i++)
-        if (readable(&v[i]))
-            v[k++] = v[i];
-    n = k;
-
-    if (o->json) {
-        root = json_object();
-        dj = json_object();
-        list = json_array();
-        if (root == NULL || dj == NULL || list == NULL ||
-            json_object_set_new(root, "daemon", dj) < 0) {
-            json_decref(dj);
-            json_decref(list);
-            goto oom_json;
-        }
-        if (json_object_set_new(root, "arenas", list) < 0)
-            goto oom_json;
-        rc = jset(dj, "version", json_string(d.version));
-        rc |= jset(dj, "uptime_s", jnum(d.uptime_s));
-        rc |= jset(dj, "clients", jnum(d.clients));
-        rc |= jset(dj, "arenas", jnum(d.arenas));
-        rc |= jset(dj, "bytes_reserved", jnum(d.bytes_reserved));
-        rc |= jset(dj, "bytes_limit", jnum(d.bytes_limit));
-        rc |= jset(dj, "pid", jnum(d.pid));
-        if (rc != 0)
-            goto oom_json;
-        for (i = 0; i < n; i++) {
-            a = arena_json(&v[i]);
-            if (a == NULL || json_array_append_new(list, a) < 0)
-                goto oom_json;
-        }
-        free(v);
-        return json_print(root);
-    oom_json:
-        json_decref(root);
-        free(v);
-        return out_of_memory();
-    }
-
-    duration(up, sizeof(up), d.uptime_s);
-    human(res, sizeof(res), d.bytes_reserved);
-    human(lim, sizeof(lim), d.bytes_limit);
+    duration(up, sizeof(up), d->uptime_s);
+    human(res, sizeof(res), d->bytes_reserved);
+    human(lim, sizeof(lim), d->bytes_limit);
     printf("ofad %s  pid %" PRIu64 "  up %s  clients %" PRIu64 "  arenas %" PRIu64
            "  reserved %s of %s\n\n",
-           d.version, d.pid, up, d.clients, d.arenas, res, lim);
+           d->version, d->pid, up, d->clients, d->arenas, res, lim);
     if (table_row(&t, head) < 0)
         goto oom;
     for (i = 0; i < n; i++) {
@@ -568,52 +663,101 @@ static int cmd_stats(const struct opts *o)
     }
     table_print(&t);
     free(t.cells);
-    free(v);
     return EXIT_OK;
 oom:
     free(t.cells);
-    free(v);
     return out_of_memory();
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+static int cmd_stats(const struct opts *o)
 {
-    if (proto_parse_size(s, out) < 0 || *out > max)
-        return usage_error("%s: not a valid size: '%s'", opt, s);
+    const char *name = o->nargs > 0 ? o->args[0] : NULL;
+    ofa_client *c;
+    ofa_daemon_info d;
+    ofa_arena_info *v;
+    size_t n;
+    int rc;
+
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = fetch_stats(c, name, &d, &v, &n);
+    ofa_disconnect(c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = (o->given & O_JSON) ? stats_json(&d, v, n) : stats_table(&d, v, n);
+    free(v);
+    return rc;
+}
+
+/* A size option: ofa_parse_size's syntax. */
+static int parse_size_opt(const char *opt, const char *s, uint64_t *out)
+{
+    if (ofa_parse_size(s, out) < 0)
+        return usage_error("%s: not a size: '%s' (bytes, or a number with K, M, G or T)", opt, s);
+    return EXIT_OK;
+}
+
+/* The arena configuration of create's options, checked as ofad will. */
+static int create_config(const struct opts *o, ofa_arena_config *cfg)
+{
+    uint64_t v;
+    unsigned long mode;
+    char *end;
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (o->page_size != NULL) {
+        if (parse_size_opt("--page-size", o->page_size, &cfg->page_size) != EXIT_OK)
+            return EXIT_USAGE;
+        if (cfg->page_size == 0 || ofa_arena_config_check(cfg) < 0)
+            return usage_error("--page-size: %s is not a multiple of 4096 from 4K to 1T",
+                               o->page_size);
+    }
+    if (o->max != NULL) {
+        if (parse_size_opt("--max", o->max, &cfg->max_bytes) != EXIT_OK)
+            return EXIT_USAGE;
+        /* 0 asks the daemon for its default: say so rather than surprise. */
+        if (cfg->max_bytes == 0)
+            return usage_error("--max: 0 would admit no block (leave --max out for the "
+                               "daemon's default)");
+        if (ofa_arena_config_check(cfg) < 0)
+            return usage_error("--max: %s is over 2^63 - 1 bytes", o->max);
+    }
+    if (o->align != NULL) {
+        if (parse_size_opt("--align", o->align, &v) != EXIT_OK)
+            return EXIT_USAGE;
+        cfg->align = v <= OFA_ALIGN_MAX ? (uint32_t)v : 0;
+        if (cfg->align == 0 || ofa_arena_config_check(cfg) < 0)
+            return usage_error("--align: %s is not a power of two from %u to %u", o->align,
+                               OFA_ALIGN_MIN, OFA_ALIGN_MAX);
+    }
+    if (o->mode != NULL) {
+        errno = 0;
+        mode = strtoul(o->mode, &end, 8);
+        if (errno != 0 || end == o->mode || *end != '\0' || o->mode[0] < '0' ||
+            o->mode[0] > '7' || mode > 0777)
+            return usage_error("--mode: not an octal mode up to 0777: '%s'", o->mode);
+        /* 0 asks for the default; an explicit 0 is a mode nobody can use. */
+        if (mode == 0)
+            return usage_error("--mode: 0 would admit nobody, not even the owner");
+        cfg->mode = (uint32_t)mode;
+    }
     return EXIT_OK;
 }
 
 static int cmd_create(const struct opts *o)
 {
-    const char *name = o->pos[1];
+    const char *name = o->args[0];
     ofa_arena_config cfg;
     ofa_client *c;
-    uint64_t v;
-    unsigned long mode;
-    char *end;
     int rc;
 
-    memset(&cfg, 0, sizeof(cfg));
-    if (o->page_size != NULL &&
-        parse_u64("--page-size", o->page_size, UINT64_MAX, &cfg.page_size) != EXIT_OK)
-        return EXIT_USAGE;
-    if (o->max != NULL && parse_u64("--max", o->max, UINT64_MAX, &cfg.max_bytes) != EXIT_OK)
-        return EXIT_USAGE;
-    if (o->align != NULL) {
-        if (parse_u64("--align", o->align, UINT32_MAX, &v) != EXIT_OK)
-            return EXIT_USAGE;
-        cfg.align = (uint32_t)v;
-    }
-    if (o->mode != NULL) {
-        errno = 0;
-        mode = strtoul(o->mode, &end, 8);
-        if (errno != 0 || end == o->mode || *end != '\0' || o->mode[0] == '-' || mode > 0777)
-            return usage_error("--mode: not an octal mode: '%s'", o->mode);
-        /* 0 asks for the default; an explicit 0 is a mode nobody can use. */
-        if (mode == 0)
-            return usage_error("--mode: 0 would admit nobody, not even the owner");
-        cfg.mode = (uint32_t)mode;
-    }
+    /* Such a name could only ever be used after "--". */
+    if (name[0] == '-')
+        return usage_error("invalid arena name '%s': it may not start with '-'", name);
+    rc = create_config(o, &cfg);
+    if (rc != EXIT_OK)
+        return rc;
     rc = connect_or_report(o, &c);
     if (rc != EXIT_OK)
         return rc;
@@ -627,190 +771,148 @@ static int cmd_create(const struct opts *o)
 
 static int cmd_drop(const struct opts *o)
 {
-    const char *name = o->pos[1];
+    const char *name = o->args[0];
     ofa_client *c;
     int rc;
 
     rc = connect_or_report(o, &c);
     if (rc != EXIT_OK)
         return rc;
-    rc = ofa_arena_drop(c, name, o->force);
+    rc = ofa_arena_drop(c, name, (o->given & O_FORCE) != 0);
     ofa_disconnect(c);
-    if (rc < 0) {
-        int status = report(rc);
-
-        if (rc == -EBUSY)
-            fputs("ofactl: (--force drops an arena with live blocks)\n", stderr);
-        return status;
-    }
+    if (rc < 0)
+        return report(rc);
     printf("dropped arena %s\n", name);
     return EXIT_OK;
 }
 
 /* --- arguments --- */
 
-/* Options that take a value, where they are stored in struct opts. */
-static const char **value_slot(struct opts *o, const char *name)
+struct command {
+    const char *name;
+    int (*run)(const struct opts *o);
+    unsigned opts;            /* O_* bits that apply */
+    int min_args, max_args;   /* operands */
+    bool arena_arg;           /* the first operand is an arena name */
+};
+
+static const struct command commands[] = {
+    {"ping", cmd_ping, O_WAIT, 0, 0, false},
+    {"arenas", cmd_arenas, O_JSON, 0, 0, false},
+    {"stats", cmd_stats, O_JSON, 0, 1, true},
+    {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE, 1, 1, true},
+    {"drop", cmd_drop, O_FORCE, 1, 1, true},
+};
+
+static const char *opt_name(unsigned bit)
 {
-    if (strcmp(name, "socket") == 0)
-        return &o->socket;
-    if (strcmp(name, "wait") == 0)
-        return &o->wait;
-    if (strcmp(name, "timeout") == 0)
-        return &o->timeout;
-    if (strcmp(name, "page-size") == 0)
-        return &o->page_size;
-    if (strcmp(name, "max") == 0)
-        return &o->max;
-    if (strcmp(name, "align") == 0)
-        return &o->align;
-    if (strcmp(name, "mode") == 0)
-        return &o->mode;
-    return NULL;
+    for (const struct option *p = long_opts; p->name != NULL; p++)
+        if ((unsigned)p->val == bit)
+            return p->name;
+    return "?";
 }
 
 /* Returns -1 to go on, or an exit status. */
-static int parse_args(int argc, char **argv, struct opts *o)
+static int parse_args(int argc, char **argv, struct opts *o, const struct command **cmd)
 {
-    const char **slot;
-    const char *arg, *eq;
-    char name[32];
-    size_t len;
-    int i, only_pos = 0;
+    size_t i;
+    int c;
 
-    for (i = 1; i < argc; i++) {
-        arg = argv[i];
-        if (only_pos || arg[0] != '-' || arg[1] == '\0') {
-            if (o->npos == 3)
-                return usage_error("unexpected argument '%s'", arg);
-            o->pos[o->npos++] = arg;
-            continue;
+    argv[0] = (char *)"ofactl"; /* getopt's own messages name the program */
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "hV", long_opts, NULL)) != -1) {
+        switch (c) {
+        case V_SOCKET:
+            o->socket = optarg;
+            break;
+        case V_TIMEOUT: {
+            double t;
+
+            if (parse_seconds("--timeout", optarg, &t) != EXIT_OK)
+                return EXIT_USAGE;
+            if (t > UINT_MAX / 1000)
+                return usage_error("--timeout: too long: '%s'", optarg);
+            o->timeout_ms = (long long)(t * 1000 + 0.999);
+            set_timeout_env(o->timeout_ms);
+            break;
         }
-        if (strcmp(arg, "--") == 0) {
-            only_pos = 1;
-            continue;
-        }
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        case 'h':
+        case V_HELP:
             fputs(usage_text, stdout);
             return EXIT_OK;
-        }
-        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
-            printf("ofactl %s\n", OFA_VERSION);
+        case 'V':
+        case V_VERSION:
+            printf("ofactl %d.%d.%d\n", OFA_VERSION_MAJOR, OFA_VERSION_MINOR, OFA_VERSION_PATCH);
             return EXIT_OK;
+        case O_WAIT:
+            o->wait = optarg;
+            break;
+        case O_PAGE_SIZE:
+            o->page_size = optarg;
+            break;
+        case O_MAX:
+            o->max = optarg;
+            break;
+        case O_ALIGN:
+            o->align = optarg;
+            break;
+        case O_MODE:
+            o->mode = optarg;
+            break;
+        case O_JSON:
+        case O_FORCE:
+            break;
+        default:
+            /* getopt said what was wrong (unknown option, a missing value,
+             * a value given to an option that takes none). */
+            fputs("Try 'ofactl --help'.\n", stderr);
+            return EXIT_USAGE;
         }
-        if (strcmp(arg, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(arg, "--force") == 0) {
-            o->force = 1;
-            continue;
-        }
-        if (arg[1] != '-')
-            return usage_error("unknown option '%s'", arg);
-        eq = strchr(arg, '=');
-        len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        if (len >= sizeof(name))
-            return usage_error("unknown option '%s'", arg);
-        memcpy(name, arg + 2, len);
-        name[len] = '\0';
-        slot = value_slot(o, name);
-        if (slot == NULL)
-            return usage_error("unknown option '--%s'", name);
-        if (eq != NULL) {
-            *slot = eq + 1;
-        } else {
-            if (i + 1 >= argc)
-                return usage_error("--%s needs a value", name);
-            *slot = argv[++i];
-        }
+        if (c < V_SOCKET)
+            o->given |= (unsigned)c;
     }
-    return -1;
-}
-
-/* Options each command accepts, beyond --socket. */
-static int check_opts(const struct opts *o, const char *cmd, int json, int wait, int create,
-                      int force)
-{
-    const char *bad = NULL;
-
-    if (o->json && !json)
-        bad = "--json";
-    else if (o->wait && !wait)
-        bad = "--wait";
-    else if (o->page_size && !create)
-        bad = "--page-size";
-    else if (o->max && !create)
-        bad = "--max";
-    else if (o->align && !create)
-        bad = "--align";
-    else if (o->mode && !create)
-        bad = "--mode";
-    else if (o->force && !force)
-        bad = "--force";
-    if (bad != NULL)
-        return usage_error("%s does not apply to '%s'", bad, cmd);
+    if (o->socket != NULL && o->socket[0] == '\0')
+        return usage_error("--socket: empty path");
+    if (optind >= argc)
+        return usage_error("no command given");
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[optind], commands[i].name) == 0)
+            *cmd = &commands[i];
+    if (*cmd == NULL)
+        return usage_error("unknown command '%s'", argv[optind]);
+    o->args = argv + optind + 1;
+    o->nargs = argc - optind - 1;
+    if (o->nargs < (*cmd)->min_args || o->nargs > (*cmd)->max_args) {
+        if ((*cmd)->max_args == 0)
+            return usage_error("%s takes no operand", (*cmd)->name);
+        if ((*cmd)->min_args == (*cmd)->max_args)
+            return usage_error("%s needs exactly one arena name", (*cmd)->name);
+        return usage_error("%s takes at most one arena name", (*cmd)->name);
+    }
+    for (unsigned bit = 1; bit < V_SOCKET; bit <<= 1)
+        if ((o->given & bit) && !((*cmd)->opts & bit))
+            return usage_error("--%s does not apply to '%s'", opt_name(bit), (*cmd)->name);
+    if ((*cmd)->arena_arg && o->nargs > 0 && !ofa_arena_name_valid(o->args[0]))
+        return usage_error("invalid arena name '%s' (1 to %u of A-Z a-z 0-9 . _ -)", o->args[0],
+                           OFA_NAME_MAX);
     return -1;
 }
 
 int main(int argc, char **argv)
 {
+    const struct command *cmd = NULL;
     struct opts o;
-    const char *cmd;
     int rc;
 
     memset(&o, 0, sizeof(o));
-    rc = parse_args(argc, argv, &o);
+    o.timeout_ms = -1;
+    rc = parse_args(argc, argv, &o, &cmd);
     if (rc >= 0)
         return rc;
-    if (o.socket != NULL && o.socket[0] == '\0')
-        return usage_error("--socket: empty path");
-    o.timeout_ms = -1;
-    if (o.timeout != NULL) {
-        double t;
-        char *end;
-
-        errno = 0;
-        t = strtod(o.timeout, &end);
-        if (errno != 0 || end == o.timeout || *end != '\0' || !(t >= 0) || t > UINT_MAX / 1000)
-            return usage_error("--timeout: not a number of seconds: '%s'", o.timeout);
-        o.timeout_ms = (long long)(t * 1000 + 0.999);
-        set_timeout_env(o.timeout_ms);
-    }
-    if (o.npos == 0)
-        return usage_error("no command given");
-    cmd = o.pos[0];
-
-    if (strcmp(cmd, "ping") == 0) {
-        if (o.npos > 1)
-            return usage_error("ping takes no argument");
-        rc = check_opts(&o, cmd, 0, 1, 0, 0);
-        if (rc < 0)
-            rc = cmd_ping(&o);
-    } else if (strcmp(cmd, "arenas") == 0) {
-        if (o.npos > 1)
-            return usage_error("arenas takes no argument");
-        rc = check_opts(&o, cmd, 1, 0, 0, 0);
-        if (rc < 0)
-            rc = cmd_arenas(&o);
-    } else if (strcmp(cmd, "stats") == 0) {
-        if (o.npos > 2)
-            return usage_error("stats takes at most one arena name");
-        rc = check_opts(&o, cmd, 1, 0, 0, 0);
-        if (rc < 0)
-            rc = cmd_stats(&o);
-    } else if (strcmp(cmd, "create") == 0 || strcmp(cmd, "drop") == 0) {
-        if (o.npos != 2)
-            return usage_error("%s needs exactly one arena name", cmd);
-        if (proto_name_check(o.pos[1], strlen(o.pos[1])) < 0)
-            return usage_error("invalid arena name '%s' (1 to %u of A-Z a-z 0-9 . _ -)", o.pos[1],
-                               PROTO_NAME_MAX);
-        rc = check_opts(&o, cmd, 0, 0, cmd[0] == 'c', cmd[0] == 'd');
-        if (rc < 0)
-            rc = cmd[0] == 'c' ? cmd_create(&o) : cmd_drop(&o);
-    } else {
-        return usage_error("unknown command '%s'", cmd);
-    }
+    rc = check_socket(&o);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = cmd->run(&o);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "ofactl: writing the output: %s\n", strerror(errno));
         return EXIT_REFUSED;

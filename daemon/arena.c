@@ -189,6 +189,9 @@ int arena_params_check(const struct arena_params *p)
         return -EINVAL;
     if (p->mode > 0777)
         return -EINVAL;
+    /* Figures are exact integers in every client's JSON (signed 64-bit). */
+    if (p->max_bytes > (uint64_t)INT64_MAX)
+        return -EINVAL;
     return 0;
 }
 

@@ -180,7 +180,7 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
     } else if (strcmp(key, "max") == 0) {
         bit = CFG_A_MAX;
         rc = proto_parse_size(val, &a->max_bytes);
-        if (rc == 0 && a->max_bytes == 0)
+        if (rc == 0 && (a->max_bytes == 0 || a->max_bytes > INT64_MAX))
             rc = -EINVAL;
         if (rc < 0)
             set_err(err, errlen, "bad max '%s' (a size such as 64M or 1G, not 0)", val);
@@ -596,7 +596,7 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
             ctx_fail(x, "bad default_page_size '%s' (a multiple of 4096 from 4K to 1T)", val);
         return;
     case K_DEF_MAX:
-        if (size_in(val, 1, UINT64_MAX, &c->default_max_bytes) < 0)
+        if (size_in(val, 1, INT64_MAX, &c->default_max_bytes) < 0)
             ctx_fail(x, "bad default_max_bytes '%s' (a size, not 0)", val);
         return;
     case K_DEF_ALIGN:

@@ -4,7 +4,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config clang
-libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev
+libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev
 check systemd man-db"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -766,10 +766,10 @@ START_TEST(test_connect_errors)
     lfd = listen_on(sockpath);
     close(lfd);
     ck_assert_int_eq(ofa_connect(sockpath, &c), -ECONNREFUSED);
-    /* A regular file. */
+    /* A regular file is not a socket (connect says ECONNREFUSED). */
     unlink(sockpath);
     close(open(sockpath, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
-    ck_assert_int_eq(ofa_connect(sockpath, &c), -ECONNREFUSED);
+    ck_assert_int_eq(ofa_connect(sockpath, &c), -ENOTSOCK);
     /* Too long for sun_path; no out. */
     memset(longpath, 'a', sizeof(longpath) - 1);
     longpath[0] = '/';

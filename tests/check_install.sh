@@ -112,4 +112,14 @@ cmake -S "$work/cm" -B "$work/cm/build" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPI
 "$work/cm/build/prog_static" >/dev/null || fail "find_package static program failed"
 readelf -d "$work/cm/build/prog_static" | grep -q libofaclient && fail "prog_static needs the .so"
 
+# ofactl is written on ofaclient.h alone: it builds against the installed
+# header and shared library, with nothing else of ours.
+if [ -n "${OFA_SOURCE_DIR:-}" ]; then
+    # shellcheck disable=SC2086
+    $CC $san -D_GNU_SOURCE $cflags -o "$work/ofactl" "$OFA_SOURCE_DIR/client/ofactl.c" $libs \
+        $(pkg-config --cflags --libs jansson ncurses) -lm || fail "ofactl does not build against the install"
+    LD_LIBRARY_PATH=$libdir "$work/ofactl" --version >/dev/null || fail "that ofactl does not run"
+    readelf -d "$work/ofactl" | grep -q 'NEEDED.*libofaclient\.so\.0' || fail "that ofactl does not use the .so"
+fi
+
 echo "check_install: ok ($libdir)"

@@ -10,6 +10,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -292,19 +295,18 @@ START_TEST(test_commands)
     ck_assert_int_eq(json_array_size(json_object_get(j, "arenas")), 2);
     json_decref(j);
 
-    /* The daemon says no: 1, with the error's name and sentence. */
+    /* The daemon says no: 1, with the arena named and the error's name. */
     ck_assert_int_eq(RUN(&R, "create", "n1"), 1);
-    ck_assert_str_eq(R.err, "ofactl: EEXIST: the arena exists\n");
+    ck_assert_str_eq(R.err, "ofactl: arena n1: the arena exists (EEXIST)\n");
     ck_assert_int_eq(RUN(&R, "stats", "nosuch"), 1);
-    ck_assert_str_eq(R.err, "ofactl: ENOENT: no such arena\n");
+    ck_assert_str_eq(R.err, "ofactl: arena nosuch: no such arena (ENOENT)\n");
     ck_assert_int_eq(RUN(&R, "drop", "nosuch"), 1);
-    ck_assert_str_eq(R.err, "ofactl: ENOENT: no such arena\n");
-    ck_assert_int_eq(RUN(&R, "create", "bad", "--align", "48"), 1);
-    ck_assert_ptr_nonnull(strstr(R.err, "EINVAL"));
+    ck_assert_str_eq(R.err, "ofactl: arena nosuch: no such arena (ENOENT)\n");
 
     /* drop: refused while t has a live block, unless --force. */
     ck_assert_int_eq(RUN(&R, "drop", "t"), 1);
-    ck_assert_ptr_nonnull(strstr(R.err, "ofactl: EBUSY: "));
+    ck_assert_str_eq(R.err, "ofactl: arena t: the arena has live blocks (force drops it with "
+                            "them) (EBUSY)\n");
     ck_assert_int_eq(RUN(&R, "drop", "n1"), 0);
     ck_assert_int_eq(RUN(&R, "drop", "t", "--force"), 0);
     ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
@@ -383,6 +385,55 @@ START_TEST(test_usage)
     ck_assert_int_eq(RUN(&R, "ping", "--bogus"), 2);
     ck_assert_int_eq(RUN_BARE(&R, "ping", "--socket"), 2);
     ck_assert_int_eq(RUN_BARE(&R, "--socket", "", "ping"), 2);
+
+    /* Values ofad would refuse are refused here, with what is wrong. */
+    ck_assert_int_eq(RUN(&R, "create", "x", "--page-size", "1000"), 2);
+    ck_assert_str_eq(R.err, "ofactl: --page-size: 1000 is not a multiple of 4096 from 4K to 1T\n"
+                            "Try 'ofactl --help'.\n");
+    ck_assert_int_eq(RUN(&R, "create", "x", "--page-size", "1k"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--page-size", "2T"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--page-size", "0"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--align", "3"), 2);
+    ck_assert_str_eq(R.err, "ofactl: --align: 3 is not a power of two from 8 to 4096\n"
+                            "Try 'ofactl --help'.\n");
+    ck_assert_int_eq(RUN(&R, "create", "x", "--align", "8192"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--align", "48"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--align", "4"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--max", "0"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--max", "17179869183G"), 2); /* over 2^63 - 1 */
+    ck_assert_str_eq(R.err, "ofactl: --max: 17179869183G is over 2^63 - 1 bytes\n"
+                            "Try 'ofactl --help'.\n");
+    ck_assert_int_eq(RUN(&R, "create", "x", "--max", "17179869184G"), 2); /* over 2^64 - 1 */
+    ck_assert_int_eq(RUN(&R, "create", "x", "--mode", "-1"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "x", "--mode", "0"), 2);
+    /* Names that start with '-': an unknown option, or refused after "--". */
+    ck_assert_int_eq(RUN(&R, "create", "-x"), 2);
+    ck_assert_int_eq(RUN(&R, "create", "--", "-x"), 2);
+    ck_assert_str_eq(R.err, "ofactl: invalid arena name '-x': it may not start with '-'\n"
+                            "Try 'ofactl --help'.\n");
+    /* An option that takes no value. */
+    ck_assert_int_eq(RUN(&R, "drop", "t", "--force=yes"), 2);
+    ck_assert_str_eq(R.err, "ofactl: option '--force' doesn't allow an argument\n"
+                            "Try 'ofactl --help'.\n");
+    ck_assert_int_eq(RUN(&R, "stats", "--json=1"), 2);
+    /* Socket paths that cannot be a socket. */
+    {
+        char longpath[121];
+
+        memset(longpath, 'a', sizeof(longpath) - 1);
+        longpath[0] = '/';
+        longpath[sizeof(longpath) - 1] = '\0';
+        ck_assert_int_eq(RUN_BARE(&R, "--socket", longpath, "ping"), 2);
+        ck_assert_int_eq(strncmp(R.err, "ofactl: socket path too long: 120 bytes, at most 107: /a",
+                                 56),
+                         0);
+        ck_assert_int_eq(RUN_BARE(&R, "--socket", d.dir, "arenas"), 2);
+        ck_assert_int_eq(strncmp(R.err, "ofactl: ", 8), 0);
+        ck_assert_ptr_nonnull(strstr(R.err, " is a directory, not ofad's socket\n"));
+        setenv("OFAD_SOCKET", d.dir, 1);
+        ck_assert_int_eq(RUN_BARE(&R, "ping"), 2);
+        unsetenv("OFAD_SOCKET");
+    }
     /* Nothing of that reached the daemon. */
     ck_assert_int_eq(RUN(&R, "arenas", "--json"), 0);
     {
@@ -406,6 +457,14 @@ START_TEST(test_no_daemon)
     stop();
     /* The socket is gone. */
     ck_assert_int_eq(RUN(&R, "arenas"), 3);
+    {
+        char want[PATH_MAX + 128];
+
+        snprintf(want, sizeof(want),
+                 "ofactl: no ofad listening at %s: is it running? set OFAD_SOCKET (ENOENT)\n",
+                 d.socket);
+        ck_assert_str_eq(R.err, want);
+    }
     ck_assert_int_eq(RUN(&R, "stats", "--json"), 3);
     ck_assert_str_eq(R.out, "");
     ck_assert_int_eq(RUN(&R, "create", "x"), 3);
@@ -420,7 +479,14 @@ START_TEST(test_no_daemon)
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
     ck_assert_int_eq(RUN(&R, "ping"), 3);
-    ck_assert_ptr_nonnull(strstr(R.err, "ECONNREFUSED"));
+    {
+        char want[PATH_MAX + 128];
+
+        snprintf(want, sizeof(want),
+                 "ofactl: no ofad listening at %s: is it running? set OFAD_SOCKET (ECONNREFUSED)\n",
+                 d.socket);
+        ck_assert_str_eq(R.err, want);
+    }
     ofad_cleanup(&d);
 }
 END_TEST
@@ -526,6 +592,101 @@ START_TEST(test_timeout_silent_server)
 }
 END_TEST
 
+/* --- the wording of errors, in ofactl and through ofa_errmsg() --- */
+
+struct denied {
+    const char *socket, *group;
+};
+
+/* As nobody, on a socket of mode 0660 whose group nobody is not in. */
+static int denied_as_nobody(void *arg)
+{
+    static struct run r;
+    const struct denied *x = arg;
+    char want[PATH_MAX + 128];
+    ofa_client *c;
+
+    snprintf(want, sizeof(want), "permission denied on %s: join group %s", x->socket, x->group);
+    if (ofa_connect(x->socket, &c) != -EACCES || strcmp(ofa_errmsg(), want) != 0)
+        return 1;
+    strcat(want, " (EACCES)\n");
+    if (run_v(&r, (const char *const[]){"--socket", x->socket, "ping", NULL}) != 3 ||
+        strncmp(r.err, "ofactl: ", 8) != 0 || strcmp(r.err + 8, want) != 0)
+        return 2;
+    return 0;
+}
+
+START_TEST(test_wording)
+{
+    char want[PATH_MAX + 128];
+    struct denied x;
+    struct group *gr;
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+
+    /* Before any failure. */
+    ck_assert_str_eq(ofa_errmsg(), "no error");
+    start();
+    /* What the README's hello.c prints for each way it can fail. */
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "frames", &a), -ENOENT);
+    ck_assert_str_eq(ofa_errmsg(), "arena frames: no such arena");
+    ck_assert_int_eq(ofa_arena_open(c, "t", &a), 0);
+    ck_assert_int_eq(ofa_free(a, 12345), -EINVAL);
+    ck_assert_str_eq(ofa_errmsg(),
+                     "arena t: offset 12345: invalid argument, or not the start of a live block");
+    ck_assert_int_eq(ofa_alloc(a, 1ull << 41, &off), -EINVAL);
+    ck_assert_str_eq(ofa_errmsg(), "arena t: allocating 1 block(s) of 2199023255552 bytes: invalid "
+                                   "argument, or not the start of a live block");
+    /* A success leaves the message as it was. */
+    ck_assert_int_eq(ofa_alloc(a, 64, &off), 0);
+    ck_assert_str_eq(ofa_errmsg(), "arena t: allocating 1 block(s) of 2199023255552 bytes: invalid "
+                                   "argument, or not the start of a live block");
+    {
+        ofa_arena_config cfg = {.page_size = 1000};
+
+        ck_assert_int_eq(ofa_arena_create(c, "y", &cfg), -EINVAL);
+        ck_assert_str_eq(ofa_errmsg(), "page size 1000: not a multiple of 4096 between 4K and 1T");
+        cfg.page_size = 0;
+        cfg.align = 3;
+        ck_assert_int_eq(ofa_arena_config_check(&cfg), -EINVAL);
+        ck_assert_str_eq(ofa_errmsg(), "alignment 3: not a power of two between 8 and 4096");
+    }
+    ck_assert_int_eq(ofa_arena_open(c, "bad name", &a), -EINVAL);
+    ck_assert_str_eq(ofa_errmsg(), "invalid arena name 'bad name': 1 to 63 of A-Z a-z 0-9 . _ -");
+    ofa_disconnect(c);
+
+    /* The socket's group is named when its mode keeps another user out. */
+    ck_assert_int_eq(chmod(d.dir, 0755), 0);
+    ck_assert_int_eq(chmod(d.socket, 0660), 0);
+    gr = getgrgid(getgid());
+    ck_assert_ptr_nonnull(gr);
+    x.socket = d.socket;
+    x.group = gr->gr_name;
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, denied_as_nobody, &x), 0);
+    stop();
+
+    /* No daemon: the path and what to do. */
+    ck_assert_int_eq(ofa_connect(d.socket, &c), -ENOENT);
+    snprintf(want, sizeof(want), "no ofad listening at %s: is it running? set OFAD_SOCKET",
+             d.socket);
+    ck_assert_str_eq(ofa_errmsg(), want);
+    /* A directory is not a socket. */
+    ck_assert_int_eq(ofa_connect("/", &c), -ENOTSOCK);
+    ck_assert_str_eq(ofa_errmsg(), "/ is a directory, not ofad's socket: set OFAD_SOCKET");
+    /* Syntax helpers. */
+    ck_assert_int_eq(ofa_arena_name_valid("frames.1_a-b"), 1);
+    ck_assert_int_eq(ofa_arena_name_valid("a b"), 0);
+    ck_assert_int_eq(ofa_arena_name_valid(""), 0);
+    ck_assert_int_eq(ofa_arena_name_valid(NULL), 0);
+    ck_assert_int_eq(ofa_parse_size("16M", &off), 0);
+    ck_assert_uint_eq(off, 16u << 20);
+    ck_assert_int_eq(ofa_parse_size("-1", &off), -EINVAL);
+    ck_assert_str_eq(ofa_errmsg(), "not a size: '-1' (digits, then K, M, G or T)");
+}
+END_TEST
+
 static Suite *ofactl_suite(void)
 {
     Suite *s = suite_create("ofactl");
@@ -553,6 +714,11 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_timeout_stopped);
     tcase_add_test(tc, test_timeout_silent_server);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("wording");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_wording);
     suite_add_tcase(s, tc);
     return s;
 }
