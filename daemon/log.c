@@ -16,6 +16,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "proto.h"
+
 int log_level = LOGP_INFO;
 
 static const char *const level_names[] = {
@@ -83,12 +85,7 @@ const char *log_level_name(int prio)
 
 const char *log_errname(int err)
 {
-    const char *s;
-
-    if (err < 0)
-        err = -err;
-    s = strerrorname_np(err);
-    return s != NULL ? s : "E?";
+    return proto_errno_name(err);
 }
 
 bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped)

@@ -45,7 +45,8 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int log_level_parse(const char *s);
 const char *log_level_name(int prio);
 
-/* The symbolic name of a negative (or positive) errno: "ENOMEM". */
+/* The symbolic name of a negative (or positive) errno: "ENOMEM"
+ * (proto_errno_name: the names of ofa's one error list). */
 const char *log_errname(int err);
 
 /*

@@ -6,12 +6,17 @@
  * is the single place where PROTO_E* codes meet errno values: errno numbers
  * differ between systems, so they never travel on the wire.
  *
+ * The errors themselves are listed once, in proto.h (PROTO_ERR_MAP); every
+ * table and name lookup here is made from that list.
+ *
  * Called by the codec (names and version strings inside messages), by ofad
  * (flags, config file, error replies, logs) and by libofaclient (errors).
  */
 #include "proto_int.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 int proto_name_check(const char *name, size_t len)
 {
@@ -142,19 +147,15 @@ static const struct {
     int neg_errno;
 } err_table[PROTO_ERR_MAX + 1] = {
     [PROTO_OK] = {"OK", 0},
-    [PROTO_EINVAL] = {"EINVAL", -EINVAL},
-    [PROTO_ENOENT] = {"ENOENT", -ENOENT},
-    [PROTO_EEXIST] = {"EEXIST", -EEXIST},
-    [PROTO_EACCES] = {"EACCES", -EACCES},
-    [PROTO_ENOMEM] = {"ENOMEM", -ENOMEM},
-    [PROTO_EPROTO] = {"EPROTO", -EPROTO},
-    [PROTO_EBUSY] = {"EBUSY", -EBUSY},
-    [PROTO_EMSGSIZE] = {"EMSGSIZE", -EMSGSIZE},
-    [PROTO_EBADF] = {"EBADF", -EBADF},
-    [PROTO_ENOTSUP] = {"ENOTSUP", -ENOTSUP},
-    [PROTO_EMFILE] = {"EMFILE", -EMFILE},
-    [PROTO_EIO] = {"EIO", -EIO},
+#define ERR_ENTRY(name, code, text) [PROTO_##name] = {#name, -name},
+    PROTO_ERR_MAP(ERR_ENTRY)
+#undef ERR_ENTRY
 };
+
+/* Every wire code from 1 to PROTO_ERR_MAX has its line in the map. */
+#define ERR_ONE(name, code, text) +1
+_Static_assert(0 PROTO_ERR_MAP(ERR_ONE) == PROTO_ERR_MAX, "PROTO_ERR_MAX is the last wire code");
+#undef ERR_ONE
 
 int proto_err_to_errno(uint32_t err)
 {
@@ -184,6 +185,58 @@ uint32_t proto_errno_to_err(int neg_errno)
 const char *proto_err_name(uint32_t err)
 {
     return err <= PROTO_ERR_MAX ? err_table[err].name : "UNKNOWN";
+}
+
+const char *proto_errno_name(int err)
+{
+    const char *s;
+
+    if (err > 0)
+        err = -err; /* never overflows, unlike negating a negative int */
+    switch (err) {
+    case 0:
+        return "OK";
+#define NAME_CASE(name, code, text)                                                            \
+    case -name:                                                                                \
+        return #name;
+        PROTO_ERR_MAP(NAME_CASE)
+#undef NAME_CASE
+#define LOCAL_NAME_CASE(name, text)                                                            \
+    case -name:                                                                                \
+        return #name;
+        PROTO_LOCAL_ERR_MAP(LOCAL_NAME_CASE)
+#undef LOCAL_NAME_CASE
+    default:
+        break;
+    }
+    s = err == INT_MIN ? NULL : strerrorname_np(-err);
+    return s != NULL ? s : "EUNKNOWN";
+}
+
+const char *proto_errno_text(int err)
+{
+    const char *s;
+
+    if (err > 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+#define TEXT_CASE(name, code, text)                                                            \
+    case -name:                                                                                \
+        return text;
+        PROTO_ERR_MAP(TEXT_CASE)
+#undef TEXT_CASE
+#define LOCAL_TEXT_CASE(name, text)                                                            \
+    case -name:                                                                                \
+        return text;
+        PROTO_LOCAL_ERR_MAP(LOCAL_TEXT_CASE)
+#undef LOCAL_TEXT_CASE
+    default:
+        break;
+    }
+    s = err == INT_MIN ? NULL : strerrordesc_np(-err);
+    return s != NULL ? s : "unknown error";
 }
 
 static const char *const op_names[PROTO_OP_MAX + 1] = {

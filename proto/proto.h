@@ -60,21 +60,42 @@ enum proto_op {
     PROTO_OP_MAX = 20
 };
 
+/*
+ * Every error ofa speaks of, once, in the manner of libuv's UV_ERRNO_MAP:
+ * XX(name, wire code, sentence). The wire codes, their translation to and
+ * from errno, the names in ofad's log lines and libofaclient's ofa_err_name()
+ * and ofa_strerror() are all made from these two lists, so a new error is one
+ * line here (and PROTO_ERR_MAX, for a wire code).
+ */
+#define PROTO_ERR_MAP(XX)                                                                  \
+    XX(EINVAL, 1, "invalid argument, or not the start of a live block")                   \
+    XX(ENOENT, 2, "no such arena")                                                         \
+    XX(EEXIST, 3, "the arena exists")                                                      \
+    XX(EACCES, 4, "not permitted by the arena's owner, group and mode")                    \
+    XX(ENOMEM, 5, "an arena or daemon memory limit is reached")                            \
+    XX(EPROTO, 6, "the daemon sent something unexpected")                                  \
+    XX(EBUSY, 7, "the arena has live blocks")                                              \
+    XX(EMSGSIZE, 8, "message too large for the daemon")                                    \
+    XX(EBADF, 9, "the arena handle is not open on this connection")                        \
+    XX(ENOTSUP, 10, "protocol version not supported")                                      \
+    XX(EMFILE, 11, "a per-connection limit of the daemon is reached")                      \
+    XX(EIO, 12, "the daemon failed to create or pass a page")
+
+/* Errors that never travel: the client library meets them on its socket.
+ * XX(name, sentence). */
+#define PROTO_LOCAL_ERR_MAP(XX)                                                            \
+    XX(ECONNRESET, "the connection to the daemon was closed")                              \
+    XX(EPIPE, "the daemon is gone")                                                        \
+    XX(ECONNREFUSED, "no daemon is listening on the socket")                              \
+    XX(ETIMEDOUT, "the time ran out (the daemon did not answer, or nothing came)")          \
+    XX(EAGAIN, "the word no longer held the expected value")
+
 /* Wire error codes. proto_err_to_errno/proto_errno_to_err translate. */
 enum proto_err {
     PROTO_OK = 0,
-    PROTO_EINVAL = 1,  /* bad argument, or an offset that is not a live block */
-    PROTO_ENOENT = 2,  /* no such arena (or page) */
-    PROTO_EEXIST = 3,  /* arena exists */
-    PROTO_EACCES = 4,  /* not permitted */
-    PROTO_ENOMEM = 5,  /* an arena or daemon limit is reached */
-    PROTO_EPROTO = 6,  /* malformed or unexpected message */
-    PROTO_EBUSY = 7,   /* arena has live blocks (drop without force) */
-    PROTO_EMSGSIZE = 8,/* frame over the limit */
-    PROTO_EBADF = 9,   /* unknown arena handle on this connection */
-    PROTO_ENOTSUP = 10,/* protocol version not supported */
-    PROTO_EMFILE = 11, /* per-connection limit reached (open arenas, blocks) */
-    PROTO_EIO = 12,    /* the daemon failed to create or pass a page */
+#define PROTO_ERR_ENUM_(name, code, text) PROTO_##name = code,
+    PROTO_ERR_MAP(PROTO_ERR_ENUM_)
+#undef PROTO_ERR_ENUM_
     PROTO_ERR_MAX = 12
 };
 
@@ -206,6 +227,12 @@ int proto_err_to_errno(uint32_t err);
 uint32_t proto_errno_to_err(int neg_errno);
 const char *proto_op_name(uint32_t op);   /* "ALLOC"; "UNKNOWN" */
 const char *proto_err_name(uint32_t err); /* "EINVAL"; "UNKNOWN" */
+
+/* The name ("ENOENT") and the sentence ("no such arena") of an errno value,
+ * negative as ofa returns them or positive: from the lists above, else the C
+ * library's, else "EUNKNOWN" and "unknown error". Never NULL. */
+const char *proto_errno_name(int err);
+const char *proto_errno_text(int err);
 
 /* How many offsets one FREE_N request or ALLOC_N reply may carry so that its
  * payload surely fits in max_msg bytes (at most PROTO_MAX_BATCH). */

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -2476,6 +2477,54 @@ START_TEST(errors_mapping)
 }
 END_TEST
 
+/* The one error list: every table made from it agrees with it. */
+START_TEST(errors_one_list)
+{
+    static const struct {
+        uint32_t wire;
+        int err;
+        const char *name, *text;
+    } wire[] = {
+#define WIRE_ROW(name, code, text) {code, -name, #name, text},
+        PROTO_ERR_MAP(WIRE_ROW)
+#undef WIRE_ROW
+    };
+    static const struct {
+        int err;
+        const char *name, *text;
+    } local[] = {
+#define LOCAL_ROW(name, text) {-name, #name, text},
+        PROTO_LOCAL_ERR_MAP(LOCAL_ROW)
+#undef LOCAL_ROW
+    };
+
+    ck_assert_uint_eq(sizeof(wire) / sizeof(wire[0]), PROTO_ERR_MAX);
+    for (size_t i = 0; i < sizeof(wire) / sizeof(wire[0]); i++) {
+        ck_assert_uint_eq(wire[i].wire, i + 1); /* dense, in order */
+        ck_assert_int_eq(proto_err_to_errno(wire[i].wire), wire[i].err);
+        ck_assert_uint_eq(proto_errno_to_err(wire[i].err), wire[i].wire);
+        ck_assert_str_eq(proto_err_name(wire[i].wire), wire[i].name);
+        ck_assert_str_eq(proto_errno_name(wire[i].err), wire[i].name);
+        ck_assert_str_eq(proto_errno_name(-wire[i].err), wire[i].name);
+        ck_assert_str_eq(proto_errno_text(wire[i].err), wire[i].text);
+    }
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        /* Never on the wire: a daemon that met one says EIO. */
+        ck_assert_uint_eq(proto_errno_to_err(local[i].err), PROTO_EIO);
+        ck_assert_str_eq(proto_errno_name(local[i].err), local[i].name);
+        ck_assert_str_eq(proto_errno_text(local[i].err), local[i].text);
+    }
+    ck_assert_str_eq(proto_errno_name(0), "OK");
+    ck_assert_str_eq(proto_errno_text(0), "success");
+    /* Outside the list: the C library's words, else a fixed one. */
+    ck_assert_str_eq(proto_errno_name(-ENOSPC), "ENOSPC");
+    ck_assert_str_eq(proto_errno_text(-ENOSPC), strerror(ENOSPC));
+    ck_assert_str_eq(proto_errno_name(-99999), "EUNKNOWN");
+    ck_assert_str_eq(proto_errno_text(-99999), "unknown error");
+    ck_assert_str_eq(proto_errno_name(INT_MIN), "EUNKNOWN");
+}
+END_TEST
+
 START_TEST(errors_op_names)
 {
     static const char *const names[PROTO_OP_MAX + 1] = {
@@ -2553,6 +2602,7 @@ static Suite *proto_suite(void)
     tc = tcase(s, "errors");
     tcase_add_test(tc, errors_mapping);
     tcase_add_test(tc, errors_op_names);
+    tcase_add_test(tc, errors_one_list);
     return s;
 }
 
