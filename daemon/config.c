@@ -38,9 +38,26 @@ void cfg_init(struct cfg *c, uint64_t shm_size)
     c->max_blocks_per_client = CFG_DEFAULT_MAX_BLOCKS;
     c->max_handles_per_client = CFG_DEFAULT_MAX_HANDLES;
     c->max_output = CFG_DEFAULT_MAX_OUTPUT;
+    c->handshake_timeout = CFG_DEFAULT_HANDSHAKE_S;
+    c->reserved_clients = CFG_DEFAULT_RESERVED_CLIENTS;
+    c->max_output_per_uid = CFG_DEFAULT_OUTPUT_UID;
+    c->max_output_total = CFG_DEFAULT_OUTPUT_TOTAL;
+    c->output_timeout = CFG_DEFAULT_OUTPUT_TIMEOUT_S;
     c->default_page_size = CFG_DEFAULT_PAGE_SIZE;
     c->default_max_bytes = CFG_DEFAULT_MAX_BYTES;
     c->default_align = CFG_DEFAULT_ALIGN;
+}
+
+uint32_t cfg_clients_per_uid(const struct cfg *c)
+{
+    uint32_t q = c->max_clients / 4 ? c->max_clients / 4 : 1;
+
+    return c->max_clients_per_uid ? c->max_clients_per_uid : q;
+}
+
+uint32_t cfg_reserved_clients(const struct cfg *c)
+{
+    return c->reserved_clients < c->max_clients / 2 ? c->reserved_clients : c->max_clients / 2;
 }
 
 void cfg_free(struct cfg *c)
@@ -462,6 +479,12 @@ enum {
     K_MAX_BLOCKS,
     K_MAX_HANDLES,
     K_MAX_OUTPUT,
+    K_HANDSHAKE,
+    K_CLIENTS_UID,
+    K_RESERVED_CLIENTS,
+    K_OUTPUT_UID,
+    K_OUTPUT_TOTAL,
+    K_OUTPUT_TIMEOUT,
     K_DEF_PAGE,
     K_DEF_MAX,
     K_DEF_ALIGN,
@@ -478,6 +501,12 @@ static const char *const ofad_keys[] = {
     [K_MAX_BLOCKS] = "max_blocks_per_client",
     [K_MAX_HANDLES] = "max_handles_per_client",
     [K_MAX_OUTPUT] = "max_output",
+    [K_HANDSHAKE] = "handshake_timeout",
+    [K_CLIENTS_UID] = "max_clients_per_uid",
+    [K_RESERVED_CLIENTS] = "reserved_clients",
+    [K_OUTPUT_UID] = "max_output_per_uid",
+    [K_OUTPUT_TOTAL] = "max_output_total",
+    [K_OUTPUT_TIMEOUT] = "output_timeout",
     [K_DEF_PAGE] = "default_page_size",
     [K_DEF_MAX] = "default_max_bytes",
     [K_DEF_ALIGN] = "default_align",
@@ -516,6 +545,12 @@ static const struct limit limits[] = {
                       "from 1 to 4294967295"},
     [K_MAX_HANDLES] = {false, 1, 65536, FIELD32(max_handles_per_client), "from 1 to 65536"},
     [K_MAX_OUTPUT] = {true, 4096, 1ull << 30, FIELD64(max_output), "from 4K to 1G"},
+    [K_HANDSHAKE] = {false, 1, 3600, FIELD32(handshake_timeout), "seconds, from 1 to 3600"},
+    [K_CLIENTS_UID] = {false, 0, 1u << 20, FIELD32(max_clients_per_uid), "from 0 to 1048576"},
+    [K_RESERVED_CLIENTS] = {false, 0, 1u << 20, FIELD32(reserved_clients), "from 0 to 1048576"},
+    [K_OUTPUT_UID] = {true, 4096, 1ull << 40, FIELD64(max_output_per_uid), "from 4K to 1T"},
+    [K_OUTPUT_TOTAL] = {true, 4096, 1ull << 40, FIELD64(max_output_total), "from 4K to 1T"},
+    [K_OUTPUT_TIMEOUT] = {false, 1, 86400, FIELD32(output_timeout), "seconds, from 1 to 86400"},
 };
 
 _Static_assert(PROTO_MAX_ARENAS == 4096, "the max_arenas message states the bound");
@@ -589,6 +624,12 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
     case K_MAX_BLOCKS:
     case K_MAX_HANDLES:
     case K_MAX_OUTPUT:
+    case K_HANDSHAKE:
+    case K_CLIENTS_UID:
+    case K_RESERVED_CLIENTS:
+    case K_OUTPUT_UID:
+    case K_OUTPUT_TOTAL:
+    case K_OUTPUT_TIMEOUT:
         limit_key(x, k, val);
         return;
     case K_DEF_PAGE:

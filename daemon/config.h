@@ -57,6 +57,14 @@ struct cfg {
     uint64_t max_blocks_per_client;  /* >= 1 */
     uint32_t max_handles_per_client; /* >= 1 */
     uint64_t max_output;             /* >= 4096 */
+    /* Bounds on what one local user (uid) can take; root and ofad's own
+     * user are exempt from the per-uid ones and from the reserves. */
+    uint32_t handshake_timeout;   /* s: a connection without HELLO is closed */
+    uint32_t max_clients_per_uid; /* 0: a quarter of max_clients */
+    uint32_t reserved_clients;    /* slots only root and ofad's user take */
+    uint64_t max_output_per_uid;  /* reply bytes queued, a uid's connections */
+    uint64_t max_output_total;    /* reply bytes queued, all connections */
+    uint32_t output_timeout;      /* s: over a shared bound, not drained: dropped */
     uint64_t default_page_size;
     uint64_t default_max_bytes;
     uint32_t default_align;
@@ -69,6 +77,11 @@ struct cfg {
 #define CFG_DEFAULT_MAX_BLOCKS  4194304ull
 #define CFG_DEFAULT_MAX_HANDLES 64u
 #define CFG_DEFAULT_MAX_OUTPUT  (1ull << 20)
+#define CFG_DEFAULT_HANDSHAKE_S 5u
+#define CFG_DEFAULT_RESERVED_CLIENTS 16u
+#define CFG_DEFAULT_OUTPUT_UID  (16ull << 20)
+#define CFG_DEFAULT_OUTPUT_TOTAL (256ull << 20)
+#define CFG_DEFAULT_OUTPUT_TIMEOUT_S 30u
 #define CFG_DEFAULT_PAGE_SIZE   (16ull << 20)
 #define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
 #define CFG_DEFAULT_ALIGN       64u
@@ -104,6 +117,11 @@ int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, siz
 
 /* Adds a, replacing an arena of the same name. Returns 0, -ENOMEM. */
 int cfg_put_arena(struct cfg *c, const struct cfg_arena *a);
+
+/* The bounds that derive from others: max_clients_per_uid (a quarter of
+ * max_clients when 0), reserved_clients (at most half of max_clients). */
+uint32_t cfg_clients_per_uid(const struct cfg *c);
+uint32_t cfg_reserved_clients(const struct cfg *c);
 
 /* The arena of that name, or NULL. */
 struct cfg_arena *cfg_find_arena(const struct cfg *c, const char *name);

@@ -32,7 +32,21 @@
  * client does not read), or SESSION_MAX_FDS descriptors do, the session stops
  * decoding and stops reading its socket. That bounds what one client can
  * make ofad hold to about max_output plus one reply, and everyone else is
- * served meanwhile.
+ * served meanwhile. Many clients of one user, or of many users, are bounded
+ * together the same way: the bytes queued over all connections of a uid
+ * (max_output_per_uid) and over all connections (max_output_total) are
+ * counted (out_account), and while either is over its bound a session that
+ * has replies waiting stops decoding and reading too. A session whose output
+ * is empty is always served (its replies go out at once), so a client that
+ * reads its replies is never held back by others that do not; and a session
+ * held back that lets nothing be sent for output_timeout seconds is dropped
+ * (session_tick), so the bytes it pins are given back.
+ *
+ * Admission (session_accept): connections past max_clients minus
+ * reserved_clients, and a uid's connections past max_clients_per_uid, are
+ * refused, except for root and ofad's own user, so the administrator's
+ * ofactl always gets in. A connection that has not sent HELLO within
+ * handshake_timeout seconds is closed (session_tick).
  *
  * Errors: a request that fails gets an error reply and the session goes on.
  * A frame that cannot be trusted (malformed, oversized, before HELLO) gets an
@@ -82,6 +96,43 @@ static void slog(struct session *s, int prio, const char *fmt, ...)
     else
         log_msg(prio, "%s client=%llu uid=%u pid=%d", msg, (unsigned long long)s->id, s->cred.uid,
                 s->cred.pid);
+}
+
+/* ---- output bounds shared between connections ---- */
+
+/* Brings the per-uid and daemon-wide counts of queued reply bytes up to date
+ * with s->out.len. Called wherever a wake-up of s ends. */
+static inline void out_account(struct session *s)
+{
+    struct sessions *ss = s->set;
+    uint64_t now_len = s->out.len;
+
+    if (__builtin_expect(now_len == s->out_counted, 1))
+        return;
+    s->ua->out_bytes = s->ua->out_bytes - s->out_counted + now_len;
+    ss->out_total = ss->out_total - s->out_counted + now_len;
+    if (s->out_counted == 0)
+        s->out_moved = uv_now(ss->loop); /* it starts waiting now */
+    s->out_counted = now_len;
+}
+
+/* True when the bytes queued for s's uid, or for everyone, are over their
+ * bound, s's current queue counted in. */
+static bool over_shared(const struct session *s)
+{
+    const struct sessions *ss = s->set;
+    uint64_t uid_out = s->ua->out_bytes - s->out_counted + s->out.len;
+    uint64_t total = ss->out_total - s->out_counted + s->out.len;
+
+    return uid_out > ss->cfg->max_output_per_uid || total > ss->cfg->max_output_total;
+}
+
+/* True when s may not queue more replies for now. */
+static inline bool out_full(const struct session *s)
+{
+    if (__builtin_expect(s->out.len == 0, 1))
+        return false;
+    return s->out.len > s->set->cfg->max_output || over_shared(s);
 }
 
 /* ---- handles ---- */
@@ -164,6 +215,9 @@ static void session_destroy(struct session *s, const char *why)
     if (s->next != NULL)
         s->next->prev = s->prev;
     ss->count--;
+    s->ua->out_bytes -= s->out_counted;
+    ss->out_total -= s->out_counted;
+    uid_acct_unref(&ss->uids, s->ua);
     free(s->handles);
     free(s->cred.groups);
     free(s->in);
@@ -251,6 +305,7 @@ static int flush(struct session *s)
                 return 0;
             return -errno;
         }
+        s->out_moved = uv_now(s->set->loop);
         /* Any byte sent means the descriptors went with the first one. */
         for (uint32_t i = 0; i < nfd; i++) {
             close(s->fdq[s->fdq_head].fd);
@@ -835,14 +890,13 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
  * of room (frames may be waiting), false when it served all it could. */
 static bool process(struct session *s)
 {
-    const struct cfg *c = s->set->cfg;
     size_t pos = 0;
     bool full = false;
 
     while (pos < s->in_len && !s->closing) {
         size_t flen;
         int rc;
-        if (s->out.len > c->max_output || s->fdq_n == SESSION_MAX_FDS) {
+        if (out_full(s) || s->fdq_n == SESSION_MAX_FDS) {
             full = true;
             break;
         }
@@ -890,8 +944,8 @@ static bool process(struct session *s)
 
 static bool want_read(const struct session *s)
 {
-    return !s->closing && !s->eof && s->out.len <= s->set->cfg->max_output &&
-           s->fdq_n < SESSION_MAX_FDS && (s->in == NULL || s->in_len < s->in_cap);
+    return !s->closing && !s->eof && !out_full(s) && s->fdq_n < SESSION_MAX_FDS &&
+           (s->in == NULL || s->in_len < s->in_cap);
 }
 
 /* Returns bytes read, 0 at end of stream, -EAGAIN, or -errno. */
@@ -952,6 +1006,7 @@ static void serve(struct session *s)
         session_destroy(s, s->closing ? "closed by ofad" : "closed by client");
         return;
     }
+    out_account(s);
     set_events(s);
 }
 
@@ -1022,6 +1077,36 @@ out:
     return rc;
 }
 
+/* The connection slots: everyone shares max_clients minus reserved_clients
+ * and may hold max_clients_per_uid of them; root and ofad's own user may
+ * take every slot, so the administrator can always connect. Returns true
+ * when s may stay, else logs (rate limited across connections). */
+static bool admit(struct sessions *ss, const struct session *s)
+{
+    const struct cfg *c = ss->cfg;
+    const struct uid_acct *ua;
+    uint32_t dropped = 0;
+
+    if (s->privileged)
+        return true;
+    if (ss->count >= c->max_clients - cfg_reserved_clients(c)) {
+        if (log_ratelimit_ok(&ss->refuse_rl, uv_now(ss->loop), &dropped))
+            log_warning("client refused: the rest of the connections are reserved for root and "
+                        "ofad's user uid=%u pid=%d clients=%u reserved_clients=%u suppressed=%u",
+                        s->cred.uid, s->cred.pid, ss->count, cfg_reserved_clients(c), dropped);
+        return false;
+    }
+    ua = uid_acct_find(&ss->uids, s->cred.uid);
+    if (ua != NULL && ua->conns >= cfg_clients_per_uid(c)) {
+        if (log_ratelimit_ok(&ss->refuse_rl, uv_now(ss->loop), &dropped))
+            log_warning("client refused: too many connections of one user uid=%u pid=%d "
+                        "max_clients_per_uid=%u suppressed=%u",
+                        s->cred.uid, s->cred.pid, cfg_clients_per_uid(c), dropped);
+        return false;
+    }
+    return true;
+}
+
 void session_accept(struct sessions *ss, int fd)
 {
     struct session *s;
@@ -1041,12 +1126,23 @@ void session_accept(struct sessions *ss, int fd)
     s->cred.uid = uc.uid;
     s->cred.gid = uc.gid;
     s->cred.pid = uc.pid;
+    s->privileged = uc.uid == 0 || uc.uid == ss->daemon_uid;
+    if (!admit(ss, s)) {
+        free(s);
+        close(fd);
+        return;
+    }
     rc = peer_groups(fd, &s->cred);
     if (rc < 0)
         goto fail_free;
+    s->ua = uid_acct_ref(&ss->uids, s->cred.uid);
+    if (s->ua == NULL) {
+        rc = -ENOMEM;
+        goto fail_groups;
+    }
     rc = proto_dec_new(&s->dec);
     if (rc < 0)
-        goto fail_groups;
+        goto fail_ua;
     rc = uv_poll_init(ss->loop, &s->poll, fd);
     if (rc < 0) {
         rc = -EIO;
@@ -1058,6 +1154,7 @@ void session_accept(struct sessions *ss, int fd)
     s->id = ++ss->next_id;
     s->max_msg = ss->cfg->max_message;
     s->peer_max = PROTO_MIN_MAX_MSG; /* until HELLO says more */
+    s->accepted = uv_now(ss->loop);
     proto_buf_init(&s->out);
     s->events = UV_READABLE;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
@@ -1072,6 +1169,8 @@ void session_accept(struct sessions *ss, int fd)
 
 fail_dec:
     proto_dec_free(s->dec);
+fail_ua:
+    uid_acct_unref(&ss->uids, s->ua);
 fail_groups:
     free(s->cred.groups);
 fail_free:
@@ -1111,9 +1210,19 @@ void session_tick(struct sessions *ss)
     uint64_t now = uv_now(ss->loop);
     struct session *s, *next;
 
+    uint64_t hello_ms = (uint64_t)ss->cfg->handshake_timeout * 1000;
+    uint64_t stall_ms = (uint64_t)ss->cfg->output_timeout * 1000;
+
     for (s = ss->head; s != NULL; s = next) {
         next = s->next;
-        if (s->closing && now - s->closing_since >= SESSION_LINGER_MS)
-            session_destroy(s, "closed by ofad, unsent replies dropped");
+        if (s->closing) {
+            if (now - s->closing_since >= SESSION_LINGER_MS)
+                session_destroy(s, "closed by ofad, unsent replies dropped");
+        } else if (!s->hello && now - s->accepted >= hello_ms) {
+            session_destroy(s, "no HELLO in time");
+        } else if (s->out.len > 0 && now - s->out_moved >= stall_ms && over_shared(s)) {
+            /* It pins output others need room for, and reads nothing. */
+            session_destroy(s, "replies not read, over a shared output bound");
+        }
     }
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto.h"
+#include "uidacct.h"
 
 /* Descriptors waiting to be sent with the reply they belong to. */
 #define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
@@ -38,11 +39,15 @@ struct session {
     int fd;
     int events; /* UV_READABLE/UV_WRITABLE being watched */
     struct cred cred;
+    struct uid_acct *ua; /* its uid's entry (a reference held) */
+    bool privileged;     /* root or ofad's own user: exempt from per-uid bounds */
 
     uint8_t *in; /* received bytes not yet decoded */
     size_t in_len, in_cap;
     struct proto_buf out;                   /* encoded replies not yet sent */
     uint64_t out_base;                      /* stream position of out.data[0] */
+    uint64_t out_counted; /* of out.len, what ua->out_bytes and out_total hold */
+    uint64_t out_moved;   /* ms: output last empty or last sent a byte */
     struct pending_fd fdq[SESSION_MAX_FDS]; /* ring */
     uint32_t fdq_head, fdq_n;
     struct proto_dec *dec;
@@ -54,6 +59,7 @@ struct session {
     uint32_t handles_used;
     uint64_t blocks_bound; /* >= blocks this connection owns (see op_alloc) */
 
+    uint64_t accepted; /* ms */
     bool hello;             /* handshake done */
     bool eof;               /* the client shut down its sending side */
     bool closing;           /* flush what is queued, then close */
@@ -75,6 +81,9 @@ struct sessions {
     struct session *head;  /* doubly linked, newest first */
     uint32_t count;
     uint64_t next_id;
+    struct uid_table uids; /* per-uid connections, output, blocks */
+    struct log_ratelimit refuse_rl; /* connections refused at admission */
+    uint64_t out_total;    /* reply bytes queued, all sessions (as counted) */
 
     /* Reply scratch shared by all sessions (one thread, one request at a
      * time): a request never allocates. */
@@ -106,7 +115,9 @@ void session_accept(struct sessions *ss, int fd);
 void session_close_all(struct sessions *ss);
 
 /* Once a second: closes sessions that have lingered too long with unsent
- * bytes while closing. */
+ * bytes while closing, that sent no HELLO within handshake_timeout, and
+ * that hold output over a shared bound (per uid, daemon-wide) without
+ * letting any of it be sent for output_timeout. */
 void session_tick(struct sessions *ss);
 
 #endif

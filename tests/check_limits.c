@@ -7,6 +7,13 @@
  *   lock       nobody squats the old abstract lock name and tries the lock
  *              file: ofad starts anyway; a runtime directory others may
  *              enter is refused.
+ *   clients    nobody opens connections until refused: it gets its share
+ *              (max_clients_per_uid) or what the reserve leaves, root
+ *              still connects; connections that never say HELLO are closed.
+ *   output     nobody's connections pipeline requests and never read: the
+ *              replies ofad holds for them stay under the per-uid bound
+ *              (RSS), root is served meanwhile, and the stuck connections
+ *              are dropped.
  *
  * A nobody child runs as a process of its own (nobody_start) that reports
  * to the test over a pipe and holds what it took (connections, names) until
@@ -95,6 +102,11 @@ static int nobody_end(struct nobody *n)
     close(n->from);
     ck_assert_int_eq(waitpid(n->pid, &st, 0), n->pid);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void nobody_go(struct nobody *n)
+{
+    ck_assert_int_eq(write(n->to, "g", 1), 1);
 }
 
 /* In the child: sends a report, then waits for the test's byte. */
@@ -215,6 +227,266 @@ START_TEST(lock_dir_open_to_others)
 }
 END_TEST
 
+/* ================= clients ================= */
+
+/* As nobody: connects and says HELLO until refused (at most 200 times),
+ * reports how many it holds (saturated at 255), keeps them until told to go
+ * on, checks they still answer, then closes them. */
+static int grab_connections(int in, int out, void *arg)
+{
+    static struct rawc c[200];
+    const char *sock = arg;
+    int n = 0, rc = 0;
+
+    while (n < 200 && rawc_connect(&c[n], sock) == 0) {
+        if (rawc_hello(&c[n]) != 0) {
+            rawc_close(&c[n]);
+            break;
+        }
+        n++;
+    }
+    if (child_step(in, out, (unsigned char)n) < 0)
+        rc = 1;
+    for (int i = 0; i < n; i++) {
+        if (rawc_ping(&c[i]) != 0)
+            rc = 2;
+        rawc_close(&c[i]);
+    }
+    return rc;
+}
+
+START_TEST(clients_per_uid)
+{
+    static const char conf[] = "[ofad]\nmax_clients = 64\nmax_clients_per_uid = 10\n";
+    struct nobody n;
+    struct rawc c[12];
+
+    OK(ofad_prepare(&D));
+    start_opts(conf, NULL);
+    OK(ofad_open_to_all(&D));
+    nobody_start(&n, grab_connections, D.socket);
+    ck_assert_int_eq(nobody_report(&n), 10);
+    /* Root is not held back by nobody's share, nor by its own. */
+    for (int i = 0; i < 12; i++) {
+        hello(&c[i]);
+        OK(rawc_ping(&c[i]));
+    }
+    ck_assert(ofad_log_has(&D, "too many connections of one user uid=65534"));
+    nobody_go(&n);
+    ck_assert_int_eq(nobody_end(&n), 0);
+    for (int i = 0; i < 12; i++)
+        rawc_close(&c[i]);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+START_TEST(clients_reserve)
+{
+    static const char conf[] = "[ofad]\nmax_clients = 12\nreserved_clients = 4\n"
+                               "max_clients_per_uid = 100\n";
+    struct nobody n;
+    struct rawc c[4], extra;
+    struct proto_rep r;
+
+    OK(ofad_prepare(&D));
+    start_opts(conf, NULL);
+    OK(ofad_open_to_all(&D));
+    nobody_start(&n, grab_connections, D.socket);
+    ck_assert_int_eq(nobody_report(&n), 8);
+    /* The last four are root's. */
+    for (int i = 0; i < 4; i++) {
+        hello(&c[i]);
+        OK(rawc_ping(&c[i]));
+    }
+    /* And max_clients holds for root too. */
+    OK(rawc_connect(&extra, D.socket));
+    ck_assert_int_eq(rawc_recv(&extra, &r, NULL), -ECONNRESET);
+    rawc_close(&extra);
+    nobody_go(&n);
+    ck_assert_int_eq(nobody_end(&n), 0);
+    for (int i = 0; i < 4; i++)
+        rawc_close(&c[i]);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+/* As nobody: opens connections and says nothing; reports 0 once ofad has
+ * closed every one of them. */
+static int silent_connections(int in, int out, void *arg)
+{
+    struct rawc c[5];
+    const char *sock = arg;
+    int rc = 0;
+
+    for (int i = 0; i < 5; i++) {
+        if (rawc_connect(&c[i], sock) != 0)
+            return 1;
+    }
+    for (int i = 0; i < 5; i++) {
+        if (rawc_wait_eof(&c[i]) != 0)
+            rc = 2;
+        rawc_close(&c[i]);
+    }
+    child_step(in, out, (unsigned char)rc);
+    return 0;
+}
+
+START_TEST(clients_handshake_deadline)
+{
+    static const char conf[] = "[ofad]\nhandshake_timeout = 1\n";
+    struct nobody n;
+    struct rawc early;
+
+    OK(ofad_prepare(&D));
+    start_opts(conf, NULL);
+    OK(ofad_open_to_all(&D));
+    /* Connected and greeted before the silent ones: it outlives them. */
+    hello(&early);
+    nobody_start(&n, silent_connections, D.socket);
+    ck_assert_int_eq(nobody_report(&n), 0);
+    OK(rawc_ping(&early));
+    ck_assert(ofad_log_has(&D, "reason=no HELLO in time"));
+    ck_assert_int_eq(nobody_end(&n), 0);
+    rawc_close(&early);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+/* ================= output ================= */
+
+#define OUT_CONNS 10
+
+struct flood {
+    const char *sock;
+    int conns; /* at most OUT_CONNS */
+};
+
+/* As nobody: opens f->conns connections and on each sends ARENAS requests
+ * without ever reading, until the socket takes no more for a second (ofad
+ * stopped reading it). Reports 0 then; after the test's go, waits for each
+ * connection to be hung up by ofad, without reading (reading would drain
+ * the replies and let it go on), and reports how many were. */
+static int flood_output(int in, int out, void *arg)
+{
+    static struct rawc c[OUT_CONNS];
+    const struct flood *f = arg;
+    struct proto_buf b;
+    struct proto_req q;
+    int ended = 0;
+
+    proto_buf_init(&b);
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_ARENAS;
+    for (int i = 0; i < 200000; i++) {
+        q.id = (uint64_t)i + 100;
+        if (proto_encode_req(&b, &q) != 0)
+            return 1;
+    }
+    for (int i = 0; i < f->conns; i++) {
+        size_t off = 0;
+        if (rawc_connect(&c[i], f->sock) != 0 || rawc_hello(&c[i]) != 0)
+            return 2;
+        while (off < b.len) {
+            struct pollfd p = {.fd = c[i].fd, .events = POLLOUT};
+            ssize_t k;
+            if (poll(&p, 1, 1000) != 1)
+                break;
+            k = send(c[i].fd, b.data + off, b.len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (k <= 0)
+                break;
+            off += (size_t)k;
+        }
+        if (off == b.len)
+            return 3; /* every request went in: nothing held it back */
+    }
+    proto_buf_free(&b);
+    if (child_step(in, out, 0) < 0)
+        return 4;
+    for (int i = 0; i < f->conns; i++) {
+        struct pollfd p = {.fd = c[i].fd, .events = POLLRDHUP};
+        if (poll(&p, 1, HARNESS_WAIT_MS) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
+            ended++;
+    }
+    child_step(in, out, (unsigned char)ended);
+    for (int i = 0; i < f->conns; i++)
+        rawc_close(&c[i]);
+    return 0;
+}
+
+/* 40 readable arenas make an ARENAS reply of a few KiB. */
+static void start_many_arenas(const char *ofad_section)
+{
+    char conf[8192];
+    size_t len = (size_t)snprintf(conf, sizeof(conf), "%s", ofad_section);
+
+    for (int i = 0; i < 40; i++)
+        len += (size_t)snprintf(conf + len, sizeof(conf) - len,
+                                "[arena a%02d]\npage_size = 64K\nmode = 0644\n", i);
+    OK(ofad_prepare(&D));
+    start_opts(conf, NULL);
+    OK(ofad_open_to_all(&D));
+}
+
+START_TEST(output_per_uid)
+{
+    struct flood f = {.conns = OUT_CONNS};
+    long rss0, rss1;
+    struct nobody n;
+    struct rawc c;
+
+    /* Without the shared bounds each of nobody's connections would pin
+     * max_output: 40 MiB. output_timeout is long enough not to drop any
+     * of them while the test looks. */
+    start_many_arenas("[ofad]\nmax_output = 4M\nmax_output_per_uid = 1M\n"
+                      "max_output_total = 64M\noutput_timeout = 3600\nmax_arenas = 64\n");
+    f.sock = D.socket;
+    hello(&c);
+    OK(rawc_ping(&c));
+    rss0 = harness_rss_kib(D.pid);
+    ck_assert_int_gt(rss0, 0);
+    nobody_start(&n, flood_output, &f);
+    if (nobody_report(&n) != 0)
+        ck_abort_msg("the flood failed (exit %d)", nobody_end(&n));
+    rss1 = harness_rss_kib(D.pid);
+    ck_assert_msg(rss1 - rss0 < 12 * 1024, "ofad grew by %ld KiB for one user's unread replies",
+                  rss1 - rss0);
+    /* Root is served while nobody's connections are held back. */
+    OK(rawc_ping(&c));
+    rawc_close(&c);
+    kill(n.pid, SIGKILL);
+    nobody_end(&n);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+START_TEST(output_dropped)
+{
+    struct flood f = {.conns = 1};
+    struct nobody n;
+    struct rawc c;
+
+    start_many_arenas("[ofad]\nmax_output_per_uid = 64K\noutput_timeout = 1\nmax_arenas = 64\n");
+    f.sock = D.socket;
+    nobody_start(&n, flood_output, &f);
+    if (nobody_report(&n) != 0)
+        ck_abort_msg("the flood failed (exit %d)", nobody_end(&n));
+    nobody_go(&n);
+    /* Over its bound and never read: dropped. */
+    ck_assert_int_eq(nobody_report(&n), 1);
+    ck_assert_int_eq(nobody_end(&n), 0);
+    ck_assert(ofad_log_has(&D, "reason=replies not read, over a shared output bound"));
+    hello(&c);
+    OK(rawc_ping(&c));
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
@@ -225,10 +497,24 @@ static Suite *limits_suite(void)
     tcase_add_test(tc, lock_squatted);
     tcase_add_test(tc, lock_dir_open_to_others);
     suite_add_tcase(s, tc);
+
+    tc = tcase_create("clients");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, clients_per_uid);
+    tcase_add_test(tc, clients_reserve);
+    tcase_add_test(tc, clients_handshake_deadline);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("output");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, output_per_uid);
+    tcase_add_test(tc, output_dropped);
+    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* a child that died must not kill the test */
     return harness_run_suite(limits_suite());
 }
