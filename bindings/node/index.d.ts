@@ -1,0 +1,102 @@
+// TypeScript declarations of the ofa package.
+
+/** An error of libofaclient or the daemon. */
+export interface OfaError extends Error {
+  /** The errno's name: 'ENOENT', 'EACCES', 'EINVAL', 'ENOMEM', ... */
+  code: string;
+  /** The errno's value (positive). */
+  errno: number;
+}
+
+export interface AllocOptions {
+  /** The block outlives this connection: any client may free it later. */
+  keep?: boolean;
+  /** The block is filled with zeros before it is returned. */
+  zero?: boolean;
+  /** Alignment in bytes (a power of two; at least the arena's). */
+  align?: number | bigint;
+}
+
+export interface ArenaOptions {
+  pageSize?: number;
+  maxBytes?: number;
+  align?: number;
+  /** Permission bits (owner, group, others), e.g. 0o640. Default 0o600. */
+  mode?: number;
+}
+
+export interface ArenaStats {
+  pageSize: number;
+  align: number;
+  maxBytes: number;
+  pages: number;
+  bytesReserved: number;
+  bytesLive: number;
+  blocksLive: number;
+  freeChunks: number;
+  largestFree: number;
+  allocs: number;
+  frees: number;
+  allocFailures: number;
+}
+
+export interface ArenaRecord extends ArenaStats {
+  name: string;
+  uid: number;
+  gid: number;
+  mode: number;
+  /** false: the caller may not read the arena, and its figures are zero. */
+  readable: boolean;
+}
+
+export interface DaemonStats {
+  version: string;
+  uptimeS: number;
+  clients: number;
+  arenas: number;
+  bytesReserved: number;
+  bytesLimit: number;
+  pid: number;
+}
+
+type TypedArrayConstructor<T> = {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+export type Offset = bigint | number;
+
+export class Arena {
+  readonly name: string;
+  /** false for a read-only handle: views are then copies. */
+  readonly writable: boolean;
+  alloc(bytes: number | bigint, opts?: AllocOptions): bigint;
+  /** As alloc, waiting on the libuv thread pool. */
+  allocAsync(bytes: number | bigint, opts?: AllocOptions): Promise<bigint>;
+  allocMany(bytes: number | bigint, count: number, opts?: AllocOptions): BigUint64Array;
+  free(off: Offset): void;
+  /** Frees in order, stopping at the first offset that is not a live block. */
+  freeMany(offs: BigUint64Array | Iterable<Offset>): number;
+  /** length elements of Type over the block's bytes at off, zero copy. */
+  view<T>(off: Offset, Type: TypedArrayConstructor<T>, length: number): T;
+  float32(off: Offset, length: number): Float32Array;
+  bytes(off: Offset, length: number): Uint8Array;
+  stats(): ArenaStats;
+  trim(): number;
+  close(): void;
+}
+
+export class Client {
+  readonly serverVersion: string;
+  createArena(name: string, opts?: ArenaOptions): void;
+  dropArena(name: string, opts?: { force?: boolean }): void;
+  arenas(): ArenaRecord[];
+  arenaInfo(name: string): ArenaRecord;
+  openArena(name: string): Arena;
+  daemonStats(): DaemonStats;
+  ping(): void;
+  close(): void;
+}
+
+/** Connects to ofad; without a path, $OFAD_SOCKET, else /run/ofad/ofad.sock. */
+export function connect(socketPath?: string): Client;

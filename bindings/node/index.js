@@ -1,0 +1,166 @@
+'use strict';
+// ofa for Node.js: blocks of shared memory handed out by ofad, named by
+// offsets (BigInt), seen through zero-copy TypedArrays. The native addon
+// (ofa.node, on Node-API) wraps libofaclient; this file gives it the shape
+// users see: options objects, classes, TypedArray views.
+
+const path = require('path');
+
+function loadAddon() {
+  const tried = [];
+  const candidates = [];
+  if (process.env.OFA_NODE_ADDON) candidates.push(process.env.OFA_NODE_ADDON);
+  // Installed or built by CMake: next to this file. Built by hand: build/.
+  candidates.push(path.join(__dirname, 'ofa.node'), path.join(__dirname, 'build', 'ofa.node'));
+  for (const file of candidates) {
+    try {
+      return require(file);
+    } catch (e) {
+      if (e.code !== 'MODULE_NOT_FOUND') throw e;
+      tried.push(file);
+    }
+  }
+  const err = new Error(
+    'ofa: the native addon ofa.node is not built; build ofa with CMake and use ' +
+      'the package from the build tree (build/bindings/node) or its install ' +
+      '(tried ' + tried.join(', ') + ')');
+  err.code = 'MODULE_NOT_FOUND';
+  throw err;
+}
+
+const native = loadAddon();
+const TypedArray = Object.getPrototypeOf(Int8Array);
+
+function flagsOf(opts) {
+  let flags = 0;
+  if (opts.keep) flags |= native.KEEP;
+  if (opts.zero) flags |= native.ZERO;
+  return flags;
+}
+
+function einval(msg) {
+  const e = new RangeError(msg);
+  e.code = 'EINVAL';
+  e.errno = 22;
+  return e;
+}
+
+class Arena {
+  constructor(client, handle, name) {
+    this._h = handle;
+    this._client = client; // keeps the connection alive as long as the arena
+    this.name = name;
+    this.writable = native.writable(handle);
+  }
+
+  // Allocates a block; resolves to its offset (a BigInt).
+  alloc(bytes, opts = {}) {
+    return native.alloc(this._h, bytes, opts.align || 0, flagsOf(opts));
+  }
+
+  // As alloc, waiting on the libuv thread pool instead of the JS thread.
+  allocAsync(bytes, opts = {}) {
+    return native.allocAsync(this._h, bytes, opts.align || 0, flagsOf(opts));
+  }
+
+  // count blocks of one size in one round trip, all or none: a BigUint64Array.
+  allocMany(bytes, count, opts = {}) {
+    return native.allocMany(this._h, bytes, count, opts.align || 0, flagsOf(opts));
+  }
+
+  free(off) {
+    native.free(this._h, off);
+  }
+
+  // Frees the offsets in order, stopping at the first that is not a live
+  // block; returns how many were freed.
+  freeMany(offs) {
+    const list = offs instanceof BigUint64Array ? offs : BigUint64Array.from(offs, BigInt);
+    return native.freeMany(this._h, list);
+  }
+
+  // length elements of Type over the bytes at off, zero copy (a copy on a
+  // read-only handle).
+  view(off, Type, length) {
+    if (typeof Type !== 'function' || Object.getPrototypeOf(Type) !== TypedArray) {
+      throw new TypeError('view: Type must be a TypedArray constructor');
+    }
+    const size = Type.BYTES_PER_ELEMENT;
+    if (!Number.isSafeInteger(length) || length < 0) throw einval('view: bad length');
+    if (BigInt(off) % BigInt(size) !== 0n) {
+      throw einval('view: offset not aligned to ' + size + ' bytes');
+    }
+    return new Type(native.pin(this._h, off, length * size), 0, length);
+  }
+
+  float32(off, length) {
+    return this.view(off, Float32Array, length);
+  }
+
+  bytes(off, length) {
+    return this.view(off, Uint8Array, length);
+  }
+
+  stats() {
+    return native.stats(this._h);
+  }
+
+  // Unmaps pages the daemon no longer holds (pages pinned by views stay
+  // mapped until the views are collected); returns how many.
+  trim() {
+    return native.trim(this._h);
+  }
+
+  close() {
+    native.arenaClose(this._h);
+  }
+}
+
+class Client {
+  constructor(socketPath) {
+    this._h = native.connect(socketPath);
+  }
+
+  createArena(name, opts = {}) {
+    native.createArena(this._h, name, opts.pageSize || 0, opts.maxBytes || 0,
+      opts.align || 0, opts.mode || 0);
+  }
+
+  dropArena(name, opts = {}) {
+    native.dropArena(this._h, name, !!opts.force);
+  }
+
+  arenas() {
+    return native.arenas(this._h);
+  }
+
+  arenaInfo(name) {
+    return native.arenaInfo(this._h, name);
+  }
+
+  openArena(name) {
+    return new Arena(this, native.openArena(this._h, name), name);
+  }
+
+  daemonStats() {
+    return native.daemonStats(this._h);
+  }
+
+  ping() {
+    native.ping(this._h);
+  }
+
+  get serverVersion() {
+    return native.serverVersion(this._h);
+  }
+
+  close() {
+    native.clientClose(this._h);
+  }
+}
+
+function connect(socketPath) {
+  return new Client(socketPath);
+}
+
+module.exports = { connect, Client, Arena };

@@ -1,0 +1,189 @@
+'use strict';
+// The Node.js package against a real ofad: the API, its errors, views that
+// outlive their block and their connection, the async allocation.
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('fs');
+const v8 = require('v8');
+const vm = require('vm');
+const ofa = require('..');
+const { startDaemon } = require('./helpers');
+
+let d;
+test.before(async () => {
+  d = await startDaemon(['t,page_size=64K,max=1M', 'other,page_size=64K,max=1M']);
+});
+test.after(async () => {
+  assert.strictEqual(await d.stop(), 0);
+});
+
+function code(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof Error);
+    assert.strictEqual(typeof e.errno, 'number');
+    return e.code;
+  }
+  assert.fail('no error thrown');
+}
+
+test('alloc, views, stats, free', () => {
+  const c = ofa.connect(d.socket);
+  assert.match(c.serverVersion, /^ofad /);
+  const a = c.openArena('t');
+  assert.strictEqual(a.writable, true);
+  const off = a.alloc(4096, { zero: true });
+  assert.strictEqual(typeof off, 'bigint');
+  const f = a.float32(off, 1024);
+  assert.ok(f instanceof Float32Array);
+  assert.strictEqual(f.length, 1024);
+  assert.ok(f.every((x) => x === 0));
+  f[0] = 1.5;
+  f[1023] = -2;
+  // Another view of the same bytes sees the writes: no copy.
+  const b = a.bytes(off, 4096);
+  assert.deepStrictEqual([...b.subarray(0, 4)], [...new Uint8Array(new Float32Array([1.5]).buffer)]);
+  const u32 = a.view(off + 4092n, Uint32Array, 1);
+  u32[0] = 0;
+  assert.strictEqual(f[1023], 0);
+  const f64 = a.view(off, Float64Array, 512);
+  assert.strictEqual(f64.length, 512);
+
+  const s = a.stats();
+  assert.strictEqual(s.blocksLive, 1);
+  assert.strictEqual(s.bytesLive, 4096);
+  assert.strictEqual(s.pageSize, 65536);
+  for (const k of ['maxBytes', 'pages', 'bytesReserved', 'freeChunks', 'largestFree', 'allocs',
+    'frees', 'allocFailures', 'align']) {
+    assert.strictEqual(typeof s[k], 'number', k);
+  }
+  const aligned = a.alloc(100, { align: 4096, keep: true });
+  assert.strictEqual(aligned % 4096n, 0n);
+  a.free(aligned);
+  a.free(off);
+  assert.strictEqual(a.stats().blocksLive, 0);
+  a.close();
+  c.close();
+});
+
+test('arenas: create, list, drop', () => {
+  const c = ofa.connect(d.socket);
+  c.createArena('made', { pageSize: 65536, maxBytes: 1 << 20, align: 128, mode: 0o640 });
+  const rec = c.arenas().find((r) => r.name === 'made');
+  assert.ok(rec);
+  assert.strictEqual(rec.mode & 0o777, 0o640);
+  assert.strictEqual(rec.align, 128);
+  assert.strictEqual(rec.readable, true);
+  assert.deepStrictEqual(c.arenas().map((r) => r.name), ['made', 'other', 't']);
+  assert.strictEqual(c.arenaInfo('made').pageSize, 65536);
+  const a = c.openArena('made');
+  a.alloc(10);
+  assert.strictEqual(code(() => c.dropArena('made')), 'EBUSY');
+  c.dropArena('made', { force: true });
+  assert.strictEqual(code(() => a.alloc(10)), 'ENOENT');
+  assert.strictEqual(c.daemonStats().arenas, 2);
+  c.close();
+});
+
+test('every error has its code', async () => {
+  assert.strictEqual(code(() => ofa.connect(d.dir + '/nothing.sock')), 'ENOENT');
+  const c = ofa.connect(d.socket);
+  assert.strictEqual(code(() => c.openArena('missing')), 'ENOENT');
+  assert.strictEqual(code(() => c.openArena('bad name!')), 'EINVAL');
+  assert.strictEqual(code(() => c.createArena('t')), 'EEXIST');
+  assert.strictEqual(code(() => c.createArena('x', { pageSize: 3 })), 'EINVAL');
+  const a = c.openArena('t');
+  assert.strictEqual(code(() => a.alloc(0)), 'EINVAL');
+  assert.strictEqual(code(() => a.alloc(2 << 20)), 'ENOMEM');
+  assert.strictEqual(code(() => a.alloc(-1)), 'EINVAL');
+  assert.strictEqual(code(() => a.alloc(64, { align: 3 })), 'EINVAL');
+  assert.strictEqual(code(() => a.free(12345n)), 'EINVAL');
+  assert.strictEqual(code(() => a.float32(1n << 60n, 1)), 'ENOENT');
+  const off = a.alloc(64);
+  assert.strictEqual(code(() => a.float32(off + 1n, 1)), 'EINVAL'); // misaligned
+  assert.strictEqual(code(() => a.bytes(off, 65537)), 'EINVAL'); // past the page
+  assert.throws(() => a.view(off, Array, 1), TypeError);
+  await assert.rejects(a.allocAsync(2 << 20), (e) => e.code === 'ENOMEM');
+  a.close();
+  assert.strictEqual(code(() => a.alloc(8)), 'EBADF');
+  c.close();
+  assert.strictEqual(code(() => c.openArena('t')), 'ENOTCONN');
+  assert.strictEqual(code(() => c.ping()), 'ENOTCONN');
+});
+
+function mappings() {
+  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length;
+}
+
+test('views outlive free and close', () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  // A block with a page of its own: freeing it releases the page.
+  const big = a.alloc(200000);
+  const small = a.alloc(64);
+  const fb = a.float32(big, 50000);
+  const fs_ = a.float32(small, 16);
+  fb.fill(7);
+  fs_.fill(3);
+  a.free(big);
+  a.trim(); // the page is gone from the daemon and from the table
+  assert.strictEqual(fb[49999], 7); // still mapped: the view's pin holds it
+  fb[0] = 1; // writes go to memory no other process sees; no fault
+  a.free(small);
+  a.close();
+  c.close();
+  assert.strictEqual(fs_[15], 3);
+  fs_[0] = 9;
+  assert.strictEqual(fs_[0], 9);
+  assert.ok(mappings() > 0);
+});
+
+test('dropping views releases the pins (no crash under GC)', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  for (let i = 0; i < 200; i++) {
+    const off = a.alloc(100000); // a page each
+    a.bytes(off, 100000)[99999] = i;
+    a.free(off);
+  }
+  c.close();
+  gc();
+});
+
+test('allocAsync resolves on the thread pool; sync calls wait for it', async () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  const offs = await Promise.all([...Array(32)].map(() => a.allocAsync(256, { zero: true })));
+  assert.strictEqual(new Set(offs.map(String)).size, 32);
+  const sync = a.alloc(256); // interleaved with nothing in flight
+  assert.strictEqual(a.stats().blocksLive, 33);
+  const p = a.allocAsync(512);
+  a.free(sync); // may run before or after the async one: both succeed
+  const last = await p;
+  assert.strictEqual(typeof last, 'bigint');
+  assert.strictEqual(a.freeMany([...offs, last]), 33);
+  // Closing with a request queued: it fails with EBADF, never crashes.
+  const q = a.allocAsync(64);
+  c.close();
+  await q.then((off) => assert.strictEqual(typeof off, 'bigint'), (e) => assert.strictEqual(e.code, 'EBADF'));
+});
+
+test('allocMany and freeMany', () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  const offs = a.allocMany(128, 100, { keep: true });
+  assert.ok(offs instanceof BigUint64Array);
+  assert.strictEqual(offs.length, 100);
+  assert.strictEqual(new Set(offs).size, 100);
+  assert.strictEqual(a.stats().blocksLive, 100);
+  assert.strictEqual(code(() => a.allocMany(128, 0)), 'EINVAL');
+  // Stops at the first offset that is not a live block.
+  const bad = BigUint64Array.from([offs[0], 3n, offs[1]]);
+  assert.strictEqual(a.freeMany(bad), 1);
+  assert.strictEqual(a.freeMany(offs.subarray(1)), 99);
+  assert.strictEqual(a.stats().blocksLive, 0);
+  c.close();
+});
