@@ -1,0 +1,103 @@
+"""libofaclient through ctypes: finding the library, and the prototypes and
+structures of ofaclient.h that the package uses.
+
+The structures mirror ofaclient.h field for field; tests/test_ofa.py checks
+their figures against ofactl's, so a layout that drifts from the header fails
+there rather than in a user's program.
+"""
+import ctypes
+import ctypes.util
+import os
+
+c_u64 = ctypes.c_uint64
+c_u32 = ctypes.c_uint32
+c_int = ctypes.c_int
+c_char_p = ctypes.c_char_p
+c_void_p = ctypes.c_void_p
+
+
+class ArenaConfig(ctypes.Structure):
+    _fields_ = [("page_size", c_u64), ("max_bytes", c_u64), ("align", c_u32), ("mode", c_u32)]
+
+
+STATS_FIELDS = ("page_size", "max_bytes", "pages", "bytes_reserved", "bytes_live",
+                "blocks_live", "free_chunks", "largest_free", "allocs", "frees",
+                "alloc_failures")
+
+
+class ArenaStats(ctypes.Structure):
+    _fields_ = [(name, c_u64) for name in STATS_FIELDS] + [("align", c_u32)]
+
+
+class ArenaInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char * 64), ("uid", c_u32), ("gid", c_u32), ("mode", c_u32),
+                ("stats", ArenaStats)]
+
+
+class DaemonInfo(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_char * 32), ("uptime_s", c_u64), ("clients", c_u64),
+                ("arenas", c_u64), ("bytes_reserved", c_u64), ("bytes_limit", c_u64),
+                ("pid", c_u64)]
+
+
+def _candidates():
+    env = os.environ.get("OFA_LIBRARY")
+    if env:
+        yield env
+    try:
+        from . import _config  # written by CMake: the build tree's or the install's library
+        path = _config.LIBRARY
+        if not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(os.path.dirname(__file__), path))
+        yield path
+    except ImportError:
+        pass
+    yield ctypes.util.find_library("ofaclient") or "libofaclient.so.0"
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path, use_errno=False)
+        except OSError as e:
+            errors.append(str(e))
+    raise ImportError("ofa: cannot load libofaclient (set OFA_LIBRARY to its path): " +
+                      "; ".join(errors))
+
+
+lib = _load()
+
+P = ctypes.POINTER
+_protos = {
+    "ofa_connect": (c_int, [c_char_p, P(c_void_p)]),
+    "ofa_disconnect": (None, [c_void_p]),
+    "ofa_arena_create": (c_int, [c_void_p, c_char_p, P(ArenaConfig)]),
+    "ofa_arena_open": (c_int, [c_void_p, c_char_p, P(c_void_p)]),
+    "ofa_arena_close": (None, [c_void_p]),
+    "ofa_arena_drop": (c_int, [c_void_p, c_char_p, c_int]),
+    "ofa_alloc_ex": (c_int, [c_void_p, c_u64, c_u64, ctypes.c_uint, P(c_u64)]),
+    "ofa_alloc_many": (c_int, [c_void_p, c_u64, c_u64, ctypes.c_uint, ctypes.c_size_t, P(c_u64)]),
+    "ofa_free": (c_int, [c_void_p, c_u64]),
+    "ofa_free_many": (c_int, [c_void_p, P(c_u64), ctypes.c_size_t]),
+    "ofa_pin": (c_int, [c_void_p, c_u64, c_u64, P(c_void_p), P(c_void_p)]),
+    "ofa_unpin": (None, [c_void_p]),
+    "ofa_stats": (c_int, [c_void_p, P(ArenaStats)]),
+    "ofa_arena_writable": (c_int, [c_void_p]),
+    "ofa_arena_trim": (c_int, [c_void_p]),
+    "ofa_ping": (c_int, [c_void_p]),
+    "ofa_daemon_stats": (c_int, [c_void_p, P(DaemonInfo)]),
+    "ofa_arena_info_get": (c_int, [c_void_p, c_char_p, P(ArenaInfo)]),
+    "ofa_arena_list": (c_int, [c_void_p, P(P(ArenaInfo)), P(ctypes.c_size_t)]),
+    "ofa_server_version": (c_char_p, [c_void_p]),
+    "ofa_strerror": (c_char_p, [c_int]),
+    "ofa_err_name": (c_char_p, [c_int]),
+}
+for _name, (_res, _args) in _protos.items():
+    _f = getattr(lib, _name)
+    _f.restype = _res
+    _f.argtypes = _args
+
+libc = ctypes.CDLL(None)
+libc.free.argtypes = [c_void_p]
+libc.free.restype = None
