@@ -5,7 +5,14 @@ set -eu
 
 packages="build-essential cmake pkg-config clang
 libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev
-check systemd man-db"
+check systemd man-db
+python3 python3-pytest python3-numpy"
+# The Node.js package builds against the Node.js on the machine; Debian's
+# nodejs and npm conflict with one installed another way (NodeSource,
+# nvm), so they are installed only where there is no node at all.
+if ! command -v node >/dev/null 2>&1; then
+    packages="$packages nodejs npm libnode-dev"
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=""

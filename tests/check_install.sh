@@ -1,7 +1,8 @@
 #!/bin/sh
 # check_install.sh - `cmake --install` lays out libofaclient as promised, and
 # a program builds and runs against the installed files both ways a user
-# would build it: pkg-config and find_package(ofaclient), shared and static.
+# would build it: pkg-config and find_package(ofaclient), shared and static;
+# the installed Python and Node.js packages load the installed library.
 #
 # Environment (set by CTest): OFA_BUILD_DIR the configured and built tree,
 # CC the compiler, OFA_SANITIZE ON when the tree is built with sanitizers
@@ -120,6 +121,40 @@ if [ -n "${OFA_SOURCE_DIR:-}" ]; then
         $(pkg-config --cflags --libs jansson ncurses) -lm || fail "ofactl does not build against the install"
     LD_LIBRARY_PATH=$libdir "$work/ofactl" --version >/dev/null || fail "that ofactl does not run"
     readelf -d "$work/ofactl" | grep -q 'NEEDED.*libofaclient\.so\.0' || fail "that ofactl does not use the .so"
+fi
+
+# --- the language packages: each loads the installed library, not the
+# build tree's (instrumented libraries cannot load into node or python
+# without their runtime preloaded: checked in plain builds only) ---
+if [ "${OFA_SANITIZE:-OFF}" != ON ]; then
+    pyinit=$(find "$P" -path '*/dist-packages/ofa/__init__.py' | head -n 1)
+    [ -n "$pyinit" ] || fail "no Python package ofa under $P/lib/python3*/dist-packages"
+    if [ -x /usr/bin/python3 ]; then
+        env -u OFA_LIBRARY PYTHONPATH="$(dirname "$(dirname "$pyinit")")" /usr/bin/python3 -c '
+import sys, ofa
+try:
+    ofa.connect("/nonexistent/ofad.sock")
+    sys.exit("connected?")
+except ofa.Error as e:
+    assert e.code == "ENOENT", e
+maps = open("/proc/self/maps").read()
+assert sys.argv[1] + "/libofaclient.so" in maps, "not the installed libofaclient"
+' "$libdir" || fail "the installed Python package does not work"
+    fi
+    if [ -f "$OFA_BUILD_DIR/bindings/node/ofa.node" ]; then
+        nodepkg="$libdir/node_modules/ofa"
+        for f in package.json index.js index.d.ts ofa.node; do
+            [ -e "$nodepkg/$f" ] || fail "no $nodepkg/$f"
+        done
+        node -e '
+const ofa = require(process.argv[1]);
+try { ofa.connect("/nonexistent/ofad.sock"); process.exit(2); } catch (e) {
+  if (e.code !== "ENOENT") throw e;
+}
+const maps = require("fs").readFileSync("/proc/self/maps", "utf8");
+if (!maps.includes(process.argv[2] + "/libofaclient.so")) throw new Error("not the installed libofaclient");
+' "$nodepkg" "$libdir" || fail "the installed Node.js package does not work"
+    fi
 fi
 
 echo "check_install: ok ($libdir)"
