@@ -5,7 +5,7 @@ set -eu
 
 packages="build-essential cmake pkg-config clang
 libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev
-check systemd man-db
+check systemd man-db libclang-rt-14-dev
 python3 python3-pytest python3-numpy"
 # The Node.js package builds against the Node.js on the machine; Debian's
 # nodejs and npm conflict with one installed another way (NodeSource,
