@@ -17,6 +17,14 @@
 
 #include "client.h"
 
+/* Every field of the public structs fits in the room they keep for growth
+ * (ofaclient.h): a field that does not changes the ABI. */
+_Static_assert(sizeof(ofa_arena_config) == OFA_ROOM_ARENA_CONFIG, "ofa_arena_config outgrew its room");
+_Static_assert(sizeof(ofa_arena_stats) == OFA_ROOM_ARENA_STATS, "ofa_arena_stats outgrew its room");
+_Static_assert(sizeof(ofa_arena_info) == OFA_ROOM_ARENA_INFO, "ofa_arena_info outgrew its room");
+_Static_assert(sizeof(ofa_daemon_info) == OFA_ROOM_DAEMON_INFO, "ofa_daemon_info outgrew its room");
+_Static_assert(sizeof(((ofa_arena_info *)0)->name) == PROTO_NAME_MAX + 1, "a name and its NUL");
+
 int ofa__name_check(const char *name)
 {
     if (name == NULL)

@@ -102,7 +102,8 @@ struct ofa_client {
  * Returns 0 when the daemon answered with err 0; the daemon's error as a
  * negative errno (proto_err_to_errno: a code we do not know is -EPROTO, and
  * fails this request only); -EINVAL or -ENOMEM when the request could not be
- * encoded (the connection is still usable); a connection error: -EPROTO
+ * encoded, -EMSGSIZE when it is over the daemon's message limit (nothing is
+ * sent, the connection is still usable); a connection error: -EPROTO
  * (the reply was unexpected: wrong op or id, malformed, truncated control
  * data, stray descriptors or bytes; or the daemon's EPROTO reply, after which
  * it hangs up), -ECONNRESET (EOF), -ETIMEDOUT (no whole reply within

@@ -340,7 +340,7 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
         return ofa__fail(rc, "request %s not sent: %s", proto_op_name(req->op),
                          rc == -ENOMEM ? "out of memory" : "a value out of the protocol's range");
     if (c->sbuf.len - PROTO_HEADER_LEN > c->max_send)
-        return ofa__fail(-EINVAL, "request %s not sent: %zu bytes, over ofad's limit of %u",
+        return ofa__fail(-EMSGSIZE, "request %s not sent: %zu bytes, over ofad's limit of %u",
                          proto_op_name(req->op), c->sbuf.len - PROTO_HEADER_LEN, c->max_send);
 
     deadline = deadline_from_now(c);

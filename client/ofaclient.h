@@ -19,12 +19,16 @@
  *   -ENOMEM     an arena or daemon limit is reached (or memory ran out here)
  *   -EBUSY      the arena has live blocks (ofa_arena_drop without force)
  *   -EMFILE     a per-connection limit of the daemon is reached
+ *   -EMSGSIZE   a request over the daemon's message limit (nothing was sent)
  *   -EPROTO     the daemon sent something unexpected
  *   -ETIMEDOUT  the daemon did not answer within the client's deadline
  *   -ECONNRESET, -EPIPE  the daemon is gone
  * ofa_strerror() names each; ofa_errmsg() says more about the last failure
  * of this thread (which arena, which offset, which socket path, what to do).
  * The library never prints and never exits.
+ * "Connection errors" below means -EPROTO, -ETIMEDOUT, -ECONNRESET, -EPIPE
+ * or another errno of send(2)/recv(2): the connection is then dropped and
+ * every later call on it returns the same error at once.
  *
  * Deadlines: every call that talks to the daemon (ofa_connect and its
  * handshake included) gives up after the client's timeout, OFA_DEFAULT_TIMEOUT_MS
@@ -56,6 +60,8 @@ extern "C" {
 #define OFA_VERSION_MAJOR 0
 #define OFA_VERSION_MINOR 1
 #define OFA_VERSION_PATCH 0
+/* The version as one number, 0xMMmmpp, comparable with ofa_version(). */
+#define OFA_VERSION_HEX ((OFA_VERSION_MAJOR << 16) | (OFA_VERSION_MINOR << 8) | OFA_VERSION_PATCH)
 
 #define OFA_DEFAULT_SOCKET     "/run/ofad/ofad.sock"
 #define OFA_SOCKET_ENV         "OFAD_SOCKET"
@@ -74,17 +80,49 @@ typedef struct ofa_client ofa_client; /* one connection; one thread at a time */
 typedef struct ofa_arena ofa_arena;   /* an arena opened on a connection */
 typedef struct ofa_mapping ofa_mapping; /* a page mapping kept alive by pins */
 
+/*
+ * Structs that grow. Each public struct keeps the fields the spec gives, in
+ * that order, inside a union with a fixed amount of room (OFA_ROOM_*): a
+ * new field is one line at the end of its struct, and the struct's size and
+ * the offsets of every older field never change. A fixed size was chosen
+ * over a size field or _ex calls because ofa_arena_list() hands out arrays
+ * (their stride must not depend on which header the caller was built with),
+ * because programs copy these structs by value, and because the bindings
+ * mirror them with one fixed layout.
+ *
+ * The rules that make it work: the library zeroes every struct it fills,
+ * room included, so a field newer than the library reads 0; and a program
+ * starts every struct it passes in from zero (= {0} or designated
+ * initializers), so a field newer than the program reads 0 in the library,
+ * which means "the default". ofa_version() tells which fields a library
+ * knows.
+ */
+#define OFA_ROOM_ARENA_CONFIG 128
+#define OFA_ROOM_ARENA_STATS  256
+#define OFA_ROOM_ARENA_INFO   512
+#define OFA_ROOM_DAEMON_INFO  256
+
 typedef struct ofa_arena_config {
-    uint64_t page_size; /* 0: the daemon's default */
-    uint64_t max_bytes; /* 0: the daemon's default */
-    uint32_t align;     /* 0: the daemon's default (64) */
-    uint32_t mode;      /* 0: 0600 */
+    union {
+        struct {
+            uint64_t page_size; /* 0: the daemon's default */
+            uint64_t max_bytes; /* 0: the daemon's default */
+            uint32_t align;     /* 0: the daemon's default (64) */
+            uint32_t mode;      /* 0: 0600 */
+        };
+        unsigned char ofa_room_[OFA_ROOM_ARENA_CONFIG];
+    };
 } ofa_arena_config;
 
 typedef struct ofa_arena_stats {
-    uint64_t page_size, max_bytes, pages, bytes_reserved, bytes_live, blocks_live, free_chunks,
-        largest_free, allocs, frees, alloc_failures;
-    uint32_t align;
+    union {
+        struct {
+            uint64_t page_size, max_bytes, pages, bytes_reserved, bytes_live, blocks_live,
+                free_chunks, largest_free, allocs, frees, alloc_failures;
+            uint32_t align;
+        };
+        unsigned char ofa_room_[OFA_ROOM_ARENA_STATS];
+    };
 } ofa_arena_stats;
 
 #define OFA_KEEP 1u /* the block outlives its connection */
@@ -112,8 +150,11 @@ OFA_EXTERN int ofa_set_timeout(ofa_client *c, unsigned int ms);
 OFA_EXTERN void ofa_disconnect(ofa_client *c);
 
 /* Creates an arena owned by the caller's uid and primary gid. cfg may be
- * NULL for every default. Errors: -EEXIST, -EINVAL (bad name or config),
- * -ENOMEM (arena limit of the daemon), -EACCES, connection errors. */
+ * NULL for every default. Errors: -EEXIST; -EINVAL (c NULL, a bad name, or
+ * a bad config: page_size not a multiple of 4096 from 4K to 1T, align not a
+ * power of two from 8 to 4096, mode over 0777); -ENOMEM (the daemon's arena
+ * limit, or no memory there); -EACCES (when the daemon's configuration
+ * limits who may create arenas); connection errors. */
 OFA_EXTERN int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cfg);
 
 /* Opens an arena, read-write if the caller may write to it, else read-only.
@@ -127,32 +168,40 @@ OFA_EXTERN int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out);
 OFA_EXTERN void ofa_arena_close(ofa_arena *a);
 
 /* Drops an arena: refused with -EBUSY while it has live blocks unless force.
- * Only the arena's owner (or root) may drop it (-EACCES). -ENOENT. */
+ * Only the arena's owner (or root) may drop it (-EACCES). Other errors:
+ * -ENOENT, -EINVAL (c NULL, a bad name), connection errors. */
 OFA_EXTERN int ofa_arena_drop(ofa_client *c, const char *name, int force);
 
 /* Allocates size bytes aligned to the arena's alignment.
- * Errors: -EINVAL (size 0, or over the largest page), -ENOMEM (over the arena's max_bytes
- * or the daemon's limit, or /dev/shm is full), -EACCES (read-only),
- * -EMFILE (blocks per connection), connection errors. */
+ * Errors: -EINVAL (a NULL argument, size 0, or over the largest page);
+ * -ENOMEM (over the arena's max_bytes or the daemon's limit, or no memory
+ * for a page); -EACCES (read-only); -EMFILE (blocks per connection);
+ * -ENOENT (the arena was dropped since it was opened); -EIO (the daemon
+ * could not make a page); connection errors. */
 OFA_EXTERN int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off);
 
-/* As ofa_alloc, aligned to max(arena alignment, align) (0 or a power of two)
- * with flags OFA_KEEP and OFA_ZERO. */
+/* As ofa_alloc, aligned to max(arena alignment, align) (0 or a power of two
+ * up to 2^30) with flags OFA_KEEP and OFA_ZERO. Errors as ofa_alloc, and
+ * -EINVAL for another align or an unknown flag. */
 OFA_EXTERN int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
                             uint64_t *off);
 
 /* Allocates count blocks of one size in one round trip: all or none.
- * count <= 4096. Errors as ofa_alloc_ex. */
+ * Errors as ofa_alloc_ex, and -EINVAL (count 0 or over 4096), -EMSGSIZE
+ * (count offsets would not fit in one reply of this connection). */
 OFA_EXTERN int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
                               size_t count, uint64_t *offs);
 
 /* Frees the block that starts at off. -EINVAL if off is not the start of a
- * live block of this arena (then nothing changes); -EACCES (read-only). */
+ * live block of this arena (then nothing changes), or a is NULL; -EACCES
+ * (read-only); -ENOENT (the arena was dropped); connection errors. */
 OFA_EXTERN int ofa_free(ofa_arena *a, uint64_t off);
 
 /* Frees count blocks in one round trip, in order, stopping at the first that
  * fails. Returns the number freed (count when all were), or a negative errno
- * when the request itself failed. count <= 4096. */
+ * when the request itself failed: -EINVAL (a NULL argument, count over
+ * 4096), -EACCES (read-only), -ENOENT (the arena was dropped), connection
+ * errors. Requests are cut to fit the daemon's message limit. */
 OFA_EXTERN int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count);
 
 /* The address of offset off in this process, mapping its page on first use
@@ -179,6 +228,9 @@ OFA_EXTERN int ofa_pin(ofa_arena *a, uint64_t off, uint64_t len, ofa_mapping **p
  * NULL is ignored. */
 OFA_EXTERN void ofa_unpin(ofa_mapping *pin);
 
+/* The arena's figures now (one round trip). Errors: -EINVAL (a NULL
+ * argument); -ENOENT (the arena was dropped); -EACCES (read permission was
+ * withdrawn since the open); connection errors. */
 OFA_EXTERN int ofa_stats(ofa_arena *a, ofa_arena_stats *out);
 
 /* The arena's name, and whether this handle may write (1) or only read (0). */
@@ -187,24 +239,38 @@ OFA_EXTERN int ofa_arena_writable(const ofa_arena *a);
 
 /* Introspection, for tools such as ofactl. */
 
+/* Growing as ofa_arena_config does (see above). */
 typedef struct ofa_arena_info {
-    char name[64];
-    uint32_t uid, gid, mode; /* owner, group and permission bits */
-    ofa_arena_stats stats;
+    union {
+        struct {
+            char name[64];
+            uint32_t uid, gid, mode; /* owner, group and permission bits */
+            ofa_arena_stats stats;
+        };
+        unsigned char ofa_room_[OFA_ROOM_ARENA_INFO];
+    };
 } ofa_arena_info;
 
 typedef struct ofa_daemon_info {
-    char version[32];
-    uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+    union {
+        struct {
+            char version[32];
+            uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+        };
+        unsigned char ofa_room_[OFA_ROOM_DAEMON_INFO];
+    };
 } ofa_daemon_info;
 
-/* One round trip. Connection errors only. */
+/* One round trip. Errors: -EINVAL (c NULL), connection errors. */
 OFA_EXTERN int ofa_ping(ofa_client *c);
 
+/* The daemon's record. Errors: -EINVAL (a NULL argument), connection
+ * errors. */
 OFA_EXTERN int ofa_daemon_stats(ofa_client *c, ofa_daemon_info *out);
 
-/* One arena's record by name, without opening it. -ENOENT, -EACCES (no read
- * permission), -EINVAL. */
+/* One arena's record by name, without opening it. Errors: -ENOENT, -EACCES
+ * (no read permission), -EINVAL (a NULL argument, a bad name), connection
+ * errors (-EPROTO also for a record whose name is not a valid name). */
 OFA_EXTERN int ofa_arena_info_get(ofa_client *c, const char *name, ofa_arena_info *out);
 
 /* Runs the daemon's full check of one arena's allocator invariants (every
@@ -218,7 +284,9 @@ OFA_EXTERN int ofa_arena_validate(ofa_client *c, const char *name);
 
 /* Every arena of the daemon, sorted by name, in an array the caller releases
  * with free(). Arenas the caller may not read have only name, uid, gid and
- * mode filled in (their stats are zero). */
+ * mode filled in (their stats are zero). Errors: -EINVAL (a NULL argument),
+ * -ENOMEM, connection errors (-EPROTO also for a record whose name is not a
+ * valid name); *out is NULL and *count 0 then. */
 OFA_EXTERN int ofa_arena_list(ofa_client *c, ofa_arena_info **out, size_t *count);
 
 /* The socket path ofa_connect(socket_path, ...) uses: socket_path unless NULL
@@ -233,7 +301,8 @@ OFA_EXTERN const char *ofa_server_version(const ofa_client *c);
  * by itself before mapping a new page, and for pages in which this process
  * freed blocks; a page emptied by other processes stays mapped here (its
  * bytes addressable, never a fault) until then or until this call.
- * Returns the number of pages unmapped, or a connection error. */
+ * Returns the number of pages unmapped; -EINVAL (a NULL), -ENOMEM,
+ * -ENOENT (the arena was dropped), or a connection error. */
 OFA_EXTERN int ofa_arena_trim(ofa_arena *a);
 
 /* Wake-ups: a futex on a 32-bit word inside a block, shared by every
@@ -278,6 +347,13 @@ OFA_EXTERN int ofa_parse_size(const char *s, uint64_t *out);
  * OFA_ALIGN_MAX]; mode at most 0777. Returns 0 or -EINVAL (ofa_errmsg()
  * names the field). ofa_arena_create() calls it before sending anything. */
 OFA_EXTERN int ofa_arena_config_check(const ofa_arena_config *cfg);
+
+/* The version of the library running, as OFA_VERSION_HEX is the version of
+ * the header a program was built with: a program that needs a newer
+ * library's fields or calls checks ofa_version() >= the version that added
+ * them. ofa_version_string() is "MAJOR.MINOR.PATCH". */
+OFA_EXTERN unsigned int ofa_version(void);
+OFA_EXTERN const char *ofa_version_string(void);
 
 /* A sentence for an error returned by this library ("no such arena"). */
 OFA_EXTERN const char *ofa_strerror(int err);

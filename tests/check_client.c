@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1112,6 +1113,77 @@ START_TEST(test_deadline_calls)
 }
 END_TEST
 
+/* --- the public helpers and the structs that grow --- */
+
+START_TEST(test_version)
+{
+    char want[32];
+
+    ck_assert_uint_eq(ofa_version(), OFA_VERSION_HEX);
+    snprintf(want, sizeof(want), "%d.%d.%d", OFA_VERSION_MAJOR, OFA_VERSION_MINOR,
+             OFA_VERSION_PATCH);
+    ck_assert_str_eq(ofa_version_string(), want);
+    /* The header's numbers are the build's. */
+    ck_assert_str_eq(ofa_version_string(), OFA_VERSION);
+}
+END_TEST
+
+START_TEST(test_name_valid)
+{
+    static const struct {
+        const char *name;
+        int valid;
+    } t[] = {
+        {"a", 1},
+        {"frames.v2_x-1", 1},
+        {"ABCxyz0189", 1},
+        {"012345678901234567890123456789012345678901234567890123456789012", 1}, /* 63 */
+        {"0123456789012345678901234567890123456789012345678901234567890123", 0}, /* 64 */
+        {"", 0},
+        {"a/b", 0},
+        {"a b", 0},
+        {"a\n", 0},
+        {"caf\xc3\xa9", 0},
+        {"-", 1},
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        ck_assert_msg(ofa_arena_name_valid(t[i].name) == t[i].valid, "%s", t[i].name);
+    ck_assert_int_eq(ofa_arena_name_valid(NULL), 0);
+}
+END_TEST
+
+/* The spec's fields stay where they were; only the room behind them fills. */
+START_TEST(test_struct_layout)
+{
+    ofa_arena_config cfg = {.page_size = 1 << 20, .mode = 0640};
+
+    ck_assert_uint_eq(sizeof(ofa_arena_config), 128);
+    ck_assert_uint_eq(offsetof(ofa_arena_config, page_size), 0);
+    ck_assert_uint_eq(offsetof(ofa_arena_config, max_bytes), 8);
+    ck_assert_uint_eq(offsetof(ofa_arena_config, align), 16);
+    ck_assert_uint_eq(offsetof(ofa_arena_config, mode), 20);
+    ck_assert_uint_eq(cfg.max_bytes, 0);
+    ck_assert_uint_eq(cfg.align, 0);
+
+    ck_assert_uint_eq(sizeof(ofa_arena_stats), 256);
+    ck_assert_uint_eq(offsetof(ofa_arena_stats, page_size), 0);
+    ck_assert_uint_eq(offsetof(ofa_arena_stats, alloc_failures), 80);
+    ck_assert_uint_eq(offsetof(ofa_arena_stats, align), 88);
+
+    ck_assert_uint_eq(sizeof(ofa_arena_info), 512);
+    ck_assert_uint_eq(offsetof(ofa_arena_info, name), 0);
+    ck_assert_uint_eq(offsetof(ofa_arena_info, uid), 64);
+    ck_assert_uint_eq(offsetof(ofa_arena_info, mode), 72);
+    ck_assert_uint_eq(offsetof(ofa_arena_info, stats), 80);
+
+    ck_assert_uint_eq(sizeof(ofa_daemon_info), 256);
+    ck_assert_uint_eq(offsetof(ofa_daemon_info, version), 0);
+    ck_assert_uint_eq(offsetof(ofa_daemon_info, uptime_s), 32);
+    ck_assert_uint_eq(offsetof(ofa_daemon_info, pid), 72);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -1119,6 +1191,12 @@ static Suite *client_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_name_valid);
+    tcase_add_test(tc, test_struct_layout);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("socket_path");

@@ -16,28 +16,32 @@ c_char_p = ctypes.c_char_p
 c_void_p = ctypes.c_void_p
 
 
-class ArenaConfig(ctypes.Structure):
-    _fields_ = [("page_size", c_u64), ("max_bytes", c_u64), ("align", c_u32), ("mode", c_u32)]
+def _grown(name, fields, room):
+    """A structure of ofaclient.h: its fields at their places, inside the
+    fixed room the header keeps for fields to come (OFA_ROOM_*), so that the
+    library may fill the whole of it."""
+    head = type(name + "Head", (ctypes.Structure,), {"_fields_": fields})
+    pad = room - ctypes.sizeof(head)
+    return type(name, (ctypes.Structure,), {"_fields_": fields + [("_room", ctypes.c_ubyte * pad)]})
 
+
+ArenaConfig = _grown("ArenaConfig", [("page_size", c_u64), ("max_bytes", c_u64), ("align", c_u32),
+                                     ("mode", c_u32)], 128)
 
 STATS_FIELDS = ("page_size", "max_bytes", "pages", "bytes_reserved", "bytes_live",
                 "blocks_live", "free_chunks", "largest_free", "allocs", "frees",
                 "alloc_failures")
 
+ArenaStats = _grown("ArenaStats", [(name, c_u64) for name in STATS_FIELDS] + [("align", c_u32)],
+                    256)
 
-class ArenaStats(ctypes.Structure):
-    _fields_ = [(name, c_u64) for name in STATS_FIELDS] + [("align", c_u32)]
+ArenaInfo = _grown("ArenaInfo", [("name", ctypes.c_char * 64), ("uid", c_u32), ("gid", c_u32),
+                                 ("mode", c_u32), ("stats", ArenaStats)], 512)
 
-
-class ArenaInfo(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char * 64), ("uid", c_u32), ("gid", c_u32), ("mode", c_u32),
-                ("stats", ArenaStats)]
-
-
-class DaemonInfo(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_char * 32), ("uptime_s", c_u64), ("clients", c_u64),
-                ("arenas", c_u64), ("bytes_reserved", c_u64), ("bytes_limit", c_u64),
-                ("pid", c_u64)]
+DaemonInfo = _grown("DaemonInfo", [("version", ctypes.c_char * 32), ("uptime_s", c_u64),
+                                   ("clients", c_u64), ("arenas", c_u64),
+                                   ("bytes_reserved", c_u64), ("bytes_limit", c_u64),
+                                   ("pid", c_u64)], 256)
 
 
 def _candidates():
