@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/un.h>
 
 #include "ofaclient.h"
 #include "proto.h"
@@ -79,6 +80,8 @@ struct ofa_client {
     int broken; /* 0, or the negative errno every later call returns */
     uint32_t timeout_ms; /* deadline of one exchange; 0: none */
     uint32_t snd_ms, rcv_ms; /* SO_SNDTIMEO, SO_RCVTIMEO in force (ms; 0: none) */
+    struct sockaddr_un sa; /* the daemon's socket, to reconnect */
+    uint64_t sid, secret;  /* the resumable session; sid 0: none */
     uint64_t next_id;
     uint32_t max_send; /* largest payload the daemon accepts from us */
     uint32_t max_recv; /* largest payload we accept */

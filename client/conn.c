@@ -311,9 +311,11 @@ static int recv_frame(struct ofa_client *c, size_t *flen, uint64_t deadline)
     }
 }
 
-int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd)
+/* One exchange of req (its id already set) on the current connection, by
+ * the deadline (0: none). */
+static int exchange(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd,
+                    uint64_t deadline)
 {
-    uint64_t deadline;
     size_t flen;
     int rc, pfd = -1;
 
@@ -333,7 +335,6 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
         c->rdone = 0;
     }
 
-    req->id = c->next_id++;
     c->sbuf.len = 0;
     rc = proto_encode_req(&c->sbuf, req);
     if (rc < 0)
@@ -343,7 +344,6 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
         return ofa__fail(-EMSGSIZE, "request %s not sent: %zu bytes, over ofad's limit of %u",
                          proto_op_name(req->op), c->sbuf.len - PROTO_HEADER_LEN, c->max_send);
 
-    deadline = deadline_from_now(c);
     rc = send_all(c, c->sbuf.data, c->sbuf.len, deadline);
     if (rc < 0)
         goto broken;
@@ -405,24 +405,50 @@ broken:
     return ofa__fail(rc, "connection to ofad at %s lost: %s", c->path, ofa_strerror(rc));
 }
 
-static void client_free(struct ofa_client *c)
+/* Errors that mean "the connection is gone", not "the daemon said no":
+ * a session survives them. */
+static int is_loss(int rc)
 {
-    struct ofa_arena *a, *next;
-
-    for (a = c->arenas; a != NULL; a = next) {
-        next = a->next;
-        ofa__arena_unmap_all(a);
-        free(a);
-    }
-    ofa__broken(c, -EPIPE);
-    proto_buf_free(&c->sbuf);
-    if (c->dec != NULL)
-        proto_dec_free(c->dec);
-    free(c->rbuf);
-    free(c);
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN || rc == -ECONNABORTED ||
+           rc == -ETIMEDOUT;
 }
 
-static int hello(struct ofa_client *c)
+/* A new socket connected to c->sa in c->fd, by the deadline (0: none). */
+static int dial(struct ofa_client *c, uint64_t deadline)
+{
+    int rc;
+
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return -errno;
+    c->snd_ms = c->rcv_ms = 0; /* a new socket waits without limit */
+    /* A full backlog (a stopped or swamped daemon) makes connect() wait for
+     * room, as long as the send timeout allows. */
+    rc = set_wait(c, SO_SNDTIMEO, deadline);
+    while (rc == 0 && connect(c->fd, (const struct sockaddr *)&c->sa, sizeof(c->sa)) < 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EISCONN ? 0 : -errno; /* an interrupted connect completed */
+        if (rc == -EAGAIN || rc == -EINPROGRESS)
+            rc = -ETIMEDOUT; /* the send timeout ran out waiting for the backlog */
+        break;
+    }
+    if (rc < 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    return rc;
+}
+
+/* One request of the library's own (handshake, session): a fresh id. */
+static int own_call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep,
+                    uint64_t deadline)
+{
+    req->id = c->next_id++;
+    return exchange(c, req, rep, NULL, deadline);
+}
+
+static int hello(struct ofa_client *c, uint64_t deadline)
 {
     struct proto_req req;
     struct proto_rep rep;
@@ -433,7 +459,7 @@ static int hello(struct ofa_client *c)
     req.op = PROTO_OP_HELLO;
     req.u.hello.version = PROTO_VERSION;
     req.u.hello.max_msg = c->max_recv;
-    rc = ofa__call(c, &req, &rep, NULL);
+    rc = own_call(c, &req, &rep, deadline);
     if (rc == -ENOTSUP)
         return -EPROTO; /* a daemon that speaks another version */
     if (rc < 0)
@@ -484,10 +510,130 @@ static int connect_failed(const char *path, int rc)
     return ofa__fail(rc, "cannot connect to ofad at %s: %s", path, ofa_strerror(rc));
 }
 
+/*
+ * The connection was lost (c is broken with a loss): connects again,
+ * waiting up to the call's timeout for a daemon to accept (one being
+ * restarted behind the socket), and resumes the session. Handles, offsets
+ * and mappings stay as they are: the session keeps them. Returns 0; the
+ * loss error when no daemon came back in time; -ECONNRESET when the
+ * daemon no longer knows the session (its blocks are gone: nothing to
+ * carry on with, and no later call tries again).
+ */
+static int resume(struct ofa_client *c, int loss, uint64_t deadline)
+{
+    long delay_ms = 2;
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    for (;;) {
+        c->broken = 0;
+        c->rlen = c->rdone = 0;
+        rc = dial(c, deadline);
+        if (rc == 0)
+            rc = hello(c, deadline);
+        if (rc == 0) {
+            memset(&req, 0, sizeof(req));
+            req.op = PROTO_OP_RESUME;
+            req.u.resume.session = c->sid;
+            req.u.resume.secret = c->secret;
+            rc = own_call(c, &req, &rep, deadline);
+            if (rc == 0)
+                return 0;
+            if (rc == -ESRCH || rc == -EPERM) {
+                c->sid = 0;
+                ofa__broken(c, -ECONNRESET);
+                c->broken = -ECONNRESET;
+                return -ECONNRESET;
+            }
+        }
+        ofa__broken(c, rc);
+        c->broken = loss;
+        /* Nobody listening yet, or a daemon that went away again: wait. */
+        if (!(rc == -ECONNREFUSED || rc == -ENOENT || rc == -EAGAIN || is_loss(rc)) ||
+            (deadline != 0 && now_ms() >= deadline))
+            return loss;
+        {
+            struct timespec ts = {0, delay_ms * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (delay_ms < 100)
+            delay_ms *= 2;
+    }
+}
+
+int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd)
+{
+    uint64_t deadline;
+    int rc;
+
+    if (c->broken && !(c->sid != 0 && is_loss(c->broken))) {
+        if (fd != NULL)
+            *fd = -1;
+        return c->broken;
+    }
+    req->id = c->next_id++;
+    deadline = deadline_from_now(c);
+    /* A lost connection is resumed and the request sent again with the
+     * same id: the daemon answers a request it had already done from the
+     * reply it kept, so it takes effect once. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (c->broken) {
+            rc = resume(c, c->broken, deadline);
+            if (rc < 0) {
+                if (fd != NULL)
+                    *fd = -1;
+                return rc;
+            }
+        }
+        rc = exchange(c, req, rep, fd, deadline);
+        if (!(rc < 0 && c->sid != 0 && is_loss(rc)))
+            break;
+    }
+    return rc;
+}
+
+static void client_free(struct ofa_client *c)
+{
+    struct ofa_arena *a, *next;
+
+    for (a = c->arenas; a != NULL; a = next) {
+        next = a->next;
+        ofa__arena_unmap_all(a);
+        free(a);
+    }
+    ofa__broken(c, -EPIPE);
+    proto_buf_free(&c->sbuf);
+    if (c->dec != NULL)
+        proto_dec_free(c->dec);
+    free(c->rbuf);
+    free(c);
+}
+
+/* Asks for a resumable session. A daemon that cannot watch this process
+ * says ESRCH: the connection then works as a plain one. */
+static int open_session(struct ofa_client *c, uint64_t deadline)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_SESSION;
+    rc = own_call(c, &req, &rep, deadline);
+    if (rc == -ESRCH)
+        return 0;
+    if (rc < 0)
+        return rc;
+    c->sid = rep.u.session.session;
+    c->secret = rep.u.session.secret;
+    return 0;
+}
+
 int ofa_connect(const char *socket_path, ofa_client **out)
 {
-    struct sockaddr_un sa;
     struct ofa_client *c;
+    uint64_t deadline;
     const char *path;
     size_t plen;
     int rc;
@@ -497,16 +643,15 @@ int ofa_connect(const char *socket_path, ofa_client **out)
     *out = NULL;
     path = ofa_socket_path(socket_path);
     plen = strlen(path);
-    memset(&sa, 0, sizeof(sa));
-    if (plen >= sizeof(sa.sun_path))
+    if (plen >= sizeof(c->sa.sun_path))
         return ofa__fail(-EINVAL, "socket path too long: %zu bytes, at most %zu: %s", plen,
-                         sizeof(sa.sun_path) - 1, path);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, plen);
+                         sizeof(c->sa.sun_path) - 1, path);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
+    c->sa.sun_family = AF_UNIX;
+    memcpy(c->sa.sun_path, path, plen);
     c->fd = -1;
     c->next_id = 1;
     memcpy(c->path, path, plen + 1);
@@ -519,29 +664,15 @@ int ofa_connect(const char *socket_path, ofa_client **out)
     rc = proto_dec_new(&c->dec);
     if (rc < 0)
         goto fail;
-
     c->timeout_ms = timeout_from_env();
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    /* A full backlog (a stopped or swamped daemon) makes connect() wait for
-     * room, as long as the send timeout allows. */
-    rc = set_wait(c, SO_SNDTIMEO, deadline_from_now(c));
+    deadline = deadline_from_now(c);
+    rc = dial(c, deadline);
     if (rc < 0)
-        goto fail;
-    while (connect(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (errno == EINTR)
-            continue;
-        rc = errno == EISCONN ? 0 : -errno; /* an interrupted connect completed */
-        if (rc == -EAGAIN || rc == -EINPROGRESS)
-            rc = -ETIMEDOUT; /* the send timeout ran out waiting for the backlog */
-        if (rc < 0)
-            goto fail_connect;
-        break;
-    }
-    rc = hello(c);
+        goto fail_connect;
+    rc = hello(c, deadline);
+    if (rc < 0)
+        goto fail_connect;
+    rc = open_session(c, deadline);
     if (rc < 0)
         goto fail_connect;
     *out = c;
@@ -557,8 +688,21 @@ fail:
 
 void ofa_disconnect(ofa_client *c)
 {
-    if (c != NULL)
-        client_free(c);
+    struct proto_req req;
+
+    if (c == NULL)
+        return;
+    if (c->fd >= 0 && c->sid != 0) {
+        /* BYE ends the session now (its blocks freed). Not waited for: the
+         * daemon reads it before it sees the connection close. */
+        memset(&req, 0, sizeof(req));
+        req.op = PROTO_OP_BYE;
+        req.id = c->next_id++;
+        c->sbuf.len = 0;
+        if (proto_encode_req(&c->sbuf, &req) == 0)
+            (void)send_all(c, c->sbuf.data, c->sbuf.len, deadline_from_now(c));
+    }
+    client_free(c);
 }
 
 const char *ofa_server_version(const ofa_client *c)

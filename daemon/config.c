@@ -43,6 +43,7 @@ void cfg_init(struct cfg *c, uint64_t shm_size)
     c->max_output_per_uid = CFG_DEFAULT_OUTPUT_UID;
     c->max_output_total = CFG_DEFAULT_OUTPUT_TOTAL;
     c->output_timeout = CFG_DEFAULT_OUTPUT_TIMEOUT_S;
+    c->session_grace = CFG_DEFAULT_GRACE;
     c->default_page_size = CFG_DEFAULT_PAGE_SIZE;
     c->default_max_bytes = CFG_DEFAULT_MAX_BYTES;
     c->default_align = CFG_DEFAULT_ALIGN;
@@ -485,6 +486,7 @@ enum {
     K_OUTPUT_UID,
     K_OUTPUT_TOTAL,
     K_OUTPUT_TIMEOUT,
+    K_GRACE,
     K_DEF_PAGE,
     K_DEF_MAX,
     K_DEF_ALIGN,
@@ -507,6 +509,7 @@ static const char *const ofad_keys[] = {
     [K_OUTPUT_UID] = "max_output_per_uid",
     [K_OUTPUT_TOTAL] = "max_output_total",
     [K_OUTPUT_TIMEOUT] = "output_timeout",
+    [K_GRACE] = "session_grace",
     [K_DEF_PAGE] = "default_page_size",
     [K_DEF_MAX] = "default_max_bytes",
     [K_DEF_ALIGN] = "default_align",
@@ -551,6 +554,7 @@ static const struct limit limits[] = {
     [K_OUTPUT_UID] = {true, 4096, 1ull << 40, FIELD64(max_output_per_uid), "from 4K to 1T"},
     [K_OUTPUT_TOTAL] = {true, 4096, 1ull << 40, FIELD64(max_output_total), "from 4K to 1T"},
     [K_OUTPUT_TIMEOUT] = {false, 1, 86400, FIELD32(output_timeout), "seconds, from 1 to 86400"},
+    [K_GRACE] = {false, 1, 86400, FIELD32(session_grace), "seconds, from 1 to 86400"},
 };
 
 _Static_assert(PROTO_MAX_ARENAS == 4096, "the max_arenas message states the bound");
@@ -630,6 +634,7 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
     case K_OUTPUT_UID:
     case K_OUTPUT_TOTAL:
     case K_OUTPUT_TIMEOUT:
+    case K_GRACE:
         limit_key(x, k, val);
         return;
     case K_DEF_PAGE:

@@ -65,6 +65,7 @@ struct cfg {
     uint64_t max_output_per_uid;  /* reply bytes queued, a uid's connections */
     uint64_t max_output_total;    /* reply bytes queued, all connections */
     uint32_t output_timeout;      /* s: over a shared bound, not drained: dropped */
+    uint32_t session_grace;          /* s a lost connection's session waits, [1, 86400] */
     uint64_t default_page_size;
     uint64_t default_max_bytes;
     uint32_t default_align;
@@ -82,6 +83,7 @@ struct cfg {
 #define CFG_DEFAULT_OUTPUT_UID  (16ull << 20)
 #define CFG_DEFAULT_OUTPUT_TOTAL (256ull << 20)
 #define CFG_DEFAULT_OUTPUT_TIMEOUT_S 30u
+#define CFG_DEFAULT_GRACE       60u
 #define CFG_DEFAULT_PAGE_SIZE   (16ull << 20)
 #define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
 #define CFG_DEFAULT_ALIGN       64u

@@ -63,8 +63,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "resume.h"
 
 _Static_assert(REG_MAX_ARENAS <= PROTO_MAX_ARENAS, "one ARENAS reply carries every arena");
 
@@ -139,16 +141,7 @@ static inline bool out_full(const struct session *s)
 
 static void release_handles(struct session *s)
 {
-    for (uint32_t i = 0; i < s->handles_cap; i++) {
-        struct handle *h = &s->handles[i];
-        struct arena *a;
-        if (!h->used)
-            continue;
-        a = reg_get(s->set->reg, h->slot, h->gen);
-        if (a != NULL)
-            arena_owner_release(a, h->owner);
-        h->used = false;
-    }
+    handles_release(s->set, s->handles, s->handles_cap);
     s->handles_used = 0;
 }
 
@@ -177,6 +170,15 @@ static uint64_t session_blocks(struct session *s)
 
 /* ---- closing ---- */
 
+/* The session ends with this connection: its blocks go now. */
+static void end_session(struct session *s, const char *why)
+{
+    s->ending = true;
+    release_handles(s);
+    if (s->rs != NULL)
+        resume_end(s->rs, why);
+}
+
 static void begin_close(struct session *s)
 {
     if (s->closing)
@@ -184,8 +186,10 @@ static void begin_close(struct session *s)
     s->closing = true;
     s->closing_since = uv_now(s->set->loop);
     /* The client is being turned away: its blocks go now, not when the
-     * last bytes of the goodbye have been flushed. */
-    release_handles(s);
+     * last bytes of the goodbye have been flushed, and a confused client
+     * is not resumed. */
+    if (!s->ending)
+        end_session(s, "closed by ofad");
     s->in_len = 0;
 }
 
@@ -202,7 +206,18 @@ static void session_destroy(struct session *s, const char *why)
 
     log_info("client disconnected client=%llu uid=%u pid=%d reason=%s", (unsigned long long)s->id,
              s->cred.uid, s->cred.pid, why);
-    release_handles(s);
+    if (s->rs != NULL && !s->ending) {
+        /* Lost, not ended: the session keeps the handles and waits. */
+        struct rsess *rs = s->rs;
+        s->rs = NULL;
+        resume_detach(rs, s->handles, s->handles_cap, s->handles_used);
+        s->handles = NULL;
+        s->handles_cap = s->handles_used = 0;
+    } else {
+        end_session(s, why);
+    }
+    if (s->pidfd >= 0)
+        close(s->pidfd);
     while (s->fdq_n > 0) {
         close(s->fdq[s->fdq_head].fd);
         s->fdq_head = (s->fdq_head + 1) % SESSION_MAX_FDS;
@@ -765,6 +780,104 @@ static int op_daemon(struct session *s, struct proto_rep *r)
     return 0;
 }
 
+/* ---- sessions (resume.c) ---- */
+
+static int op_session(struct session *s, struct proto_rep *r)
+{
+    struct rsess *rs = s->rs;
+    int rc;
+
+    if (rs == NULL) {
+        /* Without a handle on the process, its death could not be seen. */
+        if (s->pidfd < 0)
+            return -ESRCH;
+        rc = resume_new(s->set, s->cred.uid, s->cred.pid, s->pidfd, &rs);
+        if (rc < 0)
+            return rc;
+        s->pidfd = -1;
+        rs->conn = s;
+        s->rs = rs;
+        log_debug("session made session=%llu client=%llu", (unsigned long long)rs->sid,
+                  (unsigned long long)s->id);
+    }
+    r->u.session.session = rs->sid;
+    r->u.session.secret = rs->secret;
+    return 0;
+}
+
+static int op_resume(struct session *s, const struct proto_req *q)
+{
+    struct sessions *ss = s->set;
+    struct rsess *rs;
+
+    /* A connection resumes before it holds anything of its own. */
+    if (s->rs != NULL || s->handles_used > 0)
+        return -EINVAL;
+    rs = resume_find(ss, q->u.resume.session);
+    if (rs == NULL)
+        return -ESRCH;
+    if (rs->uid != s->cred.uid || rs->pid != s->cred.pid || rs->secret != q->u.resume.secret) {
+        slog(s, LOGP_NOTICE, "resume refused session=%llu err=EPERM",
+             (unsigned long long)q->u.resume.session);
+        return -EPERM;
+    }
+    free(s->handles);
+    if (rs->conn != NULL) {
+        /* The client gave up on its old connection before ofad noticed:
+         * the handles move over, the old connection is shut down. */
+        struct session *old = rs->conn;
+        s->handles = old->handles;
+        s->handles_cap = old->handles_cap;
+        s->handles_used = old->handles_used;
+        old->handles = NULL;
+        old->handles_cap = old->handles_used = 0;
+        old->rs = NULL;
+        old->ending = true;
+        shutdown(old->fd, SHUT_RDWR);
+    } else {
+        s->handles = rs->handles;
+        s->handles_cap = rs->handles_cap;
+        s->handles_used = rs->handles_used;
+        rs->handles = NULL;
+        ss->ndetached--;
+        if (rs->pidw_on) {
+            uv_poll_stop(&rs->pidw);
+            rs->pidw_on = false;
+        }
+    }
+    rs->conn = s;
+    rs->replay = true;
+    s->rs = rs;
+    s->blocks_bound = session_blocks(s);
+    if (s->pidfd >= 0) { /* the session watches the same process */
+        close(s->pidfd);
+        s->pidfd = -1;
+    }
+    log_info("session resumed session=%llu client=%llu uid=%u pid=%d handles=%u",
+             (unsigned long long)rs->sid, (unsigned long long)s->id, s->cred.uid, s->cred.pid,
+             s->handles_used);
+    return 0;
+}
+
+/* A request resent after RESUME whose reply was kept: send it again. */
+static __attribute__((noinline)) bool replayed(struct session *s, const struct proto_req *q)
+{
+    struct rsess *rs = s->rs;
+
+    rs->replay = false;
+    if (rs->last_op == 0 || q->id != rs->last_id || q->op != rs->last_op)
+        return false;
+    if (proto_buf_reserve(&s->out, rs->last_len) < 0) {
+        begin_close(s);
+        return true;
+    }
+    memcpy(s->out.data + s->out.len, rs->last, rs->last_len);
+    s->out.len += rs->last_len;
+    slog(s, LOGP_INFO, "resent request answered again op=%s id=%llu", proto_op_name(q->op),
+         (unsigned long long)q->id);
+    return true;
+}
+
 static void dispatch(struct session *s, const struct proto_req *q)
 {
     struct proto_rep r;
@@ -780,6 +893,8 @@ static void dispatch(struct session *s, const struct proto_req *q)
         begin_close(s);
         return;
     }
+    if (__builtin_expect(s->rs != NULL, 0) && s->rs->replay && replayed(s, q))
+        return;
     switch (q->op) {
     case PROTO_OP_ALLOC:
     case PROTO_OP_ALLOC_N:
@@ -828,6 +943,17 @@ static void dispatch(struct session *s, const struct proto_req *q)
     case PROTO_OP_VALIDATE:
         rc = op_validate(s, q);
         break;
+    case PROTO_OP_SESSION:
+        rc = op_session(s, &r);
+        break;
+    case PROTO_OP_RESUME:
+        rc = op_resume(s, q);
+        break;
+    case PROTO_OP_BYE:
+        end_session(s, "bye");
+        begin_close(s);
+        rc = 0;
+        break;
     case PROTO_OP_HELLO:
         if (s->hello) {
             slog(s, LOGP_WARNING, "second HELLO, closing");
@@ -846,7 +972,10 @@ static void dispatch(struct session *s, const struct proto_req *q)
     if (__builtin_expect(rc < 0, 0))
         r.err = proto_errno_to_err(rc);
     if (fd < 0) {
-        reply(s, &r);
+        size_t before = s->out.len;
+        if (reply(s, &r) != -ENOMEM && __builtin_expect(s->rs != NULL, 0) &&
+            resume_keeps(q->op))
+            resume_keep_reply(s->rs, q->op, q->id, s->out.data + before, s->out.len - before);
         return;
     }
     {
@@ -1119,6 +1248,7 @@ void session_accept(struct sessions *ss, int fd)
         rc = -ENOMEM;
         goto fail;
     }
+    s->pidfd = -1;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &sl) < 0) {
         rc = -errno;
         goto fail_free;
@@ -1132,6 +1262,9 @@ void session_accept(struct sessions *ss, int fd)
         close(fd);
         return;
     }
+    /* The process, watched if it asks for a resumable session: taken now,
+     * before any request, while the pid surely still names the peer. */
+    s->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)uc.pid, 0);
     rc = peer_groups(fd, &s->cred);
     if (rc < 0)
         goto fail_free;
@@ -1174,6 +1307,8 @@ fail_ua:
 fail_groups:
     free(s->cred.groups);
 fail_free:
+    if (s->pidfd >= 0)
+        close(s->pidfd);
     free(s);
 fail:
     log_err("client dropped at accept err=%s", log_errname(rc));
@@ -1203,11 +1338,14 @@ void session_close_all(struct sessions *ss)
 {
     while (ss->head != NULL)
         session_destroy(ss->head, "shutdown");
+    resume_end_all(ss);
 }
 
 void session_tick(struct sessions *ss)
 {
     uint64_t now = uv_now(ss->loop);
+
+    resume_tick(ss);
     struct session *s, *next;
 
     uint64_t hello_ms = (uint64_t)ss->cfg->handshake_timeout * 1000;

@@ -14,6 +14,8 @@
 #include "proto.h"
 #include "uidacct.h"
 
+struct rsess;
+
 /* Descriptors waiting to be sent with the reply they belong to. */
 #define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
 #define SESSION_FDS_PER_SEND 16u   /* per sendmsg */
@@ -41,6 +43,8 @@ struct session {
     struct cred cred;
     struct uid_acct *ua; /* its uid's entry (a reference held) */
     bool privileged;     /* root or ofad's own user: exempt from per-uid bounds */
+    int pidfd;         /* the peer process (pidfd_open at accept), -1 if none */
+    struct rsess *rs;  /* resumable session (resume.c), or NULL */
 
     uint8_t *in; /* received bytes not yet decoded */
     size_t in_len, in_cap;
@@ -63,6 +67,7 @@ struct session {
     bool hello;             /* handshake done */
     bool eof;               /* the client shut down its sending side */
     bool closing;           /* flush what is queued, then close */
+    bool ending;            /* the session ends with the connection (BYE, turned away) */
     uint64_t closing_since; /* ms */
     struct log_ratelimit rl;
 };
@@ -84,6 +89,9 @@ struct sessions {
     struct uid_table uids; /* per-uid connections, output, blocks */
     struct log_ratelimit refuse_rl; /* connections refused at admission */
     uint64_t out_total;    /* reply bytes queued, all sessions (as counted) */
+    struct rsess *rsessions; /* resumable sessions (resume.c), newest first */
+    uint32_t nrsessions, ndetached;
+    uint64_t next_sid; /* id of the last resumable session made */
 
     /* Reply scratch shared by all sessions (one thread, one request at a
      * time): a request never allocates. */

@@ -364,6 +364,10 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
         if (rd_u32(&r, &out->u.page.arena) != 0 || rd_uint(&r, &out->u.page.off) != 0)
             return -EBADMSG;
         break;
+    case PROTO_OP_RESUME:
+        if (rd_uint(&r, &out->u.resume.session) != 0 || rd_uint(&r, &out->u.resume.secret) != 0)
+            return -EBADMSG;
+        break;
     case PROTO_OP_FREE_N:
         if (rd_u32(&r, &out->u.free_n.arena) != 0)
             return -EBADMSG;
@@ -371,7 +375,7 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
         if (rc != 0)
             return rc;
         break;
-    default: /* PING, ARENAS, DAEMON: no arguments */
+    default: /* PING, ARENAS, DAEMON, SESSION, BYE: no arguments */
         break;
     }
     return r.p == r.end ? 0 : -EBADMSG;
@@ -513,11 +517,15 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
             out->u.page.len == 0 || rd_bool(&r, &out->u.page.writable) != 0)
             return -EBADMSG;
         break;
+    case PROTO_OP_SESSION:
+        if (rd_uint(&r, &out->u.session.session) != 0 || rd_uint(&r, &out->u.session.secret) != 0)
+            return -EBADMSG;
+        break;
     case PROTO_OP_STATS:
     case PROTO_OP_ARENAS:
     case PROTO_OP_DAEMON:
         return decode_records(d, payload, len, out);
-    default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE: nothing but err */
+    default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE, RESUME, BYE: nothing but err */
         break;
     }
     return r.p == r.end ? 0 : -EBADMSG;

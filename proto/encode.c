@@ -235,7 +235,14 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
     case PROTO_OP_PING:
     case PROTO_OP_ARENAS:
     case PROTO_OP_DAEMON:
+    case PROTO_OP_SESSION:
+    case PROTO_OP_BYE:
         p = put_head(p, 2, r->op, r->id);
+        break;
+    case PROTO_OP_RESUME:
+        p = put_head(p, 4, r->op, r->id);
+        p = put_uint(p, r->u.resume.session);
+        p = put_uint(p, r->u.resume.secret);
         break;
     case PROTO_OP_HELLO:
         if (r->u.hello.max_msg < PROTO_MIN_MAX_MSG || r->u.hello.max_msg > PROTO_MAX_MAX_MSG)
@@ -428,8 +435,16 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     case PROTO_OP_DROP:
     case PROTO_OP_CLOSE:
     case PROTO_OP_VALIDATE:
+    case PROTO_OP_RESUME:
+    case PROTO_OP_BYE:
         p = put_head(p, 3, r->op, r->id);
         *p++ = PROTO_OK;
+        break;
+    case PROTO_OP_SESSION:
+        p = put_head(p, 5, r->op, r->id);
+        *p++ = PROTO_OK;
+        p = put_uint(p, r->u.session.session);
+        p = put_uint(p, r->u.session.secret);
         break;
     case PROTO_OP_FREE_N:
         if (r->u.list.count > PROTO_MAX_BATCH)

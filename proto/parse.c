@@ -120,6 +120,9 @@ const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_ARENAS] = 2,  /* op id */
     [PROTO_OP_DAEMON] = 2,  /* op id */
     [PROTO_OP_VALIDATE] = 3, /* op id name */
+    [PROTO_OP_SESSION] = 2, /* op id */
+    [PROTO_OP_RESUME] = 4,  /* op id session secret */
+    [PROTO_OP_BYE] = 2,     /* op id */
 };
 
 const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
@@ -139,6 +142,9 @@ const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_ARENAS] = 4,  /* op id err [{record}...] */
     [PROTO_OP_DAEMON] = 4,  /* op id err {record} */
     [PROTO_OP_VALIDATE] = 3, /* op id err */
+    [PROTO_OP_SESSION] = 5, /* op id err session secret */
+    [PROTO_OP_RESUME] = 3,  /* op id err */
+    [PROTO_OP_BYE] = 3,     /* op id err */
 };
 
 /* Indexed by wire code. */
@@ -152,14 +158,15 @@ static const struct {
 #undef ERR_ENTRY
 };
 
-/* Every wire code from 1 to PROTO_ERR_MAX has its line in the map. */
-#define ERR_ONE(name, code, text) +1
-_Static_assert(0 PROTO_ERR_MAP(ERR_ONE) == PROTO_ERR_MAX, "PROTO_ERR_MAX is the last wire code");
-#undef ERR_ONE
+/* PROTO_ERR_MAX is the last wire code of the map (codes between may be
+ * reserved: their table entries stay empty and read as unknown). */
+#define ERR_MAX_OF(name, code, text) ((code) > PROTO_ERR_MAX ? -1000 : (code) == PROTO_ERR_MAX) +
+_Static_assert(PROTO_ERR_MAP(ERR_MAX_OF) 0 == 1, "PROTO_ERR_MAX is the last wire code");
+#undef ERR_MAX_OF
 
 int proto_err_to_errno(uint32_t err)
 {
-    if (err > PROTO_ERR_MAX)
+    if (err > PROTO_ERR_MAX || (err != PROTO_OK && err_table[err].name == NULL))
         return -EPROTO;
     return err_table[err].neg_errno;
 }
@@ -177,14 +184,14 @@ uint32_t proto_errno_to_err(int neg_errno)
         break;
     }
     for (uint32_t i = 1; i <= PROTO_ERR_MAX; i++)
-        if (err_table[i].neg_errno == neg_errno)
+        if (err_table[i].name != NULL && err_table[i].neg_errno == neg_errno)
             return i;
     return PROTO_EIO;
 }
 
 const char *proto_err_name(uint32_t err)
 {
-    return err <= PROTO_ERR_MAX ? err_table[err].name : "UNKNOWN";
+    return err <= PROTO_ERR_MAX && err_table[err].name != NULL ? err_table[err].name : "UNKNOWN";
 }
 
 const char *proto_errno_name(int err)
@@ -246,6 +253,7 @@ static const char *const op_names[PROTO_OP_MAX + 1] = {
     [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",     [PROTO_OP_PAGES] = "PAGES",
     [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS", [PROTO_OP_DAEMON] = "DAEMON",
     [PROTO_OP_VALIDATE] = "VALIDATE",
+    [PROTO_OP_SESSION] = "SESSION", [PROTO_OP_RESUME] = "RESUME", [PROTO_OP_BYE] = "BYE",
 };
 
 const char *proto_op_name(uint32_t op)

@@ -57,7 +57,11 @@ enum proto_op {
     PROTO_OP_DAEMON = 15, /* the daemon's record */
     /* 16-19: listings */
     PROTO_OP_VALIDATE = 20, /* check an arena's allocator invariants (root, ofad's user) */
-    PROTO_OP_MAX = 20
+    /* 21-27: named blocks */
+    PROTO_OP_SESSION = 28, /* make this connection's session resumable: its id, secret */
+    PROTO_OP_RESUME = 29,  /* take over a session whose connection was lost */
+    PROTO_OP_BYE = 30,     /* end the session now (its blocks freed), then close */
+    PROTO_OP_MAX = 30      /* ops in 1..MAX with no field count are unknown */
 };
 
 /*
@@ -65,7 +69,8 @@ enum proto_op {
  * XX(name, wire code, sentence). The wire codes, their translation to and
  * from errno, the names in ofad's log lines and libofaclient's ofa_err_name()
  * and ofa_strerror() are all made from these two lists, so a new error is one
- * line here (and PROTO_ERR_MAX, for a wire code).
+ * line here (and PROTO_ERR_MAX, for a wire code). Wire codes 13 and 14 are
+ * reserved (quotas, named blocks).
  */
 #define PROTO_ERR_MAP(XX)                                                                  \
     XX(EINVAL, 1, "invalid argument, or not the start of a live block")                   \
@@ -79,7 +84,9 @@ enum proto_op {
     XX(EBADF, 9, "the arena handle is not open on this connection")                        \
     XX(ENOTSUP, 10, "protocol version not supported")                                      \
     XX(EMFILE, 11, "a per-connection limit of the daemon is reached")                      \
-    XX(EIO, 12, "the daemon failed to create or pass a page")
+    XX(EIO, 12, "the daemon failed to create or pass a page")                              \
+    XX(ESRCH, 15, "the daemon no longer knows the session")                                \
+    XX(EPERM, 16, "the session belongs to another process")
 
 /* Errors that never travel: the client library meets them on its socket.
  * XX(name, sentence). */
@@ -96,7 +103,7 @@ enum proto_err {
 #define PROTO_ERR_ENUM_(name, code, text) PROTO_##name = code,
     PROTO_ERR_MAP(PROTO_ERR_ENUM_)
 #undef PROTO_ERR_ENUM_
-    PROTO_ERR_MAX = 12
+    PROTO_ERR_MAX = 16 /* codes in 1..MAX without a line in the map are unknown */
 };
 
 #define PROTO_ALLOC_KEEP 1u /* request flag: the block belongs to the arena (OFA_KEEP) */
@@ -142,6 +149,7 @@ struct proto_req {
         struct { uint32_t arena; uint64_t off; } free, page;
         /* offs points into the decoder's scratch, valid until its next use */
         struct { uint32_t arena; const uint64_t *offs; uint32_t count; } free_n;
+        struct { uint64_t session, secret; } resume;
     } u;
 };
 
@@ -165,6 +173,7 @@ struct proto_rep {
         struct proto_arena_info stats;
         struct { const struct proto_arena_info *v; uint32_t count; } arenas;
         struct proto_daemon_info daemon;
+        struct { uint64_t session, secret; } session;
     } u;
 };
 

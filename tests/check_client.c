@@ -224,6 +224,14 @@ static void srv_hello(void)
     rep.u.hello.server.ptr = "fake 0";
     rep.u.hello.server.len = 6;
     srv_rep(&rep);
+    /* The library asks for a resumable session next; this peer cannot
+     * keep one (ESRCH), so the connection is a plain one whose errors
+     * are final: what these tests look at. */
+    srv_req(&req);
+    if (req.op != PROTO_OP_SESSION)
+        srv_die();
+    rep_for(&rep, &req, PROTO_ESRCH);
+    srv_rep(&rep);
 }
 
 /* Answers OPEN with handle 1, read-write, 4096-byte pages. */
@@ -475,15 +483,15 @@ static void s_eproto_reply(void)
  * fails, the connection carries on. */
 static void s_unknown_err(void)
 {
-    static const uint8_t raw[] = {0, 0, 0, 4, 0x93, 0x02, 0x02, 0x7f};
+    static const uint8_t raw[] = {0, 0, 0, 4, 0x93, 0x02, 0x03, 0x7f};
     struct proto_req req;
     struct proto_rep rep;
 
     srv_hello();
     srv_req(&req);
-    if (req.id != 2)
+    if (req.id != 3) /* after HELLO and SESSION */
         srv_die();
-    srv_write(raw, sizeof(raw)); /* [PING, 2, 127] */
+    srv_write(raw, sizeof(raw)); /* [PING, 3, 127] */
     srv_req(&req);
     rep_for(&rep, &req, 0);
     srv_rep(&rep);
@@ -611,8 +619,8 @@ static void s_page_elsewhere(void)
     page_reply(65536, 4096, page_fd(4096), 1); /* does not hold the offset */
 }
 
-/* Raw bytes of a reply to the third request (HELLO and OPEN came first),
- * for values the codec would refuse to encode. */
+/* Raw bytes of a reply to the fourth request (HELLO, SESSION and OPEN came
+ * first), for values the codec would refuse to encode. */
 static void srv_raw_third(const uint8_t *raw, size_t n, int fd)
 {
     struct proto_req req;
@@ -620,7 +628,7 @@ static void srv_raw_third(const uint8_t *raw, size_t n, int fd)
     srv_hello();
     srv_open();
     srv_req(&req);
-    if (req.id != 3)
+    if (req.id != 4)
         srv_die();
     if (fd >= 0)
         srv_send_fds(raw, n, fd, 1);
@@ -630,8 +638,8 @@ static void srv_raw_third(const uint8_t *raw, size_t n, int fd)
 
 static void s_page_empty(void)
 {
-    /* [PAGE, 3, 0, base 4096, len 0, writable 1] */
-    static const uint8_t raw[] = {0, 0, 0, 9, 0x96, 0x0b, 0x03, 0x00, 0xcd, 0x10, 0x00, 0x00, 0x01};
+    /* [PAGE, 4, 0, base 4096, len 0, writable 1] */
+    static const uint8_t raw[] = {0, 0, 0, 9, 0x96, 0x0b, 0x04, 0x00, 0xcd, 0x10, 0x00, 0x00, 0x01};
 
     srv_raw_third(raw, sizeof(raw), page_fd(4096));
 }
@@ -668,8 +676,8 @@ static void s_alloc_n_short(void)
 
 static void s_alloc_zero_off(void)
 {
-    /* [ALLOC, 3, 0, off 0] */
-    static const uint8_t raw[] = {0, 0, 0, 5, 0x94, 0x07, 0x03, 0x00, 0x00};
+    /* [ALLOC, 4, 0, off 0] */
+    static const uint8_t raw[] = {0, 0, 0, 5, 0x94, 0x07, 0x04, 0x00, 0x00};
 
     srv_raw_third(raw, sizeof(raw), -1);
 }

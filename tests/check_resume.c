@@ -1,0 +1,469 @@
+/*
+ * check_resume.c - resumable sessions against a real ofad: a lost
+ * connection keeps a session's blocks, RESUME proves the process, a resent
+ * request takes effect once, and a session ends with BYE, with its process
+ * or after the grace time. The library resumes by itself.
+ *
+ * Each test starts its own ofad (tests/harness.h). Child processes report
+ * through their exit status and leave with _exit(). Waiting for the daemon
+ * to notice a closed connection or a dead process is a bounded poll of the
+ * arena's statistics, not a sleep.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ofaclient.h"
+
+#define ARENA "t"
+
+static struct ofad d;
+
+static void start(const char *const *extra)
+{
+    const char *args[8] = {"--arena", ARENA ",page_size=64K,max=16M"};
+    int n = 2;
+
+    for (; extra != NULL && *extra != NULL && n < 7; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    ck_assert_int_eq(ofad_start(&d, args), 0);
+}
+
+static void stop(void)
+{
+    ck_assert_int_eq(ofad_stop(&d), 0);
+    ck_assert_int_eq(ofad_segments(d.tag), 0);
+    ofad_cleanup(&d);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t live_blocks(void)
+{
+    struct proto_arena_info st;
+    struct rawc c;
+
+    ck_assert_int_eq(rawc_connect(&c, d.socket), 0);
+    ck_assert_int_eq(rawc_hello(&c), 0);
+    ck_assert_int_eq(rawc_stats(&c, ARENA, &st), 0);
+    rawc_close(&c);
+    return st.blocks_live;
+}
+
+/* The daemon notices closes and deaths asynchronously: poll, bounded. */
+static void wait_blocks(uint64_t want)
+{
+    int64_t end = now_ms() + HARNESS_WAIT_MS;
+    uint64_t n;
+
+    while ((n = live_blocks()) != want && now_ms() < end) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_uint_eq(n, want);
+}
+
+static int raw_session(struct rawc *c, uint64_t *sid, uint64_t *secret)
+{
+    struct proto_req q = {.op = PROTO_OP_SESSION};
+    struct proto_rep r;
+    int rc = rawc_call(c, &q, &r, NULL);
+
+    if (rc == 0) {
+        *sid = r.u.session.session;
+        *secret = r.u.session.secret;
+    }
+    return rc;
+}
+
+static int raw_resume(struct rawc *c, uint64_t sid, uint64_t secret)
+{
+    struct proto_req q = {.op = PROTO_OP_RESUME};
+    struct proto_rep r;
+
+    q.u.resume.session = sid;
+    q.u.resume.secret = secret;
+    return rawc_call(c, &q, &r, NULL);
+}
+
+static void raw_start(struct rawc *c)
+{
+    ck_assert_int_eq(rawc_connect(c, d.socket), 0);
+    ck_assert_int_eq(rawc_hello(c), 0);
+}
+
+/* ---- wire ---- */
+
+START_TEST(test_resent_requests_once)
+{
+    uint64_t sid, secret, off, off2, id_alloc, id_free, id_open;
+    struct proto_req q;
+    struct proto_rep r;
+    uint32_t h, h2;
+    struct rawc c;
+
+    start(NULL);
+    raw_start(&c);
+    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_uint_ne(sid, 0);
+    ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
+    id_alloc = c.next_id;
+    /* The connection is lost (no BYE): the block stays. */
+    rawc_close(&c);
+    ck_assert_uint_eq(live_blocks(), 1);
+
+    /* The same process resumes and resends the ALLOC it got no answer
+     * to: same offset, nothing allocated twice. */
+    raw_start(&c);
+    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    c.next_id = id_alloc - 1;
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off2), 0);
+    ck_assert_uint_eq(off2, off);
+    ck_assert_uint_eq(live_blocks(), 1);
+    /* The handle still works: a new request is served as new. */
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off2), 0);
+    ck_assert_uint_ne(off2, off);
+    ck_assert_uint_eq(live_blocks(), 2);
+    ck_assert_int_eq(rawc_free(&c, h, off2), 0);
+    ck_assert_int_eq(rawc_free(&c, h, off), 0);
+    id_free = c.next_id;
+    rawc_close(&c);
+
+    /* A resent FREE does not come back EINVAL. */
+    raw_start(&c);
+    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    c.next_id = id_free - 1;
+    ck_assert_int_eq(rawc_free(&c, h, off), 0);
+    ck_assert_uint_eq(live_blocks(), 0);
+    /* ...but only the resent one: a new FREE of it is refused. */
+    ck_assert_int_eq(rawc_free(&c, h, off), -EINVAL);
+
+    /* OPEN resent: the same handle, not a second one. */
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_OPEN;
+    q.u.open.name.ptr = ARENA;
+    q.u.open.name.len = 1;
+    ck_assert_int_eq(rawc_call(&c, &q, &r, NULL), 0);
+    h2 = r.u.open.arena;
+    id_open = c.next_id;
+    rawc_close(&c);
+    raw_start(&c);
+    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    c.next_id = id_open - 1;
+    ck_assert_int_eq(rawc_call(&c, &q, &r, NULL), 0);
+    ck_assert_uint_eq(r.u.open.arena, h2);
+    ck_assert_int_eq(rawc_alloc(&c, h2, 64, 0, &off), 0);
+
+    /* BYE ends it: the block goes, and the session cannot come back. */
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_BYE;
+    ck_assert_int_eq(rawc_call(&c, &q, &r, NULL), 0);
+    ck_assert_int_eq(rawc_wait_eof(&c), 0);
+    rawc_close(&c);
+    ck_assert_uint_eq(live_blocks(), 0);
+    raw_start(&c);
+    ck_assert_int_eq(raw_resume(&c, sid, secret), -ESRCH);
+    rawc_close(&c);
+    stop();
+}
+END_TEST
+
+/* Resumes sid as another process (a child): the kernel's pid says no. */
+static int resume_from_child(uint64_t sid, uint64_t secret)
+{
+    pid_t pid = fork();
+    int st;
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rawc c;
+        int rc;
+        if (rawc_connect(&c, d.socket) != 0 || rawc_hello(&c) != 0)
+            _exit(100);
+        rc = raw_resume(&c, sid, secret);
+        _exit(rc == -EPERM ? 0 : 101);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int resume_as_nobody(void *arg)
+{
+    const uint64_t *v = arg;
+    struct rawc c;
+
+    if (rawc_connect(&c, d.socket) != 0 || rawc_hello(&c) != 0)
+        return 100;
+    return raw_resume(&c, v[0], v[1]) == -EPERM ? 0 : 101;
+}
+
+START_TEST(test_resume_refused)
+{
+    uint64_t sid, secret, off, v[2];
+    uint32_t h;
+    struct rawc c, c2;
+
+    start(NULL);
+    raw_start(&c);
+    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
+    rawc_close(&c);
+
+    raw_start(&c2);
+    /* Unknown session; wrong secret. */
+    ck_assert_int_eq(raw_resume(&c2, sid + 1000, secret), -ESRCH);
+    ck_assert_int_eq(raw_resume(&c2, sid, secret ^ 1), -EPERM);
+    rawc_close(&c2);
+    /* The right secret from another process, or another user. */
+    ck_assert_int_eq(resume_from_child(sid, secret), 0);
+    v[0] = sid;
+    v[1] = secret;
+    if (geteuid() == 0) {
+        ck_assert_int_eq(ofad_open_to_all(&d), 0);
+        ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, resume_as_nobody, v), 0);
+    }
+    ck_assert_uint_eq(live_blocks(), 1);
+
+    /* A connection that holds a handle of its own cannot take another's
+     * session. */
+    raw_start(&c2);
+    ck_assert_int_eq(rawc_open(&c2, ARENA, &h, NULL), 0);
+    ck_assert_int_eq(raw_resume(&c2, sid, secret), -EINVAL);
+    rawc_close(&c2);
+
+    /* Still the owner's to take. */
+    raw_start(&c2);
+    ck_assert_int_eq(raw_resume(&c2, sid, secret), 0);
+    ck_assert_int_eq(rawc_free(&c2, h, off), 0);
+    rawc_close(&c2);
+    stop();
+}
+END_TEST
+
+START_TEST(test_plain_connection_unchanged)
+{
+    uint64_t off;
+    uint32_t h;
+    struct rawc c;
+
+    /* No SESSION: the blocks go with the connection, as they always did. */
+    start(NULL);
+    raw_start(&c);
+    ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, PROTO_ALLOC_KEEP, &off), 0);
+    rawc_close(&c);
+    wait_blocks(1); /* the KEEP block */
+    stop();
+}
+END_TEST
+
+/* ---- lifetime ---- */
+
+START_TEST(test_ends_with_process)
+{
+    int go[2], st;
+    pid_t pid;
+    char b;
+
+    start(NULL);
+    ck_assert_int_eq(pipe(go), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        ofa_client *c;
+        ofa_arena *a;
+        uint64_t off;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(go[0]);
+        if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, ARENA, &a) != 0)
+            _exit(100);
+        for (int i = 0; i < 5; i++)
+            if (ofa_alloc(a, 256, &off) != 0)
+                _exit(101);
+        if (write(go[1], "k", 1) != 1)
+            _exit(102);
+        pause();
+        _exit(0);
+    }
+    close(go[1]);
+    ck_assert_int_eq(read(go[0], &b, 1), 1);
+    close(go[0]);
+    ck_assert_uint_eq(live_blocks(), 5);
+    /* kill -9: the connection is lost, and so is the process: the session
+     * must not wait for a resume that cannot come. */
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    wait_blocks(0);
+    ck_assert(ofad_log_has(&d, "reason=process exited"));
+    stop();
+}
+END_TEST
+
+START_TEST(test_ends_after_grace)
+{
+    uint64_t sid, secret, off;
+    uint32_t h;
+    struct rawc c;
+
+    ck_assert_int_eq(ofad_prepare(&d), 0);
+    ck_assert_int_eq(ofad_write_config(&d, "[ofad]\nsession_grace = 1\n"), 0);
+    {
+        const char *args[] = {"--arena", ARENA ",page_size=64K,max=16M", "--config", d.config,
+                              NULL};
+        struct ofad_opts o = {.args = args, .reuse = true};
+        ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
+    }
+    raw_start(&c);
+    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
+    ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
+    rawc_close(&c);
+    /* This process lives on but never resumes: after the grace time the
+     * session ends and its block is freed. */
+    wait_blocks(0);
+    ck_assert(ofad_log_has(&d, "reason=grace time passed"));
+    raw_start(&c);
+    ck_assert_int_eq(raw_resume(&c, sid, secret), -ESRCH);
+    rawc_close(&c);
+    stop();
+}
+END_TEST
+
+START_TEST(test_disconnect_ends_session)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+
+    start(NULL);
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ofa_alloc(a, 256, &off), 0);
+    ck_assert_uint_eq(live_blocks(), 3);
+    ofa_disconnect(c); /* BYE: this process lives on, its blocks go */
+    wait_blocks(0);
+    ck_assert(ofad_log_has(&d, "reason=bye"));
+    stop();
+}
+END_TEST
+
+/* ---- library ---- */
+
+/* Shuts down every connection of this process to the daemon's socket, as
+ * a lost connection looks from both ends. Returns how many. */
+static int cut_connections(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(dir);
+    while ((e = readdir(dir)) != NULL) {
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd == dirfd(dir))
+            continue;
+        memset(&sa, 0, sizeof(sa));
+        if (getpeername(fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_family == AF_UNIX &&
+            strcmp(sa.sun_path, d.socket) == 0) {
+            shutdown(fd, SHUT_RDWR);
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+START_TEST(test_library_rides_through)
+{
+    uint64_t offs[8], off;
+    ofa_client *c;
+    ofa_arena *a;
+    uint8_t *p;
+
+    start(NULL);
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(ofa_alloc(a, 1000, &offs[i]), 0);
+        p = ofa_ptr(a, offs[i]);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0x40 + i, 1000);
+    }
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(cut_connections(), 1);
+        /* The next call finds the connection gone, resumes, and succeeds;
+         * the program does nothing special. */
+        ck_assert_int_eq(ofa_alloc(a, 500, &off), 0);
+        ck_assert_int_eq(ofa_free(a, off), 0);
+        ck_assert_uint_eq(live_blocks(), 8);
+    }
+    for (int i = 0; i < 8; i++) {
+        p = ofa_ptr(a, offs[i]);
+        ck_assert_ptr_nonnull(p);
+        for (int k = 0; k < 1000; k++)
+            ck_assert_uint_eq(p[k], 0x40 + i);
+    }
+    ck_assert_int_eq(cut_connections(), 1);
+    ck_assert_int_eq(ofa_free_many(a, offs, 8), 8);
+    ck_assert_uint_eq(live_blocks(), 0);
+    ck_assert(ofad_log_has(&d, "session resumed"));
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
+static Suite *resume_suite(void)
+{
+    Suite *s = suite_create("resume");
+    TCase *tc;
+
+    tc = tcase_create("wire");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_resent_requests_once);
+    tcase_add_test(tc, test_resume_refused);
+    tcase_add_test(tc, test_plain_connection_unchanged);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifetime");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_ends_with_process);
+    tcase_add_test(tc, test_ends_after_grace);
+    tcase_add_test(tc, test_disconnect_ends_session);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("library");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_library_rides_through);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return harness_run_suite(resume_suite());
+}
