@@ -2526,9 +2526,9 @@ START_TEST(errors_one_list)
 #undef LOCAL_ROW
     };
 
-    ck_assert_uint_eq(sizeof(wire) / sizeof(wire[0]), PROTO_ERR_MAX);
+    ck_assert_uint_eq(wire[sizeof(wire) / sizeof(wire[0]) - 1].wire, PROTO_ERR_MAX);
     for (size_t i = 0; i < sizeof(wire) / sizeof(wire[0]); i++) {
-        ck_assert_uint_eq(wire[i].wire, i + 1); /* dense, in order */
+        ck_assert_uint_gt(wire[i].wire, i > 0 ? wire[i - 1].wire : 0); /* in order */
         ck_assert_int_eq(proto_err_to_errno(wire[i].wire), wire[i].err);
         ck_assert_uint_eq(proto_errno_to_err(wire[i].err), wire[i].wire);
         ck_assert_str_eq(proto_err_name(wire[i].wire), wire[i].name);
