@@ -5,7 +5,8 @@
  * Owns: arena records (name, owner, group, mode, limits), permission checks,
  * the byte limits (per arena max_bytes, per daemon max_total), and the map
  * from a page's base offset to the shared-memory segment that holds it.
- * Called by session.c (requests) and server.c (start, reload, shutdown).
+ * Called by session.c (requests) and server.c (start and reload through
+ * reg_apply, shutdown).
  *
  * A page is made only when the heap says nothing it holds can serve a
  * request (-EAGAIN with the length it needs): then both limits are checked,
@@ -23,6 +24,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -238,6 +240,89 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
 fail_heap:
     free(a);
     return rc;
+}
+
+void arena_log_created(const struct arena *a, int prio, const char *source)
+{
+    log_msg(prio, "arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o uid=%u gid=%u %s",
+            a->name, (unsigned long long)a->page_size, (unsigned long long)a->max_bytes, a->align,
+            a->mode, a->uid, a->gid, source);
+}
+
+static int create_configured(struct registry *r, const struct cfg_arena *ca, struct arena **out)
+{
+    struct arena_params p = {
+        .name = ca->name,
+        .page_size = ca->page_size,
+        .max_bytes = ca->max_bytes,
+        .align = ca->align,
+        .mode = ca->mode,
+        .uid = ca->uid,
+        .gid = ca->gid,
+    };
+
+    return reg_create(r, &p, out);
+}
+
+/* A configured arena that exists already takes what may change under live
+ * blocks; what may not is refused, field by field, with a line. */
+static void update_configured(struct arena *a, const struct cfg_arena *ca)
+{
+    if (ca->page_size != a->page_size)
+        log_warning("reload: page_size of an existing arena cannot change arena=%s "
+                    "page_size=%llu wanted=%llu",
+                    a->name, (unsigned long long)a->page_size, (unsigned long long)ca->page_size);
+    if (ca->align != a->align)
+        log_warning("reload: align of an existing arena cannot change arena=%s align=%u "
+                    "wanted=%u",
+                    a->name, a->align, ca->align);
+    if (ca->max_bytes != a->max_bytes || ca->mode != a->mode || ca->uid != a->uid ||
+        ca->gid != a->gid) {
+        a->max_bytes = ca->max_bytes;
+        a->mode = ca->mode;
+        a->uid = ca->uid;
+        a->gid = ca->gid;
+        log_notice("arena updated arena=%s max=%llu mode=%04o uid=%u gid=%u", a->name,
+                   (unsigned long long)a->max_bytes, a->mode, a->uid, a->gid);
+    }
+}
+
+int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, char *err,
+              size_t errlen)
+{
+    struct arena *a;
+    int rc;
+
+    r->max_arenas = c->max_arenas;
+    r->max_total = c->max_total;
+    if (prev != NULL && r->total_reserved > c->max_total)
+        log_warning("reload: max_total is below the bytes held now; no new pages until they "
+                    "are freed max_total=%llu bytes=%llu",
+                    (unsigned long long)c->max_total, (unsigned long long)r->total_reserved);
+    for (size_t i = 0; i < c->n_arenas; i++) {
+        const struct cfg_arena *ca = &c->arenas[i];
+
+        a = reg_find(r, ca->name, strlen(ca->name));
+        if (a != NULL) {
+            update_configured(a, ca);
+            continue;
+        }
+        rc = create_configured(r, ca, &a);
+        if (rc < 0 && prev == NULL) {
+            snprintf(err, errlen, "cannot create arena %s: %s", ca->name, strerror(-rc));
+            return rc;
+        }
+        if (rc < 0)
+            log_err("reload: arena not created arena=%s err=%s", ca->name, log_errname(rc));
+        else
+            arena_log_created(a, prev == NULL ? LOGP_INFO : LOGP_NOTICE, "source=config");
+    }
+    for (size_t i = 0; prev != NULL && i < prev->n_arenas; i++) {
+        const char *name = prev->arenas[i].name;
+        if (cfg_find_arena(c, name) == NULL && reg_find(r, name, strlen(name)) != NULL)
+            log_notice("arena no longer configured, kept until dropped arena=%s", name);
+    }
+    return 0;
 }
 
 int reg_drop(struct registry *r, struct arena *a, bool force)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "heap.h"
 #include "shm.h"
 
@@ -93,6 +94,24 @@ int arena_params_check(const struct arena_params *p);
  * -ENOMEM (max_arenas reached, or no memory).
  */
 int reg_create(struct registry *r, const struct arena_params *p, struct arena **out);
+
+/*
+ * Makes the registry what config c says (the daemon's limits, the arenas
+ * it names). At start (prev NULL) every configured arena is created, and the
+ * first that cannot be is an error: -errno, with a sentence in err. At a
+ * reload (prev: the config in force until now) it does what it can and
+ * logs the rest, returning 0: limits apply at once (pages already held
+ * stay), new arenas are created, existing ones take the new owner, group,
+ * mode and max_bytes (a page size or alignment cannot change under live
+ * pages: refused for that field, logged), and arenas that left the config
+ * stay until dropped.
+ */
+int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, char *err,
+              size_t errlen);
+
+/* The "arena created" log line, at priority prio, ending with source
+ * ("source=config", "client=7 pid=1234"). */
+void arena_log_created(const struct arena *a, int prio, const char *source);
 
 /*
  * Drops a: with live blocks, -EBUSY unless force; with force every block is

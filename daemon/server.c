@@ -34,10 +34,9 @@
  * trips. A timerfd leaves epoll_wait blocking with no timeout.
  *
  * Reload (SIGHUP): the file is read into a fresh config and checked whole
- * before anything changes; a bad file changes nothing. Then limits apply,
- * new arenas are created, existing ones take the new owner, group, mode and
- * max (a page size or alignment cannot change under live pages: refused for
- * that field, logged), and arenas that left the file stay until dropped.
+ * before anything changes; a bad file changes nothing. Then the registry
+ * takes it (reg_apply in arena.c: limits, new arenas, new owners and modes)
+ * and it becomes the config in force.
  */
 #include "server.h"
 
@@ -455,21 +454,6 @@ static void server_release(struct server *srv)
 
 /* ---- config ---- */
 
-static int create_configured(struct server *srv, const struct cfg_arena *ca, struct arena **out)
-{
-    struct arena_params p = {
-        .name = ca->name,
-        .page_size = ca->page_size,
-        .max_bytes = ca->max_bytes,
-        .align = ca->align,
-        .mode = ca->mode,
-        .uid = ca->uid,
-        .gid = ca->gid,
-    };
-
-    return reg_create(&srv->reg, &p, out);
-}
-
 static void reload(struct server *srv)
 {
     char err[CFG_ERR_LEN];
@@ -502,52 +486,7 @@ static void reload(struct server *srv)
         log_level = nc.log_level >= 0 ? nc.log_level : LOGP_INFO;
     if (nc.max_message != srv->cfg.max_message)
         log_notice("reload: max_message applies to new connections max_message=%u", nc.max_message);
-    srv->reg.max_arenas = nc.max_arenas;
-    srv->reg.max_total = nc.max_total;
-    if (srv->reg.total_reserved > nc.max_total)
-        log_warning("reload: max_total is below the bytes held now; no new pages until they "
-                    "are freed max_total=%llu bytes=%llu",
-                    (unsigned long long)nc.max_total, (unsigned long long)srv->reg.total_reserved);
-
-    for (size_t i = 0; i < nc.n_arenas; i++) {
-        const struct cfg_arena *ca = &nc.arenas[i];
-        struct arena *a = reg_find(&srv->reg, ca->name, strlen(ca->name));
-        if (a == NULL) {
-            rc = create_configured(srv, ca, &a);
-            if (rc < 0)
-                log_err("reload: arena not created arena=%s err=%s", ca->name, log_errname(rc));
-            else
-                log_notice("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o "
-                           "uid=%u gid=%u source=config",
-                           ca->name, (unsigned long long)ca->page_size,
-                           (unsigned long long)ca->max_bytes, ca->align, ca->mode, ca->uid,
-                           ca->gid);
-            continue;
-        }
-        if (ca->page_size != a->page_size)
-            log_warning("reload: page_size of an existing arena cannot change arena=%s "
-                        "page_size=%llu wanted=%llu",
-                        a->name, (unsigned long long)a->page_size,
-                        (unsigned long long)ca->page_size);
-        if (ca->align != a->align)
-            log_warning("reload: align of an existing arena cannot change arena=%s align=%u "
-                        "wanted=%u",
-                        a->name, a->align, ca->align);
-        if (ca->max_bytes != a->max_bytes || ca->mode != a->mode || ca->uid != a->uid ||
-            ca->gid != a->gid) {
-            a->max_bytes = ca->max_bytes;
-            a->mode = ca->mode;
-            a->uid = ca->uid;
-            a->gid = ca->gid;
-            log_notice("arena updated arena=%s max=%llu mode=%04o uid=%u gid=%u", a->name,
-                       (unsigned long long)a->max_bytes, a->mode, a->uid, a->gid);
-        }
-    }
-    for (size_t i = 0; i < srv->cfg.n_arenas; i++) {
-        const char *name = srv->cfg.arenas[i].name;
-        if (cfg_find_arena(&nc, name) == NULL && reg_find(&srv->reg, name, strlen(name)) != NULL)
-            log_notice("arena no longer configured, kept until dropped arena=%s", name);
-    }
+    reg_apply(&srv->reg, &nc, &srv->cfg, NULL, 0);
     cfg_free(&srv->cfg);
     srv->cfg = nc;
     log_notice("config reloaded file=%s arenas=%u", srv->config_path, srv->reg.count);
@@ -597,7 +536,6 @@ static void on_tick(uv_poll_t *t, int status, int events)
 
 int server_start(struct server *srv, char *err, size_t errlen)
 {
-    struct arena *a;
     int n, rc;
 
     srv->listen_fd = srv->lock_fd = srv->reserve_fd = srv->tick_fd = -1;
@@ -633,18 +571,9 @@ int server_start(struct server *srv, char *err, size_t errlen)
     }
     srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-    for (size_t i = 0; i < srv->cfg.n_arenas; i++) {
-        const struct cfg_arena *ca = &srv->cfg.arenas[i];
-        rc = create_configured(srv, ca, &a);
-        if (rc < 0) {
-            set_err(err, errlen, "cannot create arena %s: %s", ca->name, strerror(-rc));
-            goto fail;
-        }
-        log_info("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o uid=%u "
-                 "gid=%u source=config",
-                 ca->name, (unsigned long long)ca->page_size, (unsigned long long)ca->max_bytes,
-                 ca->align, ca->mode, ca->uid, ca->gid);
-    }
+    rc = reg_apply(&srv->reg, &srv->cfg, NULL, err, errlen);
+    if (rc < 0)
+        goto fail;
 
     srv->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (srv->tick_fd < 0) {

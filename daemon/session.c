@@ -449,10 +449,12 @@ static int op_create(struct session *s, const struct proto_req *q)
              log_errname(rc));
         return rc;
     }
-    log_notice("arena created arena=%s page_size=%llu max=%llu align=%u mode=%04o uid=%u gid=%u "
-               "client=%llu pid=%d",
-               name, (unsigned long long)p.page_size, (unsigned long long)p.max_bytes, p.align,
-               p.mode, p.uid, p.gid, (unsigned long long)s->id, s->cred.pid);
+    if (log_on(LOGP_NOTICE)) {
+        char source[64];
+        snprintf(source, sizeof(source), "client=%llu pid=%d", (unsigned long long)s->id,
+                 s->cred.pid);
+        arena_log_created(a, LOGP_NOTICE, source);
+    }
     return 0;
 }
 
