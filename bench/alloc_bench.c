@@ -20,7 +20,7 @@
  * Human-readable lines start with '#'; each trace ends with one line of
  * key=value pairs for scripts.
  */
-#include "heap_internal.h" /* heap__memory() */
+#include "heap.h"
 #include "oracle.h"
 
 #include <errno.h>
@@ -270,7 +270,7 @@ static void churn_close(struct churn *ch, uint64_t steps)
         printf("# churn ofa: %" PRIu64 " steps, %" PRIu64 " live blocks, %" PRIu64
                " free chunks, %.1f MiB live, metadata %.1f bytes per live block\n",
                steps, st.blocks_live, st.free_chunks, (double)st.bytes_live / (1 << 20),
-               (double)heap__memory(ch->im.h) / (double)st.blocks_live);
+               (double)heap_memory(ch->im.h) / (double)st.blocks_live);
     } else {
         printf("# churn naive: %" PRIu64 " steps, %zu free chunks\n", steps,
                oracle_free_chunks(ch->im.o));

@@ -105,9 +105,6 @@ struct heap {
 typedef void heap_walk_fn(void *ctx, uint64_t off, uint64_t size, int is_free);
 void heap__walk(const struct heap *h, heap_walk_fn *fn, void *ctx);
 
-/* Bytes of metadata the heap holds (its tables at their capacity). */
-size_t heap__memory(const struct heap *h);
-
 /* The bin a free chunk of size bytes belongs to, and the smallest size of bin b. */
 uint32_t heap__bin_of(const struct heap *h, uint64_t size);
 uint64_t heap__bin_min(const struct heap *h, uint32_t b);

@@ -547,8 +547,7 @@ int heap_create(struct heap **out, uint64_t page_size, uint32_t align)
 {
     struct heap *h;
 
-    if (out == NULL || page_size < 4096 || page_size > HEAP_MAX_PAGE || page_size % 4096 != 0 ||
-        !is_pow2(align) || align < 8 || align > 4096)
+    if (out == NULL || !heap_page_size_valid(page_size) || !heap_align_valid(align))
         return -EINVAL;
     h = calloc(1, sizeof(*h));
     if (h == NULL)
@@ -606,7 +605,7 @@ int heap_page_add(struct heap *h, uint64_t len, uint64_t *base)
     uint32_t i;
     int rc;
 
-    if (len < 4096 || len > HEAP_MAX_PAGE || len % 4096 != 0)
+    if (!heap_page_size_valid(len))
         return -EINVAL;
     a = page_align(len);
     /* Bases only grow; running out of the 64-bit space is running out of
@@ -1189,7 +1188,7 @@ void heap__walk(const struct heap *h, heap_walk_fn *fn, void *ctx)
             fn(ctx, h->rec[i].off, h->rec[i].size, is_free(&h->rec[i]));
 }
 
-size_t heap__memory(const struct heap *h)
+size_t heap_memory(const struct heap *h)
 {
     return sizeof(*h) + (size_t)h->rec_cap * sizeof(h->rec[0]) +
            (size_t)h->nbuckets * sizeof(h->bucket[0]) + h->pages_cap * sizeof(h->pages[0]) +

@@ -28,7 +28,22 @@
 
 #define HEAP_OWNER_ARENA 0u          /* owner of OFA_KEEP blocks */
 #define HEAP_MAX_ALIGN   (1ull << 30) /* largest alignment a request may ask for */
-#define HEAP_MAX_PAGE    (1ull << 40) /* largest page length */
+#define HEAP_MIN_PAGE    4096ull      /* page lengths: multiples of this, */
+#define HEAP_MAX_PAGE    (1ull << 40) /* up to this */
+#define HEAP_MIN_ALIGN   8u           /* a heap's own alignment: a power of two from this */
+#define HEAP_MAX_UNIT    4096u        /* to this */
+
+/* The bounds of a heap's page_size and align (heap_create), which are
+ * those of an arena's (the daemon's flags, config file and CREATE). */
+static inline int heap_page_size_valid(uint64_t len)
+{
+    return len >= HEAP_MIN_PAGE && len <= HEAP_MAX_PAGE && len % HEAP_MIN_PAGE == 0;
+}
+
+static inline int heap_align_valid(uint64_t align)
+{
+    return align >= HEAP_MIN_ALIGN && align <= HEAP_MAX_UNIT && (align & (align - 1)) == 0;
+}
 
 struct heap;
 
@@ -92,6 +107,10 @@ int heap_page_add(struct heap *h, uint64_t len, uint64_t *base);
  * (then nothing changes).
  */
 int heap_free(struct heap *h, uint64_t off, heap_release_fn *release, void *ctx);
+
+/* Bytes of metadata the heap holds (its tables at their capacity): what one
+ * arena costs the daemon beyond its pages. */
+size_t heap_memory(const struct heap *h);
 
 /* Size of the live block starting at off, or 0 if there is none. O(1). */
 uint64_t heap_block_size(const struct heap *h, uint64_t off);
