@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner.h"
 #include "ofaclient.h"
 #include "proto.h"
 
@@ -1238,12 +1239,6 @@ static Suite *client_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(client_suite());
-    int failed;
-
     signal(SIGPIPE, SIG_DFL); /* the library must never raise it */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ofa_check_run(client_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runner.h"
 #include "config.h"
 
 static char err[CFG_ERR_LEN];
@@ -419,8 +420,6 @@ int main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc;
-    SRunner *sr;
-    int failed;
 
     tc = tcase_create("spec");
     tcase_add_test(tc, spec_name_only);
@@ -448,9 +447,5 @@ int main(void)
     tcase_add_test(tc, defaults_too_many_arenas);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ofa_check_run(s);
 }

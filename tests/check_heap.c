@@ -7,6 +7,7 @@
  * the whole free space after every operation. Random cases print their seed;
  * OFA_SEED=<n> replays one.
  */
+#include "runner.h"
 #include "heap_internal.h"
 #include "oracle.h"
 
@@ -1439,11 +1440,5 @@ static Suite *heap_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(heap_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ofa_check_run(heap_suite());
 }

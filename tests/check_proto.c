@@ -14,6 +14,7 @@
  *
  * Random cases print their seed; OFA_SEED=<n> replays one.
  */
+#include "runner.h"
 #include "proto.h"
 #include "proto_int.h"
 
@@ -2637,11 +2638,5 @@ static Suite *proto_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(proto_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ofa_check_run(proto_suite());
 }

@@ -13,6 +13,7 @@
  * socket. Nothing sleeps in the hope that something happened.
  */
 #include "harness.h"
+#include "runner.h"
 #include "shm.h"
 
 #include <check.h>
@@ -125,9 +126,8 @@ static void sweep_stale(void)
 
 int harness_run_suite(Suite *s)
 {
-    SRunner *sr = srunner_create(s);
     char run[64];
-    int failed;
+    int rc;
 
     /* Every ofad of the suite keeps its instance lock in one private
      * directory of ours (what systemd's RuntimeDirectory= gives the
@@ -136,12 +136,10 @@ int harness_run_suite(Suite *s)
     if (mkdtemp(run) == NULL)
         return EXIT_FAILURE;
     setenv("RUNTIME_DIRECTORY", run, 1);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    rc = ofa_check_run(s);
     sweep_stale();
     nftw(run, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }
 
 int ofad_prepare(struct ofad *d)
