@@ -84,9 +84,9 @@ static inline struct arena *reg_get(const struct registry *r, uint32_t slot, uin
 
 struct arena *reg_find(const struct registry *r, const char *name, size_t len);
 
-/* Checks params as a CREATE request: name, page_size (a multiple of 4096 in
- * [4096, 1T]), align (a power of two in [8, 4096]), mode (<= 0777). Returns 0
- * or -EINVAL. */
+/* Checks params as a CREATE request: name, page_size (heap_page_size_valid),
+ * align (heap_align_valid), mode (permission bits only). Returns 0 or
+ * -EINVAL. */
 int arena_params_check(const struct arena_params *p);
 
 /*

@@ -27,6 +27,13 @@
 
 #include "log.h"
 
+/* The bounds ofaclient.h publishes are these, checked where both are seen. */
+_Static_assert(OFA_PAGE_SIZE_MIN == HEAP_MIN_PAGE && OFA_PAGE_SIZE_MAX == HEAP_MAX_PAGE,
+               "page_size bounds: heap.h and ofaclient.h");
+_Static_assert(OFA_ALIGN_MIN == HEAP_MIN_ALIGN && OFA_ALIGN_MAX == HEAP_MAX_UNIT,
+               "align bounds: heap.h and ofaclient.h");
+_Static_assert(OFA_NAME_MAX == PROTO_NAME_MAX, "arena names: proto.h and ofaclient.h");
+
 void cfg_init(struct cfg *c, uint64_t shm_size)
 {
     memset(c, 0, sizeof(*c));
@@ -89,7 +96,7 @@ int cfg_parse_page_size(const char *s, uint64_t *out)
 {
     uint64_t v;
 
-    if (proto_parse_size(s, &v) < 0 || v < CFG_MIN_PAGE || v > CFG_MAX_PAGE || v % 4096 != 0)
+    if (proto_parse_size(s, &v) < 0 || !heap_page_size_valid(v))
         return -EINVAL;
     *out = v;
     return 0;
@@ -99,7 +106,7 @@ int cfg_parse_align(const char *s, uint32_t *out)
 {
     uint64_t v;
 
-    if (proto_parse_size(s, &v) < 0 || v < CFG_MIN_ALIGN || v > CFG_MAX_ALIGN || (v & (v - 1)) != 0)
+    if (proto_parse_size(s, &v) < 0 || !heap_align_valid(v))
         return -EINVAL;
     *out = (uint32_t)v;
     return 0;

@@ -14,15 +14,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "heap.h"
+#include "ofaclient.h"
 #include "proto.h"
 
 #define CFG_ERR_LEN 512
 
-#define CFG_MIN_PAGE     4096ull
-#define CFG_MAX_PAGE     (1ull << 40) /* HEAP_MAX_PAGE */
-#define CFG_MIN_ALIGN    8u
-#define CFG_MAX_ALIGN    4096u
-#define CFG_MODE_MASK    0777u
+/* page_size and align: heap_page_size_valid(), heap_align_valid() (heap.h)
+ * are the one definition, for flags, the file, CREATE and the heap. */
+#define CFG_MODE_MASK    0777u /* an arena's mode: permission bits only */
 #define CFG_DEFAULT_MODE 0600u
 
 /* Which fields of a cfg_arena were given (the rest take the defaults). */
@@ -88,8 +88,9 @@ struct cfg {
 #define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
 #define CFG_DEFAULT_ALIGN       64u
 #define CFG_DEFAULT_ARENA       "default"
-#define CFG_DEFAULT_SOCKET      "/run/ofad/ofad.sock"
-#define CFG_SOCKET_ENV          "OFAD_SOCKET"
+/* Where clients look for ofad: ofaclient.h's, which users build against. */
+#define CFG_DEFAULT_SOCKET      OFA_DEFAULT_SOCKET
+#define CFG_SOCKET_ENV          OFA_SOCKET_ENV
 /* The private directory of the instance lock: runtime_dir, else systemd's
  * $RUNTIME_DIRECTORY (RuntimeDirectory=), else this one for root, else
  * $XDG_RUNTIME_DIR/ofad. */
