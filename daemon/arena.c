@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "proto.h"
@@ -185,11 +184,9 @@ int arena_params_check(const struct arena_params *p)
 {
     if (p->name == NULL || proto_name_check(p->name, strlen(p->name)) < 0)
         return -EINVAL;
-    if (p->page_size < 4096 || p->page_size > HEAP_MAX_PAGE || p->page_size % 4096 != 0)
+    if (!heap_page_size_valid(p->page_size) || !heap_align_valid(p->align))
         return -EINVAL;
-    if (p->align < 8 || p->align > 4096 || (p->align & (p->align - 1)) != 0)
-        return -EINVAL;
-    if (p->mode > 0777)
+    if (p->mode & ~CFG_MODE_MASK)
         return -EINVAL;
     /* Figures are exact integers in every client's JSON (signed 64-bit). */
     if (p->max_bytes > (uint64_t)INT64_MAX)
