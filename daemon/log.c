@@ -76,13 +76,6 @@ int log_level_parse(const char *s)
     return -EINVAL;
 }
 
-const char *log_level_name(int prio)
-{
-    if (prio < LOGP_ERR || prio > LOGP_DEBUG)
-        return "?";
-    return level_names[prio];
-}
-
 const char *log_errname(int err)
 {
     return proto_errno_name(err);

@@ -43,7 +43,6 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* "err", "warning", "notice", "info", "debug" (or the digit 3..7) to a
  * priority. Returns the priority or -EINVAL. */
 int log_level_parse(const char *s);
-const char *log_level_name(int prio);
 
 /* The symbolic name of a negative (or positive) errno: "ENOMEM"
  * (proto_errno_name: the names of ofa's one error list). */

@@ -135,13 +135,19 @@ out:
     return rc;
 }
 
-static void status_update(struct server *srv, bool force)
+/* The STATUS= text, one format for READY=1 and every later update. */
+static void status_format(const struct server *srv, char *buf, size_t len)
+{
+    snprintf(buf, len, "arenas=%u clients=%u bytes=%llu", srv->reg.count,
+             sessions_count(&srv->sessions), (unsigned long long)srv->reg.total_reserved);
+}
+
+static void status_update(struct server *srv)
 {
     char buf[sizeof(srv->status)];
 
-    snprintf(buf, sizeof(buf), "arenas=%u clients=%u bytes=%llu", srv->reg.count, sessions_count(&srv->sessions),
-             (unsigned long long)srv->reg.total_reserved);
-    if (!force && strcmp(buf, srv->status) == 0)
+    status_format(srv, buf, sizeof(buf));
+    if (strcmp(buf, srv->status) == 0)
         return;
     /* Not recorded as sent unless it went: the next tick tries again. */
     if (notify_send(0, "STATUS=%s", buf) != -EAGAIN)
@@ -490,7 +496,7 @@ static void reload(struct server *srv)
     cfg_free(&srv->cfg);
     srv->cfg = nc;
     log_notice("config reloaded file=%s arenas=%u", srv->config_path, srv->reg.count);
-    status_update(srv, false);
+    status_update(srv);
 }
 
 /* ---- signals and timer ---- */
@@ -531,7 +537,7 @@ static void on_tick(uv_poll_t *t, int status, int events)
     if (read(srv->tick_fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
         return;
     session_tick(&srv->sessions);
-    status_update(srv, false);
+    status_update(srv);
 }
 
 int server_start(struct server *srv, char *err, size_t errlen)
@@ -606,7 +612,6 @@ int server_start(struct server *srv, char *err, size_t errlen)
     srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
     uv_poll_init(&srv->loop, &srv->tick, srv->tick_fd);
     srv->tick.data = srv;
-    srv->handles_open = true;
     uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
@@ -625,17 +630,13 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-int server_run(struct server *srv)
+void server_run(struct server *srv)
 {
-    char status[sizeof(srv->status)];
-
     log_notice("serving socket=%s arenas=%u max_total=%llu pid=%d%s", srv->socket_path,
                srv->reg.count, (unsigned long long)srv->reg.max_total, (int)getpid(),
                srv->activated ? " activated=1" : "");
-    snprintf(status, sizeof(status), "arenas=%u clients=%u bytes=%llu", srv->reg.count,
-             sessions_count(&srv->sessions), (unsigned long long)srv->reg.total_reserved);
-    memcpy(srv->status, status, sizeof(status));
-    notify_send(NOTIFY_WAIT_MS, "READY=1\nSTATUS=%s", status);
+    status_format(srv, srv->status, sizeof(srv->status));
+    notify_send(NOTIFY_WAIT_MS, "READY=1\nSTATUS=%s", srv->status);
 
     uv_run(&srv->loop, UV_RUN_DEFAULT);
 
@@ -653,5 +654,4 @@ int server_run(struct server *srv)
     server_release(srv);
     cfg_free(&srv->cfg);
     log_notice("stopped");
-    return 0;
 }

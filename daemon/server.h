@@ -43,12 +43,10 @@ struct server {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_poll_t tick; /* watches tick_fd, a one-second timerfd */
     int tick_fd;
-    bool handles_open; /* the uv handles above were initialised */
 
     struct registry reg;
     struct sessions sessions;
     bool stopping;
-    int exit_code;
 
     struct log_ratelimit accept_rl;
     char status[128]; /* the last STATUS= sent */
@@ -65,7 +63,7 @@ struct server {
 int server_start(struct server *srv, char *err, size_t errlen);
 
 /* Runs until SIGTERM/SIGINT, then shuts down: stops accepting, closes every
- * session, removes every page and the socket file. Returns the exit code. */
-int server_run(struct server *srv);
+ * session, removes every page and the socket file. */
+void server_run(struct server *srv);
 
 #endif

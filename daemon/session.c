@@ -401,21 +401,14 @@ static void reply_err(struct session *s, uint32_t op, uint64_t id, uint32_t err)
 
 static int op_hello(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    uint32_t m = q->u.hello.max_msg;
-
     if (q->u.hello.version != PROTO_VERSION) {
         slog(s, LOGP_NOTICE, "protocol version not supported, closing version=%u",
              q->u.hello.version);
         begin_close(s);
         return -ENOTSUP;
     }
-    /* The codec bounds it already; a client's limit is only ever narrowed
-     * to what both sides can handle. */
-    if (m < PROTO_MIN_MAX_MSG)
-        m = PROTO_MIN_MAX_MSG;
-    if (m > PROTO_MAX_MAX_MSG)
-        m = PROTO_MAX_MAX_MSG;
-    s->peer_max = m;
+    /* The decoder took only [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG]. */
+    s->peer_max = q->u.hello.max_msg;
     s->hello = true;
     r->u.hello.version = PROTO_VERSION;
     r->u.hello.max_msg = s->max_msg;
@@ -432,8 +425,6 @@ static int op_create(struct session *s, const struct proto_req *q)
     struct arena *a;
     int rc;
 
-    if (proto_name_check(q->u.create.name.ptr, q->u.create.name.len) < 0)
-        return -EINVAL;
     memcpy(name, q->u.create.name.ptr, q->u.create.name.len);
     name[q->u.create.name.len] = '\0';
     p.name = name;
@@ -490,7 +481,7 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
     int rc;
 
     if (a == NULL)
-        return proto_name_check(q->u.open.name.ptr, q->u.open.name.len) < 0 ? -EINVAL : -ENOENT;
+        return -ENOENT; /* the decoder refused invalid names */
     /* Like opening a file to map it: read permission is needed either way,
      * write permission makes the handle read-write. */
     acc = arena_access(a, &s->cred);
@@ -722,7 +713,7 @@ static int op_stats(struct session *s, const struct proto_req *q, struct proto_r
     struct arena *a = reg_find(s->set->reg, q->u.stats.name.ptr, q->u.stats.name.len);
 
     if (a == NULL)
-        return proto_name_check(q->u.stats.name.ptr, q->u.stats.name.len) < 0 ? -EINVAL : -ENOENT;
+        return -ENOENT; /* the decoder refused invalid names */
     if (!(arena_access(a, &s->cred) & ACC_R))
         return -EACCES;
     arena_record(a, true, &r->u.stats);

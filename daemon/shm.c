@@ -4,7 +4,8 @@
  *
  * Owns: every shm_open, ftruncate, posix_fallocate and shm_unlink of ofad,
  * and the segment naming scheme. Called by arena.c (create a page, open it to
- * pass its fd, remove it) and by main.c (sweep at start, /dev/shm size).
+ * pass its fd, remove it), by server.c (the sweep at start) and by main.c
+ * (the size of /dev/shm).
  *
  * Security: segments are created 0600 by ofad's user, and fchmod'ed in case a
  * umask or an ACL default widened them; clients never open them by name but
