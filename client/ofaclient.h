@@ -330,6 +330,17 @@ OFA_EXTERN int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeo
  */
 OFA_EXTERN int ofa_wake(ofa_arena *a, uint64_t off, int count);
 
+/*
+ * ofa_wait() and ofa_wake() on the word at addr, an address of this process
+ * inside a page it holds mapped: from ofa_pin() while pinned (or ofa_ptr()
+ * while its block is live). They use no arena handle and no connection, so
+ * any thread may call them while another uses the connection, and after
+ * the arena is closed (a pinned word). Returns as ofa_wait() and ofa_wake();
+ * -EINVAL for addr NULL or not 4-byte aligned (or count < 0).
+ */
+OFA_EXTERN int ofa_wait_addr(const void *addr, uint32_t expected, int timeout_ms);
+OFA_EXTERN int ofa_wake_addr(const void *addr, int count);
+
 /* 1 if name is a valid arena name (1 to OFA_NAME_MAX bytes of A-Z a-z 0-9
  * . _ -), else 0. */
 OFA_EXTERN int ofa_arena_name_valid(const char *name);

@@ -15,6 +15,11 @@
  * wait interrupted by a signal resumes with what is left of its timeout
  * instead of starting it again.
  *
+ * ofa_wait_addr() and ofa_wake_addr() take an address this process holds
+ * mapped (ofa_ptr, or better ofa_pin) instead of an offset: they touch no
+ * arena and no connection, so a thread may wait while another uses the
+ * connection (language bindings wait on their thread pools this way).
+ *
  * Called by users. Resolving the offset (arena.c, ofa__addr) may ask the
  * daemon for the page the first time; after that no call leaves the
  * process but the futex itself.
@@ -22,6 +27,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,16 +58,12 @@ static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *
     return syscall(SYS_futex, uaddr, op, val, ts, NULL, val3);
 }
 
-int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeout_ms)
+/* The wait itself, on a word mapped here. */
+static int wait_word(uint32_t *w, uint32_t expected, int timeout_ms)
 {
     struct timespec deadline;
-    uint32_t *w;
     long r;
-    int rc;
 
-    rc = word(a, off, &w);
-    if (rc < 0)
-        return rc;
     if (timeout_ms == 0)
         return atomic_load_explicit((_Atomic uint32_t *)w, memory_order_acquire) == expected
                    ? -ETIMEDOUT
@@ -88,10 +90,40 @@ int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeout_ms)
     }
 }
 
+int ofa_wait(ofa_arena *a, uint64_t off, uint32_t expected, int timeout_ms)
+{
+    uint32_t *w;
+    int rc;
+
+    rc = word(a, off, &w);
+    if (rc < 0)
+        return rc;
+    return wait_word(w, expected, timeout_ms);
+}
+
+int ofa_wait_addr(const void *addr, uint32_t expected, int timeout_ms)
+{
+    if (addr == NULL || ((uintptr_t)addr & 3) != 0)
+        return -EINVAL;
+    return wait_word((uint32_t *)addr, expected, timeout_ms);
+}
+
+/* The wake itself, on a word mapped here. */
+static int wake_word(uint32_t *w, int count)
+{
+    long r;
+
+    if (count == 0)
+        return 0;
+    r = futex(w, FUTEX_WAKE, (uint32_t)count, NULL, 0);
+    if (r < 0)
+        return -EINVAL;
+    return (int)r;
+}
+
 int ofa_wake(ofa_arena *a, uint64_t off, int count)
 {
     uint32_t *w;
-    long r;
     int rc;
 
     rc = word(a, off, &w);
@@ -99,10 +131,12 @@ int ofa_wake(ofa_arena *a, uint64_t off, int count)
         rc = -EINVAL;
     if (rc < 0)
         return rc;
-    if (count == 0)
-        return 0;
-    r = futex(w, FUTEX_WAKE, (uint32_t)count, NULL, 0);
-    if (r < 0)
+    return wake_word(w, count);
+}
+
+int ofa_wake_addr(const void *addr, int count)
+{
+    if (addr == NULL || ((uintptr_t)addr & 3) != 0 || count < 0)
         return -EINVAL;
-    return (int)r;
+    return wake_word((uint32_t *)addr, count);
 }

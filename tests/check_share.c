@@ -1157,6 +1157,65 @@ START_TEST(test_pin)
 }
 END_TEST
 
+/* A child waits on a pinned word with no arena call; the parent changes
+ * the word and wakes it the same way. Whether the child sleeps before the
+ * wake (woken: 0) or after (the word changed: -EAGAIN), it sees 1. */
+static int wait_pinned(void *arg)
+{
+    const uint64_t *off = arg;
+    ofa_client *c;
+    ofa_arena *a;
+    ofa_mapping *m;
+    void *p;
+    int rc;
+
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, ARENA, &a) != 0 ||
+        ofa_pin(a, *off, 4, &m, &p) != 0)
+        return 1;
+    ofa_disconnect(c); /* the pin alone keeps the word */
+    do
+        rc = ofa_wait_addr(p, 0, 20000);
+    while (rc == 0 && *(volatile uint32_t *)p == 0);
+    if ((rc != 0 && rc != -EAGAIN) || *(volatile uint32_t *)p != 1)
+        return 2;
+    ofa_unpin(m);
+    return 0;
+}
+
+START_TEST(test_pin_wait)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    ofa_mapping *m;
+    uint64_t off;
+    pid_t pid;
+    void *p;
+
+    start(NULL);
+    conn_open(&c, &a, ARENA);
+    ck_assert_int_eq(ofa_alloc_ex(a, 64, 0, OFA_ZERO, &off), 0);
+    ck_assert_int_eq(ofa_pin(a, off, 64, &m, &p), 0);
+    ck_assert_int_eq(ofa_wait_addr(p, 0, 0), -ETIMEDOUT);
+    ck_assert_int_eq(ofa_wait_addr(p, 5, 0), -EAGAIN);
+    ck_assert_int_eq(ofa_wait_addr(p, 0, 1), -ETIMEDOUT);
+    ck_assert_int_eq(ofa_wait_addr((char *)p + 2, 0, 0), -EINVAL);
+    ck_assert_int_eq(ofa_wait_addr(NULL, 0, 0), -EINVAL);
+    ck_assert_int_eq(ofa_wake_addr((char *)p + 1, 1), -EINVAL);
+    ck_assert_int_eq(ofa_wake_addr(p, -1), -EINVAL);
+    ck_assert_int_eq(ofa_wake_addr(p, 0), 0);
+    pid = fork_child(wait_pinned, &off);
+    __atomic_store_n((uint32_t *)p, 1, __ATOMIC_RELEASE);
+    ck_assert_int_ge(ofa_wake_addr(p, INT32_MAX), 0);
+    ck_assert_int_eq(wait_child(pid), 0);
+    /* After the connection is gone the pinned word still works. */
+    ofa_disconnect(c);
+    ck_assert_int_eq(ofa_wait_addr(p, 1, 0), -ETIMEDOUT);
+    ck_assert_int_eq(ofa_wake_addr(p, 1), 0);
+    ofa_unpin(m);
+    stop();
+}
+END_TEST
+
 START_TEST(test_pin_errors)
 {
     ofa_client *c;
@@ -1230,6 +1289,7 @@ static Suite *share_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pin);
     tcase_add_test(tc, test_pin_errors);
+    tcase_add_test(tc, test_pin_wait);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("batch");
