@@ -299,11 +299,14 @@ int ofa_pin(ofa_arena *a, uint64_t off, uint64_t len, ofa_mapping **pin, void **
     if (ptr != NULL)
         *ptr = NULL;
     if (a == NULL || pin == NULL || ptr == NULL || off == 0)
-        return -EINVAL;
+        return ofa__fail(-EINVAL, "ofa_pin: %s", off == 0 ? "offset 0" : "a NULL argument");
     /* The same freshness rule as ofa_ptr: a suspect page is checked first. */
     i = map_find(a, off);
     if (i < 0 || a->maps[i].suspect) {
         rc = ptr_slow(a, off, &i);
+        if (rc == -ENOENT)
+            return ofa__fail(rc, "arena %s: offset %llu: no live page holds it", a->name,
+                             (unsigned long long)off);
         if (rc < 0)
             return rc;
     }
@@ -311,11 +314,12 @@ int ofa_pin(ofa_arena *a, uint64_t off, uint64_t len, ofa_mapping **pin, void **
     /* Blocks never straddle pages: a range that leaves the page is not a
      * block's, and a view of it would fault past the mapping's end. */
     if (len > e->len - (off - e->base))
-        return -EINVAL;
+        return ofa__fail(-EINVAL, "arena %s: offset %llu: %llu bytes leave its page", a->name,
+                         (unsigned long long)off, (unsigned long long)len);
     if (e->pin == NULL) {
         m = malloc(sizeof(*m));
         if (m == NULL)
-            return -ENOMEM;
+            return ofa__fail(-ENOMEM, "ofa_pin: out of memory");
         atomic_init(&m->refs, 1); /* the table's */
         m->addr = e->addr;
         m->len = e->len;

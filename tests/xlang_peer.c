@@ -4,15 +4,17 @@
  * block another language handed it by offset, as the Node.js and Python
  * peers of those tests do.
  *
- *   xlang_peer SOCKET ARENA OFF EXPECT SLOT VALUE [free]
+ *   xlang_peer SOCKET ARENA OFF EXPECT SLOT VALUE [free|wake]
  *
  * EXPECT is "a,b,c": the value each of the block's first three floats must
  * hold, "*" for any. Then VALUE is written to float SLOT (0-2; -1 writes
- * nothing), and with "free" the block is freed (a kept block changing hands).
+ * nothing); with "free" the block is then freed (a kept block changing
+ * hands), with "wake" the waiters on the slot's word are woken.
  * Exit: 0 done, 1 usage, 2 connection or arena error, 3 a slot differs,
- * 4 free failed. Messages on stderr.
+ * 4 free or wake failed. Messages on stderr.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,9 @@ int main(int argc, char **argv)
     float *f;
     int slot, rc, status = 0;
 
-    if (argc < 7 || argc > 8 || (argc == 8 && strcmp(argv[7], "free") != 0)) {
-        fputs("usage: xlang_peer SOCKET ARENA OFF EXPECT SLOT VALUE [free]\n", stderr);
+    if (argc < 7 || argc > 8 ||
+        (argc == 8 && strcmp(argv[7], "free") != 0 && strcmp(argv[7], "wake") != 0)) {
+        fputs("usage: xlang_peer SOCKET ARENA OFF EXPECT SLOT VALUE [free|wake]\n", stderr);
         return 1;
     }
     off = strtoull(argv[3], NULL, 0);
@@ -65,8 +68,13 @@ int main(int argc, char **argv)
     }
     if (slot >= 0 && slot < 3)
         f[slot] = strtof(argv[6], NULL);
-    if (argc == 8 && (rc = ofa_free(a, off)) < 0) {
+    if (argc == 8 && strcmp(argv[7], "free") == 0 && (rc = ofa_free(a, off)) < 0) {
         fprintf(stderr, "xlang_peer: free: %s\n", ofa_strerror(rc));
+        status = 4;
+    }
+    if (argc == 8 && strcmp(argv[7], "wake") == 0 && slot >= 0 && slot < 3 &&
+        (rc = ofa_wake(a, off + 4 * (unsigned)slot, INT_MAX)) < 0) {
+        fprintf(stderr, "xlang_peer: wake: %s\n", ofa_strerror(rc));
         status = 4;
     }
 out:

@@ -83,11 +83,23 @@ export class Arena {
   bytes(off: Offset, length: number): Uint8Array;
   stats(): ArenaStats;
   trim(): number;
+  /** Sleeps while the 32-bit word at off holds expected (blocks the JS thread). */
+  wait(off: Offset, expected: number, timeoutMs?: number): 'ok' | 'not-equal' | 'timed-out';
+  /** As wait, on the libuv thread pool. */
+  waitAsync(off: Offset, expected: number, timeoutMs?: number): Promise<'ok' | 'not-equal' | 'timed-out'>;
+  /** Wakes up to count (default all) waiters on the word at off. */
+  wake(off: Offset, count?: number): number;
   close(): void;
+}
+
+export interface ConnectOptions {
+  /** The deadline of each call in ms (0: none); default $OFAD_TIMEOUT_MS or 5000. */
+  timeoutMs?: number;
 }
 
 export class Client {
   readonly serverVersion: string;
+  setTimeout(ms: number): void;
   createArena(name: string, opts?: ArenaOptions): void;
   dropArena(name: string, opts?: { force?: boolean }): void;
   arenas(): ArenaRecord[];
@@ -99,4 +111,4 @@ export class Client {
 }
 
 /** Connects to ofad; without a path, $OFAD_SOCKET, else /run/ofad/ofad.sock. */
-export function connect(socketPath?: string): Client;
+export function connect(socketPath?: string, opts?: ConnectOptions): Client;

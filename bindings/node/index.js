@@ -111,14 +111,41 @@ class Arena {
     return native.trim(this._h);
   }
 
+  // Sleeps while the 32-bit word at off holds expected, until wake() on it
+  // from any process or timeoutMs passes (default: no limit). Blocks the JS
+  // thread, as Atomics.wait does. Returns 'ok', 'not-equal' or 'timed-out'.
+  wait(off, expected, timeoutMs) {
+    return native.wait(this._h, off, expected, timeoutMs);
+  }
+
+  // As wait, on the libuv thread pool: resolves to the same words. Each
+  // pending waitAsync occupies a pool thread (UV_THREADPOOL_SIZE, 4 by
+  // default): give it a timeout, or a larger pool.
+  waitAsync(off, expected, timeoutMs) {
+    return native.waitAsync(this._h, off, expected, timeoutMs);
+  }
+
+  // Wakes up to count (default all) waiters on the word at off; returns how
+  // many woke. Change the word first.
+  wake(off, count = 0x7fffffff) {
+    return native.wake(this._h, off, count);
+  }
+
   close() {
     native.arenaClose(this._h);
   }
 }
 
 class Client {
-  constructor(socketPath) {
+  constructor(socketPath, opts = {}) {
     this._h = native.connect(socketPath);
+    if (opts.timeoutMs !== undefined) this.setTimeout(opts.timeoutMs);
+  }
+
+  // The deadline of each later call in ms (0: none); a call that misses it
+  // fails with ETIMEDOUT and the connection is closed.
+  setTimeout(ms) {
+    native.setTimeout(this._h, ms);
   }
 
   createArena(name, opts = {}) {
@@ -159,8 +186,8 @@ class Client {
   }
 }
 
-function connect(socketPath) {
-  return new Client(socketPath);
+function connect(socketPath, opts) {
+  return new Client(socketPath, opts);
 }
 
 module.exports = { connect, Client, Arena };

@@ -16,6 +16,10 @@
  * access and JS has no read-only ArrayBuffer, so a view of one would kill
  * the process on its first write: such views are copies.
  *
+ * Wake-ups. wait and waitAsync pin the word's page under the mutex, then
+ * wait on the pinned address (ofa_wait_addr) without it: a long wait on the
+ * thread pool never holds the connection, so the JS thread's calls go on.
+ *
  * Threads. libofaclient serves one thread at a time per connection.
  * allocAsync runs on the libuv thread pool, so every call on a connection
  * holds the connection's mutex (uncontended: tens of nanoseconds); a sync
@@ -59,13 +63,14 @@ struct narena {
 
 /* ---- errors ---- */
 
-/* Throws an Error whose code is the errno's name and errno the errno. */
-static napi_value make_error(napi_env env, const char *what, int rc)
+/* An Error whose code is the errno's name and errno the errno; the message
+ * is detail (ofa_errmsg() of the failed call) or else the errno's sentence. */
+static napi_value make_error_msg(napi_env env, const char *what, int rc, const char *detail)
 {
     napi_value err, code, msg, num;
-    char text[256];
+    char text[512];
 
-    snprintf(text, sizeof(text), "%s: %s", what, ofa_strerror(rc));
+    snprintf(text, sizeof(text), "%s: %s", what, detail != NULL ? detail : ofa_strerror(rc));
     napi_create_string_utf8(env, ofa_err_name(rc), NAPI_AUTO_LENGTH, &code);
     napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, code, msg, &err);
@@ -74,14 +79,32 @@ static napi_value make_error(napi_env env, const char *what, int rc)
     return err;
 }
 
-static napi_value throw_rc(napi_env env, const char *what, int rc)
+static napi_value make_error(napi_env env, const char *what, int rc)
+{
+    return make_error_msg(env, what, rc, NULL);
+}
+
+static napi_value throw_msg(napi_env env, const char *what, int rc, const char *detail)
 {
     bool pending = false;
 
     napi_is_exception_pending(env, &pending);
     if (!pending)
-        napi_throw(env, make_error(env, what, rc));
+        napi_throw(env, make_error_msg(env, what, rc, detail));
     return NULL;
+}
+
+/* An error this file found (a closed handle, a bad argument). */
+static napi_value throw_rc(napi_env env, const char *what, int rc)
+{
+    return throw_msg(env, what, rc, NULL);
+}
+
+/* An error libofaclient returned just now, on this thread: its message
+ * says more than the errno (which arena, which offset, which socket). */
+static napi_value throw_lib(napi_env env, const char *what, int rc)
+{
+    return throw_msg(env, what, rc, ofa_errmsg());
 }
 
 /* A bad argument type: a TypeError with code EINVAL, like every other
@@ -307,7 +330,7 @@ static napi_value js_connect(napi_env env, napi_callback_info info)
         return throw_type(env, "the socket path must be a string");
     rc = ofa_connect(t == napi_string ? path : NULL, &c);
     if (rc < 0)
-        return throw_rc(env, "connect", rc);
+        return throw_lib(env, "connect", rc);
     nc = calloc(1, sizeof(*nc));
     if (nc == NULL) {
         ofa_disconnect(c);
@@ -349,7 +372,7 @@ static napi_value js_ping(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_ping(nc->c);
     unlock(nc);
-    return rc < 0 ? throw_rc(env, "ping", rc) : NULL;
+    return rc < 0 ? throw_lib(env, "ping", rc) : NULL;
 }
 
 static napi_value js_server_version(napi_env env, napi_callback_info info)
@@ -362,6 +385,25 @@ static napi_value js_server_version(napi_env env, napi_callback_info info)
     napi_create_string_utf8(env, ofa_server_version(nc->c), NAPI_AUTO_LENGTH, &s);
     unlock(nc);
     return s;
+}
+
+/* setTimeout(c, ms): the deadline of each later call; 0: none */
+static napi_value js_set_timeout(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    struct nclient *nc;
+    uint32_t ms;
+    int rc;
+
+    if (get_args(env, info, 2, argv) < 0)
+        return NULL;
+    if (get_u32(env, argv[1], &ms) < 0)
+        return throw_type(env, "setTimeout: milliseconds, a non-negative integer");
+    if ((nc = client_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_set_timeout(nc->c, ms);
+    unlock(nc);
+    return rc < 0 ? throw_lib(env, "setTimeout", rc) : NULL;
 }
 
 /* createArena(c, name, pageSize, maxBytes, align, mode) */
@@ -385,7 +427,7 @@ static napi_value js_create_arena(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_arena_create(nc->c, name, &cfg);
     unlock(nc);
-    return rc < 0 ? throw_rc(env, "createArena", rc) : NULL;
+    return rc < 0 ? throw_lib(env, "createArena", rc) : NULL;
 }
 
 /* dropArena(c, name, force) */
@@ -406,7 +448,7 @@ static napi_value js_drop_arena(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_arena_drop(nc->c, name, force);
     unlock(nc);
-    return rc < 0 ? throw_rc(env, "dropArena", rc) : NULL;
+    return rc < 0 ? throw_lib(env, "dropArena", rc) : NULL;
 }
 
 /* arenas(c) -> [record] */
@@ -423,7 +465,7 @@ static napi_value js_arenas(napi_env env, napi_callback_info info)
     rc = ofa_arena_list(nc->c, &list, &n);
     unlock(nc);
     if (rc < 0)
-        return throw_rc(env, "arenas", rc);
+        return throw_lib(env, "arenas", rc);
     napi_create_array_with_length(env, n, &arr);
     for (i = 0; i < n; i++)
         napi_set_element(env, arr, (uint32_t)i, info_object(env, &list[i]));
@@ -448,7 +490,7 @@ static napi_value js_arena_info(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_arena_info_get(nc->c, name, &rec);
     unlock(nc);
-    return rc < 0 ? throw_rc(env, "arenaInfo", rc) : info_object(env, &rec);
+    return rc < 0 ? throw_lib(env, "arenaInfo", rc) : info_object(env, &rec);
 }
 
 /* daemonStats(c) -> record */
@@ -464,7 +506,7 @@ static napi_value js_daemon_stats(napi_env env, napi_callback_info info)
     rc = ofa_daemon_stats(nc->c, &d);
     unlock(nc);
     if (rc < 0)
-        return throw_rc(env, "daemonStats", rc);
+        return throw_lib(env, "daemonStats", rc);
     napi_create_object(env, &o);
     set_str(env, o, "version", d.version);
     set_num(env, o, "uptimeS", (double)d.uptime_s);
@@ -524,7 +566,7 @@ static napi_value js_open_arena(napi_env env, napi_callback_info info)
     if (rc < 0) {
         unlock(nc);
         free(na);
-        return throw_rc(env, "openArena", rc);
+        return throw_lib(env, "openArena", rc);
     }
     na->nc = nc;
     na->a = a;
@@ -602,7 +644,7 @@ static napi_value js_alloc(napi_env env, napi_callback_info info)
     rc = ofa_alloc_ex(na->a, size, align, flags, &off);
     unlock(na->nc);
     if (rc < 0)
-        return throw_rc(env, "alloc", rc);
+        return throw_lib(env, "alloc", rc);
     napi_create_bigint_uint64(env, off, &r);
     return r;
 }
@@ -615,6 +657,7 @@ struct alloc_work {
     uint64_t size, align, off;
     uint32_t flags;
     int rc;
+    char msg[256]; /* ofa_errmsg() of the pool thread's failed call */
 };
 
 /* On a pool thread: the blocking call, under the connection's mutex. */
@@ -625,7 +668,13 @@ static void alloc_execute(napi_env env, void *data)
 
     (void)env;
     pthread_mutex_lock(&nc->lock);
-    w->rc = w->na->a == NULL ? -EBADF : ofa_alloc_ex(w->na->a, w->size, w->align, w->flags, &w->off);
+    if (w->na->a == NULL) {
+        w->rc = -EBADF;
+    } else {
+        w->rc = ofa_alloc_ex(w->na->a, w->size, w->align, w->flags, &w->off);
+        if (w->rc < 0)
+            snprintf(w->msg, sizeof(w->msg), "%s", ofa_errmsg());
+    }
     pthread_mutex_unlock(&nc->lock);
 }
 
@@ -637,7 +686,8 @@ static void alloc_complete(napi_env env, napi_status status, void *data)
     if (status != napi_ok && w->rc == 0)
         w->rc = -ECANCELED;
     if (w->rc < 0) {
-        napi_reject_deferred(env, w->deferred, make_error(env, "allocAsync", w->rc));
+        napi_reject_deferred(env, w->deferred,
+                             make_error_msg(env, "allocAsync", w->rc, w->msg[0] ? w->msg : NULL));
     } else {
         napi_create_bigint_uint64(env, w->off, &r);
         napi_resolve_deferred(env, w->deferred, r);
@@ -703,7 +753,7 @@ static napi_value js_alloc_many(napi_env env, napi_callback_info info)
     rc = ofa_alloc_many(na->a, size, align, flags, (size_t)count, data);
     unlock(na->nc);
     if (rc < 0)
-        return throw_rc(env, "allocMany", rc);
+        return throw_lib(env, "allocMany", rc);
     napi_create_typedarray(env, napi_biguint64_array, (size_t)count, ab, 0, &arr);
     return arr;
 }
@@ -724,7 +774,7 @@ static napi_value js_free(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_free(na->a, off);
     unlock(na->nc);
-    return rc < 0 ? throw_rc(env, "free", rc) : NULL;
+    return rc < 0 ? throw_lib(env, "free", rc) : NULL;
 }
 
 /* freeMany(a, BigUint64Array) -> number freed */
@@ -749,7 +799,7 @@ static napi_value js_free_many(napi_env env, napi_callback_info info)
     rc = ofa_free_many(na->a, data, n);
     unlock(na->nc);
     if (rc < 0)
-        return throw_rc(env, "freeMany", rc);
+        return throw_lib(env, "freeMany", rc);
     napi_create_int32(env, rc, &r);
     return r;
 }
@@ -784,7 +834,7 @@ static napi_value js_pin(napi_env env, napi_callback_info info)
     writable = na->writable;
     unlock(na->nc);
     if (rc < 0)
-        return throw_rc(env, "view", rc);
+        return throw_lib(env, "view", rc);
     if (!writable || len == 0) {
         rc = napi_create_arraybuffer(env, (size_t)len, &copy, &ab) == napi_ok ? 0 : -1;
         if (rc == 0 && len > 0)
@@ -810,7 +860,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
         return NULL;
     rc = ofa_stats(na->a, &s);
     unlock(na->nc);
-    return rc < 0 ? throw_rc(env, "stats", rc) : stats_object(env, &s);
+    return rc < 0 ? throw_lib(env, "stats", rc) : stats_object(env, &s);
 }
 
 static napi_value js_trim(napi_env env, napi_callback_info info)
@@ -824,7 +874,171 @@ static napi_value js_trim(napi_env env, napi_callback_info info)
     rc = ofa_arena_trim(na->a);
     unlock(na->nc);
     if (rc < 0)
-        return throw_rc(env, "trim", rc);
+        return throw_lib(env, "trim", rc);
+    napi_create_int32(env, rc, &r);
+    return r;
+}
+
+/* ---- wake-ups ---- */
+
+/* An ofa_wait result as Atomics.wait words it. */
+static napi_value wait_result(napi_env env, int rc)
+{
+    napi_value r;
+
+    napi_create_string_utf8(env, rc == 0 ? "ok" : rc == -EAGAIN ? "not-equal" : "timed-out",
+                            NAPI_AUTO_LENGTH, &r);
+    return r;
+}
+
+/* The futex word at argv[1] of arena argv[0], pinned (the pin keeps it
+ * mapped while the wait runs without the connection's mutex). */
+static int pin_word(napi_env env, napi_value *argv, const char *what, ofa_mapping **pin, void **p)
+{
+    struct narena *na;
+    uint64_t off;
+    int rc;
+
+    if (get_u64(env, argv[1], &off) < 0) {
+        throw_type(env, "the offset is a non-negative integer or BigInt");
+        return -1;
+    }
+    if (off % 4 != 0) {
+        throw_rc(env, what, -EINVAL);
+        return -1;
+    }
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return -1;
+    rc = ofa_pin(na->a, off, 4, pin, p);
+    unlock(na->nc);
+    if (rc < 0) {
+        throw_lib(env, what, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* A timeout in ms: undefined, negative or Infinity wait for ever (-1). */
+static int get_timeout(napi_env env, napi_value v, int *ms)
+{
+    napi_valuetype t;
+    double d;
+
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined) {
+        *ms = -1;
+        return 0;
+    }
+    if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != d)
+        return -1;
+    *ms = d < 0 || d > 2147483647.0 ? -1 : (int)d;
+    return 0;
+}
+
+/* wait(a, off, expected, timeoutMs) -> "ok" | "not-equal" | "timed-out" */
+static napi_value js_wait(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    ofa_mapping *pin;
+    uint32_t expected;
+    void *p;
+    int ms, rc;
+
+    if (get_args(env, info, 4, argv) < 0)
+        return NULL;
+    if (get_u32(env, argv[2], &expected) < 0 || get_timeout(env, argv[3], &ms) < 0)
+        return throw_type(env, "wait: expected is a uint32, the timeout a number of ms");
+    if (pin_word(env, argv, "wait", &pin, &p) < 0)
+        return NULL;
+    rc = ofa_wait_addr(p, expected, ms);
+    ofa_unpin(pin);
+    if (rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT)
+        return throw_rc(env, "wait", rc);
+    return wait_result(env, rc);
+}
+
+struct wait_work {
+    napi_async_work work;
+    napi_deferred deferred;
+    ofa_mapping *pin;
+    void *addr;
+    uint32_t expected;
+    int ms, rc;
+};
+
+/* On a pool thread: the futex wait, holding only the pin. */
+static void wait_execute(napi_env env, void *data)
+{
+    struct wait_work *w = data;
+
+    (void)env;
+    w->rc = ofa_wait_addr(w->addr, w->expected, w->ms);
+}
+
+static void wait_complete(napi_env env, napi_status status, void *data)
+{
+    struct wait_work *w = data;
+
+    if (status != napi_ok)
+        w->rc = -ECANCELED;
+    if (w->rc < 0 && w->rc != -EAGAIN && w->rc != -ETIMEDOUT)
+        napi_reject_deferred(env, w->deferred, make_error(env, "waitAsync", w->rc));
+    else
+        napi_resolve_deferred(env, w->deferred, wait_result(env, w->rc));
+    ofa_unpin(w->pin);
+    napi_delete_async_work(env, w->work);
+    free(w);
+}
+
+/* waitAsync(a, off, expected, timeoutMs) -> Promise of wait's result */
+static napi_value js_wait_async(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], promise, name;
+    struct wait_work *w;
+
+    if (get_args(env, info, 4, argv) < 0)
+        return NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return throw_rc(env, "waitAsync", -ENOMEM);
+    if (get_u32(env, argv[2], &w->expected) < 0 || get_timeout(env, argv[3], &w->ms) < 0) {
+        free(w);
+        return throw_type(env, "waitAsync: expected is a uint32, the timeout a number of ms");
+    }
+    if (pin_word(env, argv, "waitAsync", &w->pin, &w->addr) < 0) {
+        free(w);
+        return NULL;
+    }
+    napi_create_string_utf8(env, "ofa.waitAsync", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+        ofa_unpin(w->pin);
+        free(w);
+        return NULL;
+    }
+    napi_create_async_work(env, NULL, name, wait_execute, wait_complete, w, &w->work);
+    napi_queue_async_work(env, w->work);
+    return promise;
+}
+
+/* wake(a, off, count) -> number woken */
+static napi_value js_wake(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], r;
+    ofa_mapping *pin;
+    uint32_t count;
+    void *p;
+    int rc;
+
+    if (get_args(env, info, 3, argv) < 0)
+        return NULL;
+    if (get_u32(env, argv[2], &count) < 0)
+        return throw_type(env, "wake: count is a non-negative integer");
+    if (pin_word(env, argv, "wake", &pin, &p) < 0)
+        return NULL;
+    rc = ofa_wake_addr(p, count > INT32_MAX ? INT32_MAX : (int)count);
+    ofa_unpin(pin);
+    if (rc < 0)
+        return throw_rc(env, "wake", rc);
     napi_create_int32(env, rc, &r);
     return r;
 }
@@ -848,6 +1062,7 @@ NAPI_MODULE_INIT()
         {"connect", js_connect},
         {"clientClose", js_client_close},
         {"ping", js_ping},
+        {"setTimeout", js_set_timeout},
         {"serverVersion", js_server_version},
         {"createArena", js_create_arena},
         {"dropArena", js_drop_arena},
@@ -865,6 +1080,9 @@ NAPI_MODULE_INIT()
         {"pin", js_pin},
         {"stats", js_stats},
         {"trim", js_trim},
+        {"wait", js_wait},
+        {"waitAsync", js_wait_async},
+        {"wake", js_wake},
     };
     napi_value f;
     size_t i;

@@ -187,3 +187,49 @@ test('allocMany and freeMany', () => {
   assert.strictEqual(a.stats().blocksLive, 0);
   c.close();
 });
+
+test('wait and wake: results and errors', async () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  const off = a.alloc(64, { zero: true });
+  assert.strictEqual(a.wait(off, 0, 0), 'timed-out');
+  assert.strictEqual(a.wait(off, 7, 0), 'not-equal');
+  assert.strictEqual(a.wait(off, 0, 1), 'timed-out');
+  assert.strictEqual(await a.waitAsync(off, 0, 1), 'timed-out');
+  assert.strictEqual(a.wake(off), 0);
+  // A waiter on the pool does not hold the connection: sync calls go on.
+  const w = a.waitAsync(off + 8n, 0, 60000);
+  const other = a.alloc(8);
+  a.free(other);
+  a.view(off + 8n, Uint32Array, 1)[0] = 1;
+  let n = 0;
+  // The waiter may not be asleep yet: it then sees the word changed.
+  n += a.wake(off + 8n);
+  assert.ok(n <= 1);
+  assert.ok(['ok', 'not-equal'].includes(await w));
+  assert.strictEqual(code(() => a.wait(off + 2n, 0, 0)), 'EINVAL');
+  assert.strictEqual(code(() => a.wake(off + 1n)), 'EINVAL');
+  assert.strictEqual(code(() => a.wait(1n << 60n, 0, 0)), 'ENOENT');
+  await assert.rejects(async () => a.waitAsync(off + 2n, 0, 0), (e) => e.code === 'EINVAL');
+  a.free(off);
+  c.close();
+});
+
+test('deadlines: a stopped daemon gives ETIMEDOUT', () => {
+  const c = ofa.connect(d.socket, { timeoutMs: 5000 });
+  c.ping();
+  assert.strictEqual(code(() => c.setTimeout(-1)), 'EINVAL');
+  c.setTimeout(300);
+  process.kill(d.proc.pid, 'SIGSTOP');
+  try {
+    assert.strictEqual(code(() => c.ping()), 'ETIMEDOUT');
+  } finally {
+    process.kill(d.proc.pid, 'SIGCONT');
+  }
+  // The connection is closed after a missed deadline; a new one works.
+  assert.strictEqual(code(() => c.ping()), 'ETIMEDOUT');
+  const c2 = ofa.connect(d.socket);
+  c2.ping();
+  c2.close();
+  c.close();
+});

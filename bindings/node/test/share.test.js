@@ -73,3 +73,21 @@ test('kept blocks change hands between languages', { skip: noPython || noC }, ()
   assert.strictEqual(a.stats().blocksLive, 0);
   c.close();
 });
+
+test('wake-ups: Node.js waits, Python and C wake it', { skip: noPython || noC }, async () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  const off = a.alloc(12, { zero: true });
+  // The word of float slot 0 holds 0 until a peer writes 1.0 and wakes.
+  const woken = a.waitAsync(off, 0, 60000);
+  ok(pythonPeer([d.socket, 't', String(off), '0,0,0', '0', '1', 'wake']));
+  assert.ok(['ok', 'not-equal'].includes(await woken));
+  assert.strictEqual(a.float32(off, 1)[0], 1);
+  const again = a.waitAsync(off + 4n, 0, 60000);
+  c.ping(); // the connection is free while the pool waits
+  ok(cPeer([d.socket, 't', String(off), '1,0,0', '1', '2', 'wake']));
+  assert.ok(['ok', 'not-equal'].includes(await again));
+  assert.strictEqual(a.float32(off, 2)[1], 2);
+  a.free(off);
+  c.close();
+});

@@ -43,8 +43,10 @@ def _error(what, rc):
 
 
 def _check(what, rc):
+    """rc of a libofaclient call just made on this thread: its failures
+    carry ofa_errmsg(), which names the arena, offset or socket."""
     if rc < 0:
-        raise _error(what, rc)
+        raise Error(-rc, "%s: %s" % (what, lib.ofa_errmsg().decode(errors="replace")))
     return rc
 
 
@@ -187,6 +189,36 @@ class Arena:
         _check("stats", rc)
         return _stats_dict(s)
 
+    def wait(self, off, expected, timeout_ms=-1):
+        """Sleeps while the 32-bit word at off holds expected, until wake()
+        on it from any process or timeout_ms passes (negative: no limit).
+        Returns "ok" (woken; may be spurious: re-read the word), "not-equal"
+        or "timed-out". Holds only a pin, not the connection, and releases
+        the GIL: other threads go on using the connection meanwhile."""
+        pin, addr = self._pin("wait", off, 4) if off % 4 == 0 else self._bad("wait")
+        rc = lib.ofa_wait_addr(addr, expected & 0xFFFFFFFF, int(timeout_ms))
+        del pin
+        if rc == -_errno.EAGAIN:
+            return "not-equal"
+        if rc == -_errno.ETIMEDOUT:
+            return "timed-out"
+        _check("wait", rc)
+        return "ok"
+
+    def wake(self, off, count=None):
+        """Wakes up to count (default all) waiters on the word at off;
+        returns how many woke. Change the word first."""
+        pin, addr = self._pin("wake", off, 4) if off % 4 == 0 else self._bad("wake")
+        n = 0x7FFFFFFF if count is None else count
+        if not isinstance(n, int) or n < 0:
+            raise _error("wake", -_errno.EINVAL)
+        rc = lib.ofa_wake_addr(addr, min(n, 0x7FFFFFFF))
+        del pin
+        return _check("wake", rc)
+
+    def _bad(self, what):
+        raise _error(what, -_errno.EINVAL)
+
     def trim(self):
         """Unmaps pages the daemon no longer holds (pinned ones stay until
         their views go); returns how many."""
@@ -219,7 +251,7 @@ class Arena:
 class Client:
     """A connection to ofad (connect)."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, timeout_ms=None):
         self._lock = threading.RLock()  # re-entered when a finalizer closes an arena
         self._arenas = weakref.WeakSet()
         self._c = None
@@ -227,6 +259,17 @@ class Client:
         _check("connect", lib.ofa_connect(None if path is None else str(path).encode(),
                                           ctypes.byref(c)))
         self._c = c
+        if timeout_ms is not None:
+            self.set_timeout(timeout_ms)
+
+    def set_timeout(self, ms):
+        """The deadline of each later call in ms (0: none). A call that
+        misses it raises ETIMEDOUT, and the connection is closed."""
+        if not isinstance(ms, int) or ms < 0 or ms > 0xFFFFFFFF:
+            raise _error("set_timeout", -_errno.EINVAL)
+        with self._lock:
+            rc = lib.ofa_set_timeout(self._handle("set_timeout"), ms)
+        _check("set_timeout", rc)
 
     def _handle(self, what):
         if self._c is None:
@@ -317,7 +360,8 @@ class Client:
         self.close()
 
 
-def connect(path=None):
+def connect(path=None, timeout_ms=None):
     """Connects to ofad at path; None means $OFAD_SOCKET, else the default
-    socket. Usable as a context manager."""
-    return Client(path)
+    socket. timeout_ms: the deadline of each call (default $OFAD_TIMEOUT_MS,
+    else libofaclient's). Usable as a context manager."""
+    return Client(path, timeout_ms)

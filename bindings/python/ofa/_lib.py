@@ -94,6 +94,10 @@ _protos = {
     "ofa_arena_info_get": (c_int, [c_void_p, c_char_p, P(ArenaInfo)]),
     "ofa_arena_list": (c_int, [c_void_p, P(P(ArenaInfo)), P(ctypes.c_size_t)]),
     "ofa_server_version": (c_char_p, [c_void_p]),
+    "ofa_set_timeout": (c_int, [c_void_p, ctypes.c_uint]),
+    "ofa_wait_addr": (c_int, [c_void_p, c_u32, c_int]),
+    "ofa_wake_addr": (c_int, [c_void_p, c_int]),
+    "ofa_errmsg": (c_char_p, []),
     "ofa_strerror": (c_char_p, [c_int]),
     "ofa_err_name": (c_char_p, [c_int]),
 }

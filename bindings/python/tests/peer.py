@@ -1,10 +1,11 @@
 """The Python peer of the cross-process tests (tests/xlang_peer.c is the C
 one, bindings/node/test/peer.js the Node.js one; same arguments):
 
-    python3 peer.py SOCKET ARENA OFF EXPECT SLOT VALUE [free]
+    python3 peer.py SOCKET ARENA OFF EXPECT SLOT VALUE [free|wake]
 
 checks the block's first three float32 against EXPECT ("a,b,c", "*" for
-any), writes VALUE to float SLOT (-1: none), optionally frees the block.
+any), writes VALUE to float SLOT (-1: none), then frees the block, or wakes
+the waiters on the slot's word.
 OFF "new" allocates a kept, zeroed 12-byte block first and prints its
 offset. Exit: 0 done, 2 error, 3 a slot differs.
 """
@@ -16,7 +17,7 @@ import ofa
 
 def main(argv):
     sock, arena, off, expect, slot, value = argv[:6]
-    free = argv[6:] == ["free"]
+    last = argv[6] if len(argv) > 6 else None
     try:
         with ofa.connect(sock) as c:
             a = c.open_arena(arena)
@@ -33,8 +34,10 @@ def main(argv):
                     return 3
             if int(slot) >= 0:
                 struct.pack_into("<f", buf, 4 * int(slot), float(value))
-            if free:
+            if last == "free":
                 a.free(off)
+            if last == "wake":
+                a.wake(off + 4 * int(slot))
     except ofa.Error as e:
         print("peer.py:", e.code, e, file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import threading
@@ -219,3 +220,43 @@ def test_read_only_handle_as_nobody(daemon):
         r = subprocess.run([sys.executable, "-c", READ_ONLY_CHILD, daemon.socket, str(off)],
                            env=env, preexec_fn=drop, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
+
+
+def test_wait_and_wake(daemon):
+    with ofa.connect(daemon.socket) as c:
+        a = c.open_arena("t")
+        off = a.alloc(64, zero=True)
+        assert a.wait(off, 0, 0) == "timed-out"
+        assert a.wait(off, 7, 0) == "not-equal"
+        assert a.wait(off, 0, 1) == "timed-out"
+        assert a.wake(off) == 0
+        # A waiting thread holds no lock of the connection: this thread's
+        # calls go on, then it changes the word and wakes the waiter.
+        got = []
+        t = threading.Thread(target=lambda: got.append(a.wait(off + 8, 0, 60000)))
+        t.start()
+        other = a.alloc(8)
+        a.free(other)
+        a.buffer(off + 8, 4)[0] = 1
+        assert a.wake(off + 8) <= 1
+        t.join()
+        assert got[0] in ("ok", "not-equal")
+        assert code_of(a.wait, off + 2, 0, 0) == "EINVAL"
+        assert code_of(a.wake, off + 1) == "EINVAL"
+        assert code_of(a.wait, 1 << 60, 0, 0) == "ENOENT"
+
+
+def test_deadline_of_a_stopped_daemon(daemon):
+    c = ofa.connect(daemon.socket, timeout_ms=5000)
+    c.ping()
+    assert code_of(c.set_timeout, -1) == "EINVAL"
+    c.set_timeout(300)
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        assert code_of(c.ping) == "ETIMEDOUT"
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+    assert code_of(c.ping) == "ETIMEDOUT"  # the connection is closed
+    with ofa.connect(daemon.socket) as c2:
+        c2.ping()
+    c.close()

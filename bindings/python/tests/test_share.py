@@ -2,6 +2,7 @@
 numpy array; kept blocks handed from Python to C and to Node.js."""
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -65,3 +66,17 @@ def test_kept_block_from_python_to_node(daemon):
     assert r.returncode == 0, r.stderr
     with ofa.connect(daemon.socket) as c:
         assert c.arena_info("t")["blocks_live"] == 0
+
+
+@pytest.mark.skipif(not os.path.exists(XLANG_PEER), reason="xlang_peer is not built")
+def test_python_waits_c_wakes(daemon):
+    with ofa.connect(daemon.socket) as c:
+        a = c.open_arena("t")
+        off = a.alloc(12, zero=True)
+        proc = subprocess.Popen([XLANG_PEER, daemon.socket, "t", str(off), "0,0,0", "0", "1",
+                                 "wake"], stderr=subprocess.PIPE, text=True)
+        # Woken, or the word changed before this thread slept.
+        assert a.wait(off, 0, 60000) in ("ok", "not-equal")
+        assert proc.wait(60) == 0, proc.stderr.read()
+        assert struct.unpack("<f", a.buffer(off, 4))[0] == 1.0
+        a.free(off)
