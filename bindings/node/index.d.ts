@@ -112,3 +112,6 @@ export class Client {
 
 /** Connects to ofad; without a path, $OFAD_SOCKET, else /run/ofad/ofad.sock. */
 export function connect(socketPath?: string, opts?: ConnectOptions): Client;
+
+/** The version of the libofaclient loaded ("MAJOR.MINOR.PATCH"). */
+export function libraryVersion(): string;

@@ -190,4 +190,9 @@ function connect(socketPath, opts) {
   return new Client(socketPath, opts);
 }
 
-module.exports = { connect, Client, Arena };
+// The version of the libofaclient loaded ("MAJOR.MINOR.PATCH").
+function libraryVersion() {
+  return native.libraryVersion();
+}
+
+module.exports = { connect, libraryVersion, Client, Arena };

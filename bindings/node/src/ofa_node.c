@@ -1043,6 +1043,16 @@ static napi_value js_wake(napi_env env, napi_callback_info info)
     return r;
 }
 
+/* libraryVersion() -> "MAJOR.MINOR.PATCH" of the libofaclient loaded */
+static napi_value js_library_version(napi_env env, napi_callback_info info)
+{
+    napi_value s;
+
+    (void)info;
+    napi_create_string_utf8(env, ofa_version_string(), NAPI_AUTO_LENGTH, &s);
+    return s;
+}
+
 /* ---- module ---- */
 
 static void export_u32(napi_env env, napi_value exports, const char *name, uint32_t v)
@@ -1060,6 +1070,7 @@ NAPI_MODULE_INIT()
         napi_callback fn;
     } fns[] = {
         {"connect", js_connect},
+        {"libraryVersion", js_library_version},
         {"clientClose", js_client_close},
         {"ping", js_ping},
         {"setTimeout", js_set_timeout},

@@ -31,6 +31,7 @@ function code(fn) {
 test('alloc, views, stats, free', () => {
   const c = ofa.connect(d.socket);
   assert.match(c.serverVersion, /^ofad /);
+  assert.ok(c.serverVersion.endsWith(' ' + ofa.libraryVersion()));
   const a = c.openArena('t');
   assert.strictEqual(a.writable, true);
   const off = a.alloc(4096, { zero: true });

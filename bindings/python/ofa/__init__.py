@@ -22,8 +22,13 @@ import weakref
 from . import _lib
 from ._lib import lib
 
-__all__ = ["connect", "Client", "Arena", "Error", "KEEP", "ZERO"]
+__all__ = ["connect", "library_version", "Client", "Arena", "Error", "KEEP", "ZERO"]
 __version__ = "0.1.0"
+
+
+def library_version():
+    """The version of the libofaclient loaded, as "MAJOR.MINOR.PATCH"."""
+    return lib.ofa_version_string().decode()
 
 KEEP = 1
 ZERO = 2

@@ -98,6 +98,7 @@ _protos = {
     "ofa_wait_addr": (c_int, [c_void_p, c_u32, c_int]),
     "ofa_wake_addr": (c_int, [c_void_p, c_int]),
     "ofa_errmsg": (c_char_p, []),
+    "ofa_version_string": (c_char_p, []),
     "ofa_strerror": (c_char_p, [c_int]),
     "ofa_err_name": (c_char_p, [c_int]),
 }

@@ -18,6 +18,7 @@ from conftest import OFACTL, run
 def test_alloc_buffer_stats_free(daemon):
     with ofa.connect(daemon.socket) as c:
         assert c.server_version.startswith("ofad ")
+        assert c.server_version.endswith(" " + ofa.library_version())
         a = c.open_arena("t")
         assert a.writable
         off = a.alloc(4096, zero=True)
