@@ -143,7 +143,7 @@ class Client {
   }
 
   // The deadline of each later call in ms (0: none); a call that misses it
-  // fails with ETIMEDOUT and the connection is closed.
+  // fails with ETIMEDOUT (the next one connects again and resumes).
   setTimeout(ms) {
     native.setTimeout(this._h, ms);
   }

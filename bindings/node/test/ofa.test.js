@@ -227,10 +227,7 @@ test('deadlines: a stopped daemon gives ETIMEDOUT', () => {
   } finally {
     process.kill(d.proc.pid, 'SIGCONT');
   }
-  // The connection is closed after a missed deadline; a new one works.
-  assert.strictEqual(code(() => c.ping()), 'ETIMEDOUT');
-  const c2 = ofa.connect(d.socket);
-  c2.ping();
-  c2.close();
+  // The connection was dropped; the next call connects again and resumes.
+  c.ping();
   c.close();
 });

@@ -269,7 +269,8 @@ class Client:
 
     def set_timeout(self, ms):
         """The deadline of each later call in ms (0: none). A call that
-        misses it raises ETIMEDOUT, and the connection is closed."""
+        misses it raises ETIMEDOUT; the next one connects again and resumes
+        the session."""
         if not isinstance(ms, int) or ms < 0 or ms > 0xFFFFFFFF:
             raise _error("set_timeout", -_errno.EINVAL)
         with self._lock:

@@ -257,7 +257,6 @@ def test_deadline_of_a_stopped_daemon(daemon):
         assert code_of(c.ping) == "ETIMEDOUT"
     finally:
         os.kill(daemon.proc.pid, signal.SIGCONT)
-    assert code_of(c.ping) == "ETIMEDOUT"  # the connection is closed
-    with ofa.connect(daemon.socket) as c2:
-        c2.ping()
+    # The connection was dropped; the next call connects again and resumes.
+    c.ping()
     c.close()
