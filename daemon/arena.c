@@ -3,28 +3,40 @@
  * allocator core leaves to its caller.
  *
  * Owns: arena records (name, owner, group, mode, limits), permission checks,
- * the byte limits (per arena max_bytes, per daemon max_total), and the map
- * from a page's base offset to the shared-memory segment that holds it.
- * Called by session.c (requests) and server.c (start and reload through
- * reg_apply, shutdown).
+ * the limits (per arena max_bytes; per daemon max_total and max_pages), the
+ * daemon-wide offset space, and the map from a page's base offset to the
+ * sealed memfd that holds it (shm.c). Called by session.c (requests) and
+ * server.c (start and reload through reg_apply, shutdown).
  *
  * A page is made only when the heap says nothing it holds can serve a
- * request (-EAGAIN with the length it needs): then both limits are checked,
- * the segment is created and backed (shm.c), the page is registered with the
- * heap and the request asked again. Pages go away through the heap's release
- * callback (page_released), which removes the segment: on free, on owner
- * release (a handle closed, a client gone), and all of them on drop.
+ * request (-EAGAIN with the length it needs): then the limits are checked
+ * and the page's bytes reserved (arena_page_reserve), its memory is made
+ * (shm_page_create), the page is registered with the heap (arena_page_add)
+ * and the request asked again. Pages go away through the heap's release
+ * callback (page_released), which punches and closes the memfd: on free, on
+ * owner release (a handle closed, a client gone), and all of them on drop.
  *
- * Invariants: every page the heap holds has exactly one entry in the page map
- * and one segment named with its number; registry->total_reserved is the sum
- * of the lengths of all of them; a slot's generation changes whenever its
- * arena goes away.
+ * Offsets: every page's base comes from one daemon-wide counter,
+ * registry->next_base, that only grows (heap_page_add_at with it as the
+ * floor). So no two arenas ever hand out the same offset, and an offset of a
+ * dropped arena never names a block of a later one: FREE of arena A's offset
+ * on arena B's handle is -EINVAL, like any offset that is not a block of B.
+ * Bases are packed as tightly as each page's natural alignment allows, so
+ * the space stays below 2^53 (exact in a double, for JSON and JavaScript)
+ * until some 2^53 bytes of pages have been made over the daemon's life.
+ *
+ * Invariants: every page the heap holds has exactly one entry in the page
+ * map, holding its memfd; registry->total_reserved and registry->pages count
+ * every page held plus every page reserved and not yet added; every base
+ * handed out is below registry->next_base; a slot's generation changes
+ * whenever its arena goes away.
  */
 #include "arena.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,19 +48,19 @@ _Static_assert(ARENA_NAME_MAX == PROTO_NAME_MAX, "an arena takes every name the 
 struct page_ent {
     uint64_t base; /* 0: empty */
     uint64_t len;
-    uint64_t seg; /* segment number */
+    int fd; /* the page's memfd, read-write, sealed */
 };
 
-void reg_init(struct registry *r, const char *tag, uint32_t max_arenas, uint64_t max_total)
+void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint64_t max_pages)
 {
     memset(r, 0, sizeof(*r));
-    memcpy(r->tag, tag, SHM_TAG_LEN + 1);
     r->max_arenas = max_arenas;
     r->max_total = max_total;
-    r->next_seg = 1;
+    r->max_pages = max_pages;
+    r->next_base = 1; /* the first base is the first page's natural alignment, > 0 */
 }
 
-/* ---- page map: base -> (len, segment number); linear probing ---- */
+/* ---- page map: base -> (len, memfd); linear probing ---- */
 
 static uint32_t map_hash(uint64_t base, uint32_t cap)
 {
@@ -121,24 +133,22 @@ static void map_del(struct arena *a, struct page_ent *e)
     a->map_n--;
 }
 
-/* The heap gave up a page: remove its segment. */
+/* The heap gave up a page: its memory goes back now (punched), whoever
+ * still holds a descriptor or a mapping of it. */
 static void page_released(void *ctx, uint64_t base, uint64_t len)
 {
     struct arena *a = ctx;
     struct page_ent *e = map_find(a, base);
-    char name[SHM_NAME_MAX];
     int rc;
 
     assert(e != NULL && e->len == len);
     if (e == NULL)
         return;
-    shm_name(name, a->reg->tag, a->name, e->seg);
-    rc = shm_seg_unlink(name);
+    rc = shm_page_release(e->fd, len);
     if (rc < 0)
-        log_warning("page unlink failed arena=%s segment=%s err=%s", a->name, name,
-                    log_errname(rc));
-    a->reg->total_reserved -= len;
-    a->reg->changes++;
+        log_warning("page punch failed arena=%s base=%llu err=%s", a->name,
+                    (unsigned long long)base, log_errname(rc));
+    reg_page_unreserve(a->reg, len);
     log_debug("page released arena=%s base=%llu len=%llu", a->name, (unsigned long long)base,
               (unsigned long long)len);
     map_del(a, e);
@@ -292,6 +302,11 @@ int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, c
 
     r->max_arenas = c->max_arenas;
     r->max_total = c->max_total;
+    r->max_pages = c->max_pages;
+    if (prev != NULL && r->pages > c->max_pages)
+        log_warning("reload: max_pages is below the pages held now; no new pages until they "
+                    "are freed max_pages=%llu pages=%llu",
+                    (unsigned long long)c->max_pages, (unsigned long long)r->pages);
     if (prev != NULL && r->total_reserved > c->max_total)
         log_warning("reload: max_total is below the bytes held now; no new pages until they "
                     "are freed max_total=%llu bytes=%llu",
@@ -374,43 +389,117 @@ unsigned arena_access(const struct arena *a, const struct cred *c)
     return bits & (ACC_R | ACC_W);
 }
 
-/* Makes a page of len bytes for a: limits, segment, heap. */
-static int page_make(struct arena *a, uint64_t len)
+void reg_page_unreserve(struct registry *r, uint64_t len)
+{
+    assert(r->pages > 0 && r->total_reserved >= len);
+    r->total_reserved -= len;
+    r->pages--;
+    r->changes++;
+}
+
+int arena_page_reserve(struct arena *a, uint64_t len)
 {
     struct registry *r = a->reg;
-    struct page_ent e;
-    char name[SHM_NAME_MAX];
     struct heap_stats st;
     int rc;
 
     heap_stats(a->heap, &st);
-    if (len > a->max_bytes || st.bytes_reserved > a->max_bytes - len)
+    if (len > a->max_bytes || st.bytes_reserved + a->making > a->max_bytes - len)
         return -ENOMEM;
     if (len > r->max_total || r->total_reserved > r->max_total - len)
+        return -ENOMEM;
+    if (r->pages >= r->max_pages)
         return -ENOMEM;
     rc = map_reserve(a);
     if (rc < 0)
         return rc;
-    e.len = len;
-    e.seg = r->next_seg++;
-    shm_name(name, r->tag, a->name, e.seg);
-    rc = shm_seg_create(name, len);
-    if (rc < 0) {
-        log_warning("page create failed arena=%s segment=%s len=%llu err=%s", a->name, name,
-                    (unsigned long long)len, log_errname(rc));
-        return rc == -ENOMEM ? -ENOMEM : -EIO;
-    }
-    rc = heap_page_add(a->heap, len, &e.base);
-    if (rc < 0) {
-        shm_seg_unlink(name);
-        return rc == -ENOMEM ? -ENOMEM : -EIO;
-    }
-    map_put_nogrow(a, &e);
+    a->making += len;
     r->total_reserved += len;
+    r->pages++;
     r->changes++;
-    log_debug("page created arena=%s base=%llu len=%llu segment=%s", a->name,
-              (unsigned long long)e.base, (unsigned long long)len, name);
     return 0;
+}
+
+void arena_page_unreserve(struct arena *a, uint64_t len)
+{
+    assert(a->making >= len);
+    a->making -= len;
+    reg_page_unreserve(a->reg, len);
+}
+
+int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
+{
+    struct registry *r = a->reg;
+    struct page_ent e;
+    int rc;
+
+    assert(a->making >= len);
+    a->making -= len;
+    rc = map_reserve(a);
+    if (rc == 0)
+        rc = heap_page_add_at(a->heap, len, r->next_base, &e.base);
+    if (rc < 0) {
+        reg_page_unreserve(r, len);
+        shm_page_release(fd, len);
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
+    }
+    e.len = len;
+    e.fd = fd;
+    map_put_nogrow(a, &e);
+    r->next_base = e.base + len;
+    if (base != NULL)
+        *base = e.base;
+    log_debug("page created arena=%s base=%llu len=%llu", a->name, (unsigned long long)e.base,
+              (unsigned long long)len);
+    return 0;
+}
+
+int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
+{
+    struct registry *r = a->reg;
+    uint64_t natural = 4096, got = 0;
+    int rc;
+
+    rc = shm_page_check(fd, len);
+    if (rc < 0)
+        return rc;
+    while (natural < len)
+        natural <<= 1;
+    /* Exactly where heap_page_add_at with floor base puts it: the page goes
+     * back at its own base, never elsewhere. */
+    if (base == 0 || base % natural != 0 || base < r->next_base)
+        return -EINVAL;
+    rc = arena_page_reserve(a, len);
+    if (rc < 0)
+        return rc;
+    a->making -= len;
+    rc = heap_page_add_at(a->heap, len, base, &got);
+    if (rc < 0) {
+        reg_page_unreserve(r, len);
+        return rc;
+    }
+    assert(got == base);
+    map_put_nogrow(a, &(struct page_ent){.base = base, .len = len, .fd = fd});
+    r->next_base = base + len;
+    return 0;
+}
+
+/* Makes a page of len bytes for a, on the spot: limits, memory, heap. */
+static int page_make(struct arena *a, uint64_t len)
+{
+    int rc, fd;
+
+    rc = arena_page_reserve(a, len);
+    if (rc < 0)
+        return rc;
+    fd = shm_page_create(a->name, len);
+    if (fd < 0) {
+        log_warning("page create failed arena=%s len=%llu err=%s", a->name,
+                    (unsigned long long)len, log_errname(fd));
+        arena_page_unreserve(a, len);
+        return fd == -ENOMEM ? -ENOMEM : -EIO;
+    }
+    return arena_page_add(a, len, fd, NULL);
 }
 
 int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off)
@@ -472,9 +561,15 @@ void arena_owner_release(struct arena *a, uint32_t owner)
     heap_owner_release(a->heap, owner, page_released, a);
 }
 
+int arena_page_fd(const struct arena *a, uint64_t base)
+{
+    const struct page_ent *e = map_find(a, base);
+
+    return e != NULL ? e->fd : -ENOENT;
+}
+
 int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len)
 {
-    char name[SHM_NAME_MAX];
     struct page_ent *e;
     int fd;
 
@@ -484,11 +579,16 @@ int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base
     assert(e != NULL);
     if (e == NULL)
         return -EIO;
-    shm_name(name, a->reg->tag, a->name, e->seg);
-    fd = shm_seg_open(name, writable);
+    /* Writers get the page's own descriptor (a copy: the caller closes it
+     * once sent); readers a read-only one, so that they can never map it
+     * writable. */
+    fd = writable ? fcntl(e->fd, F_DUPFD_CLOEXEC, 0) : shm_page_reader(e->fd);
+    if (writable && fd < 0)
+        fd = -errno;
     if (fd < 0) {
-        log_warning("page open failed arena=%s segment=%s err=%s", a->name, name, log_errname(fd));
-        return -EIO;
+        log_warning("page open failed arena=%s base=%llu err=%s", a->name,
+                    (unsigned long long)*base, log_errname(fd));
+        return fd == -EMFILE || fd == -ENFILE ? -EMFILE : -EIO;
     }
     return fd;
 }

@@ -2,9 +2,11 @@
  * arena.h - the arenas of one ofad: registry, permissions, limits, pages.
  *
  * An arena is one heap (the allocator core) plus what the core leaves to its
- * caller: a name, an owner/group/mode, the byte limit, and the shared-memory
- * segment behind every page. The registry holds every arena of the daemon
- * and the daemon-wide limits (arena count, total bytes).
+ * caller: a name, an owner/group/mode, the byte limit, and the sealed memfd
+ * behind every page (shm.h). The registry holds every arena of the daemon,
+ * the daemon-wide limits (arena count, total bytes, pages) and the
+ * daemon-wide offset counter: page bases of all arenas come from one space
+ * that never goes back, so an offset names at most one block, ever.
  *
  * Sessions refer to an arena by (slot, generation): a dropped arena's slot
  * gets a new generation, so a handle that outlived its arena finds nothing
@@ -41,7 +43,7 @@ struct arena_params {
     uint32_t align, mode, uid, gid;
 };
 
-struct page_ent; /* base -> segment number, arena.c */
+struct page_ent; /* base -> memfd, arena.c */
 
 struct arena {
     char name[ARENA_NAME_MAX + 1];
@@ -52,26 +54,43 @@ struct arena {
     uint32_t align;
     struct heap *heap;
     struct registry *reg;
-    uint64_t failures;    /* alloc failures the heap did not see (limits, shm) */
+    uint64_t failures;    /* alloc failures the heap did not see (limits, memory) */
+    uint64_t making;      /* bytes of pages reserved, not yet added (arena_page_reserve) */
     struct page_ent *map; /* open addressing, base 0 = empty slot */
     uint32_t map_cap, map_n;
 };
 
 struct registry {
-    char tag[SHM_TAG_LEN + 1];
     struct arena *slots[REG_MAX_ARENAS];
     uint32_t gens[REG_MAX_ARENAS];
     uint32_t count;          /* arenas in slots */
     uint32_t max_arenas;     /* <= REG_MAX_ARENAS */
     uint64_t max_total;      /* bytes of pages, all arenas together */
-    uint64_t total_reserved; /* bytes of pages held now */
-    uint64_t next_seg;       /* segment number of the next page */
+    uint64_t total_reserved; /* bytes of pages held or being made now */
+    uint64_t max_pages;      /* pages (one memfd each), all arenas together */
+    uint64_t pages;          /* pages held or being made now */
+    uint64_t next_base;      /* every page base so far is below it; only grows */
     uint64_t changes;        /* bumped when arenas or bytes change (status line) */
 };
 
-void reg_init(struct registry *r, const char *tag, uint32_t max_arenas, uint64_t max_total);
+void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint64_t max_pages);
 
-/* Drops every arena, removing every page. */
+/* The daemon-wide offset counter: every page base ever handed out is below
+ * it, and the next page's base will be at or above it. */
+static inline uint64_t reg_next_base(const struct registry *r)
+{
+    return r->next_base;
+}
+
+/* Restores the counter (e.g. from a saved state); it never goes back, so a
+ * value below the current one changes nothing. */
+static inline void reg_set_next_base(struct registry *r, uint64_t v)
+{
+    if (v > r->next_base)
+        r->next_base = v;
+}
+
+/* Drops every arena, releasing every page. */
 void reg_fini(struct registry *r);
 
 /* The arena in slot with generation gen, or NULL (dropped, never existed). */
@@ -132,8 +151,8 @@ unsigned arena_access(const struct arena *a, const struct cred *c);
  * Allocates a block for owner (HEAP_OWNER_ARENA: the arena keeps it), making
  * a page when no held page can serve it. Returns 0 and *off; -EINVAL (size 0,
  * over HEAP_MAX_PAGE, a bad align, unknown owner); -ENOMEM (max_bytes or the
- * daemon's max_total would be passed, /dev/shm is full, no memory); -EIO
- * (a segment could not be created for another reason).
+ * daemon's max_total or max_pages would be passed, the memory cannot be
+ * backed, no memory); -EIO (a page could not be made for another reason).
  */
 int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off);
 
@@ -154,11 +173,46 @@ static inline uint64_t arena_owner_blocks(const struct arena *a, uint32_t owner)
 }
 
 /*
- * Opens the segment of the page that holds off. Returns the fd (the caller
- * passes and closes it) with *base, *len; -ENOENT (no page holds off); -EIO
- * (the segment cannot be opened: out of descriptors...).
+ * A descriptor of the page that holds off, for a client: a copy of the
+ * read-write memfd if writable, else a read-only reopening of it. Returns
+ * the fd (the caller passes and closes it) with *base, *len; -ENOENT (no page
+ * holds off); -EMFILE (ofad is out of descriptors); -EIO (another failure).
  */
 int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len);
+
+/* ---- pages, one by one (arena_alloc does all of it for its caller) ---- */
+
+/*
+ * Checks the limits for a page of len bytes (max_bytes of a, max_total and
+ * max_pages of the daemon) and counts it as held from now on, so that pages
+ * being made are within the limits too. Returns 0; -ENOMEM (a limit, or no
+ * memory for the page map). Every reservation ends in arena_page_add or
+ * arena_page_unreserve (or reg_page_unreserve, if a went away meanwhile).
+ */
+int arena_page_reserve(struct arena *a, uint64_t len);
+void arena_page_unreserve(struct arena *a, uint64_t len);
+void reg_page_unreserve(struct registry *r, uint64_t len);
+
+/*
+ * Adds the reserved page of len bytes whose memory is fd (shm_page_create):
+ * it takes the next base of the daemon-wide space and a owns fd from now on.
+ * Returns 0 and *base (may be NULL); -ENOMEM, -EIO (the heap refused it: fd
+ * is released and the reservation ended).
+ */
+int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base);
+
+/*
+ * Puts back a page that already exists (e.g. kept across a restart): fd must
+ * be a page of len bytes (shm_page_check) and base where it was, a multiple
+ * of len's natural alignment at or above reg_next_base(); pages go back in
+ * increasing base order. a owns fd on success. Returns 0; -EINVAL (fd is not
+ * such a page, or base is not free); -ENOMEM (a limit, or no memory).
+ */
+int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd);
+
+/* The read-write memfd of the page at base (owned by a: not to be closed),
+ * or -ENOENT. */
+int arena_page_fd(const struct arena *a, uint64_t base);
 
 /* Writes up to max page bases into bases, in order. Returns how many pages
  * the arena holds (which may be more than max). */

@@ -34,13 +34,13 @@ _Static_assert(OFA_ALIGN_MIN == HEAP_MIN_ALIGN && OFA_ALIGN_MAX == HEAP_MAX_UNIT
                "align bounds: heap.h and ofaclient.h");
 _Static_assert(OFA_NAME_MAX == PROTO_NAME_MAX, "arena names: proto.h and ofaclient.h");
 
-void cfg_init(struct cfg *c, uint64_t shm_size)
+void cfg_init(struct cfg *c, uint64_t mem_size)
 {
     memset(c, 0, sizeof(*c));
     c->log_level = -1;
     c->max_message = PROTO_DEFAULT_MAX_MSG;
     c->max_arenas = CFG_DEFAULT_MAX_ARENAS;
-    c->max_total = shm_size >= 2 * 4096 ? shm_size / 2 : (1ull << 30);
+    c->max_total = mem_size >= 2 * 4096 ? mem_size / 2 : (1ull << 30);
     c->max_clients = CFG_DEFAULT_MAX_CLIENTS;
     c->max_blocks_per_client = CFG_DEFAULT_MAX_BLOCKS;
     c->max_handles_per_client = CFG_DEFAULT_MAX_HANDLES;
@@ -497,6 +497,7 @@ enum {
     K_DEF_PAGE,
     K_DEF_MAX,
     K_DEF_ALIGN,
+    K_MAX_PAGES,
 };
 
 static const char *const ofad_keys[] = {
@@ -520,6 +521,7 @@ static const char *const ofad_keys[] = {
     [K_DEF_PAGE] = "default_page_size",
     [K_DEF_MAX] = "default_max_bytes",
     [K_DEF_ALIGN] = "default_align",
+    [K_MAX_PAGES] = "max_pages",
 };
 
 static int size_in(const char *val, uint64_t min, uint64_t max, uint64_t *out)
@@ -562,6 +564,7 @@ static const struct limit limits[] = {
     [K_OUTPUT_TOTAL] = {true, 4096, 1ull << 40, FIELD64(max_output_total), "from 4K to 1T"},
     [K_OUTPUT_TIMEOUT] = {false, 1, 86400, FIELD32(output_timeout), "seconds, from 1 to 86400"},
     [K_GRACE] = {false, 1, 86400, FIELD32(session_grace), "seconds, from 1 to 86400"},
+    [K_MAX_PAGES] = {false, 1, 1u << 24, FIELD64(max_pages), "from 1 to 16777216"},
 };
 
 _Static_assert(PROTO_MAX_ARENAS == 4096, "the max_arenas message states the bound");
@@ -642,6 +645,7 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
     case K_OUTPUT_TOTAL:
     case K_OUTPUT_TIMEOUT:
     case K_GRACE:
+    case K_MAX_PAGES:
         limit_key(x, k, val);
         return;
     case K_DEF_PAGE:
@@ -741,6 +745,29 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
     }
     fclose(x.f);
     return rc;
+}
+
+int cfg_fit_nofile(struct cfg *c, uint64_t nofile, char *err, size_t errlen)
+{
+    uint64_t other = (uint64_t)c->max_clients + CFG_NOFILE_SPARE;
+    uint64_t room = nofile > other ? nofile - other : 0;
+
+    if (c->max_pages == 0) {
+        /* Clients may take fewer than max_clients; never leave pages out. */
+        c->max_pages = room >= 16 ? room : (nofile / 4 > 0 ? nofile / 4 : 1);
+        if (c->max_pages > CFG_DEFAULT_MAX_PAGES)
+            c->max_pages = CFG_DEFAULT_MAX_PAGES;
+        return 0;
+    }
+    if (c->max_pages > room) {
+        set_err(err, errlen,
+                "max_pages %llu does not fit the descriptor limit %llu (max_clients %u and %u "
+                "more are needed besides; raise LimitNOFILE= or lower max_pages)",
+                (unsigned long long)c->max_pages, (unsigned long long)nofile, c->max_clients,
+                CFG_NOFILE_SPARE);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int cfg_finish(struct cfg *c, uid_t uid, gid_t gid, char *err, size_t errlen)

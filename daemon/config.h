@@ -53,6 +53,7 @@ struct cfg {
     uint32_t max_message;            /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
     uint32_t max_arenas;             /* [1, PROTO_MAX_ARENAS] */
     uint64_t max_total;              /* >= 4096 */
+    uint64_t max_pages;              /* 0: derived from RLIMIT_NOFILE (cfg_fit_nofile) */
     uint32_t max_clients;            /* >= 1 */
     uint64_t max_blocks_per_client;  /* >= 1 */
     uint32_t max_handles_per_client; /* >= 1 */
@@ -97,9 +98,22 @@ struct cfg {
 #define CFG_RUNTIME_ENV         "RUNTIME_DIRECTORY"
 #define CFG_DEFAULT_RUNTIME_DIR "/run/ofad/private"
 
-/* Sets every default. max_total is half of shm_size (the size of /dev/shm),
- * or 1 GiB when shm_size is 0 (unknown). */
-void cfg_init(struct cfg *c, uint64_t shm_size);
+#define CFG_DEFAULT_MAX_PAGES   65536ull
+#define CFG_NOFILE_SPARE        64u /* descriptors kept for ofad itself */
+
+/* Sets every default. max_total is half of mem_size (the machine's physical
+ * memory: pages are memfds, charged to RAM and ofad's memory cgroup), or
+ * 1 GiB when mem_size is 0 (unknown). */
+void cfg_init(struct cfg *c, uint64_t mem_size);
+
+/*
+ * ofad holds one descriptor per page and one per client: checks that
+ * max_pages + max_clients + CFG_NOFILE_SPARE fit under nofile (ofad's
+ * RLIMIT_NOFILE), and when max_pages was not set, sets it to what fits
+ * (at most CFG_DEFAULT_MAX_PAGES). Returns 0, or -EINVAL with a message in
+ * err when an explicit max_pages does not fit.
+ */
+int cfg_fit_nofile(struct cfg *c, uint64_t nofile, char *err, size_t errlen);
 void cfg_free(struct cfg *c);
 
 /*

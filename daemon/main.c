@@ -79,15 +79,29 @@ static int absolute_path(const char *path, char *out, size_t outlen)
     return 0;
 }
 
-/* Descriptors: pages passed to clients and connections both use them. */
-static void raise_nofile(void)
+/* Descriptors: ofad holds one per page and one per client, and passes
+ * pages with more. Raises the soft limit to the hard one and returns the
+ * limit in force. */
+static uint64_t raise_nofile(void)
 {
     struct rlimit rl;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
     }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
+/* The machine's physical memory in bytes, 0 if unknown. */
+static uint64_t mem_size(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
 }
 
 int main(int argc, char **argv)
@@ -107,7 +121,6 @@ int main(int argc, char **argv)
     int level_flag = -1;
     bool version = false, help = false;
     struct sockaddr_un sa;
-    uint64_t shm_size = 0;
     int c, rc;
 
     opterr = 0;
@@ -170,12 +183,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    if (shm_fs_size(&shm_size) < 0)
-        shm_size = 0; /* cfg_init falls back to a fixed max_total */
-    srv.shm_size = shm_size;
+    srv.mem_size = mem_size();
+    srv.nofile = raise_nofile();
     srv.uid = getuid();
     srv.gid = getgid();
-    cfg_init(&srv.cfg, shm_size);
+    cfg_init(&srv.cfg, srv.mem_size);
     if (srv.config_path != NULL) {
         rc = cfg_load_file(&srv.cfg, srv.config_path, err, sizeof(err));
         if (rc < 0) {
@@ -192,6 +204,8 @@ int main(int argc, char **argv)
     srv.flag_arenas = flag_arenas;
     srv.n_flag_arenas = n_flag;
     rc = cfg_finish(&srv.cfg, srv.uid, srv.gid, err, sizeof(err));
+    if (rc == 0)
+        rc = cfg_fit_nofile(&srv.cfg, srv.nofile, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "ofad: %s%s%s\n", srv.config_path ? srv.config_path : "",
                 srv.config_path ? ": " : "", err);
@@ -224,7 +238,6 @@ int main(int argc, char **argv)
     /* A file size limit must turn a page too large into an error for its
      * client (EFBIG from ftruncate), not kill the daemon. */
     signal(SIGXFSZ, SIG_IGN);
-    raise_nofile();
     log_debug("starting version=%s pid=%d", OFA_VERSION, (int)getpid());
     rc = server_start(&srv, err, sizeof(err));
     if (rc < 0) {

@@ -20,11 +20,12 @@
  * kernel releases the lock when the process dies however it dies, so a
  * killed ofad never blocks the next one, and two daemons can never both own
  * a socket path: the second gets EADDRINUSE and leaves. Only the holder
- * sweeps the segments of that tag (a killed predecessor's) and replaces a
- * stale socket file.
+ * sweeps the /dev/shm segments of that tag that an older version of ofad
+ * left (pages are nameless memfds now: they die with the last descriptor,
+ * so a killed ofad leaves none), and replaces a stale socket file.
  *
  * Shutdown (SIGTERM, SIGINT): stop accepting, close every session (their
- * blocks freed), drop every arena (every page removed), remove the socket
+ * blocks freed), drop every arena (every page released), remove the socket
  * file if ofad made it and it is still that file, exit 0.
  *
  * The one-second tick (lingering sessions, STATUS= updates) is a timerfd
@@ -470,12 +471,14 @@ static void reload(struct server *srv)
         log_notice("reload: no config file given, nothing to read");
         return;
     }
-    cfg_init(&nc, srv->shm_size);
+    cfg_init(&nc, srv->mem_size);
     rc = cfg_load_file(&nc, srv->config_path, err, sizeof(err));
     for (size_t i = 0; rc == 0 && i < srv->n_flag_arenas; i++)
         rc = cfg_put_arena(&nc, &srv->flag_arenas[i]);
     if (rc == 0)
         rc = cfg_finish(&nc, srv->uid, srv->gid, err, sizeof(err));
+    if (rc == 0)
+        rc = cfg_fit_nofile(&nc, srv->nofile, err, sizeof(err));
     if (rc < 0) {
         if (rc == -ENOMEM)
             snprintf(err, sizeof(err), "out of memory");
@@ -540,6 +543,15 @@ static void on_tick(uv_poll_t *t, int status, int events)
     status_update(srv);
 }
 
+/* A segment an older ofad left that we cannot remove (someone else's, under
+ * /dev/shm's sticky bit): say so; it costs memory but no page of ours can
+ * ever be confused with it (pages have no names). */
+static void sweep_failed(void *ctx, const char *name, int err)
+{
+    (void)ctx;
+    log_warning("old segment not removed segment=%s err=%s", name, log_errname(err));
+}
+
 int server_start(struct server *srv, char *err, size_t errlen)
 {
     int n, rc;
@@ -556,7 +568,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
             return rc;
     }
     shm_tag(srv->socket_path, srv->tag);
-    reg_init(&srv->reg, srv->tag, srv->cfg.max_arenas, srv->cfg.max_total);
+    reg_init(&srv->reg, srv->cfg.max_arenas, srv->cfg.max_total, srv->cfg.max_pages);
 
     rc = take_lock(srv, err, errlen);
     if (rc < 0) {
@@ -564,7 +576,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
             set_err(err, errlen, "another ofad is serving %s", srv->socket_path);
         goto fail;
     }
-    n = shm_sweep(srv->tag);
+    n = shm_sweep(srv->tag, sweep_failed, NULL);
     if (n < 0)
         log_warning("cannot sweep old segments err=%s", log_errname(n));
     else

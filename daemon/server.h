@@ -24,7 +24,8 @@ struct server {
     size_t n_flag_arenas;
     bool log_level_fixed; /* --log-level given: the file does not change it */
     bool socket_fixed;    /* --socket or $OFAD_SOCKET given */
-    uint64_t shm_size;    /* size of /dev/shm at start (max_total default) */
+    uint64_t mem_size;    /* physical memory (max_total default) */
+    uint64_t nofile;      /* RLIMIT_NOFILE in force (max_pages bound) */
     uid_t uid;            /* ofad's own, owner of configured arenas by default */
     gid_t gid;
 

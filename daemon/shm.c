@@ -1,31 +1,41 @@
 /*
- * shm.c - creates, opens and removes the POSIX shared-memory segments that
- * hold arena pages.
+ * shm.c - creates, checks, reopens and releases the memory behind arena
+ * pages.
  *
- * Owns: every shm_open, ftruncate, posix_fallocate and shm_unlink of ofad,
- * and the segment naming scheme. Called by arena.c (create a page, open it to
- * pass its fd, remove it), by server.c (the sweep at start) and by main.c
- * (the size of /dev/shm).
+ * Owns: every memfd_create, fallocate and seal of ofad, the reader's
+ * read-only reopening, the punch at release, and the sweep of segments older
+ * versions left in /dev/shm. Called by arena.c (page creation runs on a
+ * worker thread; the rest on the loop), main.c/server.c (sweep at start) and
+ * the test harness (sweep).
  *
- * Security: segments are created 0600 by ofad's user, and fchmod'ed in case a
- * umask or an ACL default widened them; clients never open them by name but
- * receive a descriptor over the socket (SCM_RIGHTS), so the arena's own mode,
- * checked by ofad, is the only way in.
+ * Security: a page has no name, so nobody can open, squat or pre-create it:
+ * clients receive a descriptor over the socket (SCM_RIGHTS) after ofad
+ * checked the arena's mode, and /proc/<ofad>/fd is closed to other users.
+ * Writers get the read-write descriptor; readers a read-only one reopened
+ * through /proc/self/fd, whose mappings can never be made writable; the
+ * memfd's mode is 0400, so that a reader cannot reopen its descriptor
+ * read-write through its own /proc/self/fd either. The
+ * seals (SHM_SEALS) stop anyone, writers included, from changing the size;
+ * they do not stop a writer from punching holes (FALLOC_FL_PUNCH_HOLE): that
+ * only zeroes bytes the writer could overwrite anyway, and frees memory.
  *
- * Backing: a page is fully allocated with posix_fallocate when it is made, so
- * that a full /dev/shm is an -ENOMEM for the allocating client now rather
- * than a SIGBUS for whichever process first touches the page later.
+ * Backing: a page is allocated in full before it is sealed, so that memory
+ * missing (RAM, the memory cgroup) is an -ENOMEM for the allocating client
+ * now rather than a SIGBUS for whichever process first touches the page.
+ * Memory of a page is charged to the cgroup of the process that faulted it
+ * in: ofad's for the backing, and after a release (punched) the cgroup of
+ * whoever touches a stale mapping again.
  */
 #include "shm.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SHM_DIR "/dev/shm"
@@ -41,55 +51,84 @@ void shm_tag(const char *abs_path, char tag[SHM_TAG_LEN + 1])
     snprintf(tag, SHM_TAG_LEN + 1, "%016llx", (unsigned long long)h);
 }
 
-void shm_name(char *buf, const char *tag, const char *arena, uint64_t n)
+int shm_page_create(const char *label, uint64_t len)
 {
-    snprintf(buf, SHM_NAME_MAX, "/ofa.%s.%s.%llu", tag, arena, (unsigned long long)n);
-}
-
-int shm_seg_create(const char *name, uint64_t len)
-{
+    char name[SHM_NAME_MAX];
     int fd, rc;
 
-    if (len > (uint64_t)INT64_MAX)
+    if (len == 0 || len % 4096 != 0 || len > (uint64_t)INT64_MAX)
         return -EINVAL;
-    fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    snprintf(name, sizeof(name), "ofa:%s", label);
+    fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
-    if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)len) < 0) {
-        rc = errno == EFBIG || errno == ENOSPC ? -ENOMEM : -errno;
+    /* A memfd is created 0777: anyone holding a read-only descriptor could
+     * reopen it read-write through /proc/self/fd. 0400 allows only the
+     * read-only reopening (shm_page_reader), for ofad's user alone. */
+    if (fchmod(fd, 0400) < 0 || ftruncate(fd, (off_t)len) < 0) {
+        rc = errno == EFBIG ? -ENOMEM : -errno;
         goto fail;
     }
     do {
         rc = posix_fallocate(fd, 0, (off_t)len); /* returns an errno, not -1 */
     } while (rc == EINTR);
     if (rc != 0) {
-        /* ENOSPC (tmpfs full) and EFBIG alike mean: no memory for this page. */
+        /* ENOSPC (memory cgroup or RAM) and EFBIG (RLIMIT_FSIZE) alike mean:
+         * no memory for this page. */
         rc = (rc == ENOSPC || rc == EFBIG || rc == ENOMEM) ? -ENOMEM : -rc;
         goto fail;
     }
-    close(fd);
-    return 0;
+    if (fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    return fd;
 
 fail:
-    /* Unlink before closing so that no one can open a half-made page. */
-    shm_unlink(name);
+    close(fd); /* nobody else ever saw it: closing frees it all */
+    return rc;
+}
+
+int shm_page_check(int fd, uint64_t len)
+{
+    struct stat st;
+    int seals, fl;
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0)
+        return errno == EINVAL ? -EINVAL : -errno; /* EINVAL: not a memfd */
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len || (seals & SHM_SEALS) != SHM_SEALS ||
+        (fl & O_ACCMODE) != O_RDWR)
+        return -EINVAL;
+    return 0;
+}
+
+int shm_page_reader(int fd)
+{
+    char path[64];
+    int rfd;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    rfd = open(path, O_RDONLY | O_CLOEXEC);
+    return rfd < 0 ? -errno : rfd;
+}
+
+int shm_page_release(int fd, uint64_t len)
+{
+    int rc = 0;
+
+    if (len > 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)len) < 0)
+        rc = -errno;
     close(fd);
     return rc;
 }
 
-int shm_seg_open(const char *name, bool writable)
-{
-    int fd = shm_open(name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-
-    return fd < 0 ? -errno : fd;
-}
-
-int shm_seg_unlink(const char *name)
-{
-    return shm_unlink(name) < 0 ? -errno : 0;
-}
-
-int shm_sweep(const char *tag)
+int shm_sweep(const char *tag, shm_sweep_fail_fn *fail, void *ctx)
 {
     char prefix[SHM_TAG_LEN + 8];
     char name[NAME_MAX + 2];
@@ -108,17 +147,9 @@ int shm_sweep(const char *tag)
         snprintf(name, sizeof(name), "/%s", e->d_name);
         if (shm_unlink(name) == 0)
             n++;
+        else if (errno != ENOENT && fail != NULL)
+            fail(ctx, name, -errno);
     }
     closedir(d);
     return n;
-}
-
-int shm_fs_size(uint64_t *out)
-{
-    struct statvfs st;
-
-    if (statvfs(SHM_DIR, &st) < 0)
-        return -errno;
-    *out = (uint64_t)st.f_blocks * st.f_frsize;
-    return 0;
 }

@@ -601,7 +601,12 @@ void heap_destroy(struct heap *h)
 
 int heap_page_add(struct heap *h, uint64_t len, uint64_t *base)
 {
-    uint64_t a, b;
+    return heap_page_add_at(h, len, 0, base);
+}
+
+int heap_page_add_at(struct heap *h, uint64_t len, uint64_t floor, uint64_t *base)
+{
+    uint64_t a, b, from = floor > h->next_base ? floor : h->next_base;
     uint32_t i;
     int rc;
 
@@ -610,9 +615,9 @@ int heap_page_add(struct heap *h, uint64_t len, uint64_t *base)
     a = page_align(len);
     /* Bases only grow; running out of the 64-bit space is running out of
      * memory (it takes 2^24 pages of the largest length). */
-    if (h->next_base > UINT64_MAX - (a - 1))
+    if (from > UINT64_MAX - (a - 1))
         return -ENOMEM;
-    b = (h->next_base + a - 1) & ~(a - 1);
+    b = (from + a - 1) & ~(a - 1);
     if (b > UINT64_MAX - len)
         return -ENOMEM;
     if (h->npages == h->pages_cap) {

@@ -151,7 +151,7 @@ START_TEST(test_ready_status_stop)
     ck_assert_int_eq(ofa_arena_open(c, "act", &a), 0);
     ck_assert_int_eq(ofa_alloc(a, 4096, &off), 0);
     ck_assert_int_eq(ofad_wait_notify(&d, "STATUS=arenas=1 clients=1 bytes=65536"), 0);
-    ck_assert_int_ge(ofad_segments(d.tag), 1);
+    ck_assert_int_ge(ofad_pages(&d), 1);
     ofa_disconnect(c);
 
     stop_activated(&d);

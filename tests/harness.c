@@ -47,6 +47,35 @@
 
 static struct ofad *tracked[MAX_TRACKED];
 
+int ofad_pages(const struct ofad *d)
+{
+    char dir[64], path[PATH_MAX], link[PATH_MAX];
+    struct dirent *e;
+    DIR *fds;
+    int n = 0;
+
+    if (d->pid <= 0)
+        return 0;
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)d->pid);
+    fds = opendir(dir);
+    if (fds == NULL)
+        return -errno;
+    while ((e = readdir(fds)) != NULL) {
+        ssize_t len;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        len = readlink(path, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (strncmp(link, "/memfd:ofa:", 11) == 0)
+            n++;
+    }
+    closedir(fds);
+    return n;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 static bool atexit_done;
 
@@ -118,7 +147,7 @@ static void sweep_stale(void)
         snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
         snprintf(sock, sizeof(sock), "%s/ofad.sock", path);
         shm_tag(sock, tag);
-        (void)shm_sweep(tag);
+        (void)shm_sweep(tag, NULL, NULL);
         nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     }
     closedir(dir);
@@ -458,7 +487,7 @@ void ofad_cleanup(struct ofad *d)
         d->notify_fd = -1;
     }
     if (d->tag[0] != '\0')
-        (void)shm_sweep(d->tag);
+        (void)shm_sweep(d->tag, NULL, NULL);
     if (d->dir[0] != '\0')
         nftw(d->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     untrack(d);

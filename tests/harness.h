@@ -94,8 +94,13 @@ void ofad_cleanup(struct ofad *d);
 /* true when the daemon's log holds needle. */
 bool ofad_log_has(const struct ofad *d, const char *needle);
 
-/* Segments in /dev/shm of this tag ("ofa.<tag>."). */
+/* Segments in /dev/shm of this tag ("ofa.<tag>.", as older versions named
+ * their pages): none may ever be left. */
 int ofad_segments(const char *tag);
+
+/* Pages the running ofad d holds: its memfd descriptors ("memfd:ofa:..."
+ * in /proc/PID/fd); 0 when it is not running. */
+int ofad_pages(const struct ofad *d);
 
 /* Opens the directory and socket to every user (for tests of another uid). */
 int ofad_open_to_all(struct ofad *d);

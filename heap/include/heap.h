@@ -99,6 +99,15 @@ int heap_alloc(struct heap *h, uint64_t size, uint64_t align, uint32_t owner, ui
 int heap_page_add(struct heap *h, uint64_t len, uint64_t *base);
 
 /*
+ * As heap_page_add, with a base at or above floor as well: the lowest
+ * multiple of the page's natural alignment that is >= floor and above every
+ * page the heap ever held. Lets a caller draw the bases of several heaps from
+ * one space (no two heaps share an offset), or put a page back at the base it
+ * had. Returns 0, -EINVAL, -ENOMEM.
+ */
+int heap_page_add_at(struct heap *h, uint64_t len, uint64_t floor, uint64_t *base);
+
+/*
  * Frees the live block that starts at off, whoever owns it, merging it with
  * its free neighbours. If a page becomes entirely free and the heap already
  * keeps a spare empty page (or the page is not of the standard length), the
