@@ -268,6 +268,7 @@ START_TEST(test_example_config)
                                        "max_blocks_per_client",
                                        "max_handles_per_client",
                                        "max_output",
+                                       "max_pages",
                                        "default_page_size",
                                        "default_max_bytes",
                                        "default_align",
