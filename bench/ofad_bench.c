@@ -1563,7 +1563,7 @@ static int mem_read(pid_t pid, struct mem *m)
         char name[400] = "";
         long kb;
         if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %399[^\n]", &lo, &hi, name) >= 2) {
-            if (!strncmp(name, "/dev/shm/", 9)) {
+            if (!strncmp(name, "/dev/shm/", 9) || !strncmp(name, "/memfd:ofa:", 11)) {
                 cls = 3;
                 m->shm_maps++;
             } else if (!strcmp(name, "[heap]")) {

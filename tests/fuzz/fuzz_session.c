@@ -48,11 +48,8 @@ struct world {
 
 static void world_init(struct world *w)
 {
-    static const char path[] = "/fuzz/ofad.sock";
     struct arena_params p = {.name = "f", .page_size = 64 * 1024, .max_bytes = 8 << 20,
                              .align = 64, .mode = 0600};
-    char tag[SHM_TAG_LEN + 1];
-    char unique[64];
     struct arena *a;
 
     log_level = LOGP_ERR - 1; /* a hostile client's lines are expected here: none */
@@ -60,10 +57,9 @@ static void world_init(struct world *w)
         abort();
     cfg_init(&w->cfg, 0);
     w->cfg.max_total = 32 << 20;
-    /* Segments of this process only, whatever runs beside it. */
-    snprintf(unique, sizeof(unique), "%s.%d", path, (int)getpid());
-    shm_tag(unique, tag);
-    reg_init(&w->reg, tag, 8, w->cfg.max_total);
+    w->cfg.max_pages = 1024;
+    /* Pages are memfds of this process only, whatever runs beside it. */
+    reg_init(&w->reg, 8, w->cfg.max_total, w->cfg.max_pages);
     p.uid = (uint32_t)getuid();
     p.gid = (uint32_t)getgid();
     if (reg_create(&w->reg, &p, &a) != 0)
