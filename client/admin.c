@@ -12,6 +12,7 @@
  * Called by: users, ofactl, and ofa_stats() in arena.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,5 +235,188 @@ int ofa_arena_list(ofa_client *c, ofa_arena_info **out, size_t *count)
     qsort(v, n, sizeof(*v), cmp_info);
     *out = v;
     *count = n;
+    return 0;
+}
+
+_Static_assert(OFA_BLOCK_LIVE == PROTO_BLOCK_LIVE && OFA_BLOCK_KEPT == PROTO_BLOCK_KEPT &&
+                   OFA_BLOCK_FREE == PROTO_BLOCK_FREE && OFA_BLOCK_PAGE == PROTO_BLOCK_PAGE,
+               "block kinds differ between the API and the wire");
+
+/* CLIENTS rows, copied out of one reply after another. */
+struct rows {
+    struct proto_client_row *v;
+    char (*names)[PROTO_NAME_MAX + 1];
+    char (*comms)[PROTO_VERSION_STR_MAX + 1];
+    size_t n, cap;
+};
+
+static int rows_add(struct rows *r, const struct proto_client_row *src, uint32_t count)
+{
+    size_t cap = r->cap ? r->cap : 64;
+    void *p;
+
+    while (cap < r->n + count)
+        cap *= 2;
+    if (cap != r->cap) {
+        if ((p = realloc(r->v, cap * sizeof(*r->v))) == NULL)
+            return -ENOMEM;
+        r->v = p;
+        if ((p = realloc(r->names, cap * sizeof(*r->names))) == NULL)
+            return -ENOMEM;
+        r->names = p;
+        if ((p = realloc(r->comms, cap * sizeof(*r->comms))) == NULL)
+            return -ENOMEM;
+        r->comms = p;
+        r->cap = cap;
+    }
+    for (uint32_t i = 0; i < count; i++, r->n++) {
+        r->v[r->n] = src[i];
+        memcpy(r->names[r->n], src[i].arena.ptr, src[i].arena.len);
+        r->names[r->n][src[i].arena.len] = '\0';
+        memcpy(r->comms[r->n], src[i].comm.ptr, src[i].comm.len);
+        r->comms[r->n][src[i].comm.len] = '\0';
+    }
+    return 0;
+}
+
+/* Groups the rows by connection into one allocation. */
+static int rows_group(const struct rows *r, ofa_client_info **out, size_t *count)
+{
+    size_t nc = 0, na = 0, i;
+    ofa_client_info *v, *ci = NULL;
+    ofa_client_arena *arenas;
+
+    for (i = 0; i < r->n; i++) {
+        if (i == 0 || r->v[i].client != r->v[i - 1].client)
+            nc++;
+        if (r->names[i][0] != '\0')
+            na++;
+    }
+    v = calloc(1, (nc ? nc : 1) * sizeof(*v) + na * sizeof(*arenas));
+    if (v == NULL)
+        return -ENOMEM;
+    arenas = (ofa_client_arena *)(v + (nc ? nc : 1));
+    for (i = 0; i < r->n; i++) {
+        const struct proto_client_row *row = &r->v[i];
+
+        if (ci == NULL || row->client != ci->id) {
+            ci = ci == NULL ? v : ci + 1;
+            ci->id = row->client;
+            ci->pid = row->pid;
+            ci->uid = row->uid;
+            ci->gid = row->gid;
+            snprintf(ci->comm, sizeof(ci->comm), "%s", r->comms[i]);
+            ci->since_s = row->since_s;
+            ci->requests = row->requests;
+            ci->arenas = arenas;
+        }
+        if (r->names[i][0] != '\0') {
+            memcpy(arenas->name, r->names[i], sizeof(arenas->name));
+            arenas->blocks = row->blocks;
+            arenas->bytes = row->bytes;
+            arenas++;
+            ci->narenas++;
+        }
+    }
+    *out = v;
+    *count = nc;
+    return 0;
+}
+
+int ofa_client_list(ofa_client *c, ofa_client_info **out, size_t *count)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    struct rows rows = {0};
+    uint64_t cursor = 0;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (c == NULL || out == NULL || count == NULL)
+        return ofa__fail(-EINVAL, "ofa_client_list: NULL argument");
+    do {
+        memset(&req, 0, sizeof(req));
+        req.op = PROTO_OP_CLIENTS;
+        req.u.clients.cursor = cursor;
+        rc = ofa__call(c, &req, &rep, NULL);
+        if (rc < 0)
+            goto out;
+        /* A cursor that does not move on would loop forever. */
+        if (rep.u.clients.next != 0 && rep.u.clients.next <= cursor) {
+            ofa__broken(c, -EPROTO);
+            rc = ofa__fail(-EPROTO, "ofad sent a CLIENTS cursor that goes back");
+            goto out;
+        }
+        cursor = rep.u.clients.next;
+        rc = rows_add(&rows, rep.u.clients.v, rep.u.clients.count);
+        if (rc < 0)
+            goto out;
+    } while (cursor != 0);
+    rc = rows_group(&rows, out, count);
+out:
+    if (rc == -ENOMEM)
+        ofa__fail(rc, "out of memory listing the connections");
+    free(rows.v);
+    free(rows.names);
+    free(rows.comms);
+    return rc;
+}
+
+int ofa_block_list(ofa_client *c, const char *arena, unsigned flags, uint64_t *cursor,
+                   ofa_block_info **out, size_t *count)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    ofa_block_info *v;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (c == NULL || cursor == NULL || out == NULL || count == NULL)
+        return ofa__fail(-EINVAL, "ofa_block_list: NULL argument");
+    if (flags & ~OFA_BLOCKS_FREE)
+        return ofa__fail(-EINVAL, "ofa_block_list: unknown flags 0x%x", flags);
+    rc = ofa__name_check(arena);
+    if (rc < 0)
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_BLOCKS;
+    req.u.blocks.name.ptr = arena;
+    req.u.blocks.name.len = (uint32_t)strlen(arena);
+    req.u.blocks.cursor = *cursor;
+    req.u.blocks.flags = (flags & OFA_BLOCKS_FREE) ? PROTO_BLOCKS_FREE : 0;
+    rc = ofa__call(c, &req, &rep, NULL);
+    if (rc < 0)
+        return ofa__fail_arena(c, rc, arena);
+    if ((rep.u.blocks.next != 0 && rep.u.blocks.next <= *cursor) ||
+        (rep.u.blocks.next != 0 && rep.u.blocks.count == 0)) {
+        ofa__broken(c, -EPROTO);
+        return ofa__fail(-EPROTO, "ofad sent a BLOCKS cursor that does not move on");
+    }
+    v = calloc(rep.u.blocks.count ? rep.u.blocks.count : 1, sizeof(*v));
+    if (v == NULL)
+        return ofa__fail(-ENOMEM, "out of memory listing arena %s", arena);
+    for (uint32_t i = 0; i < rep.u.blocks.count; i++) {
+        const uint64_t *e = &rep.u.blocks.v[i * PROTO_BLOCK_FIELDS];
+
+        if (e[2] > PROTO_BLOCK_PAGE || e[3] > UINT32_MAX) {
+            free(v);
+            ofa__broken(c, -EPROTO);
+            return ofa__fail(-EPROTO, "ofad sent a BLOCKS entry of an unknown kind");
+        }
+        v[i].off = e[0];
+        v[i].size = e[1];
+        v[i].kind = (uint32_t)e[2];
+        v[i].pid = (uint32_t)e[3];
+        v[i].client = e[4];
+    }
+    *cursor = rep.u.blocks.next;
+    *out = v;
+    *count = rep.u.blocks.count;
     return 0;
 }

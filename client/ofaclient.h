@@ -341,6 +341,73 @@ OFA_EXTERN int ofa_wake(ofa_arena *a, uint64_t off, int count);
 OFA_EXTERN int ofa_wait_addr(const void *addr, uint32_t expected, int timeout_ms);
 OFA_EXTERN int ofa_wake_addr(const void *addr, int count);
 
+/* Who is connected (ofactl clients, top). */
+
+typedef struct ofa_client_arena {
+    char name[64];          /* an arena the connection has open */
+    uint64_t blocks, bytes; /* live blocks it owns there (not OFA_KEEP ones), their bytes */
+} ofa_client_arena;
+
+#define OFA_ROOM_CLIENT_INFO 256
+#define OFA_ROOM_BLOCK_INFO  64
+
+typedef struct ofa_client_info {
+    union {
+        struct {
+            uint64_t id;            /* the daemon's number for the connection, from 1 */
+            uint32_t pid, uid, gid; /* the peer, as the kernel said at connect */
+            char comm[32];          /* its command name then ("" if ofad could not read it) */
+            uint64_t since_s;       /* Unix time it connected */
+            uint64_t requests;      /* requests served on it */
+            size_t narenas;         /* arenas open, in arenas[] */
+            ofa_client_arena *arenas;
+        };
+        unsigned char ofa_room_[OFA_ROOM_CLIENT_INFO];
+    };
+} ofa_client_info;
+
+/*
+ * Every connection to the daemon this caller may see (root and ofad's own
+ * user: all; others: their own uid's), in connection order, in one array the
+ * caller releases with free() (the arenas arrays live in the same
+ * allocation). Takes as many round trips as the list needs pages.
+ * Errors: -ENOMEM, -EINVAL (c, out or count NULL), connection errors.
+ */
+OFA_EXTERN int ofa_client_list(ofa_client *c, ofa_client_info **out, size_t *count);
+
+/* What an arena holds, block by block (ofactl blocks, map). */
+
+#define OFA_BLOCK_LIVE 0u /* a live block owned by a connection (pid, client set) */
+#define OFA_BLOCK_KEPT 1u /* a live block the arena keeps (OFA_KEEP) */
+#define OFA_BLOCK_FREE 2u /* a free chunk (listed with OFA_BLOCKS_FREE) */
+#define OFA_BLOCK_PAGE 3u /* a page: off is its base, size its length; its chunks follow */
+
+#define OFA_BLOCKS_FREE 1u /* ofa_block_list flag: free chunks too */
+
+typedef struct ofa_block_info {
+    union {
+        struct {
+            uint64_t off, size;
+            uint32_t kind;   /* OFA_BLOCK_* */
+            uint32_t pid;    /* OFA_BLOCK_LIVE: the owner's pid */
+            uint64_t client; /* OFA_BLOCK_LIVE: the owner's connection (ofa_client_info.id) */
+        };
+        unsigned char ofa_room_[OFA_ROOM_BLOCK_INFO];
+    };
+} ofa_block_info;
+
+/*
+ * One part of the listing of arena's pages and blocks, in address order:
+ * the entries at offsets >= *cursor (start with 0). On return *cursor is
+ * where the next part starts, 0 when this was the last; *out (released with
+ * free()) holds *count entries. A long listing takes several calls; what
+ * changes between two calls shows from the cursor on. Needs read
+ * permission. Errors: -ENOENT, -EACCES, -EINVAL (bad name or flags, NULL
+ * arguments), -ENOMEM, connection errors.
+ */
+OFA_EXTERN int ofa_block_list(ofa_client *c, const char *arena, unsigned flags, uint64_t *cursor,
+                              ofa_block_info **out, size_t *count);
+
 /* 1 if name is a valid arena name (1 to OFA_NAME_MAX bytes of A-Z a-z 0-9
  * . _ -), else 0. */
 OFA_EXTERN int ofa_arena_name_valid(const char *name);

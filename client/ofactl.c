@@ -8,6 +8,9 @@
  *   ofactl [--socket PATH] create NAME [--page-size SIZE] [--max SIZE]
  *                                      [--align N] [--mode OCTAL]
  *   ofactl [--socket PATH] drop NAME [--force]
+ *   ofactl [--socket PATH] clients [--json]
+ *   ofactl [--socket PATH] blocks ARENA [--json] [--free] [--limit N]
+ *                                       [--sort size|owner]
  *
  * Exit status, which scripts rely on: 0 done; 1 the daemon refused (the
  * library's detailed message and the error's name on stderr); 2 a usage
@@ -78,6 +81,11 @@ static const char usage_text[] =
     "                               create an arena (defaults: the daemon's, mode 0600)\n"
     "  drop NAME [--force]          drop an arena; refused while it has live blocks\n"
     "                               unless --force\n"
+    "  clients [--json]             the connections: pid, user, command, since when,\n"
+    "                               requests, and blocks and bytes per arena open\n"
+    "  blocks ARENA [--json] [--free] [--limit N] [--sort size|owner]\n"
+    "                               the arena's live blocks (and free chunks) with\n"
+    "                               their owner's pid, or kept (OFA_KEEP)\n"
     "\n"
     "options:\n"
     "  --socket PATH    the daemon's socket (default: $OFAD_SOCKET, else " OFA_DEFAULT_SOCKET ")\n"
@@ -101,6 +109,9 @@ enum {
     O_MAX = 1u << 4,
     O_ALIGN = 1u << 5,
     O_MODE = 1u << 6,
+    O_FREE = 1u << 7,
+    O_LIMIT = 1u << 8,
+    O_SORT = 1u << 9,
 };
 
 /* getopt_long values: the bit of an option that takes no value is its
@@ -119,6 +130,9 @@ static const struct option long_opts[] = {
     {"max", required_argument, NULL, O_MAX},
     {"align", required_argument, NULL, O_ALIGN},
     {"mode", required_argument, NULL, O_MODE},
+    {"free", no_argument, NULL, O_FREE},
+    {"limit", required_argument, NULL, O_LIMIT},
+    {"sort", required_argument, NULL, O_SORT},
     {NULL, 0, NULL, 0},
 };
 
@@ -126,7 +140,7 @@ struct opts {
     const char *socket; /* as given, or NULL */
     long long timeout_ms; /* --timeout in ms, -1 when not given */
     unsigned given;     /* O_* bits seen */
-    const char *wait, *page_size, *max, *align, *mode;
+    const char *wait, *page_size, *max, *align, *mode, *limit, *sort;
     char **args; /* operands after the command */
     int nargs;
 };
@@ -786,6 +800,297 @@ static int cmd_drop(const struct opts *o)
     return EXIT_OK;
 }
 
+static void since(char *buf, size_t n, uint64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (localtime_r(&tt, &tm) == NULL || strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, n, "%" PRIu64, t);
+}
+
+static json_t *clients_json(const ofa_client_info *v, size_t n)
+{
+    json_t *root = json_object(), *list = json_array(), *o, *arenas, *a;
+    int rc = 0;
+
+    if (root == NULL || list == NULL || json_object_set_new(root, "clients", list) < 0) {
+        json_decref(list);
+        json_decref(root);
+        return NULL;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        o = json_object();
+        arenas = json_array();
+        if (o == NULL || arenas == NULL || json_array_append_new(list, o) < 0 ||
+            json_object_set_new(o, "arenas", arenas) < 0) {
+            rc = -1;
+            break;
+        }
+        rc |= jset(o, "id", jnum(v[i].id));
+        rc |= jset(o, "pid", jnum(v[i].pid));
+        rc |= jset(o, "uid", jnum(v[i].uid));
+        rc |= jset(o, "gid", jnum(v[i].gid));
+        rc |= jset(o, "comm", json_string(v[i].comm));
+        rc |= jset(o, "since_s", jnum(v[i].since_s));
+        rc |= jset(o, "requests", jnum(v[i].requests));
+        for (size_t k = 0; k < v[i].narenas && rc == 0; k++) {
+            a = json_object();
+            if (a == NULL || json_array_append_new(arenas, a) < 0) {
+                rc = -1;
+                break;
+            }
+            rc |= jset(a, "name", json_string(v[i].arenas[k].name));
+            rc |= jset(a, "blocks", jnum(v[i].arenas[k].blocks));
+            rc |= jset(a, "bytes", jnum(v[i].arenas[k].bytes));
+        }
+    }
+    if (rc != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static int cmd_clients(const struct opts *o)
+{
+    static const char *const head[] = {"ID",       "PID",   "USER",   "COMMAND", "SINCE",
+                                       "REQUESTS", "ARENA", "BLOCKS", "BYTES"};
+    struct table t = {.ncols = 9, .left = 0x4c}; /* USER COMMAND ARENA */
+    char cell[9][CELL];
+    const char *row[9];
+    ofa_client_info *v;
+    ofa_client *c;
+    json_t *root;
+    size_t n, i, k;
+    int rc;
+
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = ofa_client_list(c, &v, &n);
+    ofa_disconnect(c);
+    if (rc < 0)
+        return report(rc);
+    if (o->given & O_JSON) {
+        root = clients_json(v, n);
+        free(v);
+        return root != NULL ? json_print(root) : json_failed();
+    }
+    if (table_row(&t, head) < 0)
+        goto oom;
+    for (i = 0; i < n; i++) {
+        for (k = 0; k == 0 || k < v[i].narenas; k++) {
+            for (size_t j = 0; j < 9; j++) {
+                row[j] = cell[j];
+                strcpy(cell[j], "-");
+            }
+            snprintf(cell[0], CELL, "%" PRIu64, v[i].id);
+            snprintf(cell[1], CELL, "%" PRIu32, v[i].pid);
+            user_name(cell[2], CELL, v[i].uid);
+            snprintf(cell[3], CELL, "%s", v[i].comm[0] ? v[i].comm : "?");
+            since(cell[4], CELL, v[i].since_s);
+            snprintf(cell[5], CELL, "%" PRIu64, v[i].requests);
+            if (k < v[i].narenas) {
+                snprintf(cell[6], CELL, "%s", v[i].arenas[k].name);
+                snprintf(cell[7], CELL, "%" PRIu64, v[i].arenas[k].blocks);
+                human(cell[8], CELL, v[i].arenas[k].bytes);
+            }
+            if (table_row(&t, row) < 0)
+                goto oom;
+        }
+    }
+    table_print(&t);
+    free(t.cells);
+    free(v);
+    return EXIT_OK;
+oom:
+    free(t.cells);
+    free(v);
+    return out_of_memory();
+}
+
+/* Every entry of arena's listing (pages included), page after page. */
+static int fetch_blocks(ofa_client *c, const char *arena, unsigned flags, ofa_block_info **out,
+                        size_t *count)
+{
+    ofa_block_info *all = NULL, *part, *p;
+    size_t n = 0, k;
+    uint64_t cursor = 0;
+    int rc;
+
+    do {
+        rc = ofa_block_list(c, arena, flags, &cursor, &part, &k);
+        if (rc < 0) {
+            free(all);
+            return rc;
+        }
+        p = realloc(all, (n + k + 1) * sizeof(*all));
+        if (p == NULL) {
+            free(part);
+            free(all);
+            return -ENOMEM;
+        }
+        all = p;
+        memcpy(all + n, part, k * sizeof(*part));
+        n += k;
+        free(part);
+    } while (cursor != 0);
+    *out = all;
+    *count = n;
+    return 0;
+}
+
+static int cmp_size_desc(const void *x, const void *y)
+{
+    const ofa_block_info *a = x, *b = y;
+
+    if (a->size != b->size)
+        return a->size > b->size ? -1 : 1;
+    return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* Owner order: connections by pid, then kept blocks, then free chunks. */
+static int cmp_owner(const void *x, const void *y)
+{
+    const ofa_block_info *a = x, *b = y;
+
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->pid != b->pid)
+        return a->pid < b->pid ? -1 : 1;
+    if (a->client != b->client)
+        return a->client < b->client ? -1 : 1;
+    return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static const char *kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case OFA_BLOCK_LIVE:
+        return "live";
+    case OFA_BLOCK_KEPT:
+        return "kept";
+    case OFA_BLOCK_FREE:
+        return "free";
+    default:
+        return "page";
+    }
+}
+
+static int blocks_json(const char *arena, const ofa_block_info *v, size_t n, size_t total)
+{
+    json_t *root = json_object(), *list = json_array(), *b;
+    int rc = 0;
+
+    if (root == NULL || list == NULL || json_object_set_new(root, "blocks", list) < 0) {
+        json_decref(list);
+        goto bad;
+    }
+    rc |= jset(root, "arena", json_string(arena));
+    rc |= jset(root, "total", jnum(total));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        b = json_object();
+        if (b == NULL || json_array_append_new(list, b) < 0)
+            goto bad;
+        rc |= jset(b, "off", jnum(v[i].off));
+        rc |= jset(b, "size", jnum(v[i].size));
+        rc |= jset(b, "kind", json_string(kind_name(v[i].kind)));
+        rc |= jset(b, "keep", json_boolean(v[i].kind == OFA_BLOCK_KEPT));
+        if (v[i].kind == OFA_BLOCK_LIVE) {
+            rc |= jset(b, "pid", jnum(v[i].pid));
+            rc |= jset(b, "client", jnum(v[i].client));
+        }
+    }
+    if (rc != 0)
+        goto bad;
+    return json_print(root);
+bad:
+    json_decref(root);
+    return json_failed();
+}
+
+static int cmd_blocks(const struct opts *o)
+{
+    static const char *const head[] = {"OFFSET", "SIZE", "OWNER", "CLIENT", "FLAGS"};
+    struct table t = {.ncols = 5, .left = 0x10}; /* FLAGS */
+    const char *arena = o->args[0];
+    char cell[5][CELL];
+    const char *row[5];
+    ofa_block_info *v;
+    size_t n, i, k, limit = SIZE_MAX, total;
+    ofa_client *c;
+    uint64_t lim;
+    int rc, by_size = 0, by_owner = 0;
+
+    if (o->limit != NULL) {
+        if (ofa_parse_size(o->limit, &lim) < 0 || lim == 0)
+            return usage_error("--limit: not a positive count: '%s'", o->limit);
+        limit = lim > SIZE_MAX ? SIZE_MAX : (size_t)lim;
+    }
+    if (o->sort != NULL) {
+        by_size = strcmp(o->sort, "size") == 0;
+        by_owner = strcmp(o->sort, "owner") == 0;
+        if (!by_size && !by_owner)
+            return usage_error("--sort: 'size' or 'owner', not '%s'", o->sort);
+    }
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = fetch_blocks(c, arena, (o->given & O_FREE) ? OFA_BLOCKS_FREE : 0, &v, &n);
+    ofa_disconnect(c);
+    if (rc < 0)
+        return report(rc);
+    /* Pages are for the map; a listing shows what is in them. */
+    for (i = k = 0; i < n; i++)
+        if (v[i].kind != OFA_BLOCK_PAGE)
+            v[k++] = v[i];
+    n = total = k;
+    if (by_size)
+        qsort(v, n, sizeof(*v), cmp_size_desc);
+    else if (by_owner)
+        qsort(v, n, sizeof(*v), cmp_owner);
+    if (n > limit)
+        n = limit;
+    if (o->given & O_JSON) {
+        rc = blocks_json(arena, v, n, total);
+        free(v);
+        return rc;
+    }
+    if (table_row(&t, head) < 0)
+        goto oom;
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < 5; k++) {
+            row[k] = cell[k];
+            strcpy(cell[k], "-");
+        }
+        snprintf(cell[0], CELL, "%" PRIu64, v[i].off);
+        snprintf(cell[1], CELL, "%" PRIu64, v[i].size);
+        if (v[i].kind == OFA_BLOCK_LIVE) {
+            snprintf(cell[2], CELL, "%" PRIu32, v[i].pid);
+            snprintf(cell[3], CELL, "%" PRIu64, v[i].client);
+            cell[4][0] = '\0';
+        } else if (v[i].kind == OFA_BLOCK_KEPT) {
+            strcpy(cell[2], "kept");
+            strcpy(cell[4], "KEEP");
+        } else {
+            strcpy(cell[4], "FREE");
+        }
+        if (table_row(&t, row) < 0)
+            goto oom;
+    }
+    table_print(&t);
+    if (n < total)
+        printf("(%zu of %zu shown)\n", n, total);
+    free(t.cells);
+    free(v);
+    return EXIT_OK;
+oom:
+    free(t.cells);
+    free(v);
+    return out_of_memory();
+}
+
 /* --- arguments --- */
 
 struct command {
@@ -802,6 +1107,8 @@ static const struct command commands[] = {
     {"stats", cmd_stats, O_JSON, 0, 1, true},
     {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE, 1, 1, true},
     {"drop", cmd_drop, O_FORCE, 1, 1, true},
+    {"clients", cmd_clients, O_JSON, 0, 0, false},
+    {"blocks", cmd_blocks, O_JSON | O_FREE | O_LIMIT | O_SORT, 1, 1, true},
 };
 
 static const char *opt_name(unsigned bit)
@@ -859,8 +1166,15 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
         case O_MODE:
             o->mode = optarg;
             break;
+        case O_LIMIT:
+            o->limit = optarg;
+            break;
+        case O_SORT:
+            o->sort = optarg;
+            break;
         case O_JSON:
         case O_FORCE:
+        case O_FREE:
             break;
         default:
             /* getopt said what was wrong (unknown option, a missing value,

@@ -62,8 +62,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "resume.h"
@@ -880,6 +882,7 @@ static void dispatch(struct session *s, const struct proto_req *q)
     r.op = q->op;
     r.id = q->id;
     r.err = PROTO_OK;
+    s->requests++;
     if (__builtin_expect(!s->hello, 0) && q->op != PROTO_OP_HELLO) {
         slog(s, LOGP_WARNING, "request before HELLO, closing op=%s", proto_op_name(q->op));
         reply_err(s, q->op, q->id, PROTO_EPROTO);
@@ -946,6 +949,12 @@ static void dispatch(struct session *s, const struct proto_req *q)
         end_session(s, "bye");
         begin_close(s);
         rc = 0;
+        break;
+    case PROTO_OP_CLIENTS:
+        rc = admin_clients(s, q, &r);
+        break;
+    case PROTO_OP_BLOCKS:
+        rc = admin_blocks(s, q, &r);
         break;
     case PROTO_OP_HELLO:
         if (s->hello) {
@@ -1229,6 +1238,36 @@ static bool admit(struct sessions *ss, const struct session *s)
     return true;
 }
 
+/*
+ * The peer's command name, for CLIENTS: read once here, while the pid is
+ * surely the peer's (a pid read later may belong to another process).
+ * Anything but printable ASCII becomes '?', since it ends up on terminals.
+ * Needs /proc/PID of other users to be visible to ofad (the unit must not
+ * set ProtectProc=invisible); when it is not, the name stays empty.
+ */
+static void peer_comm(int32_t pid, char *comm, size_t len)
+{
+    char path[32];
+    ssize_t n;
+    int fd;
+
+    comm[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    n = read(fd, comm, len - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    if (comm[n - 1] == '\n')
+        n--;
+    comm[n] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        if (comm[i] < 0x20 || comm[i] > 0x7e)
+            comm[i] = '?';
+}
+
 void session_accept(struct sessions *ss, int fd)
 {
     struct session *s;
@@ -1258,6 +1297,8 @@ void session_accept(struct sessions *ss, int fd)
     /* The process, watched if it asks for a resumable session: taken now,
      * before any request, while the pid surely still names the peer. */
     s->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)uc.pid, 0);
+    peer_comm(uc.pid, s->comm, sizeof(s->comm));
+    s->since_s = (uint64_t)time(NULL);
     rc = peer_groups(fd, &s->cred);
     if (rc < 0)
         goto fail_free;
@@ -1325,6 +1366,7 @@ void sessions_fini(struct sessions *ss)
     free(ss->bases);
     ss->bases = NULL;
     ss->bases_cap = 0;
+    admin_scratch_free(&ss->admin);
 }
 
 void session_close_all(struct sessions *ss)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "arena.h"
 #include "config.h"
 #include "log.h"
@@ -64,6 +65,10 @@ struct session {
     uint64_t blocks_bound; /* >= blocks this connection owns (see op_alloc) */
 
     uint64_t accepted; /* ms */
+    char comm[16];          /* /proc/PID/comm at accept, printable ASCII ("" if unknown) */
+    uint64_t since_s;       /* Unix time of accept */
+    uint64_t requests;      /* requests served */
+
     bool hello;             /* handshake done */
     bool eof;               /* the client shut down its sending side */
     bool closing;           /* flush what is queued, then close */
@@ -100,6 +105,7 @@ struct sessions {
     struct proto_arena_info infos[REG_MAX_ARENAS];
     uint64_t *bases; /* PAGES, grown on demand up to PROTO_MAX_PAGES */
     uint32_t bases_cap;
+    struct admin_scratch admin; /* CLIENTS, BLOCKS (admin.c) */
 };
 
 /* Points ss at what sessions serve; no session yet. */

@@ -468,7 +468,9 @@ HOT void owner_link(struct heap *h, uint32_t owner, uint32_t i)
         return;
     o = &h->owners[owner];
     o->blocks++;
+    o->bytes += rec[i].size;
     h->owned_blocks++;
+    h->owned_bytes += rec[i].size;
     rec[i].lprev = HEAP_NIL;
     rec[i].lnext = o->head;
     if (o->head != HEAP_NIL)
@@ -486,7 +488,9 @@ HOT void owner_unlink(struct heap *h, uint32_t i)
         return;
     o = &h->owners[owner];
     o->blocks--;
+    o->bytes -= c->size;
     h->owned_blocks--;
+    h->owned_bytes -= c->size;
     if (c->lprev != HEAP_NIL)
         rec[c->lprev].lnext = c->lnext;
     else
@@ -1148,6 +1152,85 @@ uint64_t heap_owner_blocks(const struct heap *h, uint32_t owner)
     return owner_valid(h, owner) ? h->owners[owner].blocks : 0;
 }
 
+uint64_t heap_owner_bytes(const struct heap *h, uint32_t owner)
+{
+    if (owner == HEAP_OWNER_ARENA)
+        return h->st.bytes_live - h->owned_bytes;
+    return owner_valid(h, owner) ? h->owners[owner].bytes : 0;
+}
+
+/* ---- walk --------------------------------------------------------------- */
+
+/*
+ * The first chunk of page p at an offset >= from (from inside the page).
+ * A live block there is found in O(1) through the live lookup, which is
+ * where heap_walk() leaves its cursor; anything else (the heap changed since)
+ * costs a scan of the page.
+ */
+static uint32_t walk_resume(const struct heap *h, size_t p, uint64_t from)
+{
+    uint32_t i = hash_find(h, from);
+
+    if (i != HEAP_NIL)
+        return i;
+    for (i = h->pages[p].first; i != HEAP_NIL && h->rec[i].off < from; i = h->rec[i].anext)
+        ;
+    return i;
+}
+
+size_t heap_walk(const struct heap *h, uint64_t from, bool with_free, struct heap_walk_ent *v,
+                 size_t max, uint64_t *next)
+{
+    size_t p, n = 0;
+    uint32_t i;
+
+    assert(max >= 3);
+    *next = 0;
+    p = page_floor(h, from);
+    if (p == h->npages)
+        p = 0; /* from is below every page */
+    else if (from >= h->pages[p].base + h->pages[p].len)
+        p++;
+    for (; p < h->npages; p++) {
+        const struct heap_page *pg = &h->pages[p];
+        bool first = false;
+
+        if (from <= pg->base) {
+            /* A page entry and its first chunk go together, so that a
+             * cursor never points at a page whose entry was sent. */
+            if (n + 2 > max) {
+                *next = pg->base;
+                return n;
+            }
+            v[n++] = (struct heap_walk_ent){pg->base, pg->len, HEAP_WALK_PAGE, 0};
+            i = pg->first;
+            first = true;
+        } else {
+            i = walk_resume(h, p, from);
+        }
+        for (; i != HEAP_NIL; i = h->rec[i].anext, first = false) {
+            const struct heap_chunk *c = &h->rec[i];
+
+            if (is_free(c) && !with_free)
+                continue;
+            /* Stop before a live block, whose offset the next call finds in
+             * O(1); a free chunk still fits when one slot is left (two free
+             * chunks are never neighbours, so a live block or the page's end
+             * comes next). */
+            if (!first && (n == max || (n + 1 >= max && !is_free(c)))) {
+                *next = c->off;
+                return n;
+            }
+            if (is_free(c))
+                v[n++] = (struct heap_walk_ent){c->off, c->size, HEAP_WALK_FREE, 0};
+            else
+                v[n++] = (struct heap_walk_ent){c->off, c->size, HEAP_WALK_LIVE,
+                                                c->tag & ~HEAP_LIVE};
+        }
+    }
+    return n;
+}
+
 /* ---- stats -------------------------------------------------------------- */
 
 /*
@@ -1223,7 +1306,7 @@ static int broken(char *why, size_t why_len, const char *fmt, ...)
 int heap_validate(const struct heap *h, char *why, size_t why_len)
 {
     uint64_t nchunks = 0, nfree = 0, nlive = 0, bytes_live = 0, reserved = 0, maxfree = 0;
-    uint64_t inbins = 0, inlookup = 0, narena = 0, owned = 0, n, b;
+    uint64_t inbins = 0, inlookup = 0, narena = 0, owned = 0, owned_bytes = 0, bytes, n, b;
     uint64_t mask = (uint64_t)h->align - 1;
     uint32_t w, i, prev, owner;
     size_t p;
@@ -1350,8 +1433,15 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
         }
         if (n != o->blocks)
             BROKEN("owner %u: %llu blocks listed, %llu counted", owner, ULL(n), ULL(o->blocks));
+        for (i = o->head, bytes = 0; i != HEAP_NIL; i = h->rec[i].lnext)
+            bytes += h->rec[i].size;
+        if (bytes != o->bytes)
+            BROKEN("owner %u: %llu bytes listed, %llu counted", owner, ULL(bytes), ULL(o->bytes));
         owned += n;
+        owned_bytes += bytes;
     }
+    if (owned_bytes != h->owned_bytes)
+        BROKEN("owners hold %llu bytes, owned_bytes %llu", ULL(owned_bytes), ULL(h->owned_bytes));
     if (owned != h->owned_blocks || owned + narena != nlive)
         BROKEN("owners hold %llu + arena %llu of %llu live blocks (owned_blocks %llu)", ULL(owned),
                ULL(narena), ULL(nlive), ULL(h->owned_blocks));

@@ -57,6 +57,7 @@ struct heap_owner {
     uint32_t head;   /* first live block, or HEAP_NIL; next retired id when retired */
     uint32_t active; /* 1 while the id is in use */
     uint64_t blocks; /* live blocks held (not kept for the arena) */
+    uint64_t bytes;  /* their sizes, summed */
 };
 
 struct heap {
@@ -95,6 +96,7 @@ struct heap {
     struct heap_owner *owners;
     uint32_t nowners, owners_cap, owner_free;
     uint64_t owned_blocks; /* live blocks of owners other than the arena */
+    uint64_t owned_bytes;  /* their sizes, summed */
 
     /* Counters kept on the way; blocks_live (allocs - frees), free_chunks
      * (records in use - blocks_live) and largest_free are computed on read. */

@@ -236,6 +236,7 @@ void proto_dec_free(struct proto_dec *d)
         msgpack_zone_free(d->zone);
     free(d->offs);
     free(d->arenas);
+    free(d->clients);
     free(d);
 }
 
@@ -341,6 +342,15 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
         if (rd_u32(&r, &out->u.close.arena) != 0)
             return -EBADMSG;
         break;
+    case PROTO_OP_CLIENTS:
+        if (rd_uint(&r, &out->u.clients.cursor) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_BLOCKS:
+        if (rd_name(&r, &out->u.blocks.name) != 0 || rd_uint(&r, &out->u.blocks.cursor) != 0 ||
+            rd_u32(&r, &out->u.blocks.flags) != 0 || (out->u.blocks.flags & ~PROTO_BLOCKS_FREE))
+            return -EBADMSG;
+        break;
     case PROTO_OP_PAGES:
         if (rd_u32(&r, &out->u.pages.arena) != 0)
             return -EBADMSG;
@@ -398,6 +408,23 @@ static int arenas_room(struct proto_dec *d, uint32_t n)
     return 0;
 }
 
+static int clients_room(struct proto_dec *d, uint32_t n)
+{
+    uint32_t cap = d->clients_cap ? d->clients_cap : 16;
+    struct proto_client_row *v;
+
+    if (n <= d->clients_cap)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    v = realloc(d->clients, (size_t)cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    d->clients = v;
+    d->clients_cap = cap;
+    return 0;
+}
+
 /* STATS, ARENAS, DAEMON replies with err 0: [op, id, 0, record(s)], the
  * head already read and checked by the caller. */
 static int decode_records(struct proto_dec *d, const uint8_t *payload, size_t len,
@@ -423,9 +450,26 @@ static int decode_records(struct proto_dec *d, const uint8_t *payload, size_t le
      * unpacker to fail is running out of memory. */
     if (ret != MSGPACK_UNPACK_SUCCESS)
         return -ENOMEM;
-    if (top.type != MSGPACK_OBJECT_ARRAY || top.via.array.size != 4)
+    if (top.type != MSGPACK_OBJECT_ARRAY || top.via.array.size != proto__rep_fields[out->op])
         return -EBADMSG;
     rec = &top.via.array.ptr[3];
+    if (out->op == PROTO_OP_CLIENTS) {
+        /* [op, id, 0, next, [row...]] */
+        if (rec->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return -EBADMSG;
+        out->u.clients.next = rec->via.u64;
+        rec = &top.via.array.ptr[4];
+        if (rec->type != MSGPACK_OBJECT_ARRAY || rec->via.array.size > PROTO_MAX_CLIENT_ROWS)
+            return -EBADMSG;
+        if (clients_room(d, rec->via.array.size) != 0)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < rec->via.array.size; i++)
+            if (proto__parse_client(&rec->via.array.ptr[i], &d->clients[i]) != 0)
+                return -EBADMSG;
+        out->u.clients.v = d->clients;
+        out->u.clients.count = rec->via.array.size;
+        return 0;
+    }
 
     switch (out->op) {
     case PROTO_OP_STATS:
@@ -521,9 +565,21 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
         if (rd_uint(&r, &out->u.session.session) != 0 || rd_uint(&r, &out->u.session.secret) != 0)
             return -EBADMSG;
         break;
+    case PROTO_OP_BLOCKS:
+        rc = rd_uint(&r, &out->u.blocks.next);
+        if (rc == 0)
+            rc = rd_list(d, &r, PROTO_MAX_BLOCK_ROWS * PROTO_BLOCK_FIELDS, 0, &out->u.blocks.v,
+                         &out->u.blocks.count);
+        if (rc == 0 && out->u.blocks.count % PROTO_BLOCK_FIELDS != 0)
+            rc = -EBADMSG;
+        if (rc != 0)
+            return rc;
+        out->u.blocks.count /= PROTO_BLOCK_FIELDS;
+        break;
     case PROTO_OP_STATS:
     case PROTO_OP_ARENAS:
     case PROTO_OP_DAEMON:
+    case PROTO_OP_CLIENTS:
         return decode_records(d, payload, len, out);
     default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE, RESUME, BYE: nothing but err */
         break;

@@ -287,6 +287,19 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         p = put_head(p, 3, r->op, r->id);
         p = put_uint(p, r->u.close.arena);
         break;
+    case PROTO_OP_CLIENTS:
+        p = put_head(p, 3, r->op, r->id);
+        p = put_uint(p, r->u.clients.cursor);
+        break;
+    case PROTO_OP_BLOCKS:
+        if (proto_name_check(r->u.blocks.name.ptr, r->u.blocks.name.len) != 0 ||
+            (r->u.blocks.flags & ~PROTO_BLOCKS_FREE))
+            return -EINVAL;
+        p = put_head(p, 5, r->op, r->id);
+        p = put_str(p, &r->u.blocks.name);
+        p = put_uint(p, r->u.blocks.cursor);
+        p = put_uint(p, r->u.blocks.flags);
+        break;
     case PROTO_OP_PAGES:
         p = put_head(p, 3, r->op, r->id);
         p = put_uint(p, r->u.pages.arena);
@@ -304,13 +317,36 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
 /* Replies whose size varies (lists, records): checked and sized apart. */
 #define VARIABLE_REPS                                                                              \
     (1u << PROTO_OP_ALLOC_N | 1u << PROTO_OP_PAGES | 1u << PROTO_OP_STATS |                        \
-     1u << PROTO_OP_ARENAS | 1u << PROTO_OP_DAEMON)
+     1u << PROTO_OP_ARENAS | 1u << PROTO_OP_DAEMON | 1u << PROTO_OP_CLIENTS |                       \
+     1u << PROTO_OP_BLOCKS)
+
+/* A BLOCKS reply with err 0: [op, id, 0, next, [u64...]]. */
+static int encode_blocks_rep(struct proto_buf *b, const struct proto_rep *r)
+{
+    uint32_t n = r->u.blocks.count * PROTO_BLOCK_FIELDS;
+    uint8_t *h, *p;
+
+    if (r->u.blocks.count > PROTO_MAX_BLOCK_ROWS || (n && !r->u.blocks.v))
+        return -EINVAL;
+    h = frame_room(b, LIST_OVERHEAD + LIST_ENTRY_MAX * ((size_t)n + 1));
+    if (!h)
+        return -ENOMEM;
+    p = put_head(h + PROTO_HEADER_LEN, 5, r->op, r->id);
+    *p++ = PROTO_OK;
+    p = put_uint(p, r->u.blocks.next);
+    p = put_list(p, r->u.blocks.v, n, 0);
+    frame_commit(b, h, p);
+    return 0;
+}
 
 /* ALLOC_N and PAGES replies with err 0. */
 static __attribute__((noinline)) int encode_list_rep(struct proto_buf *b, const struct proto_rep *r)
 {
     uint32_t max = r->op == PROTO_OP_ALLOC_N ? PROTO_MAX_BATCH : PROTO_MAX_PAGES;
     uint8_t *h, *p;
+
+    if (r->op == PROTO_OP_BLOCKS)
+        return encode_blocks_rep(b, r);
 
     if (r->u.list.count > max || (r->u.list.count && !r->u.list.offs))
         return -EINVAL;
@@ -349,6 +385,13 @@ static __attribute__((noinline)) int encode_record_rep(struct proto_buf *b,
         rc = proto__daemon_valid(&r->u.daemon);
         room = 256;
         break;
+    case PROTO_OP_CLIENTS:
+        if (r->u.clients.count > PROTO_MAX_CLIENT_ROWS || (r->u.clients.count && !r->u.clients.v))
+            return -EINVAL;
+        for (uint32_t i = 0; i < r->u.clients.count && rc == 0; i++)
+            rc = proto__client_valid(&r->u.clients.v[i]);
+        room = LIST_OVERHEAD + 160 * (size_t)r->u.clients.count;
+        break;
     default: /* ARENAS */
         if (r->u.arenas.count > PROTO_MAX_ARENAS || (r->u.arenas.count && !r->u.arenas.v))
             return -EINVAL;
@@ -363,10 +406,14 @@ static __attribute__((noinline)) int encode_record_rep(struct proto_buf *b,
     h = frame_room(b, room);
     if (!h)
         return -ENOMEM;
-    p = put_head(h + PROTO_HEADER_LEN, 4, r->op, r->id);
+    p = put_head(h + PROTO_HEADER_LEN, proto__rep_fields[r->op], r->op, r->id);
     *p++ = PROTO_OK;
     if (r->op == PROTO_OP_ARENAS)
         p = put_array(p, r->u.arenas.count);
+    if (r->op == PROTO_OP_CLIENTS) {
+        p = put_uint(p, r->u.clients.next);
+        p = put_array(p, r->u.clients.count);
+    }
     b->len += (size_t)(p - h);
 
     msgpack_packer_init(&pk, b, buf_write);
@@ -376,6 +423,10 @@ static __attribute__((noinline)) int encode_record_rep(struct proto_buf *b,
         break;
     case PROTO_OP_DAEMON:
         rc = proto__pack_daemon(&pk, &r->u.daemon);
+        break;
+    case PROTO_OP_CLIENTS:
+        for (uint32_t i = 0; i < r->u.clients.count && rc == 0; i++)
+            rc = proto__pack_client(&pk, &r->u.clients.v[i]);
         break;
     default:
         for (uint32_t i = 0; i < r->u.arenas.count && rc == 0; i++)
@@ -396,8 +447,9 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     uint8_t *h, *p;
 
     if (r->err == PROTO_OK && r->op < 32 && ((1u << r->op) & VARIABLE_REPS))
-        return r->op == PROTO_OP_ALLOC_N || r->op == PROTO_OP_PAGES ? encode_list_rep(b, r)
-                                                                    : encode_record_rep(b, r);
+        return r->op == PROTO_OP_ALLOC_N || r->op == PROTO_OP_PAGES || r->op == PROTO_OP_BLOCKS
+                   ? encode_list_rep(b, r)
+                   : encode_record_rep(b, r);
     /* Every other reply fits in FIXED_MAX. */
     h = frame_room(b, FIXED_MAX);
     if (!h)

@@ -119,6 +119,8 @@ const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_STATS] = 3,   /* op id name */
     [PROTO_OP_ARENAS] = 2,  /* op id */
     [PROTO_OP_DAEMON] = 2,  /* op id */
+    [PROTO_OP_CLIENTS] = 3,  /* op id cursor */
+    [PROTO_OP_BLOCKS] = 5,   /* op id name cursor flags */
     [PROTO_OP_VALIDATE] = 3, /* op id name */
     [PROTO_OP_SESSION] = 2, /* op id */
     [PROTO_OP_RESUME] = 4,  /* op id session secret */
@@ -141,6 +143,8 @@ const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_STATS] = 4,   /* op id err {record} */
     [PROTO_OP_ARENAS] = 4,  /* op id err [{record}...] */
     [PROTO_OP_DAEMON] = 4,  /* op id err {record} */
+    [PROTO_OP_CLIENTS] = 5,  /* op id err next [{row}...] */
+    [PROTO_OP_BLOCKS] = 5,   /* op id err next [u64...] */
     [PROTO_OP_VALIDATE] = 3, /* op id err */
     [PROTO_OP_SESSION] = 5, /* op id err session secret */
     [PROTO_OP_RESUME] = 3,  /* op id err */
@@ -252,6 +256,8 @@ static const char *const op_names[PROTO_OP_MAX + 1] = {
     [PROTO_OP_ALLOC] = "ALLOC",   [PROTO_OP_FREE] = "FREE",     [PROTO_OP_ALLOC_N] = "ALLOC_N",
     [PROTO_OP_FREE_N] = "FREE_N", [PROTO_OP_PAGE] = "PAGE",     [PROTO_OP_PAGES] = "PAGES",
     [PROTO_OP_STATS] = "STATS",   [PROTO_OP_ARENAS] = "ARENAS", [PROTO_OP_DAEMON] = "DAEMON",
+    [PROTO_OP_CLIENTS] = "CLIENTS",
+    [PROTO_OP_BLOCKS] = "BLOCKS",
     [PROTO_OP_VALIDATE] = "VALIDATE",
     [PROTO_OP_SESSION] = "SESSION", [PROTO_OP_RESUME] = "RESUME", [PROTO_OP_BYE] = "BYE",
 };

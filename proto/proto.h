@@ -38,6 +38,9 @@
 #define PROTO_MAX_DEPTH        4              /* nesting depth of any message */
 #define PROTO_MAX_PAGES        (1u << 16)     /* page bases in one PAGES reply */
 #define PROTO_VERSION_STR_MAX  31u            /* HELLO server string, DAEMON version */
+#define PROTO_MAX_CLIENT_ROWS  1024u          /* rows in one CLIENTS reply */
+#define PROTO_MAX_BLOCK_ROWS   8192u          /* entries in one BLOCKS reply */
+#define PROTO_BLOCK_FIELDS     5u             /* u64s per BLOCKS entry */
 
 enum proto_op {
     PROTO_OP_HELLO = 1,   /* must be the first request on a connection */
@@ -55,7 +58,9 @@ enum proto_op {
     PROTO_OP_STATS = 13,  /* one arena's record, by name */
     PROTO_OP_ARENAS = 14, /* every arena's record */
     PROTO_OP_DAEMON = 15, /* the daemon's record */
-    /* 16-19: listings */
+    PROTO_OP_CLIENTS = 16, /* the connections and what they hold, a page at a time */
+    PROTO_OP_BLOCKS = 17,  /* an arena's pages, blocks (and free chunks), a page at a time */
+    /* 18-19: listings */
     PROTO_OP_VALIDATE = 20, /* check an arena's allocator invariants (root, ofad's user) */
     /* 21-27: named blocks */
     PROTO_OP_SESSION = 28, /* make this connection's session resumable: its id, secret */
@@ -107,6 +112,15 @@ enum proto_err {
 };
 
 #define PROTO_ALLOC_KEEP 1u /* request flag: the block belongs to the arena (OFA_KEEP) */
+#define PROTO_BLOCKS_FREE 1u /* BLOCKS request flag: list free chunks too */
+
+/* BLOCKS entries: [off, size, kind, pid, client], kind one of these. */
+enum proto_block_kind {
+    PROTO_BLOCK_LIVE = 0, /* a live block owned by a connection (pid, client set) */
+    PROTO_BLOCK_KEPT = 1, /* a live block the arena keeps (OFA_KEEP; pid, client 0) */
+    PROTO_BLOCK_FREE = 2, /* a free chunk */
+    PROTO_BLOCK_PAGE = 3, /* a page: off its base, size its length; its chunks follow */
+};
 
 /* A string inside a decoded frame: not NUL-terminated, valid as long as the
  * frame bytes are. */
@@ -131,6 +145,19 @@ struct proto_daemon_info {
     uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
 };
 
+/* One row of a CLIENTS reply: a connection and one arena it has open (arena
+ * empty, blocks and bytes 0, for a connection with none open). A connection
+ * with several arenas open has several rows, one after the other. */
+struct proto_client_row {
+    uint64_t client;      /* the daemon's id of the connection, from 1 */
+    uint32_t pid, uid, gid;
+    struct proto_str comm; /* /proc/PID/comm at accept: vstr, "" if unknown */
+    uint64_t since_s;     /* Unix time of accept */
+    uint64_t requests;    /* requests served on the connection */
+    struct proto_str arena; /* a name, or empty */
+    uint64_t blocks, bytes; /* live blocks it owns in that arena, their bytes */
+};
+
 struct proto_req {
     uint32_t op;
     uint64_t id;
@@ -143,6 +170,9 @@ struct proto_req {
         } create;
         struct { struct proto_str name; uint32_t force; } drop;
         struct { struct proto_str name; } open, stats, validate;
+        struct { uint64_t cursor; } clients; /* rows of connections with id >= cursor */
+        /* entries at offsets >= cursor (0: from the start) */
+        struct { struct proto_str name; uint64_t cursor; uint32_t flags; } blocks;
         struct { uint32_t arena; } close, pages;
         /* ALLOC and ALLOC_N (count = 1 for ALLOC) */
         struct { uint32_t arena; uint64_t size, align; uint32_t flags, count; } alloc;
@@ -174,6 +204,10 @@ struct proto_rep {
         struct { const struct proto_arena_info *v; uint32_t count; } arenas;
         struct proto_daemon_info daemon;
         struct { uint64_t session, secret; } session;
+        /* next: the cursor of the following page, 0 when this is the last */
+        struct { uint64_t next; const struct proto_client_row *v; uint32_t count; } clients;
+        /* v holds count entries of PROTO_BLOCK_FIELDS u64s each */
+        struct { uint64_t next; const uint64_t *v; uint32_t count; } blocks;
     } u;
 };
 

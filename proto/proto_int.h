@@ -33,6 +33,8 @@ struct proto_dec {
     uint32_t offs_cap;
     struct proto_arena_info *arenas; /* ARENAS records */
     uint32_t arenas_cap;
+    struct proto_client_row *clients; /* CLIENTS rows */
+    uint32_t clients_cap;
     /* Payloads handed to msgpack_unpack(): the tests use it to prove that a
      * hostile payload never got that far. */
     uint64_t unpacks;
@@ -61,6 +63,9 @@ int proto__pack_arena(msgpack_packer *pk, const struct proto_arena_info *a);
 int proto__pack_daemon(msgpack_packer *pk, const struct proto_daemon_info *di);
 int proto__parse_arena(const msgpack_object *o, struct proto_arena_info *a);
 int proto__parse_daemon(const msgpack_object *o, struct proto_daemon_info *di);
+int proto__client_valid(const struct proto_client_row *c);
+int proto__pack_client(msgpack_packer *pk, const struct proto_client_row *c);
+int proto__parse_client(const msgpack_object *o, struct proto_client_row *c);
 
 /* 0..PROTO_VERSION_STR_MAX bytes of printable ASCII. 0 or -EINVAL. */
 int proto__version_str_check(const char *s, size_t len);

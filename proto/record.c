@@ -2,6 +2,8 @@
  * record.c - the map-shaped records: an arena's (STATS, ARENAS) and the
  * daemon's (DAEMON).
  *
+ * Also the rows of a CLIENTS reply, which are records of the same kind.
+ *
  * A record travels as a msgpack map with string keys, so that a newer
  * server may add keys without breaking older clients: parsers ignore keys
  * they do not know, and require every key they do know, exactly once. One
@@ -24,6 +26,7 @@ enum kind {
     K_U32,     /* uint32_t */
     K_MODE,    /* uint32_t <= 07777 */
     K_U64,     /* uint64_t */
+    K_OPTNAME, /* struct proto_str, an arena name or empty */
 };
 
 struct field {
@@ -37,6 +40,7 @@ struct field {
 #define F(k, kind, type, member) {k, sizeof(k) - 1, kind, offsetof(type, member)}
 #define A(k, kind, member)       F(k, kind, struct proto_arena_info, member)
 #define D(k, kind, member)       F(k, kind, struct proto_daemon_info, member)
+#define C(k, kind, member)       F(k, kind, struct proto_client_row, member)
 /* clang-format on */
 
 static const struct field arena_fields[] = {
@@ -68,11 +72,30 @@ static const struct field daemon_fields[] = {
     D("pid", K_U64, pid),
 };
 
+static const struct field client_fields[] = {
+    C("client", K_U64, client),
+    C("pid", K_U32, pid),
+    C("uid", K_U32, uid),
+    C("gid", K_U32, gid),
+    C("comm", K_VERSION, comm),
+    C("since_s", K_U64, since_s),
+    C("requests", K_U64, requests),
+    C("arena", K_OPTNAME, arena),
+    C("blocks", K_U64, blocks),
+    C("bytes", K_U64, bytes),
+};
+
 #define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
 /* The "seen" bitmask of parse() has room for 32 fields. */
 _Static_assert(NFIELDS(arena_fields) <= 32, "too many arena fields");
 _Static_assert(NFIELDS(daemon_fields) <= 32, "too many daemon fields");
+_Static_assert(NFIELDS(client_fields) <= 32, "too many client fields");
+
+static int optname_check(const struct proto_str *s)
+{
+    return s->len == 0 ? 0 : proto_name_check(s->ptr, s->len);
+}
 
 static int valid(const struct field *f, size_t n, const void *rec)
 {
@@ -92,6 +115,11 @@ static int valid(const struct field *f, size_t n, const void *rec)
         case K_VERSION:
             memcpy(&s, at, sizeof(s));
             if (proto__version_str_check(s.ptr, s.len) != 0)
+                return -EINVAL;
+            break;
+        case K_OPTNAME:
+            memcpy(&s, at, sizeof(s));
+            if (optname_check(&s) != 0)
                 return -EINVAL;
             break;
         case K_MODE:
@@ -116,6 +144,11 @@ int proto__daemon_valid(const struct proto_daemon_info *di)
     return valid(daemon_fields, NFIELDS(daemon_fields), di);
 }
 
+int proto__client_valid(const struct proto_client_row *c)
+{
+    return valid(client_fields, NFIELDS(client_fields), c);
+}
+
 /* Packs a record the caller validated. 0 or -ENOMEM (the only way the
  * packer's callback fails). */
 static int pack(msgpack_packer *pk, const struct field *f, size_t n, const void *rec)
@@ -135,6 +168,7 @@ static int pack(msgpack_packer *pk, const struct field *f, size_t n, const void 
         switch (f[i].kind) {
         case K_NAME:
         case K_VERSION:
+        case K_OPTNAME:
             memcpy(&s, at, sizeof(s));
             rc = proto__pack_str(pk, s.ptr, s.len);
             break;
@@ -160,6 +194,11 @@ int proto__pack_arena(msgpack_packer *pk, const struct proto_arena_info *a)
 int proto__pack_daemon(msgpack_packer *pk, const struct proto_daemon_info *di)
 {
     return pack(pk, daemon_fields, NFIELDS(daemon_fields), di);
+}
+
+int proto__pack_client(msgpack_packer *pk, const struct proto_client_row *c)
+{
+    return pack(pk, client_fields, NFIELDS(client_fields), c);
 }
 
 static int lookup(const struct field *f, size_t n, const msgpack_object_str *key)
@@ -196,15 +235,17 @@ static int parse(const msgpack_object *o, const struct field *f, size_t n, void 
         at = base + f[j].off;
         switch (f[j].kind) {
         case K_NAME:
-        case K_VERSION: {
+        case K_VERSION:
+        case K_OPTNAME: {
             struct proto_str s;
 
             if (v->type != MSGPACK_OBJECT_STR)
                 return -EPROTO;
             s.ptr = v->via.str.ptr;
             s.len = v->via.str.size;
-            if (f[j].kind == K_NAME ? proto_name_check(s.ptr, s.len) != 0
-                                    : proto__version_str_check(s.ptr, s.len) != 0)
+            if (f[j].kind == K_NAME      ? proto_name_check(s.ptr, s.len) != 0
+                : f[j].kind == K_OPTNAME ? optname_check(&s) != 0
+                                         : proto__version_str_check(s.ptr, s.len) != 0)
                 return -EPROTO;
             memcpy(at, &s, sizeof(s));
             break;
@@ -240,4 +281,9 @@ int proto__parse_arena(const msgpack_object *o, struct proto_arena_info *a)
 int proto__parse_daemon(const msgpack_object *o, struct proto_daemon_info *di)
 {
     return parse(o, daemon_fields, NFIELDS(daemon_fields), di);
+}
+
+int proto__parse_client(const msgpack_object *o, struct proto_client_row *c)
+{
+    return parse(o, client_fields, NFIELDS(client_fields), c);
 }

@@ -1399,6 +1399,112 @@ END_TEST
 
 /* ---- suite ---------------------------------------------------------------- */
 
+/* ---- the walk with a cursor -------------------------------------------------- */
+
+struct walk_ref {
+    struct heap_walk_ent v[4096];
+    size_t n;
+    const struct heap *h;
+};
+
+/* heap__walk's view, as heap_walk entries (pages from heap_page_next). */
+static void walk_ref_fn(void *ctx, uint64_t off, uint64_t size, int is_free)
+{
+    struct walk_ref *w = ctx;
+    uint64_t base = 0, len = 0;
+    uint32_t owner = 0;
+
+    ck_assert_uint_lt(w->n + 2, sizeof(w->v) / sizeof(w->v[0]));
+    /* A chunk at a page's base starts that page. */
+    if (heap_page_find(w->h, off, &base, &len) == 0 && base == off)
+        w->v[w->n++] = (struct heap_walk_ent){base, len, HEAP_WALK_PAGE, 0};
+    if (!is_free)
+        ck_assert_int_eq(heap_block_owner(w->h, off, &owner), 0);
+    w->v[w->n++] = (struct heap_walk_ent){off, size, is_free ? HEAP_WALK_FREE : HEAP_WALK_LIVE,
+                                          owner};
+}
+
+START_TEST(test_walk)
+{
+    static struct walk_ref ref;
+    static struct heap_walk_ent got[4096];
+    struct heap *h = mk(16384, 64);
+    struct rnd r = {base_seed() + 7};
+    uint64_t offs[600], next, from;
+    uint32_t o1;
+    size_t n, i, k, total, max;
+    int with_free;
+
+    fprintf(stderr, "walk: seed %" PRIu64 " (replay with OFA_SEED=%" PRIu64 ")\n", r.s,
+            r.s - 7);
+    ck_assert_int_eq(heap_owner_new(h, &o1), 0);
+    /* Empty heap: nothing, and the end at once. */
+    ck_assert_uint_eq(heap_walk(h, 0, true, got, 3, &next), 0);
+    ck_assert_uint_eq(next, 0);
+    for (i = 0; i < 600; i++)
+        offs[i] = alloc_grow(h, rnd_size(&r, 3000), 0, i % 3 ? o1 : HEAP_OWNER_ARENA);
+    for (i = 0; i < 600; i += 1 + rnd_below(&r, 3)) {
+        ck_assert_int_eq(heap_free(h, offs[i], NULL, NULL), 0);
+        offs[i] = 0;
+    }
+    ref.n = 0;
+    ref.h = h;
+    heap__walk(h, walk_ref_fn, &ref);
+    /* Whole or in parts of every size from 3 up: the same sequence, with
+     * or without free chunks. */
+    for (with_free = 0; with_free <= 1; with_free++) {
+        for (max = 3; max <= 40; max += 1 + max / 8) {
+            total = 0;
+            from = 0;
+            do {
+                n = heap_walk(h, from, with_free, got + total, max, &next);
+                ck_assert_uint_ge(n, 1);
+                ck_assert_uint_le(n, max);
+                total += n;
+                ck_assert(next == 0 || next > from);
+                from = next;
+            } while (next != 0);
+            for (i = k = 0; i < ref.n; i++) {
+                if (!with_free && ref.v[i].kind == HEAP_WALK_FREE)
+                    continue;
+                ck_assert_uint_lt(k, total);
+                ck_assert_uint_eq(got[k].off, ref.v[i].off);
+                ck_assert_uint_eq(got[k].size, ref.v[i].size);
+                ck_assert_uint_eq(got[k].kind, ref.v[i].kind);
+                ck_assert_uint_eq(got[k].owner, ref.v[i].owner);
+                k++;
+            }
+            ck_assert_uint_eq(k, total);
+        }
+    }
+    /* The heap changes between two calls: the walk goes on from the first
+     * entry at or after the cursor, in order, never twice. */
+    n = heap_walk(h, 0, true, got, 10, &next);
+    ck_assert_uint_ne(next, 0);
+    ck_assert_int_eq(heap_free(h, next, NULL, NULL), 0); /* the cursor's block goes */
+    for (i = 0; i < 600; i++)
+        if (offs[i] == next)
+            offs[i] = 0;
+    from = next;
+    n = heap_walk(h, from, true, got, 4096, &next);
+    ck_assert_uint_eq(next, 0);
+    ck_assert_uint_ge(n, 1);
+    ck_assert_uint_ge(got[0].off + got[0].size, from); /* the merged chunk, or what follows */
+    for (i = 1; i < n; i++)
+        ck_assert_uint_ge(got[i].off, got[i - 1].off);
+    /* Owner figures: blocks and bytes. */
+    for (i = 0, k = 0, total = 0; i < 600; i++)
+        if (offs[i] != 0 && i % 3) {
+            k++;
+            total += heap_block_size(h, offs[i]);
+        }
+    ck_assert_uint_eq(heap_owner_blocks(h, o1), k);
+    ck_assert_uint_eq(heap_owner_bytes(h, o1), total);
+    ck_assert_int_eq(heap_validate(h, NULL, 0), 0);
+    heap_destroy(h);
+}
+END_TEST
+
 static Suite *heap_suite(void)
 {
     Suite *s = suite_create("heap");
@@ -1421,6 +1527,7 @@ static Suite *heap_suite(void)
         {"owners", test_owners, 10},
         {"lookup", test_lookup, 60},
         {"validate", test_validate, 10},
+        {"walk", test_walk, 30},
         {"diff_small", test_diff_small, 240},
         {"diff_aligned", test_diff_aligned, 240},
         {"diff_pages", test_diff_pages, 240},

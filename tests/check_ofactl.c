@@ -592,6 +592,287 @@ START_TEST(test_timeout_silent_server)
 }
 END_TEST
 
+/* --- clients and blocks --- */
+
+static int leaker_fd = -1; /* closing it ends the leaker */
+
+/* A real client process: names itself "leaker", connects, allocates n
+ * blocks of 1000 bytes in t (every fourth OFA_KEEP), writes the first
+ * block's offset and the first kept one's to the pipe, then waits for the
+ * test to close its end. */
+static pid_t leaker(int n, uint64_t offs[2])
+{
+    int up[2], down[2];
+    pid_t pid;
+    char c;
+
+    ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        ofa_client *cl;
+        ofa_arena *a;
+        uint64_t off, out[2] = {0, 0};
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_NAME, "leaker");
+        close(up[0]);
+        close(down[1]);
+        if (ofa_connect(d.socket, &cl) < 0 || ofa_arena_open(cl, "t", &a) < 0)
+            _exit(1);
+        for (int i = 0; i < n; i++) {
+            if (ofa_alloc_ex(a, 1000, 0, i % 4 == 3 ? OFA_KEEP : 0, &off) < 0)
+                _exit(2);
+            if (i == 0)
+                out[0] = off;
+            if (i == 3)
+                out[1] = off;
+        }
+        if (write(up[1], out, sizeof(out)) != sizeof(out))
+            _exit(3);
+        (void)read(down[0], &c, 1); /* until the test is done */
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    ck_assert_int_eq(read(up[0], offs, 2 * sizeof(uint64_t)), 2 * sizeof(uint64_t));
+    close(up[0]);
+    leaker_fd = down[1];
+    return pid;
+}
+
+START_TEST(test_clients)
+{
+    json_t *j, *list, *cl, *ar, *mine = NULL;
+    uint64_t offs[2];
+    size_t i;
+    pid_t pid;
+    int st;
+
+    start();
+    pid = leaker(40, offs);
+    ck_assert_int_eq(RUN(&R, "clients", "--json"), 0);
+    j = parse(R.out);
+    list = json_object_get(j, "clients");
+    ck_assert(json_is_array(list));
+    json_array_foreach(list, i, cl)
+    {
+        if (jint(cl, "pid") == pid)
+            mine = cl;
+    }
+    ck_assert_ptr_nonnull(mine);
+    ck_assert_str_eq(json_string_value(json_object_get(mine, "comm")), "leaker");
+    ck_assert_int_eq(jint(mine, "uid"), (json_int_t)getuid());
+    ck_assert_int_ge(jint(mine, "requests"), 42); /* HELLO, OPEN, 40 ALLOC */
+    ck_assert_int_gt(jint(mine, "since_s"), 1600000000);
+    ar = json_array_get(json_object_get(mine, "arenas"), 0);
+    ck_assert_ptr_nonnull(ar);
+    ck_assert_str_eq(json_string_value(json_object_get(ar, "name")), "t");
+    ck_assert_int_eq(jint(ar, "blocks"), 30); /* the kept ten are the arena's */
+    ck_assert_int_eq(jint(ar, "bytes"), 30 * 1024);
+    json_decref(j);
+    /* The table names the command and the arena. */
+    ck_assert_int_eq(RUN(&R, "clients"), 0);
+    ck_assert_int_eq(strncmp(R.out, "ID ", 3), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, " leaker "));
+    ck_assert_ptr_nonnull(strstr(R.out, " t "));
+    ck_assert_int_eq(RUN(&R, "clients", "extra"), 2);
+    ck_assert_int_eq(RUN(&R, "clients", "--free"), 2);
+
+    /* blocks finds the first block with its owner, and the kept one. */
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "arena")), "t");
+    ck_assert_int_eq(jint(j, "total"), 40);
+    list = json_object_get(j, "blocks");
+    ck_assert_int_eq(json_array_size(list), 40);
+    {
+        int seen = 0;
+
+        json_array_foreach(list, i, cl)
+        {
+            if ((uint64_t)jint(cl, "off") == offs[0]) {
+                ck_assert_str_eq(json_string_value(json_object_get(cl, "kind")), "live");
+                ck_assert_int_eq(jint(cl, "pid"), pid);
+                ck_assert(json_is_false(json_object_get(cl, "keep")));
+                ck_assert_int_eq(jint(cl, "size"), 1024);
+                seen |= 1;
+            }
+            if ((uint64_t)jint(cl, "off") == offs[1]) {
+                ck_assert_str_eq(json_string_value(json_object_get(cl, "kind")), "kept");
+                ck_assert(json_is_true(json_object_get(cl, "keep")));
+                ck_assert_ptr_null(json_object_get(cl, "pid"));
+                seen |= 2;
+            }
+            /* Address order. */
+            if (i > 0)
+                ck_assert_int_gt(jint(cl, "off"), jint(json_array_get(list, i - 1), "off"));
+        }
+        ck_assert_int_eq(seen, 3);
+    }
+    json_decref(j);
+    /* --free adds the free chunks; --limit and --sort bound and order. */
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--json", "--free"), 0);
+    j = parse(R.out);
+    ck_assert_int_gt(jint(j, "total"), 40);
+    json_decref(j);
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--json", "--sort", "owner", "--limit", "3"), 0);
+    j = parse(R.out);
+    ck_assert_int_eq(jint(j, "total"), 40);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "blocks")), 3);
+    ck_assert_int_eq(jint(json_array_get(json_object_get(j, "blocks"), 0), "pid"), pid);
+    json_decref(j);
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--sort", "owner", "--limit", "2"), 0);
+    ck_assert_int_eq(strncmp(R.out, "OFFSET ", 7), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "(2 of 40 shown)"));
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--sort", "age"), 2);
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--limit", "0"), 2);
+    ck_assert_int_eq(RUN(&R, "blocks"), 2);
+    ck_assert_int_eq(RUN(&R, "blocks", "nosuch"), 1);
+    ck_assert_str_eq(R.err, "ofactl: arena nosuch: no such arena (ENOENT)\n");
+
+    close(leaker_fd);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* Its blocks went with it; the kept ones stay, owned by the arena. */
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_int_eq(jint(j, "total"), 10);
+    json_decref(j);
+    stop();
+}
+END_TEST
+
+/* A listing longer than one reply comes in parts: the daemon's cursors. */
+START_TEST(test_listing_pages)
+{
+    struct rawc rc[20], me;
+    struct proto_req q;
+    struct proto_rep r;
+    uint64_t cursor = 0, last = 0, blocks = 0, from = 0, prev_end = 0;
+    uint32_t h, rows = 0, parts = 0;
+    int wr;
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t offs[4096];
+
+    start();
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(rawc_connect(&rc[i], d.socket), 0);
+        ck_assert_int_eq(rawc_hello(&rc[i]), 0);
+    }
+    /* With the smallest message limit, a reply holds 15 rows. */
+    ck_assert_int_eq(rawc_connect(&me, d.socket), 0);
+    ck_assert_int_eq(rawc_hello_v(&me, PROTO_VERSION, PROTO_MIN_MAX_MSG), 0);
+    do {
+        memset(&q, 0, sizeof(q));
+        q.op = PROTO_OP_CLIENTS;
+        q.u.clients.cursor = cursor;
+        ck_assert_int_eq(rawc_call(&me, &q, &r, NULL), 0);
+        ck_assert_uint_le(r.u.clients.count, 15);
+        for (uint32_t i = 0; i < r.u.clients.count; i++) {
+            ck_assert_uint_gt(r.u.clients.v[i].client, last); /* in order, never twice */
+            last = r.u.clients.v[i].client;
+        }
+        rows += r.u.clients.count;
+        parts++;
+        ck_assert(r.u.clients.next == 0 || r.u.clients.next > cursor);
+        cursor = r.u.clients.next;
+    } while (cursor != 0);
+    ck_assert_uint_eq(rows, 21);
+    ck_assert_uint_ge(parts, 2);
+
+    /* 8,000 blocks through BLOCKS at 4 KiB a reply: many parts, each in
+     * address order after the last, adding up to every block. */
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "t", &a), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, 4000, offs), 0);
+    ck_assert_int_eq(rawc_open(&me, "t", &h, &wr), 0);
+    parts = 0;
+    do {
+        memset(&q, 0, sizeof(q));
+        q.op = PROTO_OP_BLOCKS;
+        q.u.blocks.name.ptr = "t";
+        q.u.blocks.name.len = 1;
+        q.u.blocks.cursor = from;
+        ck_assert_int_eq(rawc_call(&me, &q, &r, NULL), 0);
+        ck_assert_uint_ge(r.u.blocks.count, 1);
+        for (uint32_t i = 0; i < r.u.blocks.count; i++) {
+            const uint64_t *e = &r.u.blocks.v[i * PROTO_BLOCK_FIELDS];
+
+            ck_assert_uint_ge(e[0], prev_end);
+            if (e[2] == PROTO_BLOCK_PAGE)
+                continue;
+            ck_assert_uint_eq(e[2], PROTO_BLOCK_LIVE);
+            prev_end = e[0] + e[1];
+            blocks++;
+        }
+        parts++;
+        ck_assert(r.u.blocks.next == 0 || r.u.blocks.next > from);
+        from = r.u.blocks.next;
+    } while (from != 0);
+    ck_assert_uint_eq(blocks, 8000);
+    ck_assert_uint_ge(parts, 80);
+    /* ofactl pages through the same with the library. */
+    ck_assert_int_eq(RUN(&R, "blocks", "t", "--json", "--limit", "1"), 0);
+    {
+        json_t *j = parse(R.out);
+        ck_assert_int_eq(jint(j, "total"), 8000);
+        json_decref(j);
+    }
+    /* Not readable, no such arena. */
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_BLOCKS;
+    q.u.blocks.name.ptr = "zz";
+    q.u.blocks.name.len = 2;
+    ck_assert_int_eq(rawc_call(&me, &q, &r, NULL), -ENOENT);
+    ofa_disconnect(c);
+    rawc_close(&me);
+    for (int i = 0; i < 20; i++)
+        rawc_close(&rc[i]);
+    stop();
+}
+END_TEST
+
+static int clients_as_nobody(void *arg)
+{
+    static struct run r;
+    json_t *j, *list, *cl;
+    size_t i;
+
+    (void)arg;
+    if (RUN(&r, "clients", "--json") != 0 || (j = json_loads(r.out, 0, NULL)) == NULL)
+        return 1;
+    list = json_object_get(j, "clients");
+    /* Only nobody's own connection (this ofactl), not root's client. */
+    if (json_array_size(list) != 1)
+        return 2;
+    json_array_foreach(list, i, cl)
+    {
+        if (json_integer_value(json_object_get(cl, "uid")) != 65534)
+            return 3;
+    }
+    json_decref(j);
+    if (RUN(&r, "blocks", "t") != 1 || strstr(r.err, "(EACCES)") == NULL)
+        return 4;
+    return 0;
+}
+
+START_TEST(test_clients_other_user)
+{
+    ofa_client *c;
+
+    start();
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofad_open_to_all(&d), 0);
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, clients_as_nobody, NULL), 0);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
 /* --- the wording of errors, in ofactl and through ofa_errmsg() --- */
 
 struct denied {
@@ -714,6 +995,13 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_timeout_stopped);
     tcase_add_test(tc, test_timeout_silent_server);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("listings");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_clients);
+    tcase_add_test(tc, test_listing_pages);
+    tcase_add_test(tc, test_clients_other_user);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("wording");

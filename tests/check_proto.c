@@ -665,6 +665,11 @@ static int req_eq(const struct proto_req *a, const struct proto_req *b)
     case PROTO_OP_RESUME:
         return a->u.resume.session == b->u.resume.session &&
                a->u.resume.secret == b->u.resume.secret;
+    case PROTO_OP_CLIENTS:
+        return a->u.clients.cursor == b->u.clients.cursor;
+    case PROTO_OP_BLOCKS:
+        return str_eq(a->u.blocks.name, b->u.blocks.name) &&
+               a->u.blocks.cursor == b->u.blocks.cursor && a->u.blocks.flags == b->u.blocks.flags;
     default:
         return 1;
     }
@@ -703,6 +708,23 @@ static int rep_eq(const struct proto_rep *a, const struct proto_rep *b)
         for (uint32_t i = 0; i < a->u.arenas.count; i++)
             if (!arena_eq(&a->u.arenas.v[i], &b->u.arenas.v[i]))
                 return 0;
+        return 1;
+    case PROTO_OP_BLOCKS:
+        return a->u.blocks.next == b->u.blocks.next &&
+               list_eq(a->u.blocks.v, a->u.blocks.count * PROTO_BLOCK_FIELDS, b->u.blocks.v,
+                       b->u.blocks.count * PROTO_BLOCK_FIELDS);
+    case PROTO_OP_CLIENTS:
+        if (a->u.clients.next != b->u.clients.next || a->u.clients.count != b->u.clients.count)
+            return 0;
+        for (uint32_t i = 0; i < a->u.clients.count; i++) {
+            const struct proto_client_row *x = &a->u.clients.v[i], *y = &b->u.clients.v[i];
+
+            if (x->client != y->client || x->pid != y->pid || x->uid != y->uid ||
+                x->gid != y->gid || !str_eq(x->comm, y->comm) || x->since_s != y->since_s ||
+                x->requests != y->requests || !str_eq(x->arena, y->arena) ||
+                x->blocks != y->blocks || x->bytes != y->bytes)
+                return 0;
+        }
         return 1;
     case PROTO_OP_DAEMON:
         return str_eq(a->u.daemon.version, b->u.daemon.version) &&
@@ -1293,6 +1315,18 @@ static void random_msg(struct tmsg *m, int rep, uint32_t op, uint32_t err, uint6
             f(m, FT_U32, U(q->u.page.arena));
             f(m, FT_U64, U(q->u.page.off));
             break;
+        case PROTO_OP_CLIENTS:
+            q->u.clients.cursor = any_u64();
+            f(m, FT_U64, U(q->u.clients.cursor));
+            break;
+        case PROTO_OP_BLOCKS:
+            q->u.blocks.name = pstr_of(any_name());
+            q->u.blocks.cursor = any_u64();
+            q->u.blocks.flags = (uint32_t)(rnd() % 2);
+            f(m, FT_NAME, STR(q->u.blocks.name.ptr));
+            f(m, FT_U64, U(q->u.blocks.cursor));
+            f(m, FT_FLAGS, U(q->u.blocks.flags));
+            break;
         case PROTO_OP_FREE_N:
             n = any_count();
             for (uint32_t i = 0; i < n; i++)
@@ -1352,6 +1386,16 @@ static void random_msg(struct tmsg *m, int rep, uint32_t op, uint32_t err, uint6
         m->rp.u.list.count = (uint32_t)(rnd() % (PROTO_MAX_BATCH + 1));
         f(m, FT_COUNT, U(m->rp.u.list.count));
         break;
+    case PROTO_OP_BLOCKS:
+        n = any_count() / PROTO_BLOCK_FIELDS * PROTO_BLOCK_FIELDS;
+        for (uint32_t i = 0; i < n; i++)
+            list[i] = any_u64();
+        m->rp.u.blocks.next = any_u64();
+        m->rp.u.blocks.v = list;
+        m->rp.u.blocks.count = n / PROTO_BLOCK_FIELDS;
+        f(m, FT_U64, U(m->rp.u.blocks.next));
+        f(m, FT_PLIST, LIST(list, n));
+        break;
     case PROTO_OP_PAGE:
         m->rp.u.page.base = any_u64();
         m->rp.u.page.len = any_nz64();
@@ -1380,7 +1424,8 @@ static int op_in_use(uint32_t op)
 /* Replies packed as records by msgpack-c (roundtrip_samples has them). */
 static int op_is_record(uint32_t op)
 {
-    return op == PROTO_OP_STATS || op == PROTO_OP_ARENAS || op == PROTO_OP_DAEMON;
+    return op == PROTO_OP_STATS || op == PROTO_OP_ARENAS || op == PROTO_OP_DAEMON ||
+           op == PROTO_OP_CLIENTS;
 }
 
 START_TEST(encode_random_values)
@@ -1913,8 +1958,8 @@ START_TEST(types_heads)
         {"\x02", 1, -EPROTO, -EPROTO},               /* a bare uint */
         {"\x92\x00\x01", 3, -EBADMSG, -EPROTO},      /* op 0 */
         {"\x93\x00\x01\x06", 4, -EBADMSG, 0},        /* op 0, as an error reply */
-        {"\x92\x10\x01", 3, -EBADMSG, -EPROTO},      /* op 16 */
-        {"\x93\x10\x01\x00", 4, -EBADMSG, -EBADMSG}, /* op 16 reply, err 0 */
+        {"\x92\x12\x01", 3, -EBADMSG, -EPROTO},      /* op 18, unused */
+        {"\x93\x12\x01\x00", 4, -EBADMSG, -EBADMSG}, /* op 18 reply, err 0 */
         {"\x92\xce\xff\xff\xff\xff\x01", 7, -EBADMSG, -EPROTO},
         {"\x92\xcf\x00\x00\x00\x01\x00\x00\x00\x00\x01", 11, -EPROTO, -EPROTO}, /* op 2^32 */
         {"\x92\x02\xc0", 3, -EPROTO, -EPROTO},                                  /* id nil */
@@ -2564,6 +2609,7 @@ START_TEST(errors_op_names)
         [PROTO_OP_STATS] = "STATS",     [PROTO_OP_ARENAS] = "ARENAS",   [PROTO_OP_DAEMON] = "DAEMON",
         [PROTO_OP_VALIDATE] = "VALIDATE", [PROTO_OP_SESSION] = "SESSION",
         [PROTO_OP_RESUME] = "RESUME",     [PROTO_OP_BYE] = "BYE",
+        [PROTO_OP_CLIENTS] = "CLIENTS",   [PROTO_OP_BLOCKS] = "BLOCKS",
     };
 
     /* Every op code in use has its name; the holes between ranges are UNKNOWN. */
@@ -2572,6 +2618,76 @@ START_TEST(errors_op_names)
     ck_assert_str_eq(proto_op_name(0), "UNKNOWN");
     ck_assert_str_eq(proto_op_name(PROTO_OP_MAX + 1), "UNKNOWN");
     ck_assert_str_eq(proto_op_name(UINT32_MAX), "UNKNOWN");
+}
+END_TEST
+
+START_TEST(records_clients)
+{
+    struct proto_client_row rows[3] = {
+        {.client = 1, .pid = 42, .uid = 1000, .gid = 100, .comm = {"producer", 8},
+         .since_s = 1700000000, .requests = 9, .arena = {"frames", 6}, .blocks = 3, .bytes = 3072},
+        {.client = 1, .pid = 42, .uid = 1000, .gid = 100, .comm = {"producer", 8},
+         .since_s = 1700000000, .requests = 9, .arena = {"t", 1}, .blocks = 0, .bytes = 0},
+        {.client = UINT64_MAX, .pid = UINT32_MAX, .comm = {"", 0}, .arena = {"", 0},
+         .blocks = UINT64_MAX, .bytes = UINT64_MAX},
+    };
+    struct proto_rep r = {.op = PROTO_OP_CLIENTS, .id = 7}, out;
+    uint8_t *p;
+    size_t len;
+
+    /* Rows with names, with none (no arena open), extremes; a cursor. */
+    r.u.clients.next = 2;
+    r.u.clients.v = rows;
+    r.u.clients.count = 3;
+    ck_assert_int_eq(proto_encode_rep(&buf, &r), 0);
+    ck_assert_int_eq(proto_decode_rep(dec, buf.data + 4, buf.len - 4, &out), 0);
+    ck_assert(rep_eq(&out, &r));
+    /* None at all. */
+    buf.len = 0;
+    r.u.clients.count = 0;
+    r.u.clients.next = 0;
+    ck_assert_int_eq(proto_encode_rep(&buf, &r), 0);
+    ck_assert_int_eq(proto_decode_rep(dec, buf.data + 4, buf.len - 4, &out), 0);
+    ck_assert_uint_eq(out.u.clients.count, 0);
+    /* What the decoder would refuse is not encoded: a command name with a
+     * control character, an arena name with a blank, too many rows. */
+    buf.len = 0;
+    r.u.clients.count = 1;
+    rows[0].comm = (struct proto_str){"evil\x1b[2J", 9};
+    ck_assert_int_eq(proto_encode_rep(&buf, &r), -EINVAL);
+    rows[0].comm = (struct proto_str){"ok", 2};
+    rows[0].arena = (struct proto_str){"a b", 3};
+    ck_assert_int_eq(proto_encode_rep(&buf, &r), -EINVAL);
+    r.u.clients.count = PROTO_MAX_CLIENT_ROWS + 1;
+    ck_assert_int_eq(proto_encode_rep(&buf, &r), -EINVAL);
+    ck_assert_uint_eq(buf.len, 0);
+    /* A row without its "arena" key, from a hostile peer: refused. */
+    {
+        msgpack_sbuffer sbuf;
+        msgpack_packer pk;
+
+        msgpack_sbuffer_init(&sbuf);
+        msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_uint32(&pk, PROTO_OP_CLIENTS);
+        msgpack_pack_uint32(&pk, 1);
+        msgpack_pack_uint32(&pk, 0);
+        msgpack_pack_uint32(&pk, 0);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_map(&pk, 1);
+        msgpack_pack_str_with_body(&pk, "client", 6);
+        msgpack_pack_uint32(&pk, 1);
+        p = (uint8_t *)sbuf.data;
+        len = sbuf.size;
+        ck_assert_int_eq(proto_decode_rep(dec, p, len, &out), -EBADMSG);
+        msgpack_sbuffer_destroy(&sbuf);
+    }
+    /* BLOCKS: a list that is not whole entries is refused. */
+    {
+        static const uint8_t bad[] = {0x95, 0x11, 0x01, 0x00, 0x00, 0x93, 0x01, 0x02, 0x03};
+
+        ck_assert_int_eq(proto_decode_rep(dec, bad, sizeof(bad), &out), -EBADMSG);
+    }
 }
 END_TEST
 
@@ -2621,6 +2737,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, records_keys);
     tcase_add_test(tc, records_unknown_keys);
     tcase_add_test(tc, records_arenas_depth);
+    tcase_add_test(tc, records_clients);
     tc = tcase(s, "check");
     tcase_add_test(tc, check_structure);
     tc = tcase(s, "random");

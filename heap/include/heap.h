@@ -23,6 +23,7 @@
 #ifndef OFA_HEAP_H
 #define OFA_HEAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,8 +135,33 @@ int heap_owner_new(struct heap *h, uint32_t *owner);
  * heap_free) and retires the id. Owner HEAP_OWNER_ARENA cannot be released. */
 void heap_owner_release(struct heap *h, uint32_t owner, heap_release_fn *release, void *ctx);
 
-/* Live blocks held by owner. O(1). */
+/* Live blocks held by owner, and their bytes (HEAP_OWNER_ARENA: the kept
+ * ones). O(1). */
 uint64_t heap_owner_blocks(const struct heap *h, uint32_t owner);
+uint64_t heap_owner_bytes(const struct heap *h, uint32_t owner);
+
+/* One entry of heap_walk(). */
+enum { HEAP_WALK_PAGE, HEAP_WALK_LIVE, HEAP_WALK_FREE };
+struct heap_walk_ent {
+    uint64_t off, size; /* a page: its base and length; a chunk: its place */
+    uint32_t kind;      /* HEAP_WALK_* */
+    uint32_t owner;     /* a live block's owner (HEAP_OWNER_ARENA: kept) */
+};
+
+/*
+ * Lists the heap in address order, a part at a time, for tools that show
+ * what it holds: every page (an entry at its base, before its chunks) and
+ * every live block, and free chunks too when with_free. Starts at the first
+ * entry at an offset >= from (0: the beginning) and writes at most max
+ * (>= 3) entries to v. Returns how many, and sets *next to the offset to
+ * pass as from to go on, or 0 when nothing is left. The heap may change
+ * between two calls: the walk then goes on from the first entry at or after
+ * *next, so an entry is never listed twice, and anything allocated behind
+ * the cursor is not listed. O(entries) per call: the cursor is a live block
+ * or a page base, found without a scan unless the heap changed there.
+ */
+size_t heap_walk(const struct heap *h, uint64_t from, bool with_free, struct heap_walk_ent *v,
+                 size_t max, uint64_t *next);
 
 /*
  * Finds the page that holds off (any byte of it). Returns 0 and sets *base
