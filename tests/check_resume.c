@@ -437,6 +437,49 @@ START_TEST(test_library_rides_through)
 }
 END_TEST
 
+START_TEST(test_library_after_timeout)
+{
+    uint64_t offs[4], off;
+    ofa_client *c;
+    ofa_arena *a;
+    uint8_t *p;
+
+    start(NULL);
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(ofa_alloc(a, 2000, &offs[i]), 0);
+        p = ofa_ptr(a, offs[i]);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0x70 + i, 2000);
+    }
+    /* The daemon stops answering: the call runs out of time and drops the
+     * connection, not the session. */
+    ck_assert_int_eq(ofa_set_timeout(c, 300), 0);
+    ck_assert_int_eq(ofad_signal(&d, SIGSTOP), 0);
+    ck_assert_int_eq(ofa_alloc(a, 100, &off), -ETIMEDOUT);
+    ck_assert_int_eq(ofad_signal(&d, SIGCONT), 0);
+    /* The next call reconnects, resumes and carries on with every block. */
+    ck_assert_int_eq(ofa_set_timeout(c, HARNESS_WAIT_MS), 0);
+    ck_assert_int_eq(ofa_alloc(a, 100, &off), 0);
+    ck_assert_int_eq(ofa_free(a, off), 0);
+    /* The request that timed out was an ALLOC the daemon may have served
+     * when it woke: at most that one block more, which the session owns
+     * and the disconnect frees. */
+    ck_assert_uint_le(live_blocks(), 5);
+    ck_assert_uint_ge(live_blocks(), 4);
+    for (int i = 0; i < 4; i++) {
+        p = ofa_ptr(a, offs[i]);
+        for (int k = 0; k < 2000; k++)
+            ck_assert_uint_eq(p[k], 0x70 + i);
+    }
+    ck_assert_int_eq(ofa_free_many(a, offs, 4), 4);
+    ofa_disconnect(c);
+    wait_blocks(0);
+    stop();
+}
+END_TEST
+
 static Suite *resume_suite(void)
 {
     Suite *s = suite_create("resume");
@@ -459,6 +502,7 @@ static Suite *resume_suite(void)
     tc = tcase_create("library");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_library_rides_through);
+    tcase_add_test(tc, test_library_after_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
