@@ -575,9 +575,10 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     req->id = c->next_id++;
     deadline = deadline_from_now(c);
     /* A lost connection is resumed and the request sent again with the
-     * same id: the daemon answers a request it had already done from the
-     * reply it kept, so it takes effect once. */
-    for (int attempt = 0; attempt < 3; attempt++) {
+     * same id, for as long as the deadline allows: the daemon answers a
+     * request it had already done from the reply it kept, so it takes
+     * effect once. */
+    for (;;) {
         if (c->broken) {
             rc = resume(c, c->broken, deadline);
             if (rc < 0) {
@@ -587,7 +588,8 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
             }
         }
         rc = exchange(c, req, rep, fd, deadline);
-        if (!(rc < 0 && c->sid != 0 && is_loss(rc)))
+        if (!(rc < 0 && c->sid != 0 && is_loss(rc)) || rc == -ETIMEDOUT ||
+            (deadline != 0 && now_ms() >= deadline))
             break;
     }
     return rc;

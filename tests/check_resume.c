@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,6 +482,175 @@ START_TEST(test_library_after_timeout)
 }
 END_TEST
 
+/* ---- random cuts under load ---- */
+
+#define CUT_CLIENTS 4
+#define CUT_OPS     3000
+#define CUT_HELD    64
+
+static uint64_t rnd_next(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+struct cutter {
+    volatile int stop;
+    uint64_t seed;
+    int cuts;
+};
+
+/* Cuts this process's connection at random instants, most often while the
+ * main thread is inside a call: before the request went, after the daemon
+ * did it but before the reply came, or in the middle of a resume. */
+static void *cutter_main(void *arg)
+{
+    struct cutter *ct = arg;
+
+    while (!ct->stop) {
+        struct timespec ts = {0, (long)(200000 + rnd_next(&ct->seed) % 3000000)};
+        nanosleep(&ts, NULL);
+        ct->cuts += cut_connections();
+    }
+    return NULL;
+}
+
+static uint8_t pattern_of(uint64_t off)
+{
+    return (uint8_t)(off >> 6 ^ off >> 14 ^ 0x5a);
+}
+
+/* One client: random allocs and frees with patterns, every call expected to
+ * succeed while its connection is cut under it. Writes its live block count
+ * to wfd, waits for the parent to close rfd's other end, exits holding them. */
+static int cut_client(uint64_t seed, int wfd, int rfd)
+{
+    uint64_t held[CUT_HELD], sizes[CUT_HELD], s = seed;
+    struct cutter ct = {0, seed ^ 0xc0ffee, 0};
+    unsigned n = 0;
+    pthread_t th;
+    ofa_client *c;
+    ofa_arena *a;
+    uint8_t *p;
+    char b;
+
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, ARENA, &a) != 0)
+        return 10;
+    ofa_set_timeout(c, HARNESS_WAIT_MS);
+    if (pthread_create(&th, NULL, cutter_main, &ct) != 0)
+        return 11;
+    for (int op = 0; op < CUT_OPS; op++) {
+        uint64_t r = rnd_next(&s);
+        if (n < CUT_HELD && (n == 0 || r % 2 == 0)) {
+            uint64_t size = 16 + rnd_next(&s) % 4000, off;
+            int rc = ofa_alloc(a, size, &off);
+            if (rc != 0) {
+                fprintf(stderr, "alloc failed: %s\n", ofa_err_name(rc));
+                return 12;
+            }
+            p = ofa_ptr(a, off);
+            if (p == NULL)
+                return 13;
+            memset(p, pattern_of(off), size);
+            held[n] = off;
+            sizes[n++] = size;
+        } else {
+            unsigned k = (unsigned)(rnd_next(&s) % n);
+            int rc;
+            p = ofa_ptr(a, held[k]);
+            for (uint64_t i = 0; p != NULL && i < sizes[k]; i++)
+                if (p[i] != pattern_of(held[k]))
+                    return 14; /* someone else wrote into our block */
+            rc = ofa_free(a, held[k]);
+            if (rc != 0) {
+                fprintf(stderr, "free failed: %s\n", ofa_err_name(rc));
+                return 15;
+            }
+            held[k] = held[--n];
+            sizes[k] = sizes[n];
+        }
+    }
+    ct.stop = 1;
+    pthread_join(th, NULL);
+    for (unsigned k = 0; k < n; k++) {
+        p = ofa_ptr(a, held[k]);
+        for (uint64_t i = 0; p != NULL && i < sizes[k]; i++)
+            if (p[i] != pattern_of(held[k]))
+                return 16;
+    }
+    if (ct.cuts == 0)
+        return 17;
+    if (write(wfd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        return 18;
+    close(wfd); /* the parent's reads end when every client has written or gone */
+    /* Exit holding the blocks: the process's end ends the session. */
+    while (read(rfd, &b, 1) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+START_TEST(test_random_cuts)
+{
+    const char *env = getenv("OFA_SEED");
+    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    int counts[2], release[2], st;
+    pid_t pids[CUT_CLIENTS];
+    uint64_t total = 0;
+    ofa_client *c;
+
+    fprintf(stderr, "check_resume random_cuts: seed %" PRIu64 " (OFA_SEED=%" PRIu64 " replays)\n",
+            seed, seed);
+    start(NULL);
+    ck_assert_int_eq(pipe(counts), 0);
+    ck_assert_int_eq(pipe(release), 0);
+    for (int i = 0; i < CUT_CLIENTS; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            close(counts[0]);
+            close(release[1]);
+            _exit(cut_client(seed + (uint64_t)i * 7919, counts[1], release[0]));
+        }
+    }
+    close(counts[1]);
+    close(release[0]);
+    for (int i = 0; i < CUT_CLIENTS; i++) {
+        unsigned n;
+        ssize_t k = read(counts[0], &n, sizeof(n));
+        if (k != (ssize_t)sizeof(n)) {
+            /* a client failed: its exit status says how */
+            for (int j = 0; j < CUT_CLIENTS; j++) {
+                ck_assert_int_eq(waitpid(pids[j], &st, 0), pids[j]);
+                ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                              "client %d failed (status %d, seed %" PRIu64 ")", j, st, seed);
+            }
+            ck_abort_msg("a client left without a count");
+        }
+        total += n;
+    }
+    /* Every resent request took effect once: exactly the blocks the clients
+     * hold are live, and the allocator's invariants hold. */
+    ck_assert_uint_eq(live_blocks(), total);
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_validate(c, ARENA), 0);
+    ofa_disconnect(c);
+    close(release[1]);
+    for (int i = 0; i < CUT_CLIENTS; i++) {
+        ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client %d: status %d (seed %" PRIu64
+                      ")", i, st, seed);
+    }
+    close(counts[0]);
+    wait_blocks(0);
+    ck_assert(ofad_log_has(&d, "resent request answered again"));
+    stop();
+}
+END_TEST
+
 static Suite *resume_suite(void)
 {
     Suite *s = suite_create("resume");
@@ -503,6 +674,11 @@ static Suite *resume_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_library_rides_through);
     tcase_add_test(tc, test_library_after_timeout);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("random");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_random_cuts);
     suite_add_tcase(s, tc);
     return s;
 }
