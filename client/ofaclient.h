@@ -20,6 +20,7 @@
  *   -EBUSY      the arena has live blocks (ofa_arena_drop without force)
  *   -EMFILE     a per-connection limit of the daemon is reached
  *   -EMSGSIZE   a request over the daemon's message limit (nothing was sent)
+ *   -EDQUOT     a per-user (uid) quota of the daemon is reached
  *   -EPROTO     the daemon sent something unexpected
  *   -ETIMEDOUT  the daemon did not answer within the client's deadline
  *   -ECONNRESET, -EPIPE  the daemon is gone
@@ -153,8 +154,10 @@ OFA_EXTERN void ofa_disconnect(ofa_client *c);
  * NULL for every default. Errors: -EEXIST; -EINVAL (c NULL, a bad name, or
  * a bad config: page_size not a multiple of 4096 from 4K to 1T, align not a
  * power of two from 8 to 4096, mode over 0777); -ENOMEM (the daemon's arena
- * limit, or no memory there); -EACCES (when the daemon's configuration
- * limits who may create arenas); connection errors. */
+ * limit, only the slots it keeps for root and ofad's user left, or no memory
+ * there); -EDQUOT (the caller owns as many arenas as the daemon allows one
+ * user); -EACCES (the daemon lets only a group create arenas, create_group,
+ * and the caller is not in it); connection errors. */
 OFA_EXTERN int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cfg);
 
 /* Opens an arena, read-write if the caller may write to it, else read-only.
@@ -174,10 +177,11 @@ OFA_EXTERN int ofa_arena_drop(ofa_client *c, const char *name, int force);
 
 /* Allocates size bytes aligned to the arena's alignment.
  * Errors: -EINVAL (a NULL argument, size 0, or over the largest page);
- * -ENOMEM (over the arena's max_bytes or the daemon's limit, or no memory
- * for a page); -EACCES (read-only); -EMFILE (blocks per connection);
- * -ENOENT (the arena was dropped since it was opened); -EIO (the daemon
- * could not make a page); connection errors. */
+ * -ENOMEM (over the arena's max_bytes or block limit or the daemon's limits,
+ * or no memory for a page); -EACCES (read-only); -EMFILE (blocks per
+ * connection); -EDQUOT (blocks of the caller's user, or page bytes of the
+ * arenas of the arena's owner); -ENOENT (the arena was dropped since it was
+ * opened); -EIO (the daemon could not make a page); connection errors. */
 OFA_EXTERN int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off);
 
 /* As ofa_alloc, aligned to max(arena alignment, align) (0 or a power of two

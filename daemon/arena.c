@@ -25,10 +25,22 @@
  * the space stays below 2^53 (exact in a double, for JSON and JavaScript)
  * until some 2^53 bytes of pages have been made over the daemon's life.
  *
+ * What one user can make ofad hold (the daemon's own memory included): an
+ * arena has at most max_blocks_per_arena live blocks and the daemon at most
+ * max_blocks (the metadata budget, max_metadata over CFG_BLOCK_COST bytes a
+ * block), both -ENOMEM; the arenas one uid owns hold at most
+ * max_bytes_per_uid of pages (-EDQUOT) unless the owner is root or ofad's
+ * user (arena_exempt); and arenas that are not exempt together leave
+ * reserved_total of max_total to those that are (-ENOMEM), so configured
+ * arenas and root are never starved by users.
+ *
  * Invariants: every page the heap holds has exactly one entry in the page
  * map, holding its memfd; registry->total_reserved and registry->pages count
- * every page held plus every page reserved and not yet added; every base
- * handed out is below registry->next_base; a slot's generation changes
+ * every page held plus every page reserved and not yet added, arena->reserved
+ * the bytes of its own, registry->user_reserved those of arenas not exempt;
+ * arena->blocks is its heap's live block count and registry->blocks_live
+ * their sum; every base handed out is below registry->next_base; a slot's
+ * generation changes
  * whenever its arena goes away.
  */
 #include "arena.h"
@@ -58,6 +70,8 @@ void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint6
     r->max_total = max_total;
     r->max_pages = max_pages;
     r->next_base = 1; /* the first base is the first page's natural alignment, > 0 */
+    /* No bound beyond those until the caller sets them (reg_apply). */
+    r->max_blocks = r->max_blocks_per_arena = r->max_bytes_per_uid = UINT64_MAX;
 }
 
 /* ---- page map: base -> (len, memfd); linear probing ---- */
@@ -133,6 +147,8 @@ static void map_del(struct arena *a, struct page_ent *e)
     a->map_n--;
 }
 
+static void arena_bytes_unreserve(struct arena *a, uint64_t len);
+
 /* The heap gave up a page: its memory goes back now (punched), whoever
  * still holds a descriptor or a mapping of it. */
 static void page_released(void *ctx, uint64_t base, uint64_t len)
@@ -148,7 +164,7 @@ static void page_released(void *ctx, uint64_t base, uint64_t len)
     if (rc < 0)
         log_warning("page punch failed arena=%s base=%llu err=%s", a->name,
                     (unsigned long long)base, log_errname(rc));
-    reg_page_unreserve(a->reg, len);
+    arena_bytes_unreserve(a, len);
     log_debug("page released arena=%s base=%llu len=%llu", a->name, (unsigned long long)base,
               (unsigned long long)len);
     map_del(a, e);
@@ -161,6 +177,12 @@ static void arena_destroy(struct arena *a)
 
     while (heap_page_next(a->heap, &base, &len))
         page_released(a, base, len);
+    /* Pages still being made are given back through the registry alone
+     * (reg_page_unreserve) once their work ends: take them off the users'
+     * share now, while the arena's owner is known. */
+    if (!arena_exempt(a))
+        a->reg->user_reserved -= a->making;
+    a->reg->blocks_live -= a->blocks;
     heap_destroy(a->heap);
     free(a->map);
     free(a);
@@ -307,6 +329,10 @@ int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, c
         log_warning("reload: max_pages is below the pages held now; no new pages until they "
                     "are freed max_pages=%llu pages=%llu",
                     (unsigned long long)c->max_pages, (unsigned long long)r->pages);
+    r->max_blocks = c->max_metadata / CFG_BLOCK_COST;
+    r->max_blocks_per_arena = c->max_blocks_per_arena;
+    r->max_bytes_per_uid = cfg_bytes_per_uid(c);
+    r->reserved_total = cfg_reserved_total(c);
     if (prev != NULL && r->total_reserved > c->max_total)
         log_warning("reload: max_total is below the bytes held now; no new pages until they "
                     "are freed max_total=%llu bytes=%llu",
@@ -389,6 +415,57 @@ unsigned arena_access(const struct arena *a, const struct cred *c)
     return bits & (ACC_R | ACC_W);
 }
 
+uint32_t reg_owned(const struct registry *r, uint32_t uid, uint64_t *bytes)
+{
+    uint32_t n = 0;
+    uint64_t b = 0;
+
+    for (uint32_t i = 0; i < REG_MAX_ARENAS; i++) {
+        const struct arena *a = r->slots[i];
+        if (a != NULL && a->uid == uid) {
+            n++;
+            b += a->reserved;
+        }
+    }
+    if (bytes != NULL)
+        *bytes = b;
+    return n;
+}
+
+uint64_t reg_owned_kept(const struct registry *r, uint32_t uid)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < REG_MAX_ARENAS; i++) {
+        const struct arena *a = r->slots[i];
+        if (a != NULL && a->uid == uid)
+            n += heap_owner_blocks(a->heap, HEAP_OWNER_ARENA);
+    }
+    return n;
+}
+
+/* The bounds a page of len bytes for a must pass besides max_bytes and
+ * max_total: its owner's share, and the room kept for exempt arenas.
+ * O(arenas), once per page made. */
+static int page_quota(const struct arena *a, uint64_t len)
+{
+    const struct registry *r = a->reg;
+    uint64_t owned;
+
+    if (arena_exempt(a))
+        return 0;
+    if (r->total_reserved - r->user_reserved < r->reserved_total) {
+        /* Exempt arenas have not used their room yet: keep it free. */
+        uint64_t room = r->max_total - r->reserved_total;
+        if (r->reserved_total > r->max_total || len > room || r->user_reserved > room - len)
+            return -ENOMEM;
+    }
+    reg_owned(r, a->uid, &owned);
+    if (len > r->max_bytes_per_uid || owned > r->max_bytes_per_uid - len)
+        return -EDQUOT;
+    return 0;
+}
+
 void reg_page_unreserve(struct registry *r, uint64_t len)
 {
     assert(r->pages > 0 && r->total_reserved >= len);
@@ -397,12 +474,24 @@ void reg_page_unreserve(struct registry *r, uint64_t len)
     r->changes++;
 }
 
+/* Gives back len bytes of a's pages (held, or reserved and not made). */
+static void arena_bytes_unreserve(struct arena *a, uint64_t len)
+{
+    a->reserved -= len;
+    if (!arena_exempt(a))
+        a->reg->user_reserved -= len;
+    reg_page_unreserve(a->reg, len);
+}
+
 int arena_page_reserve(struct arena *a, uint64_t len)
 {
     struct registry *r = a->reg;
     struct heap_stats st;
     int rc;
 
+    rc = page_quota(a, len);
+    if (rc < 0)
+        return rc;
     heap_stats(a->heap, &st);
     if (len > a->max_bytes || st.bytes_reserved + a->making > a->max_bytes - len)
         return -ENOMEM;
@@ -416,6 +505,9 @@ int arena_page_reserve(struct arena *a, uint64_t len)
     a->making += len;
     r->total_reserved += len;
     r->pages++;
+    a->reserved += len;
+    if (!arena_exempt(a))
+        r->user_reserved += len;
     r->changes++;
     return 0;
 }
@@ -424,7 +516,7 @@ void arena_page_unreserve(struct arena *a, uint64_t len)
 {
     assert(a->making >= len);
     a->making -= len;
-    reg_page_unreserve(a->reg, len);
+    arena_bytes_unreserve(a, len);
 }
 
 int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
@@ -439,7 +531,7 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
     if (rc == 0)
         rc = heap_page_add_at(a->heap, len, r->next_base, &e.base);
     if (rc < 0) {
-        reg_page_unreserve(r, len);
+        arena_bytes_unreserve(a, len);
         shm_page_release(fd, len);
         return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
@@ -475,7 +567,7 @@ int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
     a->making -= len;
     rc = heap_page_add_at(a->heap, len, base, &got);
     if (rc < 0) {
-        reg_page_unreserve(r, len);
+        arena_bytes_unreserve(a, len);
         return rc;
     }
     assert(got == base);
@@ -504,12 +596,23 @@ static int page_make(struct arena *a, uint64_t len)
 
 int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off)
 {
+    struct registry *r = a->reg;
     uint64_t need = 0;
     int rc;
 
+    if (__builtin_expect(a->blocks >= r->max_blocks_per_arena || r->blocks_live >= r->max_blocks,
+                         0)) {
+        a->failures++;
+        return -ENOMEM;
+    }
     rc = heap_alloc(a->heap, size, align, owner, off, &need);
-    if (__builtin_expect(rc != -EAGAIN, 1))
+    if (__builtin_expect(rc != -EAGAIN, 1)) {
+        if (__builtin_expect(rc == 0, 1)) {
+            a->blocks++;
+            r->blocks_live++;
+        }
         return rc;
+    }
     rc = page_make(a, need);
     if (rc < 0) {
         a->failures++;
@@ -522,12 +625,22 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
         a->failures++;
         rc = -EIO;
     }
+    if (rc == 0) {
+        a->blocks++;
+        r->blocks_live++;
+    }
     return rc;
 }
 
 int arena_free(struct arena *a, uint64_t off)
 {
-    return heap_free(a->heap, off, page_released, a);
+    int rc = heap_free(a->heap, off, page_released, a);
+
+    if (__builtin_expect(rc == 0, 1)) {
+        a->blocks--;
+        a->reg->blocks_live--;
+    }
+    return rc;
 }
 
 int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint32_t count,
@@ -558,7 +671,11 @@ int arena_owner_new(struct arena *a, uint32_t *owner)
 
 void arena_owner_release(struct arena *a, uint32_t owner)
 {
+    uint64_t n = heap_owner_blocks(a->heap, owner);
+
     heap_owner_release(a->heap, owner, page_released, a);
+    a->blocks -= n;
+    a->reg->blocks_live -= n;
 }
 
 int arena_page_fd(const struct arena *a, uint64_t base)

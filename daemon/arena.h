@@ -56,6 +56,8 @@ struct arena {
     struct registry *reg;
     uint64_t failures;    /* alloc failures the heap did not see (limits, memory) */
     uint64_t making;      /* bytes of pages reserved, not yet added (arena_page_reserve) */
+    uint64_t blocks;      /* live blocks, kept or not */
+    uint64_t reserved;    /* bytes of its pages, held or being made */
     struct page_ent *map; /* open addressing, base 0 = empty slot */
     uint32_t map_cap, map_n;
 };
@@ -70,6 +72,16 @@ struct registry {
     uint64_t max_pages;      /* pages (one memfd each), all arenas together */
     uint64_t pages;          /* pages held or being made now */
     uint64_t next_base;      /* every page base so far is below it; only grows */
+    /* What one local user can make ofad hold. Arenas of root and of
+     * daemon_uid (ofad's own user) are exempt from the per-uid bounds and
+     * may use the reserves. */
+    uint32_t daemon_uid;
+    uint64_t blocks_live;          /* live blocks, all arenas */
+    uint64_t max_blocks;           /* daemon-wide: the metadata budget */
+    uint64_t max_blocks_per_arena; /* one arena's live blocks, kept or not */
+    uint64_t max_bytes_per_uid;    /* page bytes of the arenas one uid owns */
+    uint64_t reserved_total;       /* of max_total, only for exempt arenas */
+    uint64_t user_reserved;        /* page bytes of the arenas not exempt */
     uint64_t changes;        /* bumped when arenas or bytes change (status line) */
 };
 
@@ -142,6 +154,19 @@ int reg_drop(struct registry *r, struct arena *a, bool force);
  * returns their count. */
 uint32_t reg_sorted(const struct registry *r, struct arena **v);
 
+/* True when a belongs to root or ofad's own user: exempt from the per-uid
+ * bounds, entitled to the reserves. */
+static inline bool arena_exempt(const struct arena *a)
+{
+    return a->uid == 0 || a->uid == a->reg->daemon_uid;
+}
+
+/* Arenas uid owns, and the page bytes they hold. O(arenas). */
+uint32_t reg_owned(const struct registry *r, uint32_t uid, uint64_t *bytes);
+
+/* Kept (OFA_KEEP) blocks of the arenas uid owns. O(arenas). */
+uint64_t reg_owned_kept(const struct registry *r, uint32_t uid);
+
 /* ACC_R / ACC_W bits the caller has on a, like a file's mode: uid 0 all,
  * the owner the owner bits, a member of the group the group bits, the
  * rest the other bits. */
@@ -151,8 +176,12 @@ unsigned arena_access(const struct arena *a, const struct cred *c);
  * Allocates a block for owner (HEAP_OWNER_ARENA: the arena keeps it), making
  * a page when no held page can serve it. Returns 0 and *off; -EINVAL (size 0,
  * over HEAP_MAX_PAGE, a bad align, unknown owner); -ENOMEM (max_bytes or the
- * daemon's max_total or max_pages would be passed, the memory cannot be
- * backed, no memory); -EIO (a page could not be made for another reason).
+ * daemon's max_total or max_pages would be passed, or the part of max_total
+ * reserved for arenas of root and ofad's user; the arena's
+ * max_blocks_per_arena or the daemon's block budget is reached; the memory
+ * cannot be backed, no memory); -EDQUOT (a page would take the arena's
+ * owner over max_bytes_per_uid); -EIO (a page could not be made for another
+ * reason).
  */
 int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off);
 

@@ -51,6 +51,18 @@ void cfg_init(struct cfg *c, uint64_t mem_size)
     c->max_output_total = CFG_DEFAULT_OUTPUT_TOTAL;
     c->output_timeout = CFG_DEFAULT_OUTPUT_TIMEOUT_S;
     c->session_grace = CFG_DEFAULT_GRACE;
+    c->max_blocks_per_arena = CFG_DEFAULT_BLOCKS_ARENA;
+    c->max_blocks_per_uid = CFG_DEFAULT_BLOCKS_UID;
+    {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        uint64_t mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+        c->max_metadata = mem / 8 > (64ull << 20) ? mem / 8 : (64ull << 20);
+    }
+    c->min_align = CFG_DEFAULT_MIN_ALIGN;
+    c->max_arenas_per_uid = CFG_DEFAULT_ARENAS_UID;
+    c->reserved_arenas = CFG_DEFAULT_RESERVED_ARENAS;
+    c->create_gid = -1;
+    c->reserved_total = CFG_AUTO;
     c->default_page_size = CFG_DEFAULT_PAGE_SIZE;
     c->default_max_bytes = CFG_DEFAULT_MAX_BYTES;
     c->default_align = CFG_DEFAULT_ALIGN;
@@ -66,6 +78,23 @@ uint32_t cfg_clients_per_uid(const struct cfg *c)
 uint32_t cfg_reserved_clients(const struct cfg *c)
 {
     return c->reserved_clients < c->max_clients / 2 ? c->reserved_clients : c->max_clients / 2;
+}
+
+uint32_t cfg_reserved_arenas(const struct cfg *c)
+{
+    return c->reserved_arenas < c->max_arenas / 2 ? c->reserved_arenas : c->max_arenas / 2;
+}
+
+uint64_t cfg_bytes_per_uid(const struct cfg *c)
+{
+    return c->max_bytes_per_uid ? c->max_bytes_per_uid : c->max_total / 4;
+}
+
+uint64_t cfg_reserved_total(const struct cfg *c)
+{
+    if (c->reserved_total == CFG_AUTO)
+        return c->max_total / 4;
+    return c->reserved_total < c->max_total ? c->reserved_total : c->max_total;
 }
 
 void cfg_free(struct cfg *c)
@@ -205,7 +234,7 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
     } else if (strcmp(key, "max") == 0) {
         bit = CFG_A_MAX;
         rc = proto_parse_size(val, &a->max_bytes);
-        if (rc == 0 && (a->max_bytes == 0 || a->max_bytes > INT64_MAX))
+        if (rc == 0 && a->max_bytes == 0)
             rc = -EINVAL;
         if (rc < 0)
             set_err(err, errlen, "bad max '%s' (a size such as 64M or 1G, not 0)", val);
@@ -494,6 +523,15 @@ enum {
     K_OUTPUT_TOTAL,
     K_OUTPUT_TIMEOUT,
     K_GRACE,
+    K_BLOCKS_ARENA,
+    K_BLOCKS_UID,
+    K_METADATA,
+    K_MIN_ALIGN,
+    K_ARENAS_UID,
+    K_RESERVED_ARENAS,
+    K_BYTES_UID,
+    K_RESERVED_TOTAL,
+    K_CREATE_GROUP,
     K_DEF_PAGE,
     K_DEF_MAX,
     K_DEF_ALIGN,
@@ -518,6 +556,15 @@ static const char *const ofad_keys[] = {
     [K_OUTPUT_TOTAL] = "max_output_total",
     [K_OUTPUT_TIMEOUT] = "output_timeout",
     [K_GRACE] = "session_grace",
+    [K_BLOCKS_ARENA] = "max_blocks_per_arena",
+    [K_BLOCKS_UID] = "max_blocks_per_uid",
+    [K_METADATA] = "max_metadata",
+    [K_MIN_ALIGN] = "min_align",
+    [K_ARENAS_UID] = "max_arenas_per_uid",
+    [K_RESERVED_ARENAS] = "reserved_arenas",
+    [K_BYTES_UID] = "max_bytes_per_uid",
+    [K_RESERVED_TOTAL] = "reserved_total",
+    [K_CREATE_GROUP] = "create_group",
     [K_DEF_PAGE] = "default_page_size",
     [K_DEF_MAX] = "default_max_bytes",
     [K_DEF_ALIGN] = "default_align",
@@ -565,6 +612,15 @@ static const struct limit limits[] = {
     [K_OUTPUT_TIMEOUT] = {false, 1, 86400, FIELD32(output_timeout), "seconds, from 1 to 86400"},
     [K_GRACE] = {false, 1, 86400, FIELD32(session_grace), "seconds, from 1 to 86400"},
     [K_MAX_PAGES] = {false, 1, 1u << 24, FIELD64(max_pages), "from 1 to 16777216"},
+    [K_BLOCKS_ARENA] = {false, 1, UINT32_MAX, FIELD64(max_blocks_per_arena),
+                        "from 1 to 4294967295"},
+    [K_BLOCKS_UID] = {false, 1, UINT32_MAX, FIELD64(max_blocks_per_uid), "from 1 to 4294967295"},
+    [K_METADATA] = {true, 1ull << 16, UINT64_MAX, FIELD64(max_metadata), "a size of at least 64K"},
+    [K_ARENAS_UID] = {false, 0, PROTO_MAX_ARENAS, FIELD32(max_arenas_per_uid), "from 0 to 4096"},
+    [K_RESERVED_ARENAS] = {false, 0, PROTO_MAX_ARENAS, FIELD32(reserved_arenas),
+                           "from 0 to 4096"},
+    [K_BYTES_UID] = {true, 0, UINT64_MAX, FIELD64(max_bytes_per_uid), "a size"},
+    [K_RESERVED_TOTAL] = {true, 0, UINT64_MAX - 1, FIELD64(reserved_total), "a size"},
 };
 
 _Static_assert(PROTO_MAX_ARENAS == 4096, "the max_arenas message states the bound");
@@ -646,14 +702,36 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
     case K_OUTPUT_TIMEOUT:
     case K_GRACE:
     case K_MAX_PAGES:
+    case K_BLOCKS_ARENA:
+    case K_BLOCKS_UID:
+    case K_METADATA:
+    case K_ARENAS_UID:
+    case K_RESERVED_ARENAS:
+    case K_BYTES_UID:
+    case K_RESERVED_TOTAL:
         limit_key(x, k, val);
         return;
+    case K_MIN_ALIGN:
+        if (cfg_parse_align(val, &c->min_align) < 0)
+            ctx_fail(x, "bad min_align '%s' (a power of two from 8 to 4096)", val);
+        return;
+    case K_CREATE_GROUP: {
+        uint32_t gid;
+        int rc = cfg_parse_group(val, &gid);
+        if (rc < 0) {
+            ctx_fail(x, "bad create_group '%s' (%s)", val,
+                     rc == -ENOENT ? "no such group" : "a group name or number");
+            return;
+        }
+        c->create_gid = gid;
+        return;
+    }
     case K_DEF_PAGE:
         if (cfg_parse_page_size(val, &c->default_page_size) < 0)
             ctx_fail(x, "bad default_page_size '%s' (a multiple of 4096 from 4K to 1T)", val);
         return;
     case K_DEF_MAX:
-        if (size_in(val, 1, INT64_MAX, &c->default_max_bytes) < 0)
+        if (size_in(val, 1, UINT64_MAX, &c->default_max_bytes) < 0)
             ctx_fail(x, "bad default_max_bytes '%s' (a size, not 0)", val);
         return;
     case K_DEF_ALIGN:

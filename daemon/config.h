@@ -67,6 +67,17 @@ struct cfg {
     uint64_t max_output_total;    /* reply bytes queued, all connections */
     uint32_t output_timeout;      /* s: over a shared bound, not drained: dropped */
     uint32_t session_grace;          /* s a lost connection's session waits, [1, 86400] */
+    uint64_t max_blocks_per_arena; /* live blocks of one arena, kept or not */
+    uint64_t max_blocks_per_uid;   /* blocks a uid's connections hold, plus the
+                                      kept blocks of the arenas it owns */
+    uint64_t max_metadata;         /* bytes of block records, daemon-wide */
+    uint32_t min_align;            /* smallest align of arenas users create */
+    uint32_t max_arenas_per_uid;   /* arenas a uid owns */
+    uint32_t reserved_arenas;      /* arena slots users cannot take */
+    uint64_t max_bytes_per_uid;    /* page bytes of arenas a uid owns; 0: max_total/4 */
+    uint64_t reserved_total;       /* of max_total, only for arenas of root and
+                                      ofad's user; CFG_AUTO: a quarter */
+    int64_t create_gid;            /* group allowed to CREATE; -1: everyone */
     uint64_t default_page_size;
     uint64_t default_max_bytes;
     uint32_t default_align;
@@ -85,6 +96,15 @@ struct cfg {
 #define CFG_DEFAULT_OUTPUT_TOTAL (256ull << 20)
 #define CFG_DEFAULT_OUTPUT_TIMEOUT_S 30u
 #define CFG_DEFAULT_GRACE       60u
+#define CFG_DEFAULT_BLOCKS_ARENA 8388608ull
+#define CFG_DEFAULT_BLOCKS_UID  4194304ull
+#define CFG_DEFAULT_MIN_ALIGN   64u
+#define CFG_DEFAULT_ARENAS_UID  8u
+#define CFG_DEFAULT_RESERVED_ARENAS 8u
+/* What a live block is counted as against max_metadata: the allocator's
+ * record with its share of the hash buckets and pool slack (heap.c). */
+#define CFG_BLOCK_COST          64u
+#define CFG_AUTO                UINT64_MAX /* a bound derived from another */
 #define CFG_DEFAULT_PAGE_SIZE   (16ull << 20)
 #define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
 #define CFG_DEFAULT_ALIGN       64u
@@ -103,7 +123,8 @@ struct cfg {
 
 /* Sets every default. max_total is half of mem_size (the machine's physical
  * memory: pages are memfds, charged to RAM and ofad's memory cgroup), or
- * 1 GiB when mem_size is 0 (unknown). */
+ * 1 GiB when mem_size is 0 (unknown); max_metadata an eighth of the
+ * machine's memory (at least 64 MiB). */
 void cfg_init(struct cfg *c, uint64_t mem_size);
 
 /*
@@ -136,9 +157,15 @@ int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, siz
 int cfg_put_arena(struct cfg *c, const struct cfg_arena *a);
 
 /* The bounds that derive from others: max_clients_per_uid (a quarter of
- * max_clients when 0), reserved_clients (at most half of max_clients). */
+ * max_clients when 0), reserved_clients (at most half of max_clients),
+ * reserved_arenas (at most half of max_arenas), max_bytes_per_uid (a
+ * quarter of max_total when 0), reserved_total. */
 uint32_t cfg_clients_per_uid(const struct cfg *c);
 uint32_t cfg_reserved_clients(const struct cfg *c);
+uint32_t cfg_reserved_arenas(const struct cfg *c);
+uint64_t cfg_bytes_per_uid(const struct cfg *c);
+/* reserved_total: a quarter of max_total unless given, never over it. */
+uint64_t cfg_reserved_total(const struct cfg *c);
 
 /* The arena of that name, or NULL. */
 struct cfg_arena *cfg_find_arena(const struct cfg *c, const char *name);

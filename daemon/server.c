@@ -569,6 +569,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
     }
     shm_tag(srv->socket_path, srv->tag);
     reg_init(&srv->reg, srv->cfg.max_arenas, srv->cfg.max_total, srv->cfg.max_pages);
+    srv->reg.daemon_uid = srv->uid;
 
     rc = take_lock(srv, err, errlen);
     if (rc < 0) {

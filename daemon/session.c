@@ -170,6 +170,20 @@ static uint64_t session_blocks(struct session *s)
     return n;
 }
 
+/* Blocks s's uid holds: those of all its connections, and the kept blocks
+ * of the arenas it owns. O(connections + arenas); only when the upper bound
+ * kept in op_alloc reaches the quota. */
+static uint64_t uid_blocks(struct session *s)
+{
+    uint64_t n = reg_owned_kept(s->set->reg, s->cred.uid);
+
+    for (struct session *o = s->set->head; o != NULL; o = o->next) {
+        if (o->ua == s->ua)
+            n += session_blocks(o);
+    }
+    return n;
+}
+
 /* ---- closing ---- */
 
 /* The session ends with this connection: its blocks go now. */
@@ -419,6 +433,38 @@ static int op_hello(struct session *s, const struct proto_req *q, struct proto_r
     return 0;
 }
 
+static bool in_group(const struct cred *c, uint32_t gid)
+{
+    if (c->gid == gid)
+        return true;
+    for (uint32_t i = 0; i < c->ngroups; i++) {
+        if (c->groups[i] == gid)
+            return true;
+    }
+    return false;
+}
+
+/* What a user (not root, not ofad's user) must pass to create an arena:
+ * membership of create_group (-EACCES), a slot outside those reserved for
+ * configured arenas and root (-ENOMEM), its max_arenas_per_uid (-EDQUOT).
+ * Its alignment is raised to min_align, the smallest granularity users get:
+ * a larger alignment serves every request a smaller one would. */
+static int create_quota(struct session *s, struct arena_params *p)
+{
+    const struct cfg *c = s->set->cfg;
+    const struct registry *reg = s->set->reg;
+
+    if (c->create_gid >= 0 && !in_group(&s->cred, (uint32_t)c->create_gid))
+        return -EACCES;
+    if (reg->count >= c->max_arenas - cfg_reserved_arenas(c))
+        return -ENOMEM;
+    if (reg_owned(reg, s->cred.uid, NULL) >= c->max_arenas_per_uid)
+        return -EDQUOT;
+    if (p->align >= 8 && (p->align & (p->align - 1)) == 0 && p->align < c->min_align)
+        p->align = c->min_align;
+    return 0;
+}
+
 static int op_create(struct session *s, const struct proto_req *q)
 {
     const struct cfg *c = s->set->cfg;
@@ -436,7 +482,9 @@ static int op_create(struct session *s, const struct proto_req *q)
     p.mode = q->u.create.mode ? q->u.create.mode : CFG_DEFAULT_MODE;
     p.uid = s->cred.uid;
     p.gid = s->cred.gid;
-    rc = reg_create(s->set->reg, &p, &a);
+    rc = s->privileged ? 0 : create_quota(s, &p);
+    if (rc == 0)
+        rc = reg_create(s->set->reg, &p, &a);
     if (rc < 0) {
         slog(s, rc == -EEXIST ? LOGP_INFO : LOGP_NOTICE, "create refused arena=%s err=%s", name,
              log_errname(rc));
@@ -544,6 +592,7 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
     struct sessions *ss = s->set;
     uint32_t count = q->op == PROTO_OP_ALLOC ? 1 : q->u.alloc.count;
     bool keep = (q->u.alloc.flags & PROTO_ALLOC_KEEP) != 0;
+    bool charged;
     struct handle *h;
     struct arena *a;
     int rc;
@@ -570,6 +619,18 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
             return -EMFILE;
         }
     }
+    /* The same for the uid: the blocks of all its connections, and the kept
+     * blocks of the arenas it owns (kept blocks elsewhere are their arena
+     * owner's). Root and ofad's user are not counted. */
+    charged = !s->privileged && (!keep || a->uid == s->cred.uid);
+    if (charged && s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
+        s->ua->blocks_bound = uid_blocks(s);
+        if (s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
+            slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EDQUOT limit=max_blocks_per_uid",
+                 a->name);
+            return -EDQUOT;
+        }
+    }
     if (q->op == PROTO_OP_ALLOC) {
         rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
                          &r->u.alloc.off);
@@ -584,6 +645,8 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
     if (__builtin_expect(rc == 0, 1)) {
         if (!keep)
             s->blocks_bound += count;
+        if (charged)
+            s->ua->blocks_bound += count;
         return 0;
     }
     if (rc != -EINVAL)
@@ -1307,6 +1370,9 @@ void session_accept(struct sessions *ss, int fd)
         rc = -ENOMEM;
         goto fail_groups;
     }
+    /* The uid's first connection: its kept blocks are there already. */
+    if (s->ua->conns == 1)
+        s->ua->blocks_bound = reg_owned_kept(ss->reg, s->cred.uid);
     rc = proto_dec_new(&s->dec);
     if (rc < 0)
         goto fail_ua;

@@ -90,6 +90,7 @@ enum proto_op {
     XX(ENOTSUP, 10, "protocol version not supported")                                      \
     XX(EMFILE, 11, "a per-connection limit of the daemon is reached")                      \
     XX(EIO, 12, "the daemon failed to create or pass a page")                              \
+    XX(EDQUOT, 13, "a per-user quota of the daemon is reached")                            \
     XX(ESRCH, 15, "the daemon no longer knows the session")                                \
     XX(EPERM, 16, "the session belongs to another process")
 

@@ -221,7 +221,8 @@ END_TEST
 /*
  * The example config with every "#key = value" line of a setting made live,
  * except those that depend on the machine: socket (activation decides),
- * owner and group (the ofad user may not exist here).
+ * runtime_dir (the harness gives a private one), owner, group and
+ * create_group (the ofad user and group may not exist here).
  */
 static char *example_config_uncommented(void)
 {
@@ -237,7 +238,8 @@ static char *example_config_uncommented(void)
         size_t n;
         /* "#key = value": a commented-out setting, not prose. */
         if (sscanf(line, "#%63[a-z_] = %*s", key) == 1 && strchr(line, '=') != NULL &&
-            strcmp(key, "socket") != 0 && strcmp(key, "owner") != 0 && strcmp(key, "group") != 0)
+            strcmp(key, "socket") != 0 && strcmp(key, "owner") != 0 && strcmp(key, "group") != 0 &&
+            strcmp(key, "runtime_dir") != 0 && strcmp(key, "create_group") != 0)
             p = line + 1;
         n = strlen(p);
         ck_assert_uint_lt(len + n + 1, cap);
@@ -269,6 +271,20 @@ START_TEST(test_example_config)
                                        "max_handles_per_client",
                                        "max_output",
                                        "max_pages",
+                                       "handshake_timeout",
+                                       "max_clients_per_uid",
+                                       "reserved_clients",
+                                       "max_output_per_uid",
+                                       "max_output_total",
+                                       "output_timeout",
+                                       "max_blocks_per_arena",
+                                       "max_metadata",
+                                       "max_blocks_per_uid",
+                                       "max_bytes_per_uid",
+                                       "reserved_total",
+                                       "max_arenas_per_uid",
+                                       "reserved_arenas",
+                                       "min_align",
                                        "default_page_size",
                                        "default_max_bytes",
                                        "default_align",

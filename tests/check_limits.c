@@ -10,6 +10,12 @@
  *   clients    nobody opens connections until refused: it gets its share
  *              (max_clients_per_uid) or what the reserve leaves, root
  *              still connects; connections that never say HELLO are closed.
+ *   quotas     nobody (and the user daemon) against the per-uid quotas:
+ *              arenas, page bytes and blocks (-EDQUOT), the arena slots and
+ *              bytes kept for configured arenas and root (-ENOMEM), and
+ *              create_group (-EACCES).
+ *   budgets    nobody's tiny blocks: raised to min_align, bounded per arena,
+ *              and the daemon-wide metadata budget (-ENOMEM).
  *   output     nobody's connections pipeline requests and never read: the
  *              replies ofad holds for them stay under the per-uid bound
  *              (RSS), root is served meanwhile, and the stuck connections
@@ -487,6 +493,210 @@ START_TEST(output_dropped)
 }
 END_TEST
 
+/* ================= quotas ================= */
+
+static const char quota_conf[] = "[ofad]\n"
+                                 "max_arenas = 7\n"
+                                 "reserved_arenas = 2\n"
+                                 "max_arenas_per_uid = 3\n"
+                                 "max_total = 4M\n"
+                                 "reserved_total = 1M\n"
+                                 "max_bytes_per_uid = 2M\n"
+                                 "max_blocks_per_uid = 100\n"
+                                 "[arena shared]\n"
+                                 "page_size = 256K\n"
+                                 "mode = 0666\n";
+
+/* Allocates size-byte blocks with flags until one fails; returns how many
+ * succeeded, and the failure in *err. */
+static int alloc_until(struct rawc *c, uint32_t h, uint64_t size, uint32_t flags, int *err)
+{
+    uint64_t off;
+    int n = 0, rc;
+
+    while ((rc = rawc_alloc(c, h, size, flags, &off)) == 0 && n < 100000)
+        n++;
+    *err = rc;
+    return n;
+}
+
+/* As nobody. Returns 0, or the number of the first check that failed. */
+static int nobody_quotas(void *arg)
+{
+    const char *sock = arg;
+    struct rawc c;
+    uint32_t h;
+    uint64_t off;
+    int err;
+
+    if (rawc_connect(&c, sock) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    /* Arenas per uid. */
+    if (rawc_create(&c, "q1", 256 << 10, 0, 0, 0) != 0 || rawc_create(&c, "q2", 64 << 10, 0, 0, 0) ||
+        rawc_create(&c, "q3", 64 << 10, 0, 0, 0) != 0)
+        return 2;
+    if (rawc_create(&c, "q4", 0, 0, 0, 0) != -EDQUOT)
+        return 3;
+    /* Blocks per uid, kept blocks of its own arena counted. */
+    if (rawc_open(&c, "q2", &h, NULL) != 0)
+        return 4;
+    for (int i = 0; i < 50; i++) {
+        if (rawc_alloc(&c, h, 64, PROTO_ALLOC_KEEP, &off) != 0)
+            return 5;
+    }
+    if (alloc_until(&c, h, 64, 0, &err) != 50 || err != -EDQUOT)
+        return 6;
+    if (rawc_close_handle(&c, h) != 0 || rawc_drop(&c, "q2", 1) != 0)
+        return 7;
+    /* Page bytes of the arenas it owns: 2M of 256K pages. */
+    if (rawc_open(&c, "q1", &h, NULL) != 0)
+        return 8;
+    if (alloc_until(&c, h, 250000, PROTO_ALLOC_KEEP, &err) != 8 || err != -EDQUOT)
+        return 9;
+    rawc_close(&c);
+    return 0;
+}
+
+/* As the user daemon, after nobody. */
+static int daemon_user_quotas(void *arg)
+{
+    const char *sock = arg;
+    struct rawc c;
+    uint32_t h;
+    int err;
+
+    if (rawc_connect(&c, sock) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    /* shared, q1, q3 and these two: the last two slots are reserved. */
+    if (rawc_create(&c, "d1", 256 << 10, 0, 0, 0) != 0 || rawc_create(&c, "d2", 0, 0, 0, 0) != 0)
+        return 2;
+    if (rawc_create(&c, "d3", 0, 0, 0, 0) != -ENOMEM)
+        return 3;
+    /* Users together get max_total less reserved_total: nobody holds 2M,
+     * so 1M is left for this user, under its own 2M. */
+    if (rawc_open(&c, "d1", &h, NULL) != 0)
+        return 4;
+    if (alloc_until(&c, h, 250000, PROTO_ALLOC_KEEP, &err) != 4 || err != -ENOMEM)
+        return 5;
+    rawc_close(&c);
+    return 0;
+}
+
+START_TEST(quotas_per_uid)
+{
+    struct rawc c;
+    uint32_t h;
+    int err, rc;
+
+    OK(ofad_prepare(&D));
+    start_opts(quota_conf, NULL);
+    OK(ofad_open_to_all(&D));
+    rc = harness_as_user("nobody", (gid_t)-1, nobody_quotas, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    rc = harness_as_user("daemon", (gid_t)-1, daemon_user_quotas, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as daemon", rc);
+    ck_assert(ofad_log_has(&D, "err=EDQUOT limit=max_blocks_per_uid"));
+    /* Root still creates in the reserved slots and fills the reserved
+     * bytes of its configured arena. */
+    hello(&c);
+    OK(rawc_create(&c, "r1", 0, 0, 0, 0));
+    OK(rawc_create(&c, "r2", 0, 0, 0, 0));
+    ck_assert_int_eq(rawc_create(&c, "r3", 0, 0, 0, 0), -ENOMEM); /* max_arenas */
+    OK(rawc_open(&c, "shared", &h, NULL));
+    ck_assert_int_eq(alloc_until(&c, h, 250000, PROTO_ALLOC_KEEP, &err), 4);
+    ck_assert_int_eq(err, -ENOMEM); /* max_total */
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+static int try_create(void *arg)
+{
+    struct rawc c;
+    int rc;
+
+    if (rawc_connect(&c, arg) != 0 || rawc_hello(&c) != 0)
+        return 100;
+    rc = rawc_create(&c, "mine", 0, 0, 0, 0);
+    rawc_close(&c);
+    return rc == 0 ? 0 : rc == -EACCES ? 1 : 2;
+}
+
+START_TEST(quotas_create_group)
+{
+    struct rawc c;
+
+    OK(ofad_prepare(&D));
+    start_opts("[ofad]\ncreate_group = 4242\n", NULL);
+    OK(ofad_open_to_all(&D));
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, try_create, D.socket), 1);
+    ck_assert_int_eq(harness_as_user("nobody", 4242, try_create, D.socket), 0);
+    hello(&c);
+    OK(rawc_create(&c, "roots", 0, 0, 0, 0));
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+/* ================= budgets ================= */
+
+static const char budget_conf[] = "[ofad]\n"
+                                  "max_blocks_per_arena = 600\n"
+                                  "max_metadata = 64K\n" /* 1024 blocks */
+                                  "min_align = 256\n"
+                                  "[arena pub]\n"
+                                  "page_size = 1M\n"
+                                  "mode = 0666\n"
+                                  "[arena own]\n"
+                                  "page_size = 1M\n";
+
+static int nobody_budgets(void *arg)
+{
+    struct proto_arena_info st;
+    struct rawc c;
+    uint32_t h;
+    int err;
+
+    if (rawc_connect(&c, arg) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    /* An arena of 8-byte granularity is made one of min_align's. */
+    if (rawc_create(&c, "tiny", 64 << 10, 0, 8, 0) != 0 || rawc_stats(&c, "tiny", &st) != 0)
+        return 2;
+    if (st.align != 256)
+        return 3;
+    /* Kept blocks in someone else's arena: bounded per arena. */
+    if (rawc_open(&c, "pub", &h, NULL) != 0)
+        return 4;
+    if (alloc_until(&c, h, 8, PROTO_ALLOC_KEEP, &err) != 600 || err != -ENOMEM)
+        return 5;
+    rawc_close(&c);
+    return 0;
+}
+
+START_TEST(budgets_blocks)
+{
+    struct rawc c;
+    uint32_t h;
+    int rc, err;
+
+    OK(ofad_prepare(&D));
+    start_opts(budget_conf, NULL);
+    OK(ofad_open_to_all(&D));
+    rc = harness_as_user("nobody", (gid_t)-1, nobody_budgets, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    /* The daemon-wide budget holds for root too: 1024 blocks in all. */
+    hello(&c);
+    OK(rawc_open(&c, "own", &h, NULL));
+    ck_assert_int_eq(alloc_until(&c, h, 64, 0, &err), 1024 - 600);
+    ck_assert_int_eq(err, -ENOMEM);
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
@@ -503,6 +713,17 @@ static Suite *limits_suite(void)
     tcase_add_test(tc, clients_per_uid);
     tcase_add_test(tc, clients_reserve);
     tcase_add_test(tc, clients_handshake_deadline);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("quotas");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, quotas_per_uid);
+    tcase_add_test(tc, quotas_create_group);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("budgets");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, budgets_blocks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");

@@ -2518,6 +2518,7 @@ START_TEST(errors_mapping)
         {PROTO_ENOTSUP, -ENOTSUP, "ENOTSUP"},
         {PROTO_EMFILE, -EMFILE, "EMFILE"},
         {PROTO_EIO, -EIO, "EIO"},
+        {PROTO_EDQUOT, -EDQUOT, "EDQUOT"},
         {PROTO_ESRCH, -ESRCH, "ESRCH"},
         {PROTO_EPERM, -EPERM, "EPERM"},
     };
