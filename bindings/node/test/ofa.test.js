@@ -6,12 +6,15 @@ const assert = require('node:assert');
 const fs = require('fs');
 const v8 = require('v8');
 const vm = require('vm');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
 const ofa = require('..');
 const { startDaemon } = require('./helpers');
 
 let d;
 test.before(async () => {
-  d = await startDaemon(['t,page_size=64K,max=1M', 'other,page_size=64K,max=1M']);
+  d = await startDaemon(['t,page_size=64K,max=1M', 'other,page_size=64K,max=1M,mode=0644']);
 });
 test.after(async () => {
   assert.strictEqual(await d.stop(), 0);
@@ -232,5 +235,41 @@ test('deadlines: a stopped daemon gives ETIMEDOUT', () => {
   }
   // The connection was dropped; the next call connects again and resumes.
   c.ping();
+  c.close();
+});
+
+// Run as nobody: the arena 'other' (mode 0644) opens read-only, and views of
+// a read-only handle are copies (a write through the read-only mapping
+// would kill the process); writes are refused with EACCES.
+const READ_ONLY_CHILD = `
+const ofa = require(process.argv[1]);
+const c = ofa.connect(process.argv[2]);
+const a = c.openArena('other');
+if (a.writable) process.exit(10);
+const off = BigInt(process.argv[3]);
+const v = a.bytes(off, 4);
+if (Buffer.from(v).toString() !== 'ro!!') process.exit(11);
+v[0] = 0; // the copy, not the shared bytes
+for (const f of [() => a.alloc(8), () => a.free(off)]) {
+  try { f(); process.exit(12); } catch (e) { if (e.code !== 'EACCES') process.exit(13); }
+}
+try { c.openArena('t'); process.exit(14); } catch (e) { if (e.code !== 'EACCES') process.exit(15); }
+c.close();
+`;
+
+test('a read-only handle: copies for views, EACCES for writes', { skip: process.getuid() !== 0 && 'needs root to run a child as nobody' }, () => {
+  const id = (flag) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
+  const uid = id('-u');
+  const gid = id('-g');
+  fs.chmodSync(d.dir, 0o755);
+  fs.chmodSync(d.socket, 0o666);
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('other');
+  const off = a.alloc(4);
+  a.bytes(off, 4).set(Buffer.from('ro!!'));
+  const r = spawnSync(process.execPath, ['-e', READ_ONLY_CHILD, path.resolve(__dirname, '..'), d.socket, String(off)],
+    { uid, gid, encoding: 'utf8', cwd: os.tmpdir() });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.strictEqual(Buffer.from(a.bytes(off, 4)).toString(), 'ro!!');
   c.close();
 });
