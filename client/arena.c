@@ -36,7 +36,8 @@
  * mapping of len bytes; a handle is on its client's list until closed.
  *
  * Called by: users (the ofa_alloc/free/ptr/stats family); conn.c calls
- * ofa__arena_unmap_all() when the client goes away.
+ * nothing here: ofa_disconnect() closes the arenas here, then hands the
+ * connection to conn.c (ofa__conn_close), so calls go one way.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -87,7 +88,8 @@ static void map_remove(struct ofa_arena *a, size_t i)
     memmove(a->maps + i, a->maps + i + 1, (a->nmaps - i) * sizeof(a->maps[0]));
 }
 
-void ofa__arena_unmap_all(struct ofa_arena *a)
+/* Unmaps every page of a and frees its table (arena close, disconnect). */
+static void unmap_all(struct ofa_arena *a)
 {
     while (a->nmaps > 0)
         map_remove(a, a->nmaps - 1);
@@ -428,7 +430,7 @@ void ofa_arena_close(ofa_arena *a)
     req.op = PROTO_OP_CLOSE;
     req.u.close.arena = a->handle;
     ofa__call(c, &req, &rep, NULL);
-    ofa__arena_unmap_all(a);
+    unmap_all(a);
     if (a->prev != NULL)
         a->prev->next = a->next;
     else
@@ -436,6 +438,21 @@ void ofa_arena_close(ofa_arena *a)
     if (a->next != NULL)
         a->next->prev = a->prev;
     free(a);
+}
+
+void ofa_disconnect(ofa_client *c)
+{
+    struct ofa_arena *a, *next;
+
+    if (c == NULL)
+        return;
+    for (a = c->arenas; a != NULL; a = next) {
+        next = a->next;
+        unmap_all(a);
+        free(a);
+    }
+    c->arenas = NULL;
+    ofa__conn_close(c);
 }
 
 const char *ofa_arena_name(const ofa_arena *a)

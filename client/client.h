@@ -141,7 +141,8 @@ int ofa__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3))
  * unless the connection broke (then the message ofa__call set stays). */
 int ofa__fail_arena(struct ofa_client *c, int rc, const char *name);
 
-/* Unmaps every page of a and frees its table (arena close, disconnect). */
-void ofa__arena_unmap_all(struct ofa_arena *a);
+/* Ends the connection of c, whose arenas are closed already: BYE to end
+ * its session, then the socket and c are freed (arena.c's ofa_disconnect). */
+void ofa__conn_close(struct ofa_client *c);
 
 #endif

@@ -49,8 +49,10 @@
  * mapped, every later call fails fast with that error) until the caller
  * closes them.
  *
- * Called by: arena.c and admin.c through ofa__call(); users through
- * ofa_connect(), ofa_disconnect(), ofa_socket_path(), ofa_set_timeout().
+ * Called by: arena.c and admin.c through ofa__call(), arena.c's
+ * ofa_disconnect() through ofa__conn_close(); users through ofa_connect(),
+ * ofa_socket_path(), ofa_set_timeout(). It calls nothing of arena.c or
+ * admin.c: the library's files call downwards (arena.c -> admin.c -> conn.c).
  */
 #include <errno.h>
 #include <grp.h>
@@ -595,15 +597,9 @@ int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep
     return rc;
 }
 
+/* Frees c; its arenas are gone already (arena.c's ofa_disconnect). */
 static void client_free(struct ofa_client *c)
 {
-    struct ofa_arena *a, *next;
-
-    for (a = c->arenas; a != NULL; a = next) {
-        next = a->next;
-        ofa__arena_unmap_all(a);
-        free(a);
-    }
     ofa__broken(c, -EPIPE);
     proto_buf_free(&c->sbuf);
     if (c->dec != NULL)
@@ -688,12 +684,10 @@ fail:
     return ofa__fail(rc, "connecting to %s: %s", path, ofa_strerror(rc));
 }
 
-void ofa_disconnect(ofa_client *c)
+void ofa__conn_close(struct ofa_client *c)
 {
     struct proto_req req;
 
-    if (c == NULL)
-        return;
     if (c->fd >= 0 && c->sid != 0) {
         /* BYE ends the session now (its blocks freed). Not waited for: the
          * daemon reads it before it sees the connection close. */
