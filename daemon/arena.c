@@ -53,15 +53,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "pagemap.h"
 #include "proto.h"
 
 _Static_assert(ARENA_NAME_MAX == PROTO_NAME_MAX, "an arena takes every name the wire carries");
-
-struct page_ent {
-    uint64_t base; /* 0: empty */
-    uint64_t len;
-    int fd; /* the page's memfd, read-write, sealed */
-};
 
 void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint64_t max_pages)
 {
@@ -74,79 +69,6 @@ void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint6
     r->max_blocks = r->max_blocks_per_arena = r->max_bytes_per_uid = UINT64_MAX;
 }
 
-/* ---- page map: base -> (len, memfd); linear probing ---- */
-
-static uint32_t map_hash(uint64_t base, uint32_t cap)
-{
-    /* Bases are multiples of 4096 at least; Fibonacci hashing spreads them. */
-    return (uint32_t)(((base >> 12) * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-}
-
-static struct page_ent *map_find(const struct arena *a, uint64_t base)
-{
-    if (a->map_cap == 0)
-        return NULL;
-    for (uint32_t i = map_hash(base, a->map_cap);; i = (i + 1) & (a->map_cap - 1)) {
-        if (a->map[i].base == base)
-            return &a->map[i];
-        if (a->map[i].base == 0)
-            return NULL;
-    }
-}
-
-static void map_put_nogrow(struct arena *a, const struct page_ent *e)
-{
-    uint32_t i = map_hash(e->base, a->map_cap);
-
-    while (a->map[i].base != 0)
-        i = (i + 1) & (a->map_cap - 1);
-    a->map[i] = *e;
-    a->map_n++;
-}
-
-/* Makes room for one more entry (load <= 1/2). Returns 0 or -ENOMEM. */
-static int map_reserve(struct arena *a)
-{
-    struct page_ent *old = a->map;
-    uint32_t old_cap = a->map_cap, cap;
-
-    if ((a->map_n + 1) * 2 <= a->map_cap)
-        return 0;
-    cap = old_cap ? old_cap * 2 : 16;
-    a->map = calloc(cap, sizeof(*a->map));
-    if (a->map == NULL) {
-        a->map = old;
-        return -ENOMEM;
-    }
-    a->map_cap = cap;
-    a->map_n = 0;
-    for (uint32_t i = 0; i < old_cap; i++) {
-        if (old[i].base != 0)
-            map_put_nogrow(a, &old[i]);
-    }
-    free(old);
-    return 0;
-}
-
-/* Removes e, shifting later entries of its probe run back into the hole so
- * that lookups never need tombstones. */
-static void map_del(struct arena *a, struct page_ent *e)
-{
-    uint32_t mask = a->map_cap - 1;
-    uint32_t hole = (uint32_t)(e - a->map);
-
-    for (uint32_t i = (hole + 1) & mask; a->map[i].base != 0; i = (i + 1) & mask) {
-        uint32_t home = map_hash(a->map[i].base, a->map_cap);
-        /* The entry may move to the hole if its home is not in (hole, i]. */
-        if (((i - home) & mask) >= ((i - hole) & mask)) {
-            a->map[hole] = a->map[i];
-            hole = i;
-        }
-    }
-    a->map[hole].base = 0;
-    a->map_n--;
-}
-
 static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 
 /* The heap gave up a page: its memory goes back now (punched), whoever
@@ -154,7 +76,7 @@ static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 static void page_released(void *ctx, uint64_t base, uint64_t len)
 {
     struct arena *a = ctx;
-    struct page_ent *e = map_find(a, base);
+    struct page_ent *e = pagemap_find(&a->pages, base);
     int rc;
 
     assert(e != NULL && e->len == len);
@@ -167,7 +89,7 @@ static void page_released(void *ctx, uint64_t base, uint64_t len)
     arena_bytes_unreserve(a, len);
     log_debug("page released arena=%s base=%llu len=%llu", a->name, (unsigned long long)base,
               (unsigned long long)len);
-    map_del(a, e);
+    pagemap_del(&a->pages, e);
 }
 
 /* Removes every page of a, and frees a. */
@@ -184,7 +106,7 @@ static void arena_destroy(struct arena *a)
         a->reg->user_reserved -= a->making;
     a->reg->blocks_live -= a->blocks;
     heap_destroy(a->heap);
-    free(a->map);
+    pagemap_free(&a->pages);
     free(a);
 }
 
@@ -499,7 +421,7 @@ int arena_page_reserve(struct arena *a, uint64_t len)
         return -ENOMEM;
     if (r->pages >= r->max_pages)
         return -ENOMEM;
-    rc = map_reserve(a);
+    rc = pagemap_reserve(&a->pages);
     if (rc < 0)
         return rc;
     a->making += len;
@@ -527,7 +449,7 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
 
     assert(a->making >= len);
     a->making -= len;
-    rc = map_reserve(a);
+    rc = pagemap_reserve(&a->pages);
     if (rc == 0)
         rc = heap_page_add_at(a->heap, len, r->next_base, &e.base);
     if (rc < 0) {
@@ -537,7 +459,7 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
     }
     e.len = len;
     e.fd = fd;
-    map_put_nogrow(a, &e);
+    pagemap_put(&a->pages, &e);
     r->next_base = e.base + len;
     if (base != NULL)
         *base = e.base;
@@ -571,7 +493,7 @@ int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
         return rc;
     }
     assert(got == base);
-    map_put_nogrow(a, &(struct page_ent){.base = base, .len = len, .fd = fd});
+    pagemap_put(&a->pages, &(struct page_ent){.base = base, .len = len, .fd = fd});
     r->next_base = base + len;
     return 0;
 }
@@ -680,7 +602,7 @@ void arena_owner_release(struct arena *a, uint32_t owner)
 
 int arena_page_fd(const struct arena *a, uint64_t base)
 {
-    const struct page_ent *e = map_find(a, base);
+    const struct page_ent *e = pagemap_find(&a->pages, base);
 
     return e != NULL ? e->fd : -ENOENT;
 }
@@ -692,7 +614,7 @@ int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base
 
     if (heap_page_find(a->heap, off, base, len) < 0)
         return -ENOENT;
-    e = map_find(a, *base);
+    e = pagemap_find(&a->pages, *base);
     assert(e != NULL);
     if (e == NULL)
         return -EIO;

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "heap.h"
+#include "pagemap.h"
 #include "shm.h"
 
 #define ARENA_NAME_MAX 63u   /* 1..63 bytes of [A-Za-z0-9._-] */
@@ -43,7 +44,6 @@ struct arena_params {
     uint32_t align, mode, uid, gid;
 };
 
-struct page_ent; /* base -> memfd, arena.c */
 
 struct arena {
     char name[ARENA_NAME_MAX + 1];
@@ -58,8 +58,7 @@ struct arena {
     uint64_t making;      /* bytes of pages reserved, not yet added (arena_page_reserve) */
     uint64_t blocks;      /* live blocks, kept or not */
     uint64_t reserved;    /* bytes of its pages, held or being made */
-    struct page_ent *map; /* open addressing, base 0 = empty slot */
-    uint32_t map_cap, map_n;
+    struct pagemap pages; /* base -> memfd (pagemap.c) */
 };
 
 struct registry {
