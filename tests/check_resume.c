@@ -400,22 +400,39 @@ static int cut_connections(void)
     return n;
 }
 
+/* Allocates n blocks of size bytes, block i filled with byte base + i. */
+static void fill_blocks(ofa_arena *a, uint64_t *offs, int n, uint64_t size, int base)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t *p;
+        ck_assert_int_eq(ofa_alloc(a, size, &offs[i]), 0);
+        p = ofa_ptr(a, offs[i]);
+        ck_assert_ptr_nonnull(p);
+        memset(p, base + i, size);
+    }
+}
+
+/* Checks what fill_blocks wrote. */
+static void check_blocks(ofa_arena *a, const uint64_t *offs, int n, uint64_t size, int base)
+{
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = ofa_ptr(a, offs[i]);
+        ck_assert_ptr_nonnull(p);
+        for (uint64_t k = 0; k < size; k++)
+            ck_assert_uint_eq(p[k], (uint8_t)(base + i));
+    }
+}
+
 START_TEST(test_library_rides_through)
 {
     uint64_t offs[8], off;
     ofa_client *c;
     ofa_arena *a;
-    uint8_t *p;
 
     start(NULL);
     ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
     ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
-    for (int i = 0; i < 8; i++) {
-        ck_assert_int_eq(ofa_alloc(a, 1000, &offs[i]), 0);
-        p = ofa_ptr(a, offs[i]);
-        ck_assert_ptr_nonnull(p);
-        memset(p, 0x40 + i, 1000);
-    }
+    fill_blocks(a, offs, 8, 1000, 0x40);
     for (int round = 0; round < 3; round++) {
         ck_assert_int_eq(cut_connections(), 1);
         /* The next call finds the connection gone, resumes, and succeeds;
@@ -424,12 +441,7 @@ START_TEST(test_library_rides_through)
         ck_assert_int_eq(ofa_free(a, off), 0);
         ck_assert_uint_eq(live_blocks(), 8);
     }
-    for (int i = 0; i < 8; i++) {
-        p = ofa_ptr(a, offs[i]);
-        ck_assert_ptr_nonnull(p);
-        for (int k = 0; k < 1000; k++)
-            ck_assert_uint_eq(p[k], 0x40 + i);
-    }
+    check_blocks(a, offs, 8, 1000, 0x40);
     ck_assert_int_eq(cut_connections(), 1);
     ck_assert_int_eq(ofa_free_many(a, offs, 8), 8);
     ck_assert_uint_eq(live_blocks(), 0);
@@ -444,17 +456,11 @@ START_TEST(test_library_after_timeout)
     uint64_t offs[4], off;
     ofa_client *c;
     ofa_arena *a;
-    uint8_t *p;
 
     start(NULL);
     ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
     ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
-    for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(ofa_alloc(a, 2000, &offs[i]), 0);
-        p = ofa_ptr(a, offs[i]);
-        ck_assert_ptr_nonnull(p);
-        memset(p, 0x70 + i, 2000);
-    }
+    fill_blocks(a, offs, 4, 2000, 0x70);
     /* The daemon stops answering: the call runs out of time and drops the
      * connection, not the session. */
     ck_assert_int_eq(ofa_set_timeout(c, 300), 0);
@@ -470,11 +476,7 @@ START_TEST(test_library_after_timeout)
      * and the disconnect frees. */
     ck_assert_uint_le(live_blocks(), 5);
     ck_assert_uint_ge(live_blocks(), 4);
-    for (int i = 0; i < 4; i++) {
-        p = ofa_ptr(a, offs[i]);
-        for (int k = 0; k < 2000; k++)
-            ck_assert_uint_eq(p[k], 0x70 + i);
-    }
+    check_blocks(a, offs, 4, 2000, 0x70);
     ck_assert_int_eq(ofa_free_many(a, offs, 4), 4);
     ofa_disconnect(c);
     wait_blocks(0);
