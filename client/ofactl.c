@@ -4,7 +4,9 @@
  *
  *   ofactl [--socket PATH] [--timeout SECONDS] ping [--wait SECONDS]
  *   ofactl [--socket PATH] arenas [--json]
- *   ofactl [--socket PATH] stats [ARENA] [--json]
+ *   ofactl [--socket PATH] stats [ARENA] [--json | --prometheus |
+ *                                       --watch SECONDS [--count N]]
+ *   ofactl [--socket PATH] top [--watch SECONDS]
  *   ofactl [--socket PATH] create NAME [--page-size SIZE] [--max SIZE]
  *                                      [--align N] [--mode OCTAL]
  *   ofactl [--socket PATH] drop NAME [--force]
@@ -44,6 +46,7 @@
 #include <stdbool.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,9 +54,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <limits.h>
 
+#include <curses.h>
 #include <jansson.h>
 
 #include "ofaclient.h"
@@ -77,6 +82,11 @@ static const char usage_text[] =
     "  arenas [--json]              list the arenas\n"
     "  stats [ARENA] [--json]       the daemon's figures and every readable arena's\n"
     "                               (or ARENA's only)\n"
+    "  stats [ARENA] --prometheus   the same in Prometheus' text format\n"
+    "  stats [ARENA] --watch S [--count N]\n"
+    "                               a line per arena every S seconds (N times)\n"
+    "  top [--watch S]              a live view of arenas and clients, every S\n"
+    "                               seconds (default 1); q quits\n"
     "  create NAME [--page-size SIZE] [--max SIZE] [--align N] [--mode OCTAL]\n"
     "                               create an arena (defaults: the daemon's, mode 0600)\n"
     "  drop NAME [--force]          drop an arena; refused while it has live blocks\n"
@@ -112,6 +122,9 @@ enum {
     O_FREE = 1u << 7,
     O_LIMIT = 1u << 8,
     O_SORT = 1u << 9,
+    O_WATCH = 1u << 10,
+    O_COUNT = 1u << 11,
+    O_PROMETHEUS = 1u << 12,
 };
 
 /* getopt_long values: the bit of an option that takes no value is its
@@ -133,6 +146,9 @@ static const struct option long_opts[] = {
     {"free", no_argument, NULL, O_FREE},
     {"limit", required_argument, NULL, O_LIMIT},
     {"sort", required_argument, NULL, O_SORT},
+    {"watch", required_argument, NULL, O_WATCH},
+    {"count", required_argument, NULL, O_COUNT},
+    {"prometheus", no_argument, NULL, O_PROMETHEUS},
     {NULL, 0, NULL, 0},
 };
 
@@ -140,7 +156,7 @@ struct opts {
     const char *socket; /* as given, or NULL */
     long long timeout_ms; /* --timeout in ms, -1 when not given */
     unsigned given;     /* O_* bits seen */
-    const char *wait, *page_size, *max, *align, *mode, *limit, *sort;
+    const char *wait, *page_size, *max, *align, *mode, *limit, *sort, *watch, *count;
     char **args; /* operands after the command */
     int nargs;
 };
@@ -683,6 +699,9 @@ oom:
     return out_of_memory();
 }
 
+static int stats_prometheus(const ofa_daemon_info *d, const ofa_arena_info *v, size_t n);
+static int stats_watch(const struct opts *o, const char *name);
+
 static int cmd_stats(const struct opts *o)
 {
     const char *name = o->nargs > 0 ? o->args[0] : NULL;
@@ -692,6 +711,12 @@ static int cmd_stats(const struct opts *o)
     size_t n;
     int rc;
 
+    if (__builtin_popcount(o->given & (O_JSON | O_PROMETHEUS | O_WATCH)) > 1)
+        return usage_error("--json, --prometheus and --watch go alone");
+    if ((o->given & O_COUNT) && !(o->given & O_WATCH))
+        return usage_error("--count goes with --watch");
+    if (o->given & O_WATCH)
+        return stats_watch(o, name);
     rc = connect_or_report(o, &c);
     if (rc != EXIT_OK)
         return rc;
@@ -699,8 +724,182 @@ static int cmd_stats(const struct opts *o)
     ofa_disconnect(c);
     if (rc != EXIT_OK)
         return rc;
-    rc = (o->given & O_JSON) ? stats_json(&d, v, n) : stats_table(&d, v, n);
+    if (o->given & O_JSON)
+        rc = stats_json(&d, v, n);
+    else if (o->given & O_PROMETHEUS)
+        rc = stats_prometheus(&d, v, n);
+    else
+        rc = stats_table(&d, v, n);
     free(v);
+    return rc;
+}
+
+/* --- metrics: the Prometheus text format 0.0.4 --- */
+
+/* 1 - largest free chunk / free bytes: 0 when the free space is one piece
+ * (or there is none), towards 1 as it is cut into small ones. */
+static double fragmentation(const ofa_arena_stats *s)
+{
+    uint64_t free_bytes = s->bytes_reserved - s->bytes_live;
+
+    if (s->bytes_reserved <= s->bytes_live || free_bytes == 0)
+        return 0;
+    return 1.0 - (double)s->largest_free / (double)free_bytes;
+}
+
+struct metric {
+    const char *name, *type, *help;
+    size_t off; /* of a uint64_t in ofa_arena_stats */
+};
+
+#define M(n, t, h, f) {n, t, h, offsetof(ofa_arena_stats, f)}
+static const struct metric arena_metrics[] = {
+    M("ofa_arena_page_size_bytes", "gauge", "Standard page length of the arena.", page_size),
+    M("ofa_arena_max_bytes", "gauge", "Most bytes the arena may reserve.", max_bytes),
+    M("ofa_arena_pages", "gauge", "Pages the arena holds (a spare included).", pages),
+    M("ofa_arena_reserved_bytes", "gauge", "Bytes of the pages the arena holds.", bytes_reserved),
+    M("ofa_arena_live_bytes", "gauge", "Bytes in live blocks.", bytes_live),
+    M("ofa_arena_live_blocks", "gauge", "Live blocks.", blocks_live),
+    M("ofa_arena_free_chunks", "gauge", "Free chunks.", free_chunks),
+    M("ofa_arena_largest_free_bytes", "gauge", "Size of the largest free chunk.", largest_free),
+    M("ofa_arena_allocs_total", "counter", "Successful allocations.", allocs),
+    M("ofa_arena_frees_total", "counter", "Successful frees.", frees),
+    M("ofa_arena_alloc_failures_total", "counter", "Failed allocations.", alloc_failures),
+};
+#undef M
+
+static int stats_prometheus(const ofa_daemon_info *d, const ofa_arena_info *v, size_t n)
+{
+    size_t i, k;
+
+    printf("# HELP ofa_daemon_info The daemon's version.\n# TYPE ofa_daemon_info gauge\n"
+           "ofa_daemon_info{version=\"%s\"} 1\n",
+           d->version);
+    printf("# HELP ofa_daemon_uptime_seconds Seconds since ofad started.\n"
+           "# TYPE ofa_daemon_uptime_seconds gauge\nofa_daemon_uptime_seconds %" PRIu64 "\n",
+           d->uptime_s);
+    printf("# HELP ofa_daemon_clients Connections now.\n# TYPE ofa_daemon_clients gauge\n"
+           "ofa_daemon_clients %" PRIu64 "\n",
+           d->clients);
+    printf("# HELP ofa_daemon_arenas Arenas now.\n# TYPE ofa_daemon_arenas gauge\n"
+           "ofa_daemon_arenas %" PRIu64 "\n",
+           d->arenas);
+    printf("# HELP ofa_daemon_reserved_bytes Shared memory held, all arenas.\n"
+           "# TYPE ofa_daemon_reserved_bytes gauge\nofa_daemon_reserved_bytes %" PRIu64 "\n",
+           d->bytes_reserved);
+    printf("# HELP ofa_daemon_limit_bytes Limit of the shared memory held.\n"
+           "# TYPE ofa_daemon_limit_bytes gauge\nofa_daemon_limit_bytes %" PRIu64 "\n",
+           d->bytes_limit);
+    /* Arena names are [A-Za-z0-9._-]: nothing in them needs escaping. */
+    for (k = 0; k < sizeof(arena_metrics) / sizeof(arena_metrics[0]); k++) {
+        const struct metric *m = &arena_metrics[k];
+
+        printf("# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
+        for (i = 0; i < n; i++) {
+            uint64_t val;
+
+            memcpy(&val, (const char *)&v[i].stats + m->off, sizeof(val));
+            printf("%s{arena=\"%s\"} %" PRIu64 "\n", m->name, v[i].name, val);
+        }
+    }
+    printf("# HELP ofa_arena_align_bytes Minimum block alignment.\n"
+           "# TYPE ofa_arena_align_bytes gauge\n");
+    for (i = 0; i < n; i++)
+        printf("ofa_arena_align_bytes{arena=\"%s\"} %" PRIu32 "\n", v[i].name, v[i].stats.align);
+    printf("# HELP ofa_arena_fragmentation_ratio 1 - largest free chunk / free bytes.\n"
+           "# TYPE ofa_arena_fragmentation_ratio gauge\n");
+    for (i = 0; i < n; i++)
+        printf("ofa_arena_fragmentation_ratio{arena=\"%s\"} %.6f\n", v[i].name,
+               fragmentation(&v[i].stats));
+    return EXIT_OK;
+}
+
+/* --- stats --watch: a line per arena and interval --- */
+
+/* An arena's counters at the last look, to make rates of. */
+struct seen {
+    char name[64];
+    uint64_t allocs, frees;
+};
+
+static const struct seen *seen_find(const struct seen *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+static int stats_watch(const struct opts *o, const char *name)
+{
+    double every, t_prev = 0, t, dt;
+    uint64_t count = 0, done = 0;
+    struct seen *prev = NULL, *cur;
+    size_t nprev = 0, n, i;
+    ofa_daemon_info d;
+    ofa_arena_info *v;
+    ofa_client *c;
+    char tbuf[16], live[16], res[16];
+    time_t now;
+    int rc;
+
+    if (parse_seconds("--watch", o->watch, &every) != EXIT_OK)
+        return EXIT_USAGE;
+    if (every < 0.01)
+        return usage_error("--watch: at least 0.01 seconds");
+    if (o->count != NULL && (ofa_parse_size(o->count, &count) < 0 || count == 0))
+        return usage_error("--count: not a positive count: '%s'", o->count);
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    printf("%-8s  %-20s  %9s  %9s  %9s  %10s  %10s  %5s\n", "TIME", "ARENA", "LIVE", "RESERVED",
+           "BLOCKS", "ALLOCS/S", "FREES/S", "FRAG");
+    for (;;) {
+        rc = fetch_stats(c, name, &d, &v, &n);
+        if (rc != EXIT_OK)
+            break;
+        t = now_s();
+        dt = t - t_prev;
+        now = time(NULL);
+        strftime(tbuf, sizeof(tbuf), "%H:%M:%S", localtime(&now));
+        cur = calloc(n ? n : 1, sizeof(*cur));
+        if (cur == NULL) {
+            free(v);
+            rc = out_of_memory();
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            const ofa_arena_stats *s = &v[i].stats;
+            const struct seen *p = seen_find(prev, nprev, v[i].name);
+            char ar[16] = "-", fr[16] = "-";
+
+            snprintf(cur[i].name, sizeof(cur[i].name), "%s", v[i].name);
+            cur[i].allocs = s->allocs;
+            cur[i].frees = s->frees;
+            if (p != NULL && dt > 0) {
+                snprintf(ar, sizeof(ar), "%.0f", (double)(s->allocs - p->allocs) / dt);
+                snprintf(fr, sizeof(fr), "%.0f", (double)(s->frees - p->frees) / dt);
+            }
+            human(live, sizeof(live), s->bytes_live);
+            human(res, sizeof(res), s->bytes_reserved);
+            printf("%-8s  %-20s  %9s  %9s  %9" PRIu64 "  %10s  %10s  %5.2f\n", tbuf, v[i].name, live,
+                   res, s->blocks_live, ar, fr, fragmentation(s));
+        }
+        free(v);
+        free(prev);
+        prev = cur;
+        nprev = n;
+        t_prev = t;
+        if (fflush(stdout) != 0) {
+            rc = EXIT_REFUSED;
+            break;
+        }
+        if (count != 0 && ++done >= count)
+            break;
+        sleep_s(every);
+    }
+    free(prev);
+    ofa_disconnect(c);
     return rc;
 }
 
@@ -1091,6 +1290,165 @@ oom:
     return out_of_memory();
 }
 
+/* --- top: a live view, drawn with ncurses --- */
+
+/* One client's share of one arena, for the "top clients" lines. */
+struct holder {
+    uint32_t pid, uid;
+    char comm[32], arena[64];
+    uint64_t blocks, bytes;
+};
+
+static int cmp_holder(const void *x, const void *y)
+{
+    const struct holder *a = x, *b = y;
+
+    return a->bytes != b->bytes ? (a->bytes > b->bytes ? -1 : 1) : 0;
+}
+
+/* Draws one frame; rates from the counters of the previous one. */
+static void top_frame(const ofa_daemon_info *d, const ofa_arena_info *v, size_t n,
+                      const struct seen *prev, size_t nprev, double dt,
+                      const ofa_client_info *cl, size_t ncl)
+{
+    char up[32], res[16], lim[16], live[16], rsv[16], ar[16], fr[16], b[16];
+    struct holder *h;
+    size_t nh = 0, i, k;
+    int row = 0, rows = LINES;
+
+    erase();
+    duration(up, sizeof(up), d->uptime_s);
+    human(res, sizeof(res), d->bytes_reserved);
+    human(lim, sizeof(lim), d->bytes_limit);
+    mvprintw(row++, 0, "ofad %s  pid %" PRIu64 "  up %s  clients %" PRIu64 "  reserved %s of %s",
+             d->version, d->pid, up, d->clients, res, lim);
+    mvprintw(row++, 0, "q quits");
+    row++;
+    attron(A_REVERSE);
+    mvprintw(row++, 0, "%-20s %9s %9s %5s %9s %9s %9s", "ARENA", "LIVE", "RESERVED", "FRAG",
+             "ALLOCS/S", "FREES/S", "BLOCKS");
+    attroff(A_REVERSE);
+    /* Arenas take at most half the screen; clients get the rest. */
+    for (i = 0; i < n && row < rows / 2 + 2; i++) {
+        const ofa_arena_stats *s = &v[i].stats;
+        const struct seen *p = seen_find(prev, nprev, v[i].name);
+
+        if (!readable(&v[i]))
+            continue;
+        strcpy(ar, "-");
+        strcpy(fr, "-");
+        if (p != NULL && dt > 0) {
+            snprintf(ar, sizeof(ar), "%.0f", (double)(s->allocs - p->allocs) / dt);
+            snprintf(fr, sizeof(fr), "%.0f", (double)(s->frees - p->frees) / dt);
+        }
+        human(live, sizeof(live), s->bytes_live);
+        human(rsv, sizeof(rsv), s->bytes_reserved);
+        mvprintw(row++, 0, "%-20.20s %9s %9s %5.2f %9s %9s %9" PRIu64, v[i].name, live, rsv,
+                 fragmentation(s), ar, fr, s->blocks_live);
+    }
+    row++;
+    for (i = 0; i < ncl; i++)
+        nh += cl[i].narenas;
+    h = calloc(nh ? nh : 1, sizeof(*h));
+    if (h != NULL) {
+        nh = 0;
+        for (i = 0; i < ncl; i++)
+            for (k = 0; k < cl[i].narenas; k++, nh++) {
+                h[nh].pid = cl[i].pid;
+                h[nh].uid = cl[i].uid;
+                snprintf(h[nh].comm, sizeof(h[nh].comm), "%s", cl[i].comm);
+                snprintf(h[nh].arena, sizeof(h[nh].arena), "%s", cl[i].arenas[k].name);
+                h[nh].blocks = cl[i].arenas[k].blocks;
+                h[nh].bytes = cl[i].arenas[k].bytes;
+            }
+        qsort(h, nh, sizeof(*h), cmp_holder);
+        if (row < rows) {
+            attron(A_REVERSE);
+            mvprintw(row++, 0, "%-8s %-10s %-16s %-20s %9s %9s", "PID", "USER", "COMMAND",
+                     "ARENA", "BLOCKS", "BYTES");
+            attroff(A_REVERSE);
+        }
+        for (i = 0; i < nh && row < rows; i++) {
+            char user[32];
+
+            user_name(user, sizeof(user), h[i].uid);
+            human(b, sizeof(b), h[i].bytes);
+            mvprintw(row++, 0, "%-8" PRIu32 " %-10.10s %-16.16s %-20.20s %9" PRIu64 " %9s",
+                     h[i].pid, user, h[i].comm, h[i].arena, h[i].blocks, b);
+        }
+        free(h);
+    }
+    refresh();
+}
+
+static int cmd_top(const struct opts *o)
+{
+    double every = 1, t_prev = 0, t;
+    struct seen *prev = NULL, *cur;
+    size_t nprev = 0, n, ncl, i;
+    ofa_client_info *cl;
+    ofa_daemon_info d;
+    ofa_arena_info *v;
+    ofa_client *c;
+    int rc = EXIT_OK, key, err = 0;
+
+    if (o->watch != NULL && parse_seconds("--watch", o->watch, &every) != EXIT_OK)
+        return EXIT_USAGE;
+    if (every < 0.1)
+        return usage_error("--watch: at least 0.1 seconds");
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+        return usage_error("top needs a terminal (stats --watch writes lines for a pipe)");
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    if (initscr() == NULL) {
+        ofa_disconnect(c);
+        fputs("ofactl: cannot set up the terminal\n", stderr);
+        return EXIT_USAGE;
+    }
+    cbreak();
+    noecho();
+    curs_set(0);
+    keypad(stdscr, TRUE);
+    timeout((int)(every * 1000));
+    for (;;) {
+        err = ofa_daemon_stats(c, &d);
+        v = NULL;
+        cl = NULL;
+        n = ncl = 0;
+        if (err == 0)
+            err = ofa_arena_list(c, &v, &n);
+        if (err == 0)
+            err = ofa_client_list(c, &cl, &ncl);
+        if (err < 0) {
+            free(v);
+            break;
+        }
+        t = now_s();
+        top_frame(&d, v, n, prev, nprev, t - t_prev, cl, ncl);
+        cur = calloc(n ? n : 1, sizeof(*cur));
+        for (i = 0; cur != NULL && i < n; i++) {
+            snprintf(cur[i].name, sizeof(cur[i].name), "%s", v[i].name);
+            cur[i].allocs = v[i].stats.allocs;
+            cur[i].frees = v[i].stats.frees;
+        }
+        free(prev);
+        prev = cur;
+        nprev = cur != NULL ? n : 0;
+        t_prev = t;
+        free(v);
+        free(cl);
+        /* Waits up to the interval for a key; any other key redraws. */
+        key = getch();
+        if (key == 'q' || key == 'Q')
+            break;
+    }
+    endwin();
+    free(prev);
+    ofa_disconnect(c);
+    return err < 0 ? report(err) : EXIT_OK;
+}
+
 /* --- arguments --- */
 
 struct command {
@@ -1104,7 +1462,8 @@ struct command {
 static const struct command commands[] = {
     {"ping", cmd_ping, O_WAIT, 0, 0, false},
     {"arenas", cmd_arenas, O_JSON, 0, 0, false},
-    {"stats", cmd_stats, O_JSON, 0, 1, true},
+    {"stats", cmd_stats, O_JSON | O_PROMETHEUS | O_WATCH | O_COUNT, 0, 1, true},
+    {"top", cmd_top, O_WATCH, 0, 0, false},
     {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE, 1, 1, true},
     {"drop", cmd_drop, O_FORCE, 1, 1, true},
     {"clients", cmd_clients, O_JSON, 0, 0, false},
@@ -1172,9 +1531,16 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
         case O_SORT:
             o->sort = optarg;
             break;
+        case O_WATCH:
+            o->watch = optarg;
+            break;
+        case O_COUNT:
+            o->count = optarg;
+            break;
         case O_JSON:
         case O_FORCE:
         case O_FREE:
+        case O_PROMETHEUS:
             break;
         default:
             /* getopt said what was wrong (unknown option, a missing value,

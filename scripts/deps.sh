@@ -6,7 +6,8 @@ set -eu
 packages="build-essential cmake pkg-config clang
 libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev
 check systemd man-db libclang-rt-14-dev
-python3 python3-pytest python3-numpy"
+python3 python3-pytest python3-numpy
+python3-prometheus-client tmux libxml2-utils librsvg2-bin"
 # The Node.js package builds against the Node.js on the machine; Debian's
 # nodejs and npm conflict with one installed another way (NodeSource,
 # nvm), so they are installed only where there is no node at all.

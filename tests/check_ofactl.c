@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +43,15 @@ struct run {
 
 /* Runs ofactl with the arguments (NULL-terminated) to completion. In
  * children of the test too, so it reports failures as status -1. */
+static int run_path(struct run *r, const char *path, const char *const *args);
+
 static int run_v(struct run *r, const char *const *args)
+{
+    return run_path(r, OFACTL_PATH, args);
+}
+
+/* Runs the program at path with the arguments, as run_v does ofactl. */
+static int run_path(struct run *r, const char *path, const char *const *args)
 {
     const char *argv[32];
     int po[2], pe[2], st, n = 0, open_fds = 2;
@@ -51,7 +60,7 @@ static int run_v(struct run *r, const char *const *args)
     ssize_t k;
     pid_t pid;
 
-    argv[n++] = OFACTL_PATH;
+    argv[n++] = path;
     while (*args != NULL && n < 31)
         argv[n++] = *args++;
     argv[n] = NULL;
@@ -66,7 +75,7 @@ static int run_v(struct run *r, const char *const *args)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(po[1], 1);
         dup2(pe[1], 2);
-        execv(OFACTL_PATH, (char *const *)argv);
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     close(po[1]);
@@ -873,6 +882,151 @@ START_TEST(test_clients_other_user)
 }
 END_TEST
 
+/* --- live views: stats --watch, --prometheus, top --- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_watch_prometheus)
+{
+    char prom[PATH_MAX], js[PATH_MAX], *line, *save = NULL;
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t offs[100];
+    int lines = 0;
+
+    start();
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "t", &a), 0);
+    ck_assert_int_eq(ofa_alloc_many(a, 1000, 0, 0, 100, offs), 0);
+    ck_assert_int_eq(ofa_free_many(a, offs, 50), 50); /* some free space, in pieces */
+
+    /* --watch: a header, then one line per arena and interval. */
+    ck_assert_int_eq(RUN(&R, "stats", "--watch", "0.05", "--count", "3"), 0);
+    for (line = strtok_r(R.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (lines == 0)
+            ck_assert_int_eq(strncmp(line, "TIME ", 5), 0);
+        else
+            ck_assert_ptr_nonnull(strstr(line, "  t  "));
+        lines++;
+    }
+    ck_assert_int_eq(lines, 4);
+    ck_assert_int_eq(RUN(&R, "stats", "--watch", "0"), 2);
+    ck_assert_int_eq(RUN(&R, "stats", "--count", "3"), 2);
+    ck_assert_int_eq(RUN(&R, "stats", "--watch", "1", "--json"), 2);
+
+    /* --prometheus: parsed by the Prometheus client's own parser, equal to
+     * stats --json taken right after (nothing changes in between: our
+     * client is idle, and neither command allocates). */
+    ck_assert_int_eq(RUN(&R, "stats", "--prometheus"), 0);
+    snprintf(prom, sizeof(prom), "%s/metrics.prom", d.dir);
+    write_file(prom, R.out);
+    ck_assert_int_eq(RUN(&R, "stats", "--json"), 0);
+    snprintf(js, sizeof(js), "%s/stats.json", d.dir);
+    write_file(js, R.out);
+    ck_assert_int_eq(run_path(&R, "/usr/bin/python3",
+                              (const char *const[]){OFA_TESTS_DIR "/prom_check.py", prom, js, NULL}),
+                     0);
+    ck_assert_int_eq(strncmp(R.out, "prom_check: ", 12), 0);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
+/* tmux, on a server of the test's own (-L), so that nothing else is seen. */
+static int tmux(const char *sock, const char *const *args)
+{
+    const char *argv[16] = {"-L", sock};
+    int n = 2;
+
+    while (*args != NULL && n < 15)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    return run_path(&R, "/usr/bin/tmux", argv);
+}
+
+/* Polls the screen until it holds needle (and, if then is set, a line
+ * with needle whose allocs/s column is not 0 or -). Bounded by
+ * HARNESS_WAIT_MS. */
+static bool screen_shows(const char *sock, const char *needle, bool rate)
+{
+    for (int waited = 0; waited < HARNESS_WAIT_MS; waited += 20) {
+        const char *p;
+
+        if (tmux(sock, (const char *const[]){"capture-pane", "-p", "-t", "top", NULL}) == 0 &&
+            (p = strstr(R.out, needle)) != NULL) {
+            char name[64], live[16], res[16], frag[16], allocs[32];
+
+            if (!rate)
+                return true;
+            if (sscanf(p, "%63s %15s %15s %15s %31s", name, live, res, frag, allocs) == 5 &&
+                strcmp(allocs, "-") != 0 && strcmp(allocs, "0") != 0)
+                return true;
+        }
+        usleep(20000);
+    }
+    return false;
+}
+
+START_TEST(test_top)
+{
+    char sock[64], cmd[PATH_MAX + 128];
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t offs[1025];
+    pid_t churn;
+    int i, st;
+
+    start();
+    snprintf(sock, sizeof(sock), "ofa-top-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "%s --socket %s top --watch 0.2", OFACTL_PATH, d.socket);
+    ck_assert_int_eq(tmux(sock, (const char *const[]){"new-session", "-d", "-s", "top", "-x", "80",
+                                                      "-y", "24", cmd, NULL}),
+                     0);
+    /* The arena is on the screen, in an 80x24 terminal. */
+    ck_assert(screen_shows(sock, "ARENA", false));
+    ck_assert(screen_shows(sock, "\nt ", false));
+    /* A client allocating in a steady stream (a real process, killed at
+     * the end) shows as a rate; and it is among the top clients, by the
+     * command name it gave itself. */
+    churn = fork();
+    ck_assert_int_ge(churn, 0);
+    if (churn == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_NAME, "churner");
+        if (ofa_connect(d.socket, &c) < 0 || ofa_arena_open(c, "t", &a) < 0 ||
+            ofa_alloc(a, 100000, offs) < 0)
+            _exit(1);
+        for (;;)
+            if (ofa_alloc_many(a, 64, 0, 0, 1024, offs + 1) < 0 ||
+                ofa_free_many(a, offs + 1, 1024) != 1024)
+                _exit(2);
+    }
+    ck_assert(screen_shows(sock, "\nt ", true));
+    ck_assert(screen_shows(sock, "churner", false));
+    kill(churn, SIGKILL);
+    ck_assert_int_eq(waitpid(churn, &st, 0), churn);
+    /* q quits: the session ends with the program. */
+    ck_assert_int_eq(tmux(sock, (const char *const[]){"send-keys", "-t", "top", "q", NULL}), 0);
+    for (i = 0; i < HARNESS_WAIT_MS / 20 &&
+                tmux(sock, (const char *const[]){"has-session", "-t", "top", NULL}) == 0;
+         i++)
+        usleep(20000);
+    ck_assert_int_ne(tmux(sock, (const char *const[]){"has-session", "-t", "top", NULL}), 0);
+    tmux(sock, (const char *const[]){"kill-server", NULL});
+    /* Not on a terminal: a usage error, pointing to stats --watch. */
+    ck_assert_int_eq(RUN(&R, "top"), 2);
+    ck_assert_ptr_nonnull(strstr(R.err, "stats --watch"));
+    stop();
+}
+END_TEST
+
 /* --- the wording of errors, in ofactl and through ofa_errmsg() --- */
 
 struct denied {
@@ -1002,6 +1156,12 @@ static Suite *ofactl_suite(void)
     tcase_add_test(tc, test_clients);
     tcase_add_test(tc, test_listing_pages);
     tcase_add_test(tc, test_clients_other_user);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("live");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_watch_prometheus);
+    tcase_add_test(tc, test_top);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("wording");

@@ -32,7 +32,8 @@ bad() {
     fail=1
 }
 
-cp "$OFA_UNITS_DIR/ofad.socket" "$OFA_UNITS_DIR/ofad.service" "$tmp/"
+cp "$OFA_UNITS_DIR/ofad.socket" "$OFA_UNITS_DIR/ofad.service" "$OFA_UNITS_DIR/ofa-metrics.service" \
+    "$OFA_UNITS_DIR/ofa-metrics.timer" "$tmp/"
 
 # verify insists that ExecStart's program exists. Before installation it
 # does not: point the copy at the built daemon, changing nothing else.
@@ -66,7 +67,8 @@ else
 fi
 
 if ! (cd "$tmp" && MANPATH="$tmp/man" SYSTEMD_LOG_LEVEL=notice \
-    systemd-analyze verify "$man_opt" ./ofad.socket ./ofad.service) >"$tmp/verify.out" 2>&1; then
+    systemd-analyze verify "$man_opt" ./ofad.socket ./ofad.service ./ofa-metrics.service \
+        ./ofa-metrics.timer) >"$tmp/verify.out" 2>&1; then
     bad "systemd-analyze verify failed"
 fi
 if [ -s "$tmp/verify.out" ]; then
