@@ -9,6 +9,9 @@
  *            writable, punch, or be reopened read-write;
  *   squat    names pre-created in /dev/shm change nothing (pages have none);
  *   limits   max_pages, its bound by RLIMIT_NOFILE, max_total from RAM;
+ *   release  a client that keeps descriptors and mappings of a dropped arena
+ *            keeps no memory: ofad's bytes_reserved and the pages' own
+ *            blocks (fstat on the client's descriptors) agree on zero;
  *   offsets  one daemon-wide offset space: another arena's offset, live or
  *            dropped, is no block of mine (FREE -EINVAL, PAGE -ENOENT).
  *
@@ -345,6 +348,77 @@ START_TEST(limits_max_pages_over_nofile)
 }
 END_TEST
 
+/* ================= release ================= */
+
+/* As nobody: make pages in an arena of its own, keep their descriptors and
+ * mappings, drop the arena. */
+static int keep_dropped(void *arg)
+{
+    const struct ctx *x = arg;
+    struct proto_daemon_info di;
+    struct stat st;
+    struct rawc c;
+    uint64_t off, base, len;
+    uint8_t *m[4];
+    uint32_t h;
+    int fds[4];
+
+    if (rawc_connect(&c, x->socket) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    if (rawc_create(&c, "mine", 1 << 20, 0, 0, 0) != 0 || rawc_open(&c, "mine", &h, NULL) != 0)
+        return 2;
+    for (int i = 0; i < 4; i++) {
+        if (rawc_alloc(&c, h, 1 << 20, 0, &off) != 0)
+            return 3;
+        fds[i] = page_fd(&c, h, off, &base, &len);
+        if (fds[i] < 0 || fstat(fds[i], &st) != 0 || (uint64_t)st.st_blocks * 512 < len)
+            return 4; /* backed in full when made */
+        m[i] = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+        if (m[i] == MAP_FAILED)
+            return 5;
+        memset(m[i], 0x5a, len);
+    }
+    if (rawc_daemon(&c, &di) != 0 || di.bytes_reserved != 4 << 20)
+        return 6;
+    if (rawc_drop(&c, "mine", 1) != 0)
+        return 7;
+    /* ofad counts nothing, and nothing is held: the pages were punched
+     * although we still have them open and mapped. */
+    if (rawc_daemon(&c, &di) != 0 || di.bytes_reserved != 0)
+        return 8;
+    for (int i = 0; i < 4; i++) {
+        if (fstat(fds[i], &st) != 0 || st.st_blocks != 0)
+            return 9;
+        if (m[i][0] != 0 || m[i][len - 1] != 0)
+            return 10; /* zeroes, and no SIGBUS */
+    }
+    /* Touching a stale mapping again takes fresh memory: ours, one page of
+     * it per page touched, not ofad's. */
+    m[0][0] = 1;
+    if (fstat(fds[0], &st) != 0 || st.st_blocks == 0 || (uint64_t)st.st_blocks * 512 >= len)
+        return 11;
+    for (int i = 0; i < 4; i++) {
+        munmap(m[i], len);
+        close(fds[i]);
+    }
+    rawc_close(&c);
+    return 0;
+}
+
+START_TEST(release_kept_fds_hold_nothing)
+{
+    static const char *const args[] = {"--arena", "p,page_size=64K", NULL};
+    struct ctx x = {0};
+    int rc;
+
+    start(args);
+    x.socket = D.socket;
+    rc = harness_as_user("nobody", (gid_t)-1, keep_dropped, &x);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    stop();
+}
+END_TEST
+
 /* ================= offsets ================= */
 
 /* As nobody, in an arena of its own: root's offsets name nothing here. */
@@ -447,6 +521,8 @@ static Suite *pages_suite(void)
     CASE("limits");
     tcase_add_test(tc, limits_max_pages);
     tcase_add_test(tc, limits_max_pages_over_nofile);
+    CASE("release");
+    tcase_add_test(tc, release_kept_fds_hold_nothing);
     CASE("offsets");
     tcase_add_test(tc, offsets_cross_arena);
 #undef CASE
