@@ -9,10 +9,12 @@
  * server.c (start and reload through reg_apply, shutdown).
  *
  * A page is made only when the heap says nothing it holds can serve a
- * request (-EAGAIN with the length it needs): then the limits are checked
- * and the page's bytes reserved (arena_page_reserve), its memory is made
- * (shm_page_create), the page is registered with the heap (arena_page_add)
- * and the request asked again. Pages go away through the heap's release
+ * request (arena_alloc: -EAGAIN with the length it needs): then the caller
+ * checks the limits and reserves the page's bytes (arena_page_reserve), has
+ * its memory made off the event loop (shm_page_create on a worker thread: a
+ * large page takes long to back), registers it with the heap on the loop
+ * (arena_page_add) and asks again. Only the loop thread touches the heap and
+ * the registry. Pages go away through the heap's release
  * callback (page_released), which punches and closes the memfd: on free, on
  * owner release (a handle closed, a client gone), and all of them on drop.
  *
@@ -498,28 +500,10 @@ int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
     return 0;
 }
 
-/* Makes a page of len bytes for a, on the spot: limits, memory, heap. */
-static int page_make(struct arena *a, uint64_t len)
-{
-    int rc, fd;
-
-    rc = arena_page_reserve(a, len);
-    if (rc < 0)
-        return rc;
-    fd = shm_page_create(a->name, len);
-    if (fd < 0) {
-        log_warning("page create failed arena=%s len=%llu err=%s", a->name,
-                    (unsigned long long)len, log_errname(fd));
-        arena_page_unreserve(a, len);
-        return fd == -ENOMEM ? -ENOMEM : -EIO;
-    }
-    return arena_page_add(a, len, fd, NULL);
-}
-
-int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off)
+int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off,
+                uint64_t *need)
 {
     struct registry *r = a->reg;
-    uint64_t need = 0;
     int rc;
 
     if (__builtin_expect(a->blocks >= r->max_blocks_per_arena || r->blocks_live >= r->max_blocks,
@@ -527,27 +511,8 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
         a->failures++;
         return -ENOMEM;
     }
-    rc = heap_alloc(a->heap, size, align, owner, off, &need);
-    if (__builtin_expect(rc != -EAGAIN, 1)) {
-        if (__builtin_expect(rc == 0, 1)) {
-            a->blocks++;
-            r->blocks_live++;
-        }
-        return rc;
-    }
-    rc = page_make(a, need);
-    if (rc < 0) {
-        a->failures++;
-        return rc;
-    }
-    rc = heap_alloc(a->heap, size, align, owner, off, &need);
-    /* The core promises success on a page of the length it asked for. */
-    assert(rc != -EAGAIN);
-    if (rc == -EAGAIN) {
-        a->failures++;
-        rc = -EIO;
-    }
-    if (rc == 0) {
+    rc = heap_alloc(a->heap, size, align, owner, off, need);
+    if (__builtin_expect(rc == 0, 1)) {
         a->blocks++;
         r->blocks_live++;
     }
@@ -561,27 +526,6 @@ int arena_free(struct arena *a, uint64_t off)
     if (__builtin_expect(rc == 0, 1)) {
         a->blocks--;
         a->reg->blocks_live--;
-    }
-    return rc;
-}
-
-int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint32_t count,
-                  uint64_t *offs)
-{
-    int rc = 0;
-    uint32_t i;
-
-    for (i = 0; i < count; i++) {
-        rc = arena_alloc(a, size, align, owner, &offs[i]);
-        if (rc < 0)
-            break;
-    }
-    if (rc == 0)
-        return 0;
-    while (i > 0) {
-        int frc = arena_free(a, offs[--i]);
-        assert(frc == 0);
-        (void)frc;
     }
     return rc;
 }

@@ -172,22 +172,16 @@ uint64_t reg_owned_kept(const struct registry *r, uint32_t uid);
 unsigned arena_access(const struct arena *a, const struct cred *c);
 
 /*
- * Allocates a block for owner (HEAP_OWNER_ARENA: the arena keeps it), making
- * a page when no held page can serve it. Returns 0 and *off; -EINVAL (size 0,
- * over HEAP_MAX_PAGE, a bad align, unknown owner); -ENOMEM (max_bytes or the
- * daemon's max_total or max_pages would be passed, or the part of max_total
- * reserved for arenas of root and ofad's user; the arena's
- * max_blocks_per_arena or the daemon's block budget is reached; the memory
- * cannot be backed, no memory); -EDQUOT (a page would take the arena's
- * owner over max_bytes_per_uid); -EIO (a page could not be made for another
- * reason).
+ * Allocates a block for owner (HEAP_OWNER_ARENA: the arena keeps it) in the
+ * pages a holds; never makes a page (that blocks: see below). Returns 0 and
+ * *off; -EAGAIN and *need when no held page can serve it: make a page of
+ * *need bytes (arena_page_reserve, shm_page_create, arena_page_add) and ask
+ * again, which then succeeds; -EINVAL (size 0, over HEAP_MAX_PAGE, a bad
+ * align, unknown owner); -ENOMEM (the arena's max_blocks_per_arena or the
+ * daemon's block budget is reached, or no memory for metadata).
  */
-int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off);
-
-/* count blocks, all or none: on failure every block made is freed again.
- * Errors as arena_alloc. */
-int arena_alloc_n(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint32_t count,
-                  uint64_t *offs);
+int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off,
+                uint64_t *need);
 
 /* Frees the block that starts at off. Returns 0 or -EINVAL (nothing changed). */
 int arena_free(struct arena *a, uint64_t off);
@@ -208,7 +202,7 @@ static inline uint64_t arena_owner_blocks(const struct arena *a, uint32_t owner)
  */
 int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len);
 
-/* ---- pages, one by one (arena_alloc does all of it for its caller) ---- */
+/* ---- making pages (arena_alloc says when) ---- */
 
 /*
  * Checks the limits for a page of len bytes (max_bytes of a, max_total and

@@ -21,7 +21,21 @@
  * starts small and grows to max_message plus the header only when a frame
  * needs it).
  *
- * Descriptors: a PAGE reply carries a segment's fd. It is queued with the
+ * Pages off the loop: an ALLOC or ALLOC_N that needs a new page reserves it
+ * within the limits (arena_page_reserve) and has it made on the libuv
+ * thread pool (uv_queue_work: memfd_create, fallocate, seals; nothing else
+ * runs there), since backing a large page takes long. Meanwhile the session
+ * is parked: its frame stays at the head of the input buffer and nothing
+ * behind it is decoded (replies stay in request order), while every other
+ * session is served. When the page is made, job_done (on the loop) gives it
+ * to the arena and serves the frame again, which goes on from the blocks it
+ * had (struct alloc_wait: an ALLOC_N may park once per page it needs, and
+ * stays all or none). A session closed or lost meanwhile abandons the job
+ * (the page is released when made) and frees the blocks its request had; an
+ * arena dropped meanwhile gets its page released likewise, and the request
+ * ENOENT. Only the loop thread touches the heap, the registry and sessions.
+ *
+ * Descriptors: a PAGE reply carries a page's fd. It is queued with the
  * stream position of its reply's first byte and sent, SCM_RIGHTS, by the
  * sendmsg whose data starts at or before that position; a sendmsg never
  * carries more than SESSION_FDS_PER_SEND of them and never sends past the
@@ -69,6 +83,7 @@
 #include <unistd.h>
 
 #include "resume.h"
+#include "shm.h"
 
 _Static_assert(REG_MAX_ARENAS <= PROTO_MAX_ARENAS, "one ARENAS reply carries every arena");
 
@@ -77,6 +92,8 @@ _Static_assert(REG_MAX_ARENAS <= PROTO_MAX_ARENAS, "one ARENAS reply carries eve
 
 static void on_poll(uv_poll_t *p, int status, int events);
 static void session_destroy(struct session *s, const char *why);
+static void serve(struct session *s);
+static void job_abandon(struct session *s);
 
 /* ---- per-client log lines, rate limited ---- */
 
@@ -201,6 +218,7 @@ static void begin_close(struct session *s)
         return;
     s->closing = true;
     s->closing_since = uv_now(s->set->loop);
+    job_abandon(s);
     /* The client is being turned away: its blocks go now, not when the
      * last bytes of the goodbye have been flushed, and a confused client
      * is not resumed. */
@@ -222,6 +240,7 @@ static void session_destroy(struct session *s, const char *why)
 
     log_info("client disconnected client=%llu uid=%u pid=%d reason=%s", (unsigned long long)s->id,
              s->cred.uid, s->cred.pid, why);
+    job_abandon(s);
     if (s->rs != NULL && !s->ending) {
         /* Lost, not ended: the session keeps the handles and waits. */
         struct rsess *rs = s->rs;
@@ -587,31 +606,185 @@ static int op_close(struct session *s, const struct proto_req *q)
     return 0;
 }
 
+/* ---- pages made off the loop ---- */
+
+/* An ALLOC or ALLOC_N waiting for a page: the blocks it has so far. */
+struct alloc_wait {
+    uint64_t id;        /* the request's */
+    uint32_t slot, gen; /* its arena */
+    uint32_t count, done;
+    int err;         /* the page could not be made: the request fails so */
+    uint64_t offs[]; /* count; the first done are live blocks */
+};
+
+/* A page being made on the libuv thread pool. The worker thread touches
+ * nothing but its own memfd; the rest is done on the loop (job_done). */
+struct page_job {
+    uv_work_t work;
+    struct session *s; /* NULL once the session went away */
+    struct registry *reg;
+    uint32_t slot, gen; /* the arena: it may be dropped meanwhile */
+    uint64_t len;
+    int fd; /* the page's memfd, or -errno */
+    char label[ARENA_NAME_MAX + 1];
+};
+
+static void job_work(uv_work_t *w)
+{
+    struct page_job *j = w->data;
+
+    j->fd = shm_page_create(j->label, j->len);
+}
+
+/* On the loop: the page goes to its arena (if both the arena and the
+ * session still want it), and the session asks again. */
+static void job_done(uv_work_t *w, int status)
+{
+    struct page_job *j = w->data;
+    struct arena *a = reg_get(j->reg, j->slot, j->gen);
+    struct session *s = j->s;
+    int rc = status < 0 ? -EIO : j->fd;
+
+    if (rc < 0)
+        log_warning("page create failed arena=%s len=%llu err=%s", j->label,
+                    (unsigned long long)j->len, log_errname(rc));
+    if (a == NULL || s == NULL || rc < 0) {
+        /* Nobody wants it (arena dropped, client gone) or there is none. */
+        if (a != NULL)
+            arena_page_unreserve(a, j->len);
+        else
+            reg_page_unreserve(j->reg, j->len);
+        if (rc >= 0)
+            shm_page_release(j->fd, j->len);
+        if (a != NULL && rc < 0)
+            a->failures++;
+        rc = rc < 0 ? (rc == -ENOMEM ? -ENOMEM : -EIO) : -ENOENT;
+    } else {
+        rc = arena_page_add(a, j->len, j->fd, NULL);
+    }
+    free(j);
+    if (s == NULL)
+        return;
+    s->job = NULL;
+    if (rc < 0 && s->batch != NULL)
+        s->batch->err = rc;
+    serve(s);
+}
+
+/* The session goes away or is turned away: its page job goes on without
+ * it, and the blocks of a half-served ALLOC_N are freed (before the
+ * session's handles go: their blocks might be handed out again). */
+static void job_abandon(struct session *s)
+{
+    struct alloc_wait *b = s->batch;
+
+    if (s->job != NULL) {
+        s->job->s = NULL;
+        s->job = NULL;
+    }
+    if (b != NULL) {
+        struct arena *a = reg_get(s->set->reg, b->slot, b->gen);
+        for (uint32_t i = 0; a != NULL && i < b->done; i++)
+            arena_free(a, b->offs[i]);
+        free(b);
+        s->batch = NULL;
+    }
+}
+
+/*
+ * The request at in[0] needs a page of need bytes of a: reserve it within
+ * the limits, keep the done blocks so far, and have the page made off the
+ * loop. Returns 0 (the session waits, serving nothing else meanwhile, and
+ * asks again when the page is there), or -errno for the request.
+ */
+static int park(struct session *s, const struct proto_req *q, struct arena *a, uint64_t need,
+                const uint64_t *offs, uint32_t count, uint32_t done)
+{
+    struct page_job *j;
+    int rc;
+
+    rc = arena_page_reserve(a, need);
+    if (rc < 0) {
+        a->failures++;
+        return rc;
+    }
+    j = calloc(1, sizeof(*j));
+    if (s->batch == NULL) {
+        s->batch = malloc(sizeof(*s->batch) + count * sizeof(uint64_t));
+        if (s->batch != NULL) {
+            s->batch->id = q->id;
+            s->batch->slot = a->slot;
+            s->batch->gen = a->gen;
+            s->batch->count = count;
+            s->batch->err = 0;
+            memcpy(s->batch->offs, offs, done * sizeof(uint64_t));
+        }
+    }
+    if (j == NULL || s->batch == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    s->batch->done = done;
+    j->work.data = j;
+    j->s = s;
+    j->reg = s->set->reg;
+    j->slot = a->slot;
+    j->gen = a->gen;
+    j->len = need;
+    j->fd = -EIO;
+    memcpy(j->label, a->name, a->name_len + 1);
+    if (uv_queue_work(s->set->loop, &j->work, job_work, job_done) != 0) {
+        rc = -EIO;
+        goto fail;
+    }
+    s->job = j;
+    return 0;
+
+fail:
+    free(j);
+    arena_page_unreserve(a, need);
+    return rc;
+}
+
 static int op_alloc(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
     struct sessions *ss = s->set;
     uint32_t count = q->op == PROTO_OP_ALLOC ? 1 : q->u.alloc.count;
     bool keep = (q->u.alloc.flags & PROTO_ALLOC_KEEP) != 0;
     bool charged;
+    struct alloc_wait *b = s->batch;
+    uint64_t *offs = NULL, need = 0;
     struct handle *h;
-    struct arena *a;
+    struct arena *a = NULL;
+    uint32_t i = 0;
     int rc;
 
+    if (__builtin_expect(b != NULL, 0) && (b->id != q->id || b->count != count))
+        job_abandon(s); /* not the request it was made for: a guard */
+    b = s->batch;
     rc = handle_get(s, q->u.alloc.arena, &h, &a);
     if (rc < 0)
-        return rc;
-    if (__builtin_expect(!h->writable, 0))
-        return -EACCES;
+        goto fail;
+    if (__builtin_expect(!h->writable, 0)) {
+        rc = -EACCES;
+        goto fail;
+    }
     if (__builtin_expect((q->u.alloc.flags & ~PROTO_ALLOC_KEEP) != 0 || count == 0 ||
                              count > PROTO_MAX_BATCH,
-                         0))
-        return -EINVAL;
+                         0)) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (count > 1 && count > proto_batch_fit(s->peer_max)) {
+        rc = -EMSGSIZE;
+        goto fail;
+    }
     /* Blocks the arena keeps (OFA_KEEP) are bounded by its max_bytes, not
      * by this connection's block limit. Others may free our blocks, so the
      * count only ever falls behind our back: an upper bound kept up to date
      * here is exact enough until it reaches the limit, and only then are
      * the handles counted (O(handles), not per request). */
-    if (!keep && s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
+    if (b == NULL && !keep && s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
         s->blocks_bound = session_blocks(s);
         if (s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
@@ -623,7 +796,7 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
      * blocks of the arenas it owns (kept blocks elsewhere are their arena
      * owner's). Root and ofad's user are not counted. */
     charged = !s->privileged && (!keep || a->uid == s->cred.uid);
-    if (charged && s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
+    if (b == NULL && charged && s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
         s->ua->blocks_bound = uid_blocks(s);
         if (s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EDQUOT limit=max_blocks_per_uid",
@@ -631,26 +804,63 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
             return -EDQUOT;
         }
     }
-    if (q->op == PROTO_OP_ALLOC) {
-        rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
-                         &r->u.alloc.off);
+    if (b != NULL) {
+        /* Asked again: the page came, or could not be made. */
+        offs = b->offs;
+        i = b->done;
+        rc = b->err;
+        if (rc < 0)
+            goto fail;
     } else {
-        if (count > proto_batch_fit(s->peer_max))
-            return -EMSGSIZE;
-        rc = arena_alloc_n(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
-                           count, ss->offs);
+        offs = q->op == PROTO_OP_ALLOC ? &r->u.alloc.off : ss->offs;
+    }
+    for (; i < count; i++) {
+        rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
+                         &offs[i], &need);
+        if (__builtin_expect(rc == -EAGAIN, 0)) {
+            rc = park(s, q, a, need, offs, count, i);
+            if (rc == 0)
+                return -EINPROGRESS;
+        }
+        if (__builtin_expect(rc < 0, 0))
+            goto fail;
+    }
+    if (q->op == PROTO_OP_ALLOC) {
+        if (b != NULL)
+            r->u.alloc.off = b->offs[0];
+    } else {
+        if (b != NULL)
+            memcpy(ss->offs, b->offs, count * sizeof(uint64_t));
         r->u.list.offs = ss->offs;
         r->u.list.count = count;
     }
-    if (__builtin_expect(rc == 0, 1)) {
-        if (!keep)
-            s->blocks_bound += count;
-        if (charged)
-            s->ua->blocks_bound += count;
-        return 0;
+    free(b);
+    s->batch = NULL;
+    if (!keep)
+        s->blocks_bound += count;
+    if (charged)
+        s->ua->blocks_bound += count;
+    return 0;
+
+fail:
+    /* All or none: the blocks made for this request go again (those of
+     * earlier rounds are in b, this round's in offs up to i). */
+    if (b != NULL) {
+        a = reg_get(ss->reg, b->slot, b->gen);
+        offs = b->offs;
+        if (i < b->done)
+            i = b->done;
     }
-    if (rc != -EINVAL)
-        slog(s, LOGP_NOTICE, "alloc failed arena=%s size=%llu count=%u err=%s", a->name,
+    for (uint32_t k = 0; a != NULL && k < i; k++)
+        arena_free(a, offs[k]);
+    free(s->batch);
+    s->batch = NULL;
+    if (q->op == PROTO_OP_ALLOC_N) {
+        r->u.list.offs = ss->offs;
+        r->u.list.count = count;
+    }
+    if (rc != -EINVAL && rc != -EBADF && rc != -ENOENT && rc != -EACCES)
+        slog(s, LOGP_NOTICE, "alloc failed size=%llu count=%u err=%s",
              (unsigned long long)q->u.alloc.size, count, log_errname(rc));
     return rc;
 }
@@ -1034,6 +1244,8 @@ static void dispatch(struct session *s, const struct proto_req *q)
         begin_close(s);
         break;
     }
+    if (__builtin_expect(rc == -EINPROGRESS, 0))
+        return; /* answered when its page is made (job_done) */
     if (__builtin_expect(rc < 0, 0))
         r.err = proto_errno_to_err(rc);
     if (fd < 0) {
@@ -1090,6 +1302,8 @@ static bool process(struct session *s)
     while (pos < s->in_len && !s->closing) {
         size_t flen;
         int rc;
+        if (s->job != NULL)
+            break; /* waiting for a page: replies go in request order */
         if (out_full(s) || s->fdq_n == SESSION_MAX_FDS) {
             full = true;
             break;
@@ -1104,6 +1318,8 @@ static bool process(struct session *s)
             break;
         }
         handle_frame(s, s->in + pos + PROTO_HEADER_LEN, flen - PROTO_HEADER_LEN);
+        if (s->job != NULL)
+            break; /* that frame is served again when its page is made */
         pos += flen;
     }
     if (s->closing) {
@@ -1196,7 +1412,7 @@ static void serve(struct session *s)
         }
         /* Everything sent made room: serve what waited behind the limit. */
     } while (full && s->out.len == 0);
-    if (s->out.len == 0 && (s->closing || s->eof)) {
+    if (s->out.len == 0 && (s->closing || (s->eof && s->job == NULL))) {
         session_destroy(s, s->closing ? "closed by ofad" : "closed by client");
         return;
     }

@@ -16,6 +16,8 @@
 #include "uidacct.h"
 
 struct rsess;
+struct page_job;   /* session.c */
+struct alloc_wait; /* session.c */
 
 /* Descriptors waiting to be sent with the reply they belong to. */
 #define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
@@ -46,6 +48,8 @@ struct session {
     bool privileged;     /* root or ofad's own user: exempt from per-uid bounds */
     int pidfd;         /* the peer process (pidfd_open at accept), -1 if none */
     struct rsess *rs;  /* resumable session (resume.c), or NULL */
+    struct page_job *job;     /* a page being made for the request at in[0] */
+    struct alloc_wait *batch; /* that request's blocks so far, or NULL */
 
     uint8_t *in; /* received bytes not yet decoded */
     size_t in_len, in_cap;

@@ -12,6 +12,10 @@
  *   release  a client that keeps descriptors and mappings of a dropped arena
  *            keeps no memory: ofad's bytes_reserved and the pages' own
  *            blocks (fstat on the client's descriptors) agree on zero;
+ *   offload  a large page is made off ofad's loop: other clients are served
+ *            while it is being made, its own connection's later requests
+ *            wait (replies in order), and a client gone or an arena
+ *            dropped meanwhile leaves nothing behind;
  *   offsets  one daemon-wide offset space: another arena's offset, live or
  *            dropped, is no block of mine (FREE -EINVAL, PAGE -ENOENT).
  *
@@ -21,12 +25,14 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -419,6 +425,126 @@ START_TEST(release_kept_fds_hold_nothing)
 }
 END_TEST
 
+/* ================= offload ================= */
+
+#define BIG (2ull << 30) /* a page that takes ofad a while to back */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits until the daemon's bytes_reserved is at least (above) or at most
+ * (!above) v: pages being made count from the start. The condition is
+ * asserted, not the time. */
+static void wait_reserved(struct rawc *c, uint64_t v, bool above)
+{
+    uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
+    struct proto_daemon_info di;
+
+    for (;;) {
+        OK(rawc_daemon(c, &di));
+        if (above ? di.bytes_reserved >= v : di.bytes_reserved <= v)
+            return;
+        ck_assert_msg(now_ms() < deadline, "bytes_reserved stays at %llu",
+                      (unsigned long long)di.bytes_reserved);
+    }
+}
+
+static bool readable(const struct rawc *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+    return c->len > c->off || poll(&p, 1, 0) == 1;
+}
+
+static void send_alloc(struct rawc *c, uint32_t h, uint64_t size, uint64_t id)
+{
+    struct proto_req q = {.op = PROTO_OP_ALLOC, .id = id};
+
+    q.u.alloc.arena = h;
+    q.u.alloc.size = size;
+    OK(rawc_send(c, &q));
+}
+
+START_TEST(offload_others_served)
+{
+    static const char *const args[] = {"--arena", "big,page_size=64K,max=8G", NULL};
+    struct proto_req ping = {.op = PROTO_OP_PING, .id = 2};
+    struct proto_rep r;
+    struct rawc a, b;
+    uint32_t h;
+
+    start(args);
+    hello(&a);
+    hello(&b);
+    OK(rawc_open(&a, "big", &h, NULL));
+    /* a asks for a big page, then pings on the same connection. */
+    send_alloc(&a, h, BIG, 1);
+    OK(rawc_send(&a, &ping));
+    /* The page is being made (its bytes are reserved already)... */
+    wait_reserved(&b, BIG, true);
+    /* ...and b is answered meanwhile, while a still waits: on the loop,
+     * a's reply would have come first. */
+    OK(rawc_ping(&b));
+    ck_assert_msg(!readable(&a), "a's page was made before b was served");
+    /* a's replies come in request order once the page is there. */
+    OK(rawc_recv(&a, &r, NULL));
+    ck_assert_uint_eq(r.id, 1);
+    ck_assert_uint_eq(r.err, 0);
+    OK(rawc_recv(&a, &r, NULL));
+    ck_assert_uint_eq(r.id, 2);
+    ck_assert_uint_eq(r.err, 0);
+    ck_assert_int_eq(ofad_pages(&D), 1);
+    rawc_close(&a);
+    rawc_close(&b);
+    stop();
+}
+END_TEST
+
+START_TEST(offload_gone_meanwhile)
+{
+    static const char *const args[] = {"--arena", "big,page_size=64K,max=8G", NULL};
+    struct proto_arena_info st;
+    struct proto_rep r;
+    struct rawc a, b;
+    uint32_t h;
+
+    start(args);
+    hello(&a);
+    hello(&b);
+    /* A client that leaves while its page is being made. */
+    OK(rawc_open(&a, "big", &h, NULL));
+    send_alloc(&a, h, BIG, 1);
+    wait_reserved(&b, BIG, true);
+    rawc_close(&a);
+    wait_reserved(&b, 0, false);
+    OK(rawc_stats(&b, "big", &st));
+    ck_assert_uint_eq(st.pages, 0);
+    ck_assert_uint_eq(st.blocks_live, 0);
+    ck_assert_int_eq(ofad_pages(&D), 0);
+    /* An arena dropped while its page is being made. */
+    OK(rawc_create(&b, "gone", 65536, 8ull << 30, 0, 0));
+    hello(&a);
+    OK(rawc_open(&a, "gone", &h, NULL));
+    send_alloc(&a, h, BIG, 1);
+    wait_reserved(&b, BIG, true);
+    OK(rawc_drop(&b, "gone", 1));
+    OK(rawc_recv(&a, &r, NULL));
+    ck_assert_uint_eq(r.id, 1);
+    ck_assert_int_eq(proto_err_to_errno(r.err), -ENOENT);
+    wait_reserved(&b, 0, false);
+    ck_assert_int_eq(ofad_pages(&D), 0);
+    OK(rawc_ping(&a));
+    rawc_close(&a);
+    rawc_close(&b);
+    stop();
+}
+END_TEST
+
 /* ================= offsets ================= */
 
 /* As nobody, in an arena of its own: root's offsets name nothing here. */
@@ -523,6 +649,9 @@ static Suite *pages_suite(void)
     tcase_add_test(tc, limits_max_pages_over_nofile);
     CASE("release");
     tcase_add_test(tc, release_kept_fds_hold_nothing);
+    CASE("offload");
+    tcase_add_test(tc, offload_others_served);
+    tcase_add_test(tc, offload_gone_meanwhile);
     CASE("offsets");
     tcase_add_test(tc, offsets_cross_arena);
 #undef CASE
