@@ -66,6 +66,15 @@ type TypedArrayConstructor<T> = {
 
 export type Offset = bigint | number;
 
+export interface BlockRecord {
+  off: bigint;
+  size: number;
+  kind: 'page' | 'live' | 'kept' | 'free';
+  /** For 'live': the owner's pid and connection id (see ofactl clients). */
+  pid: number;
+  client: number;
+}
+
 export class Arena {
   readonly name: string;
   /** false for a read-only handle: views are then copies. */
@@ -106,6 +115,8 @@ export class Client {
   arenaInfo(name: string): ArenaRecord;
   openArena(name: string): Arena;
   daemonStats(): DaemonStats;
+  /** An arena's pages and blocks in address order (free chunks with free: true). */
+  blocks(arena: string, opts?: { free?: boolean }): BlockRecord[];
   ping(): void;
   close(): void;
 }

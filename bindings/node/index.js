@@ -169,6 +169,12 @@ class Client {
     return new Arena(this, native.openArena(this._h, name), name);
   }
 
+  // An arena's pages and blocks in address order: [{ off, size, kind, pid,
+  // client }], kind 'page', 'live', 'kept' (and 'free' with { free: true }).
+  blocks(arena, opts = {}) {
+    return native.blocks(this._h, arena, !!opts.free);
+  }
+
   daemonStats() {
     return native.daemonStats(this._h);
   }

@@ -879,6 +879,49 @@ static napi_value js_trim(napi_env env, napi_callback_info info)
     return r;
 }
 
+/* blocks(c, arena, withFree) -> [{off, size, kind, pid, client}] in address
+ * order: every part of the listing (ofa_block_list's cursor) */
+static napi_value js_blocks(napi_env env, napi_callback_info info)
+{
+    static const char *const kinds[] = {"live", "kept", "free", "page"};
+    napi_value argv[MAX_ARGS], arr, o, x;
+    ofa_block_info *part;
+    struct nclient *nc;
+    char arena[256];
+    uint64_t cursor = 0;
+    uint32_t at = 0;
+    size_t i, n;
+    bool with_free = false;
+    int rc;
+
+    if (get_args(env, info, 3, argv) < 0)
+        return NULL;
+    if (get_str(env, argv[1], arena, sizeof(arena)) < 0)
+        return throw_rc(env, "blocks", -EINVAL);
+    napi_get_value_bool(env, argv[2], &with_free);
+    napi_create_array(env, &arr);
+    do {
+        if ((nc = client_lock(env, argv[0])) == NULL)
+            return NULL;
+        rc = ofa_block_list(nc->c, arena, with_free ? OFA_BLOCKS_FREE : 0, &cursor, &part, &n);
+        unlock(nc);
+        if (rc < 0)
+            return throw_lib(env, "blocks", rc);
+        for (i = 0; i < n; i++) {
+            napi_create_object(env, &o);
+            napi_create_bigint_uint64(env, part[i].off, &x);
+            napi_set_named_property(env, o, "off", x);
+            set_num(env, o, "size", (double)part[i].size);
+            set_str(env, o, "kind", part[i].kind < 4 ? kinds[part[i].kind] : "unknown");
+            set_num(env, o, "pid", part[i].pid);
+            set_num(env, o, "client", (double)part[i].client);
+            napi_set_element(env, arr, at++, o);
+        }
+        free(part);
+    } while (cursor != 0);
+    return arr;
+}
+
 /* ---- wake-ups ---- */
 
 /* An ofa_wait result as Atomics.wait words it. */
@@ -1080,6 +1123,7 @@ NAPI_MODULE_INIT()
         {"arenas", js_arenas},
         {"arenaInfo", js_arena_info},
         {"daemonStats", js_daemon_stats},
+        {"blocks", js_blocks},
         {"openArena", js_open_arena},
         {"arenaClose", js_arena_close},
         {"writable", js_writable},

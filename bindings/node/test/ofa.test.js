@@ -90,6 +90,26 @@ test('arenas: create, list, drop', () => {
   c.close();
 });
 
+test('blocks: an arena block by block', () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  const live = a.alloc(100);
+  const kept = a.alloc(200, { keep: true });
+  const list = c.blocks('t');
+  const page = list.find((b) => b.kind === 'page');
+  assert.ok(page && page.off <= live && page.size === 65536);
+  const at = (off) => list.find((b) => b.off === off);
+  assert.strictEqual(at(live).kind, 'live');
+  assert.strictEqual(at(live).pid, process.pid);
+  assert.strictEqual(at(live).size >= 100, true);
+  assert.strictEqual(at(kept).kind, 'kept');
+  assert.ok(c.blocks('t', { free: true }).some((b) => b.kind === 'free'));
+  assert.strictEqual(code(() => c.blocks('missing')), 'ENOENT');
+  a.free(live);
+  a.free(kept);
+  c.close();
+});
+
 test('every error has its code', async () => {
   assert.strictEqual(code(() => ofa.connect(d.dir + '/nothing.sock')), 'ENOENT');
   const c = ofa.connect(d.socket);

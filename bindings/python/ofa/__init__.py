@@ -324,6 +324,29 @@ class Client:
             self._arenas.add(arena)
         return arena
 
+    def blocks(self, arena, free=False):
+        """An arena's pages and blocks in address order: dicts with off,
+        size, kind ("page", "live", "kept", and "free" with free=True), pid
+        and client (the owner's, for "live")."""
+        kinds = ("live", "kept", "free", "page")
+        cursor = ctypes.c_uint64(0)
+        out = []
+        while True:
+            p = ctypes.POINTER(_lib.BlockInfo)()
+            n = ctypes.c_size_t()
+            with self._lock:
+                rc = lib.ofa_block_list(self._handle("blocks"), _name(arena), 1 if free else 0,
+                                        ctypes.byref(cursor), ctypes.byref(p), ctypes.byref(n))
+            _check("blocks", rc)
+            try:
+                out += [{"off": p[i].off, "size": p[i].size,
+                         "kind": kinds[p[i].kind] if p[i].kind < 4 else "unknown",
+                         "pid": p[i].pid, "client": p[i].client} for i in range(n.value)]
+            finally:
+                _lib.libc.free(p)
+            if cursor.value == 0:
+                return out
+
     def daemon_stats(self):
         d = _lib.DaemonInfo()
         with self._lock:

@@ -44,6 +44,10 @@ DaemonInfo = _grown("DaemonInfo", [("version", ctypes.c_char * 32), ("uptime_s",
                                    ("pid", c_u64)], 256)
 
 
+BlockInfo = _grown("BlockInfo", [("off", c_u64), ("size", c_u64), ("kind", c_u32), ("pid", c_u32),
+                                 ("client", c_u64)], 64)
+
+
 def _candidates():
     env = os.environ.get("OFA_LIBRARY")
     if env:
@@ -99,6 +103,8 @@ _protos = {
     "ofa_wake_addr": (c_int, [c_void_p, c_int]),
     "ofa_errmsg": (c_char_p, []),
     "ofa_version_string": (c_char_p, []),
+    "ofa_block_list": (c_int, [c_void_p, c_char_p, ctypes.c_uint, P(c_u64), P(P(BlockInfo)),
+                               P(ctypes.c_size_t)]),
     "ofa_strerror": (c_char_p, [c_int]),
     "ofa_err_name": (c_char_p, [c_int]),
 }

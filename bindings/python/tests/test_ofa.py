@@ -91,6 +91,22 @@ def test_arenas_create_list_drop(daemon):
         assert c.daemon_stats()["arenas"] == 2
 
 
+def test_blocks(daemon):
+    with ofa.connect(daemon.socket) as c:
+        a = c.open_arena("t")
+        live = a.alloc(100)
+        kept = a.alloc(200, keep=True)
+        at = {b["off"]: b for b in c.blocks("t")}
+        assert at[live]["kind"] == "live" and at[live]["pid"] == os.getpid()
+        assert at[live]["size"] >= 100
+        assert at[kept]["kind"] == "kept"
+        assert any(b["kind"] == "page" and b["size"] == 65536 for b in at.values())
+        assert any(b["kind"] == "free" for b in c.blocks("t", free=True))
+        assert code_of(c.blocks, "missing") == "ENOENT"
+        a.free(live)
+        a.free(kept)
+
+
 def code_of(fn, *args, **kw):
     with pytest.raises(ofa.Error) as e:
         fn(*args, **kw)
