@@ -21,6 +21,16 @@ enum log_prio {
     LOGP_DEBUG = 7,
 };
 
+/* Line formats: "<N>message key=value" (a timestamp after <N> when
+ * stderr is a terminal), or one JSON object per line. */
+enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+/* Chooses the format; call once stderr is what it will stay. */
+void log_setup(int format);
+
+/* "text" or "json": LOG_FORMAT_*, or -EINVAL. */
+int log_format_parse(const char *s);
+
 /* The most verbose priority printed; LOGP_INFO unless set. */
 extern int log_level;
 

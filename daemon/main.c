@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ofad [--socket PATH] [--config FILE] [--arena SPEC]... [--log-level LEVEL]\n"
-            "            [--version] [--help]\n"
+            "            [--log-format text|json] [--version] [--help]\n"
             "\n"
             "Serves shared-memory arenas over a Unix socket (default %s,\n"
             "or $%s). Runs in the foreground and logs to stderr.\n"
@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "                     [,mode=OCTAL][,owner=USER][,group=GROUP]; repeatable;\n"
             "                     overrides the config file's arena of the same name\n"
             "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+            "  --log-format F     text (default: \"<N>message key=value\", timestamped on\n"
+            "                     a terminal) or json (one object per line)\n"
             "  --version          print the version and exit\n"
             "  --help             print this and exit\n"
             "\n"
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"arena", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'F'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
     const char *socket_flag = NULL, *env;
     char err[CFG_ERR_LEN];
     size_t n_flag = 0;
-    int level_flag = -1;
+    int level_flag = -1, log_format = LOG_FORMAT_TEXT;
     bool version = false, help = false;
     struct sockaddr_un sa;
     int c, rc;
@@ -160,6 +163,11 @@ int main(int argc, char **argv)
                 return fail_usage("bad --log-level '%s' (err, warning, notice, info, debug)",
                                   optarg);
             break;
+        case 'F':
+            log_format = log_format_parse(optarg);
+            if (log_format < 0)
+                return fail_usage("bad --log-format '%s' (text or json)", optarg);
+            break;
         case 'V':
             version = true;
             break;
@@ -182,6 +190,7 @@ int main(int argc, char **argv)
         printf("ofad %s\n", OFA_VERSION);
         return 0;
     }
+    log_setup(log_format);
 
     srv.mem_size = mem_size();
     srv.nofile = raise_nofile();

@@ -31,6 +31,8 @@ cmake --install "$OFA_BUILD_DIR" --prefix "$P" >"$work/install.log" 2>&1 ||
 # --- the layout ---
 [ -x "$P/bin/ofactl" ] || fail "no bin/ofactl"
 [ -f "$P/include/ofaclient.h" ] || fail "no include/ofaclient.h"
+# Where bash-completion looks for ofactl's completion.
+[ -f "$P/share/bash-completion/completions/ofactl" ] || fail "no bash completion for ofactl"
 # Only the public header is installed.
 extra=$(find "$P/include" -type f ! -name ofaclient.h)
 [ -z "$extra" ] || fail "private headers installed: $extra"

@@ -1027,6 +1027,49 @@ START_TEST(test_top)
 }
 END_TEST
 
+/* --- bash completion --- */
+
+/* The words bash would complete on the line `ofactl --socket SOCK line`
+ * (the last word the one being completed), through client/ofactl.bash. */
+static const char *complete(const char *line)
+{
+    char script[PATH_MAX * 2 + 512], dir[PATH_MAX];
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", OFACTL_PATH);
+    slash = strrchr(dir, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = '\0';
+    snprintf(script, sizeof(script),
+             ". '%s/../client/ofactl.bash'; PATH='%s':$PATH; "
+             "COMP_WORDS=(ofactl --socket '%s' %s); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
+             "case '%s' in *' ') COMP_WORDS+=(''); COMP_CWORD=$((COMP_CWORD + 1)) ;; esac; "
+             "_ofactl; echo \"${COMPREPLY[*]}\"",
+             OFA_TESTS_DIR, dir, d.socket, line, line);
+    ck_assert_int_eq(run_path(&R, "/bin/bash", (const char *const[]){"-c", script, NULL}), 0);
+    return R.out;
+}
+
+START_TEST(test_completion)
+{
+    start();
+    ck_assert_int_eq(RUN(&R, "create", "frames"), 0);
+    ck_assert_str_eq(complete("bl"), "blocks\n");
+    ck_assert_str_eq(complete("c"), "create clients\n");
+    /* Arena names come from the daemon. */
+    ck_assert_str_eq(complete("blocks "), "frames t\n");
+    ck_assert_str_eq(complete("stats f"), "frames\n");
+    ck_assert_str_eq(complete("drop "), "frames t\n");
+    /* Options of the command; values of --sort. */
+    ck_assert_str_eq(complete("blocks t --s"), "--socket --sort\n");
+    ck_assert_str_eq(complete("blocks t --sort "), "size owner\n");
+    ck_assert_str_eq(complete("stats --p"), "--prometheus\n");
+    ck_assert_str_eq(complete("create x --"),
+                     "--socket --timeout --help --version --page-size --max --align --mode\n");
+    stop();
+}
+END_TEST
+
 /* --- the wording of errors, in ofactl and through ofa_errmsg() --- */
 
 struct denied {
@@ -1162,6 +1205,11 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_watch_prometheus);
     tcase_add_test(tc, test_top);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("completion");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_completion);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("wording");

@@ -1636,6 +1636,50 @@ START_TEST(activation_listen_fds)
 }
 END_TEST
 
+/* --log-format json: every line one JSON object, message and pairs as
+ * members, for log shippers. */
+START_TEST(flags_log_json)
+{
+    const char *args[] = {"--log-format", "json", NULL};
+    const char *bad[] = {"--log-format", "xml", NULL};
+    char out[4096], *text, *line, *save = NULL;
+    struct rawc c;
+    FILE *f;
+    long n;
+    int lines = 0, connected = 0;
+
+    ck_assert_int_eq(ofad_run(bad, out, sizeof(out)), 2);
+    ck_assert_msg(strstr(out, "bad --log-format 'xml'") != NULL, "%s", out);
+    OK(ofad_start(&D, args));
+    OK(rawc_connect(&c, D.socket));
+    OK(rawc_hello(&c));
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    f = fopen(D.log, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t)n + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        ck_assert_msg(strncmp(line, "{\"ts\":\"", 7) == 0, "%s", line);
+        ck_assert_msg(line[strlen(line) - 1] == '}', "%s", line);
+        ck_assert_msg(strstr(line, "\"priority\":") != NULL, "%s", line);
+        ck_assert_msg(strstr(line, "\"message\":\"") != NULL, "%s", line);
+        if (strstr(line, "\"message\":\"client connected\",\"client\":\"1\"") != NULL)
+            connected++;
+        lines++;
+    }
+    ck_assert_int_ge(lines, 3);
+    ck_assert_int_eq(connected, 1);
+    free(text);
+    ofad_cleanup(&D);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ofad");
@@ -1698,6 +1742,7 @@ int main(void)
     tcase_add_test(tc, lifecycle_path_taken);
 
     CASE("flags");
+    tcase_add_test(tc, flags_log_json);
     tcase_add_loop_test(tc, flags_table, 0, (int)(sizeof(flag_cases) / sizeof(flag_cases[0])));
     tcase_add_test(tc, flags_bad_config);
     tcase_add_test(tc, flags_socket_sources);
