@@ -229,14 +229,35 @@ static void update_configured(struct arena *a, const struct cfg_arena *ca)
         log_warning("reload: align of an existing arena cannot change arena=%s align=%u "
                     "wanted=%u",
                     a->name, a->align, ca->align);
-    if (ca->max_bytes != a->max_bytes || ca->mode != a->mode || ca->uid != a->uid ||
-        ca->gid != a->gid) {
+    if (ca->mode != a->mode || ca->uid != a->uid || ca->gid != a->gid) {
+        const struct registry *r = a->reg;
+        const char *why = NULL;
+        int64_t who = -1;
+
+        /* Never hand an arena over with others' things inside (see the
+         * design block of server.c). */
+        if (ca->uid != a->uid && a->reserved > 0)
+            why = "it holds pages made for its present owner";
+        else if (r->access_lost != NULL &&
+                 (who = r->access_lost(r->access_lost_ctx, a, ca->uid, ca->gid, ca->mode)) >= 0)
+            why = "an open handle would lose the access it has";
+        if (why != NULL) {
+            log_err("reload: arena keeps its owner, group and mode: %s; drop it and reload to "
+                    "hand it over arena=%s uid=%u gid=%u mode=%04o wanted_uid=%u wanted_gid=%u "
+                    "wanted_mode=%04o holder_uid=%lld",
+                    why, a->name, a->uid, a->gid, a->mode, ca->uid, ca->gid, ca->mode,
+                    (long long)who);
+        } else {
+            a->mode = ca->mode;
+            a->uid = ca->uid;
+            a->gid = ca->gid;
+            log_notice("arena updated arena=%s mode=%04o uid=%u gid=%u", a->name, a->mode, a->uid,
+                       a->gid);
+        }
+    }
+    if (ca->max_bytes != a->max_bytes) {
         a->max_bytes = ca->max_bytes;
-        a->mode = ca->mode;
-        a->uid = ca->uid;
-        a->gid = ca->gid;
-        log_notice("arena updated arena=%s max=%llu mode=%04o uid=%u gid=%u", a->name,
-                   (unsigned long long)a->max_bytes, a->mode, a->uid, a->gid);
+        log_notice("arena updated arena=%s max=%llu", a->name, (unsigned long long)a->max_bytes);
     }
 }
 

@@ -81,6 +81,12 @@ struct registry {
     uint64_t max_bytes_per_uid;    /* page bytes of the arenas one uid owns */
     uint64_t reserved_total;       /* of max_total, only for exempt arenas */
     uint64_t user_reserved;        /* page bytes of the arenas not exempt */
+    /* Asked at reload before an arena takes a new owner, group or mode:
+     * the uid of a holder of an open handle on a that would lose access it
+     * has, or -1 (session.c answers; NULL: no handle anywhere). */
+    int64_t (*access_lost)(void *ctx, const struct arena *a, uint32_t uid, uint32_t gid,
+                           uint32_t mode);
+    void *access_lost_ctx;
     uint64_t changes;        /* bumped when arenas or bytes change (status line) */
 };
 
@@ -131,8 +137,10 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
  * first that cannot be is an error: -errno, with a sentence in err. At a
  * reload (prev: the config in force until now) it does what it can and
  * logs the rest, returning 0: limits apply at once (pages already held
- * stay), new arenas are created, existing ones take the new owner, group,
- * mode and max_bytes (a page size or alignment cannot change under live
+ * stay), new arenas are created, existing ones take the new max_bytes, and
+ * the new owner, group and mode unless a handle would lose access it has
+ * (access_lost) or the owner changes under held pages: then they keep
+ * theirs, logged (a page size or alignment cannot change under live
  * pages: refused for that field, logged), and arenas that left the config
  * stay until dropped.
  */

@@ -38,6 +38,17 @@
  * before anything changes; a bad file changes nothing. Then the registry
  * takes it (reg_apply in arena.c: limits, new arenas, new owners and modes)
  * and it becomes the config in force.
+ *
+ * An arena is never handed over at reload: a user may create "payroll"
+ * before the administrator configures it for root, and keep a read-write
+ * handle on it. A change of owner, group or mode is refused, and logged,
+ * when an open handle (of a connection, or of a detached session) would lose
+ * access it has (the registry asks the sessions through access_lost), or
+ * when the owner changes while the arena holds pages (made, and perhaps
+ * mapped, under the present owner: their descriptors cannot be taken back).
+ * The administrator drops such an arena and reloads, and gets it created
+ * anew, empty. Tightening a mode no handle depends on, or giving an empty
+ * arena to its configured owner, applies at once.
  */
 #include "server.h"
 
@@ -552,6 +563,13 @@ static void sweep_failed(void *ctx, const char *name, int err)
     log_warning("old segment not removed segment=%s err=%s", name, log_errname(err));
 }
 
+/* The registry's question at reload, answered by the sessions. */
+static int64_t access_lost(void *ctx, const struct arena *a, uint32_t uid, uint32_t gid,
+                           uint32_t mode)
+{
+    return sessions_access_lost(ctx, a, uid, gid, mode);
+}
+
 int server_start(struct server *srv, char *err, size_t errlen)
 {
     int n, rc;
@@ -570,6 +588,8 @@ int server_start(struct server *srv, char *err, size_t errlen)
     shm_tag(srv->socket_path, srv->tag);
     reg_init(&srv->reg, srv->cfg.max_arenas, srv->cfg.max_total, srv->cfg.max_pages);
     srv->reg.daemon_uid = srv->uid;
+    srv->reg.access_lost = access_lost;
+    srv->reg.access_lost_ctx = &srv->sessions;
 
     rc = take_lock(srv, err, errlen);
     if (rc < 0) {

@@ -173,32 +173,83 @@ static inline int handle_get(struct session *s, uint32_t id, struct handle **h, 
     return *a != NULL ? 0 : -ENOENT; /* the arena was dropped under the handle */
 }
 
-/* Blocks this connection owns, over all its handles. */
-static uint64_t session_blocks(struct session *s)
+/* Blocks held through the used handles of v. */
+static uint64_t handles_blocks(const struct registry *reg, const struct handle *v, uint32_t cap)
 {
     uint64_t n = 0;
 
-    for (uint32_t i = 0; i < s->handles_cap; i++) {
-        struct handle *h = &s->handles[i];
+    for (uint32_t i = 0; i < cap; i++) {
         struct arena *a;
-        if (h->used && (a = reg_get(s->set->reg, h->slot, h->gen)) != NULL)
-            n += arena_owner_blocks(a, h->owner);
+        if (v[i].used && (a = reg_get(reg, v[i].slot, v[i].gen)) != NULL)
+            n += arena_owner_blocks(a, v[i].owner);
     }
     return n;
 }
 
-/* Blocks s's uid holds: those of all its connections, and the kept blocks
- * of the arenas it owns. O(connections + arenas); only when the upper bound
- * kept in op_alloc reaches the quota. */
-static uint64_t uid_blocks(struct session *s)
+/* Blocks this connection owns, over all its handles. */
+static uint64_t session_blocks(struct session *s)
 {
-    uint64_t n = reg_owned_kept(s->set->reg, s->cred.uid);
+    return handles_blocks(s->set->reg, s->handles, s->handles_cap);
+}
 
-    for (struct session *o = s->set->head; o != NULL; o = o->next) {
-        if (o->ua == s->ua)
+/* Blocks uid holds: those of all its connections and of its detached
+ * sessions (resume.c), and the kept blocks of the arenas it owns.
+ * O(connections + sessions + arenas); only when the upper bound kept in
+ * op_alloc reaches the quota, and at a uid's first connection. */
+static uint64_t uid_blocks(struct sessions *ss, uint32_t uid)
+{
+    uint64_t n = reg_owned_kept(ss->reg, uid);
+
+    for (struct session *o = ss->head; o != NULL; o = o->next) {
+        if (o->cred.uid == uid)
             n += session_blocks(o);
     }
+    for (struct rsess *rs = ss->rsessions; rs != NULL; rs = rs->next) {
+        if (rs->conn == NULL && rs->uid == uid)
+            n += handles_blocks(ss->reg, rs->handles, rs->handles_cap);
+    }
     return n;
+}
+
+/* Whether a connection or a detached session has a handle on a that would
+ * lose access it has (read, or write for a read-write handle) if a had uid,
+ * gid and mode. Returns the uid of the first one found, or -1. A detached
+ * session's groups are not known any more: only its uid is checked, which
+ * errs on the side of keeping the arena as it is. */
+int64_t sessions_access_lost(const struct sessions *ss, const struct arena *a, uint32_t uid,
+                             uint32_t gid, uint32_t mode)
+{
+    struct arena na = *a;
+
+    na.uid = uid;
+    na.gid = gid;
+    na.mode = mode;
+    for (const struct session *s = ss->head; s != NULL; s = s->next) {
+        for (uint32_t i = 0; i < s->handles_cap; i++) {
+            const struct handle *h = &s->handles[i];
+            unsigned acc;
+            if (!h->used || h->slot != a->slot || h->gen != a->gen)
+                continue;
+            acc = arena_access(&na, &s->cred);
+            if (!(acc & ACC_R) || (h->writable && !(acc & ACC_W)))
+                return s->cred.uid;
+        }
+    }
+    for (const struct rsess *rs = ss->rsessions; rs != NULL; rs = rs->next) {
+        struct cred c = {.uid = rs->uid, .gid = UINT32_MAX};
+        if (rs->conn != NULL)
+            continue; /* its handles are its connection's, seen above */
+        for (uint32_t i = 0; i < rs->handles_cap; i++) {
+            const struct handle *h = &rs->handles[i];
+            unsigned acc;
+            if (!h->used || h->slot != a->slot || h->gen != a->gen)
+                continue;
+            acc = arena_access(&na, &c);
+            if (!(acc & ACC_R) || (h->writable && !(acc & ACC_W)))
+                return rs->uid;
+        }
+    }
+    return -1;
 }
 
 /* ---- closing ---- */
@@ -797,7 +848,7 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
      * owner's). Root and ofad's user are not counted. */
     charged = !s->privileged && (!keep || a->uid == s->cred.uid);
     if (b == NULL && charged && s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
-        s->ua->blocks_bound = uid_blocks(s);
+        s->ua->blocks_bound = uid_blocks(ss, s->cred.uid);
         if (s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EDQUOT limit=max_blocks_per_uid",
                  a->name);
@@ -1586,9 +1637,10 @@ void session_accept(struct sessions *ss, int fd)
         rc = -ENOMEM;
         goto fail_groups;
     }
-    /* The uid's first connection: its kept blocks are there already. */
+    /* The uid's first connection: its kept blocks, and those of its
+     * detached sessions, are there already. */
     if (s->ua->conns == 1)
-        s->ua->blocks_bound = reg_owned_kept(ss->reg, s->cred.uid);
+        s->ua->blocks_bound = uid_blocks(ss, s->cred.uid);
     rc = proto_dec_new(&s->dec);
     if (rc < 0)
         goto fail_ua;

@@ -132,6 +132,12 @@ void session_accept(struct sessions *ss, int fd);
 /* Closes every session now (shutdown). */
 void session_close_all(struct sessions *ss);
 
+/* Whether an open handle on a, of a connection or a detached session,
+ * would lose access it has if a had this uid, gid and mode (a reload).
+ * Returns the uid of the first such holder, or -1. */
+int64_t sessions_access_lost(const struct sessions *ss, const struct arena *a, uint32_t uid,
+                             uint32_t gid, uint32_t mode);
+
 /* Once a second: closes sessions that have lingered too long with unsent
  * bytes while closing, that sent no HELLO within handshake_timeout, and
  * that hold output over a shared bound (per uid, daemon-wide) without

@@ -16,6 +16,10 @@
  *              create_group (-EACCES).
  *   budgets    nobody's tiny blocks: raised to min_align, bounded per arena,
  *              and the daemon-wide metadata budget (-ENOMEM).
+ *   reload     nobody creates "payroll" first and holds a read-write handle;
+ *              the administrator configures it for root and reloads: the
+ *              arena is not handed over (nor a configured one's mode
+ *              tightened under nobody's handle) until it is dropped.
  *   output     nobody's connections pipeline requests and never read: the
  *              replies ofad holds for them stay under the per-uid bound
  *              (RSS), root is served meanwhile, and the stuck connections
@@ -697,6 +701,126 @@ START_TEST(budgets_blocks)
 }
 END_TEST
 
+/* ================= reload ================= */
+
+/* As nobody: creates (or opens) arena arg, holds a read-write handle with a
+ * block in it, reports 0; at each go, allocates again and reports the
+ * error (0, or its errno). */
+static int hold_arena(int in, int out, void *arg)
+{
+    const char *name = arg;
+    struct rawc c;
+    uint32_t h;
+    uint64_t off;
+    int w = 0;
+
+    if (rawc_connect(&c, D.socket) != 0 || rawc_hello(&c) != 0)
+        return 1;
+    if (strcmp(name, "payroll") == 0 && rawc_create(&c, name, 64 << 10, 0, 0, 0600) != 0)
+        return 2;
+    if (rawc_open(&c, name, &h, &w) != 0 || !w || rawc_alloc(&c, h, 100, 0, &off) != 0)
+        return 3;
+    for (int rc = 0;; rc = -rawc_alloc(&c, h, 100, 0, &off)) {
+        if (child_step(in, out, (unsigned char)rc) != 'g')
+            break;
+    }
+    rawc_close(&c);
+    return 0;
+}
+
+static int try_open(void *arg)
+{
+    struct rawc c;
+    uint32_t h;
+    int rc;
+
+    if (rawc_connect(&c, D.socket) != 0 || rawc_hello(&c) != 0)
+        return 100;
+    rc = rawc_open(&c, arg, &h, NULL);
+    rawc_close(&c);
+    return rc == 0 ? 0 : rc == -EACCES ? 1 : 2;
+}
+
+static void reload(const char *config)
+{
+    OK(ofad_write_config(&D, config));
+    OK(ofad_signal(&D, SIGHUP));
+    OK(ofad_wait_notify(&D, "READY=1"));
+}
+
+START_TEST(reload_hijack)
+{
+    static const char payroll[] = "[arena payroll]\nowner = root\nmode = 0600\n";
+    struct proto_arena_info st;
+    struct nobody n;
+    struct rawc c;
+
+    OK(ofad_prepare(&D));
+    start_opts("[ofad]\n", NULL);
+    OK(ofad_open_to_all(&D));
+    nobody_start(&n, hold_arena, "payroll");
+    ck_assert_int_eq(nobody_report(&n), 0);
+    /* The administrator claims the name for root. */
+    reload(payroll);
+    ck_assert(ofad_log_has(&D, "reload: arena keeps its owner, group and mode"));
+    hello(&c);
+    OK(rawc_stats(&c, "payroll", &st));
+    ck_assert_uint_eq(st.uid, 65534);
+    ck_assert_uint_eq(st.mode, 0600);
+    /* Nothing of root's went to nobody: its handle still works on its own
+     * arena, as before. */
+    nobody_go(&n);
+    ck_assert_int_eq(nobody_report(&n), 0);
+    ck_assert_int_eq(nobody_end(&n), 0);
+    /* Its connection gone, the arena still holds pages made for nobody. */
+    reload(payroll);
+    OK(rawc_stats(&c, "payroll", &st));
+    ck_assert_uint_eq(st.uid, 65534);
+    /* Dropped and reloaded, it is root's, new and empty. */
+    OK(rawc_drop(&c, "payroll", 1));
+    reload(payroll);
+    OK(rawc_stats(&c, "payroll", &st));
+    ck_assert_uint_eq(st.uid, 0);
+    ck_assert_uint_eq(st.blocks_live, 0);
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, try_open, "payroll"), 1);
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
+START_TEST(reload_mode_under_handle)
+{
+    struct proto_arena_info st;
+    struct nobody n;
+    struct rawc c;
+
+    OK(ofad_prepare(&D));
+    start_opts("[arena pub]\npage_size = 64K\nmode = 0666\n", NULL);
+    OK(ofad_open_to_all(&D));
+    nobody_start(&n, hold_arena, "pub");
+    ck_assert_int_eq(nobody_report(&n), 0);
+    /* Taking write away from others while nobody writes: refused. */
+    reload("[arena pub]\npage_size = 64K\nmode = 0644\n");
+    ck_assert(ofad_log_has(&D, "an open handle would lose the access it has"));
+    hello(&c);
+    OK(rawc_stats(&c, "pub", &st));
+    ck_assert_uint_eq(st.mode, 0666);
+    nobody_go(&n);
+    ck_assert_int_eq(nobody_report(&n), 0);
+    ck_assert_int_eq(nobody_end(&n), 0);
+    /* No handle depends on it any more: applied (same owner, so the
+     * pages do not matter). */
+    reload("[arena pub]\npage_size = 64K\nmode = 0644\n");
+    OK(rawc_stats(&c, "pub", &st));
+    ck_assert_uint_eq(st.mode, 0644);
+    ck_assert_int_eq(harness_as_user("nobody", (gid_t)-1, try_open, "pub"), 0);
+    rawc_close(&c);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ofad_cleanup(&D);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
@@ -724,6 +848,12 @@ static Suite *limits_suite(void)
     tc = tcase_create("budgets");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, budgets_blocks);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("reload");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, reload_hijack);
+    tcase_add_test(tc, reload_mode_under_handle);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");
