@@ -196,18 +196,40 @@ const char *log_errname(int err)
     return proto_errno_name(err);
 }
 
-bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped)
+/* Starts a new window when the last one is over; true when rl has room
+ * for one more line of burst. */
+static bool rl_room(struct log_ratelimit *rl, uint64_t now, uint32_t burst)
 {
     if (now - rl->window_start >= LOG_RL_WINDOW_MS || rl->window_start == 0) {
         rl->window_start = now ? now : 1;
         rl->printed = 0;
     }
-    if (rl->printed >= LOG_RL_BURST) {
-        rl->suppressed++;
-        return false;
+    return rl->printed < burst;
+}
+
+bool log_ratelimit_all(struct log_ratelimit *const *rl, const uint32_t *burst, size_t n,
+                       uint64_t now, uint32_t *dropped)
+{
+    uint32_t d = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!rl_room(rl[i], now, burst[i])) {
+            rl[n - 1]->suppressed++;
+            return false;
+        }
     }
-    rl->printed++;
-    *dropped = rl->suppressed;
-    rl->suppressed = 0;
+    for (size_t i = 0; i < n; i++) {
+        rl[i]->printed++;
+        d += rl[i]->suppressed;
+        rl[i]->suppressed = 0;
+    }
+    *dropped = d;
     return true;
+}
+
+bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped)
+{
+    const uint32_t burst = LOG_RL_BURST;
+
+    return log_ratelimit_all(&rl, &burst, 1, now, dropped);
 }

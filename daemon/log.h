@@ -11,6 +11,7 @@
 #define OFAD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_prio {
@@ -75,5 +76,25 @@ struct log_ratelimit {
  * *dropped to the lines dropped since the last one allowed (the caller says so
  * in its line). Returns false (and counts the line) otherwise. */
 bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped);
+
+/*
+ * Lines that clients cause are also limited across connections: per uid
+ * (LOG_RL_UID_BURST a window) and daemon-wide (LOG_RL_ALL_BURST), so that
+ * many connections, of one user or of many, cannot flood the log either.
+ */
+#define LOG_RL_UID_BURST 20u
+#define LOG_RL_ALL_BURST 100u
+
+/*
+ * A line checked against n limiters at once, innermost first (a
+ * connection's, its uid's, the daemon's), burst[i] lines a window for
+ * rl[i]. Returns true when every one has room: the line is counted in each
+ * and *dropped is the lines dropped since the last one printed. Otherwise
+ * returns false and counts the line as dropped in the outermost limiter,
+ * rl[n - 1], which so holds every line dropped since the last printed one
+ * (what a summary line reports when no line comes after a flood).
+ */
+bool log_ratelimit_all(struct log_ratelimit *const *rl, const uint32_t *burst, size_t n,
+                       uint64_t now, uint32_t *dropped);
 
 #endif

@@ -90,12 +90,39 @@ _Static_assert(REG_MAX_ARENAS <= PROTO_MAX_ARENAS, "one ARENAS reply carries eve
 #define IN_INITIAL 16384u       /* first input buffer */
 #define OUT_KEEP   (256u << 10) /* an emptied output buffer larger than this is freed */
 
+/* What an error from the poll watcher means. libuv reports POLLERR as
+ * UV_EBADF, which on a client socket is not a bad descriptor: the peer went
+ * away (reset, or closed with replies of ours still unread). The socket's
+ * pending error says which when it has one. */
+static const char *poll_error(struct session *s, int status)
+{
+    int e = 0;
+    socklen_t len = sizeof(e);
+
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0)
+        return log_errname(e);
+    if (status == UV_EBADF)
+        return s->out.len > 0 ? "reset by client, replies unread" : "reset by client";
+    return uv_err_name(status);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events);
 static void session_destroy(struct session *s, const char *why);
 static void serve(struct session *s);
 static void job_abandon(struct session *s);
 
 /* ---- per-client log lines, rate limited ---- */
+
+/* A line a client causes: limited for the connection (with_own; not for
+ * its connect and disconnect lines), its uid and the daemon together. */
+static bool slog_ok(struct session *s, bool with_own, uint32_t *dropped)
+{
+    struct log_ratelimit *rl[3] = {&s->rl, &s->ua->rl, &s->set->conn_rl};
+    static const uint32_t burst[3] = {LOG_RL_BURST, LOG_RL_UID_BURST, LOG_RL_ALL_BURST};
+    size_t skip = with_own ? 0 : 1;
+
+    return log_ratelimit_all(rl + skip, burst + skip, 3 - skip, uv_now(s->set->loop), dropped);
+}
 
 static void slog(struct session *s, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -106,7 +133,7 @@ static void slog(struct session *s, int prio, const char *fmt, ...)
     uint32_t dropped = 0;
     va_list ap;
 
-    if (!log_on(prio) || !log_ratelimit_ok(&s->rl, uv_now(s->set->loop), &dropped))
+    if (!log_on(prio) || !slog_ok(s, true, &dropped))
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -288,9 +315,11 @@ static void on_closed(uv_handle_t *h)
 static void session_destroy(struct session *s, const char *why)
 {
     struct sessions *ss = s->set;
+    uint32_t dropped = 0;
 
-    log_info("client disconnected client=%llu uid=%u pid=%d reason=%s", (unsigned long long)s->id,
-             s->cred.uid, s->cred.pid, why);
+    if (log_on(LOGP_INFO) && slog_ok(s, false, &dropped))
+        log_info("client disconnected client=%llu uid=%u pid=%d reason=%s suppressed=%u",
+                 (unsigned long long)s->id, s->cred.uid, s->cred.pid, why, dropped);
     job_abandon(s);
     if (s->rs != NULL && !s->ending) {
         /* Lost, not ended: the session keeps the handles and waits. */
@@ -696,9 +725,11 @@ static void job_done(uv_work_t *w, int status)
     struct session *s = j->s;
     int rc = status < 0 ? -EIO : j->fd;
 
-    if (rc < 0)
-        log_warning("page create failed arena=%s len=%llu err=%s", j->label,
-                    (unsigned long long)j->len, log_errname(rc));
+    /* A client causes it (a page the memory cannot back): limited like its
+     * other lines; nobody is told when the client is gone. */
+    if (rc < 0 && s != NULL)
+        slog(s, LOGP_WARNING, "page create failed arena=%s len=%llu err=%s", j->label,
+             (unsigned long long)j->len, log_errname(rc));
     if (a == NULL || s == NULL || rc < 0) {
         /* Nobody wants it (arena dropped, client gone) or there is none. */
         if (a != NULL)
@@ -1478,7 +1509,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
     int rc;
 
     if (status < 0) {
-        session_destroy(s, uv_err_name(status));
+        session_destroy(s, poll_error(s, status));
         return;
     }
     if ((events & UV_WRITABLE) && s->out.len > 0) {
@@ -1603,6 +1634,7 @@ void session_accept(struct sessions *ss, int fd)
     struct session *s;
     struct ucred uc;
     socklen_t sl = sizeof(uc);
+    uint32_t dropped = 0;
     int rc;
 
     s = calloc(1, sizeof(*s));
@@ -1664,8 +1696,9 @@ void session_accept(struct sessions *ss, int fd)
         s->next->prev = s;
     ss->head = s;
     ss->count++;
-    log_info("client connected client=%llu uid=%u gid=%u pid=%d", (unsigned long long)s->id,
-             s->cred.uid, s->cred.gid, s->cred.pid);
+    if (log_on(LOGP_INFO) && slog_ok(s, false, &dropped))
+        log_info("client connected client=%llu uid=%u gid=%u pid=%d suppressed=%u",
+                 (unsigned long long)s->id, s->cred.uid, s->cred.gid, s->cred.pid, dropped);
     return;
 
 fail_dec:
@@ -1694,9 +1727,25 @@ void sessions_init(struct sessions *ss, uv_loop_t *loop, struct registry *reg,
     ss->start_ms = uv_now(loop);
 }
 
+/* Says how many lines clients caused that the daemon-wide limit dropped
+ * and no later line reported: once their window is over (force: now, at
+ * shutdown), so a flood that stopped is still counted in the log. */
+static void conn_log_flush(struct sessions *ss, bool force)
+{
+    struct log_ratelimit *rl = &ss->conn_rl;
+
+    if (rl->suppressed == 0)
+        return;
+    if (!force && uv_now(ss->loop) - rl->window_start < LOG_RL_WINDOW_MS)
+        return;
+    log_notice("client log lines suppressed suppressed=%u", rl->suppressed);
+    rl->suppressed = 0;
+}
+
 void sessions_fini(struct sessions *ss)
 {
     session_close_all(ss);
+    conn_log_flush(ss, true);
     free(ss->bases);
     ss->bases = NULL;
     ss->bases_cap = 0;
@@ -1715,6 +1764,7 @@ void session_tick(struct sessions *ss)
     uint64_t now = uv_now(ss->loop);
 
     resume_tick(ss);
+    conn_log_flush(ss, false);
     struct session *s, *next;
 
     uint64_t hello_ms = (uint64_t)ss->cfg->handshake_timeout * 1000;

@@ -97,6 +97,7 @@ struct sessions {
     uint64_t next_id;
     struct uid_table uids; /* per-uid connections, output, blocks */
     struct log_ratelimit refuse_rl; /* connections refused at admission */
+    struct log_ratelimit conn_rl;   /* lines all connections cause */
     uint64_t out_total;    /* reply bytes queued, all sessions (as counted) */
     struct rsess *rsessions; /* resumable sessions (resume.c), newest first */
     uint32_t nrsessions, ndetached;

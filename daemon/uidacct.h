@@ -7,12 +7,15 @@
 
 #include <stdint.h>
 
+#include "log.h"
+
 struct uid_acct {
     struct uid_acct *next;
     uint32_t uid;
     uint32_t conns;        /* connections open (each holds a reference) */
     uint64_t out_bytes;    /* reply bytes queued over those connections */
     uint64_t blocks_bound; /* >= blocks the uid holds (see session.c op_alloc) */
+    struct log_ratelimit rl; /* lines its connections cause */
 };
 
 struct uid_table {

@@ -20,6 +20,10 @@
  *              the administrator configures it for root and reloads: the
  *              arena is not handed over (nor a configured one's mode
  *              tightened under nobody's handle) until it is dropped.
+ *   logs       nobody opens a thousand connections that send garbage: the
+ *              log stays short, with suppressed=N counts; a client that
+ *              goes away with replies unread is logged as what it is
+ *              (ECONNRESET), not as libuv's EBADF.
  *   output     nobody's connections pipeline requests and never read: the
  *              replies ofad holds for them stay under the per-uid bound
  *              (RSS), root is served meanwhile, and the stuck connections
@@ -821,6 +825,116 @@ START_TEST(reload_mode_under_handle)
 }
 END_TEST
 
+/* ================= logs ================= */
+
+#define GARBAGE_CONNS 1000
+
+/* As nobody: GARBAGE_CONNS connections, one after the other, each sending
+ * a frame that is not msgpack and waiting for ofad to close it. */
+static int garbage_connections(void *arg)
+{
+    static const uint8_t junk[] = {0, 0, 0, 4, 0xc1, 0xc1, 0xc1, 0xc1};
+
+    for (int i = 0; i < GARBAGE_CONNS; i++) {
+        struct rawc c;
+        if (rawc_connect(&c, arg) != 0)
+            return 1;
+        if (rawc_send_raw(&c, junk, sizeof(junk)) != 0 || rawc_wait_eof(&c) != 0)
+            return 2;
+        rawc_close(&c);
+    }
+    return 0;
+}
+
+/* As nobody: pipelines requests whose replies it never reads, then closes
+ * with them unread. */
+static int leave_unread(void *arg)
+{
+    struct proto_buf b;
+    struct proto_req q;
+    struct rawc c;
+    int rc = 0;
+
+    proto_buf_init(&b);
+    memset(&q, 0, sizeof(q));
+    q.op = PROTO_OP_ARENAS;
+    for (int i = 0; i < 2000; i++) {
+        q.id = (uint64_t)i + 100;
+        if (proto_encode_req(&b, &q) != 0)
+            return 1;
+    }
+    if (rawc_connect(&c, arg) != 0 || rawc_hello(&c) != 0)
+        return 2;
+    if (rawc_send_raw(&c, b.data, b.len) != 0)
+        rc = 3;
+    /* One more behind them, then go with every reply unread. */
+    {
+        struct proto_req p = {.op = PROTO_OP_PING, .id = 99999};
+        if (rawc_send(&c, &p) != 0)
+            rc = 4;
+    }
+    proto_buf_free(&b);
+    rawc_close(&c);
+    return rc;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+
+    ck_assert_ptr_nonnull(f);
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+START_TEST(logs_flood)
+{
+    int rc, lines;
+
+    OK(ofad_prepare(&D));
+    start_opts(NULL, NULL);
+    OK(ofad_open_to_all(&D));
+    rc = harness_as_user("nobody", (gid_t)-1, garbage_connections, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    /* Three lines each unbounded: connected, malformed, disconnected. */
+    lines = count_lines(D.log);
+    ck_assert_msg(lines < GARBAGE_CONNS / 2, "%d log lines for %d garbage connections", lines,
+                  GARBAGE_CONNS);
+    /* And the lines that were printed say how many were not. */
+    {
+        bool counted = false;
+        for (char d = '1'; d <= '9' && !counted; d++) {
+            char needle[] = " suppressed=0";
+            needle[sizeof(needle) - 2] = d;
+            counted = ofad_log_has(&D, needle);
+        }
+        ck_assert(counted);
+    }
+    ofad_cleanup(&D);
+}
+END_TEST
+
+START_TEST(logs_reset_reason)
+{
+    int rc;
+
+    OK(ofad_prepare(&D));
+    start_opts(NULL, NULL);
+    OK(ofad_open_to_all(&D));
+    rc = harness_as_user("nobody", (gid_t)-1, leave_unread, D.socket);
+    ck_assert_msg(rc == 0, "check %d failed as nobody", rc);
+    ck_assert_int_eq(ofad_stop(&D), 0);
+    ck_assert(!ofad_log_has(&D, "reason=EBADF"));
+    ck_assert(ofad_log_has(&D, "uid=65534") && (ofad_log_has(&D, "reason=ECONNRESET") ||
+                                                 ofad_log_has(&D, "reason=EPIPE")));
+    ofad_cleanup(&D);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
@@ -854,6 +968,12 @@ static Suite *limits_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, reload_hijack);
     tcase_add_test(tc, reload_mode_under_handle);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("logs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, logs_flood);
+    tcase_add_test(tc, logs_reset_reason);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");
