@@ -42,6 +42,15 @@
  * reply of the first fd it could not carry. So a client gets each fd no
  * later than the first byte of its reply (see proto.h).
  *
+ * Descriptors in flight: at most SESSION_MAX_INFLIGHT descriptors are sent
+ * to a connection and possibly still unread in its socket (the kernel holds
+ * them, and for a non-root ofad counts them against its RLIMIT_NOFILE for
+ * every connection at once). Past that, the next PAGE reply waits until the
+ * socket holds no unsent byte of ours (SIOCOUTQ 0: all read), checked on the
+ * connection's next event and on the tick; sendmsg refusing descriptors
+ * (ETOOMANYREFS, EMFILE, ENFILE) is the same wait for that connection, never
+ * its end nor anyone else's.
+ *
  * Back-pressure: while more than max_output bytes of replies wait (the
  * client does not read), or SESSION_MAX_FDS descriptors do, the session stops
  * decoding and stops reading its socket. That bounds what one client can
@@ -77,6 +86,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -375,9 +386,19 @@ static ssize_t send_fds(struct session *s, uint32_t *nfd_out, size_t *len_out)
     struct iovec iov;
     struct cmsghdr *c;
     size_t len = s->out.len;
-    uint32_t nfd = 0;
+    uint32_t nfd = 0, room = SESSION_MAX_INFLIGHT - s->inflight;
 
-    while (nfd < s->fdq_n && nfd < SESSION_FDS_PER_SEND &&
+    if (room < SESSION_FDS_PER_SEND) {
+        /* Descriptors sent earlier may still sit unread in the socket.
+         * Only when it holds no byte of ours (SIOCOUTQ 0: the client read
+         * all, descriptors with it) do they all count as received. */
+        int unread = 1;
+        if (ioctl(s->fd, SIOCOUTQ, &unread) == 0 && unread == 0) {
+            s->inflight = 0;
+            room = SESSION_MAX_INFLIGHT;
+        }
+    }
+    while (nfd < s->fdq_n && nfd < SESSION_FDS_PER_SEND && nfd < room &&
            s->fdq[(s->fdq_head + nfd) % SESSION_MAX_FDS].pos < s->out_base + len)
         nfd++;
     if (nfd < s->fdq_n) {
@@ -386,7 +407,14 @@ static ssize_t send_fds(struct session *s, uint32_t *nfd_out, size_t *len_out)
         if (pos < s->out_base + len)
             len = (size_t)(pos - s->out_base);
     }
-    assert(len > 0);
+    *nfd_out = nfd;
+    *len_out = len;
+    if (len == 0) {
+        /* The next reply's descriptor must wait until the client reads. */
+        s->fd_wait = true;
+        errno = EAGAIN;
+        return -1;
+    }
     *nfd_out = nfd;
     *len_out = len;
     if (nfd == 0)
@@ -433,8 +461,17 @@ static int flush(struct session *s)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return 0;
+            if (nfd > 0 && (errno == ETOOMANYREFS || errno == EMFILE || errno == ENFILE)) {
+                /* Too many descriptors in flight (for ofad's user, or the
+                 * system): this connection waits and tries again, nobody
+                 * else is hurt. */
+                slog(s, LOGP_NOTICE, "descriptors held back err=%s", log_errname(-errno));
+                s->fd_wait = true;
+                return 0;
+            }
             return -errno;
         }
+        s->inflight += nfd;
         s->out_moved = uv_now(s->set->loop);
         /* Any byte sent means the descriptors went with the first one. */
         for (uint32_t i = 0; i < nfd; i++) {
@@ -1465,8 +1502,8 @@ static void set_events(struct session *s)
 
     if (want_read(s))
         ev |= UV_READABLE;
-    if (s->out.len > 0)
-        ev |= UV_WRITABLE;
+    if (s->out.len > 0 && !s->fd_wait)
+        ev |= UV_WRITABLE; /* while descriptors wait, the socket is writable but useless */
     if (ev == s->events)
         return;
     if (ev == 0)
@@ -1483,6 +1520,7 @@ static void serve(struct session *s)
     bool full;
     int rc;
 
+    s->fd_wait = false; /* any event, or the tick, tries the descriptors again */
     do {
         full = process(s);
         if (s->out.len > 0) {
@@ -1780,6 +1818,8 @@ void session_tick(struct sessions *ss)
         } else if (s->out.len > 0 && now - s->out_moved >= stall_ms && over_shared(s)) {
             /* It pins output others need room for, and reads nothing. */
             session_destroy(s, "replies not read, over a shared output bound");
+        } else if (s->fd_wait) {
+            serve(s);
         }
     }
 }

@@ -22,6 +22,7 @@ struct alloc_wait; /* session.c */
 /* Descriptors waiting to be sent with the reply they belong to. */
 #define SESSION_MAX_FDS      32u   /* pending per session; more pauses decoding */
 #define SESSION_FDS_PER_SEND 16u   /* per sendmsg */
+#define SESSION_MAX_INFLIGHT 64u   /* sent, maybe not yet received (session.c) */
 #define SESSION_LINGER_MS    5000u /* a session closing with unsent bytes waits this long */
 
 struct handle {
@@ -59,6 +60,8 @@ struct session {
     uint64_t out_moved;   /* ms: output last empty or last sent a byte */
     struct pending_fd fdq[SESSION_MAX_FDS]; /* ring */
     uint32_t fdq_head, fdq_n;
+    uint32_t inflight; /* descriptors sent since the socket was last seen read empty */
+    bool fd_wait;      /* a descriptor waits for the client to read (or the kernel) */
     struct proto_dec *dec;
 
     uint32_t max_msg;  /* largest request payload we accept */

@@ -12,6 +12,8 @@
  *   release  a client that keeps descriptors and mappings of a dropped arena
  *            keeps no memory: ofad's bytes_reserved and the pages' own
  *            blocks (fstat on the client's descriptors) agree on zero;
+ *   inflight a client that asks for pages and never reads gets a bounded
+ *            number of descriptors sent its way, and others carry on;
  *   offload  a large page is made off ofad's loop: other clients are served
  *            while it is being made, its own connection's later requests
  *            wait (replies in order), and a client gone or an arena
@@ -30,8 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +102,7 @@ struct ctx {
     const char *socket;
     const char *arena;
     uint64_t off; /* a block of root's holding "pattern" */
+    int pipe_in, pipe_out; /* to and from the child, where used */
 };
 
 /* Root's block off, written with a pattern through a writable mapping that
@@ -425,6 +431,114 @@ START_TEST(release_kept_fds_hold_nothing)
 }
 END_TEST
 
+/* ================= inflight ================= */
+
+#define PAGE_REQS 600
+
+/* As nobody: ask for PAGE_REQS descriptors without reading, tell the
+ * parent, wait, then count the descriptors that were in flight. */
+static int hoard_fds(void *arg)
+{
+    const struct ctx *x = arg;
+    struct proto_buf b;
+    struct rawc c;
+    uint32_t h;
+    int unread = 0, got = 0;
+    char go;
+
+    if (rawc_connect(&c, x->socket) != 0 || rawc_hello(&c) != 0 ||
+        rawc_open(&c, x->arena, &h, NULL) != 0)
+        return 1;
+    proto_buf_init(&b);
+    for (int i = 0; i < PAGE_REQS; i++) {
+        struct proto_req q = {.op = PROTO_OP_PAGE, .id = 100 + (uint64_t)i};
+        q.u.page.arena = h;
+        q.u.page.off = x->off;
+        if (proto_encode_req(&b, &q) != 0)
+            return 2;
+    }
+    if (rawc_send_raw(&c, b.data, b.len) != 0)
+        return 3;
+    proto_buf_free(&b);
+    if (write(x->pipe_out, "s", 1) != 1 || read(x->pipe_in, &go, 1) != 1)
+        return 4;
+    /* What sits in our socket now: its bytes, and the descriptors with them. */
+    if (ioctl(c.fd, FIONREAD, &unread) != 0 || unread <= 0)
+        return 5;
+    while (unread > 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * 256)];
+            struct cmsghdr align;
+        } cm;
+        char data[65536];
+        struct iovec iov = {.iov_base = data,
+                            .iov_len = (size_t)unread < sizeof(data) ? (size_t)unread : sizeof(data)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                            .msg_controllen = sizeof(cm.buf)};
+        ssize_t n = recvmsg(c.fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+            return 6;
+        for (struct cmsghdr *m = CMSG_FIRSTHDR(&mh); m != NULL; m = CMSG_NXTHDR(&mh, m)) {
+            int k = (int)((m->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(m) + i * sizeof(int), sizeof(int));
+                close(fd);
+            }
+            got += k;
+        }
+        unread -= (int)n;
+    }
+    rawc_close(&c);
+    return got > 0 && got <= 64 ? 0 : 10 + (got > 200 ? 200 : got) / 10;
+}
+
+START_TEST(inflight_bounded)
+{
+    static const char *const args[] = {"--arena", "p,page_size=64K,mode=0666", NULL};
+    struct ctx x = {.arena = "p"};
+    int to_child[2], from_child[2];
+    struct rawc c;
+    uint32_t h;
+    char ch;
+    pid_t pid;
+    int status, fd;
+
+    start(args);
+    hello(&c);
+    OK(rawc_open(&c, "p", &h, NULL));
+    OK(rawc_alloc(&c, h, 100, 0, &x.off));
+    x.socket = D.socket;
+    OK(pipe(to_child));
+    OK(pipe(from_child));
+    x.pipe_in = to_child[0];
+    x.pipe_out = from_child[1];
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(harness_as_user("nobody", (gid_t)-1, hoard_fds, &x));
+    close(from_child[1]); /* a child that dies early gives EOF, not a hang */
+    close(to_child[0]);
+    ck_assert_int_eq(read(from_child[0], &ch, 1), 1);
+    /* Meanwhile everyone else is served, descriptors included. */
+    for (int i = 0; i < 100; i++) {
+        fd = page_fd(&c, h, x.off, NULL, NULL);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    ck_assert_int_eq(write(to_child[1], "g", 1), 1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "nobody's check %d failed (10+: descriptors in flight / 10)",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    close(to_child[1]);
+    close(from_child[0]);
+    OK(rawc_ping(&c));
+    rawc_close(&c);
+    stop();
+}
+END_TEST
+
 /* ================= offload ================= */
 
 #define BIG (2ull << 30) /* a page that takes ofad a while to back */
@@ -649,6 +763,8 @@ static Suite *pages_suite(void)
     tcase_add_test(tc, limits_max_pages_over_nofile);
     CASE("release");
     tcase_add_test(tc, release_kept_fds_hold_nothing);
+    CASE("inflight");
+    tcase_add_test(tc, inflight_bounded);
     CASE("offload");
     tcase_add_test(tc, offload_others_served);
     tcase_add_test(tc, offload_gone_meanwhile);
