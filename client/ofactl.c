@@ -7,6 +7,7 @@
  *   ofactl [--socket PATH] stats [ARENA] [--json | --prometheus |
  *                                       --watch SECONDS [--count N]]
  *   ofactl [--socket PATH] top [--watch SECONDS]
+ *   ofactl [--socket PATH] map ARENA --svg FILE
  *   ofactl [--socket PATH] create NAME [--page-size SIZE] [--max SIZE]
  *                                      [--align N] [--mode OCTAL]
  *   ofactl [--socket PATH] drop NAME [--force]
@@ -87,6 +88,7 @@ static const char usage_text[] =
     "                               a line per arena every S seconds (N times)\n"
     "  top [--watch S]              a live view of arenas and clients, every S\n"
     "                               seconds (default 1); q quits\n"
+    "  map ARENA --svg FILE         draw the arena's pages, blocks and free chunks\n"
     "  create NAME [--page-size SIZE] [--max SIZE] [--align N] [--mode OCTAL]\n"
     "                               create an arena (defaults: the daemon's, mode 0600)\n"
     "  drop NAME [--force]          drop an arena; refused while it has live blocks\n"
@@ -125,6 +127,7 @@ enum {
     O_WATCH = 1u << 10,
     O_COUNT = 1u << 11,
     O_PROMETHEUS = 1u << 12,
+    O_SVG = 1u << 13,
 };
 
 /* getopt_long values: the bit of an option that takes no value is its
@@ -149,6 +152,7 @@ static const struct option long_opts[] = {
     {"watch", required_argument, NULL, O_WATCH},
     {"count", required_argument, NULL, O_COUNT},
     {"prometheus", no_argument, NULL, O_PROMETHEUS},
+    {"svg", required_argument, NULL, O_SVG},
     {NULL, 0, NULL, 0},
 };
 
@@ -156,7 +160,7 @@ struct opts {
     const char *socket; /* as given, or NULL */
     long long timeout_ms; /* --timeout in ms, -1 when not given */
     unsigned given;     /* O_* bits seen */
-    const char *wait, *page_size, *max, *align, *mode, *limit, *sort, *watch, *count;
+    const char *wait, *page_size, *max, *align, *mode, *limit, *sort, *watch, *count, *svg;
     char **args; /* operands after the command */
     int nargs;
 };
@@ -1449,6 +1453,192 @@ static int cmd_top(const struct opts *o)
     return err < 0 ? report(err) : EXIT_OK;
 }
 
+/* --- map: the arena as a picture (SVG) --- */
+
+#define MAP_W     900.0 /* width of a page's bar, in px */
+#define MAP_LEFT  150.0 /* room for the page's label */
+#define MAP_BAR   16.0
+#define MAP_GAP   6.0
+#define MAP_TOP   70.0
+#define MAP_PAL   10
+
+static const char *const map_palette[MAP_PAL] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+    "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79",
+};
+#define MAP_KEPT "#d62728"
+#define MAP_FREE "#e6e6e6"
+
+/*
+ * A run of neighbouring chunks drawn as one rectangle: chunks of one colour
+ * always, and chunks too thin to see (under a pixel) whatever their colour,
+ * painted in the colour that holds most of the run's bytes. So a page
+ * costs at most about two rectangles per pixel of its bar, whatever its
+ * block count: 100,000 blocks still make a small file that renders at once.
+ */
+struct run {
+    double x0, x1;        /* in px */
+    uint64_t bytes[MAP_PAL + 2]; /* per colour: palette, kept, free */
+    bool open;
+};
+
+static int colour_index(const ofa_block_info *b)
+{
+    return b->kind == OFA_BLOCK_FREE ? MAP_PAL + 1
+         : b->kind == OFA_BLOCK_KEPT ? MAP_PAL
+                                     : (int)(b->client % MAP_PAL);
+}
+
+static void run_flush(FILE *f, struct run *r, double y)
+{
+    int best = 0;
+
+    if (!r->open)
+        return;
+    for (int i = 1; i < MAP_PAL + 2; i++)
+        if (r->bytes[i] > r->bytes[best])
+            best = i;
+    fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"/>\n",
+            MAP_LEFT + r->x0, y, r->x1 - r->x0 < 0.05 ? 0.05 : r->x1 - r->x0, MAP_BAR,
+            best == MAP_PAL + 1 ? MAP_FREE : best == MAP_PAL ? MAP_KEPT : map_palette[best]);
+    memset(r, 0, sizeof(*r));
+}
+
+static int map_write(FILE *f, const char *arena, const ofa_arena_info *info,
+                     const ofa_block_info *v, size_t n)
+{
+    size_t i, pages = 0, live = 0, kept = 0;
+    uint64_t base = 0, len = 1;
+    double y = MAP_TOP - MAP_BAR - MAP_GAP, height;
+    struct run r = {0};
+    uint64_t seen_clients[MAP_PAL] = {0};
+    uint32_t seen_pids[MAP_PAL] = {0};
+    char lv[16], rs[16], fr[16];
+
+    for (i = 0; i < n; i++) {
+        pages += v[i].kind == OFA_BLOCK_PAGE;
+        live += v[i].kind == OFA_BLOCK_LIVE || v[i].kind == OFA_BLOCK_KEPT;
+        kept += v[i].kind == OFA_BLOCK_KEPT;
+        if (v[i].kind == OFA_BLOCK_LIVE && seen_clients[v[i].client % MAP_PAL] == 0) {
+            seen_clients[v[i].client % MAP_PAL] = v[i].client;
+            seen_pids[v[i].client % MAP_PAL] = v[i].pid;
+        }
+    }
+    height = MAP_TOP + (double)pages * (MAP_BAR + MAP_GAP) + 60;
+    human(lv, sizeof(lv), info->stats.bytes_live);
+    human(rs, sizeof(rs), info->stats.bytes_reserved);
+    human(fr, sizeof(fr), info->stats.bytes_reserved - info->stats.bytes_live);
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "font-family=\"monospace\" font-size=\"12\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            MAP_LEFT + MAP_W + 20, height);
+    fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"15\">arena %s: %zu pages, %s reserved, "
+               "%s live in %zu blocks (%zu kept), %s free in %" PRIu64 " chunks, "
+               "fragmentation %.2f</text>\n",
+            arena, pages, rs, lv, live, kept, fr, info->stats.free_chunks,
+            fragmentation(&info->stats));
+    /* The legend: free, kept, and each owner's colour (by connection). */
+    {
+        double x = 10;
+
+        fprintf(f, "<rect x=\"%.0f\" y=\"32\" width=\"12\" height=\"12\" fill=\"%s\" "
+                   "stroke=\"#999\"/><text x=\"%.0f\" y=\"43\">free</text>\n",
+                x, MAP_FREE, x + 16);
+        x += 60;
+        fprintf(f, "<rect x=\"%.0f\" y=\"32\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                   "<text x=\"%.0f\" y=\"43\">kept (OFA_KEEP)</text>\n",
+                x, MAP_KEPT, x + 16);
+        x += 140;
+        for (i = 0; i < MAP_PAL; i++) {
+            if (seen_clients[i] == 0)
+                continue;
+            fprintf(f, "<rect x=\"%.0f\" y=\"32\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                       "<text x=\"%.0f\" y=\"43\">pid %" PRIu32 "</text>\n",
+                    x, map_palette[i], x + 16, seen_pids[i]);
+            x += 100;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        const ofa_block_info *b = &v[i];
+        double x0, x1;
+
+        if (b->kind == OFA_BLOCK_PAGE) {
+            run_flush(f, &r, y);
+            y += MAP_BAR + MAP_GAP;
+            base = b->off;
+            len = b->size ? b->size : 1;
+            human(rs, sizeof(rs), b->size);
+            fprintf(f, "<text x=\"10\" y=\"%.1f\">%" PRIu64 " (%s)</text>\n"
+                       "<rect x=\"%.0f\" y=\"%.1f\" width=\"%.0f\" height=\"%.1f\" "
+                       "fill=\"none\" stroke=\"#999\"/>\n",
+                    y + MAP_BAR - 4, b->off, rs, MAP_LEFT, y, MAP_W, MAP_BAR);
+            continue;
+        }
+        x0 = (double)(b->off - base) / (double)len * MAP_W;
+        x1 = (double)(b->off - base + b->size) / (double)len * MAP_W;
+        /* A run goes on while its colour holds, or while it is thin. */
+        if (r.open && !(r.x1 - r.x0 < 1.0 || x1 - x0 < 1.0)) {
+            int ci = colour_index(b), only = -1;
+
+            for (int k = 0; k < MAP_PAL + 2; k++)
+                if (r.bytes[k] != 0)
+                    only = only == -1 ? k : -2;
+            if (only != ci)
+                run_flush(f, &r, y);
+        }
+        if (!r.open) {
+            r.open = true;
+            r.x0 = x0;
+        }
+        r.x1 = x1;
+        r.bytes[colour_index(b)] += b->size;
+    }
+    run_flush(f, &r, y);
+    fprintf(f, "</svg>\n");
+    return ferror(f) ? -EIO : 0;
+}
+
+static int cmd_map(const struct opts *o)
+{
+    const char *arena = o->args[0];
+    ofa_arena_info info;
+    ofa_block_info *v;
+    ofa_client *c;
+    size_t n, pages = 0, i;
+    FILE *f;
+    int rc;
+
+    if (o->svg == NULL || o->svg[0] == '\0')
+        return usage_error("map needs --svg FILE");
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = ofa_arena_info_get(c, arena, &info);
+    if (rc == 0)
+        rc = fetch_blocks(c, arena, OFA_BLOCKS_FREE, &v, &n);
+    ofa_disconnect(c);
+    if (rc < 0)
+        return report(rc);
+    f = fopen(o->svg, "w");
+    if (f == NULL) {
+        fprintf(stderr, "ofactl: cannot write %s: %s\n", o->svg, strerror(errno));
+        free(v);
+        return EXIT_REFUSED;
+    }
+    rc = map_write(f, arena, &info, v, n);
+    if (fclose(f) != 0 || rc < 0) {
+        fprintf(stderr, "ofactl: writing %s failed\n", o->svg);
+        free(v);
+        return EXIT_REFUSED;
+    }
+    for (i = 0; i < n; i++)
+        pages += v[i].kind == OFA_BLOCK_PAGE;
+    printf("wrote %s: %zu pages, %zu entries\n", o->svg, pages, n - pages);
+    free(v);
+    return EXIT_OK;
+}
+
 /* --- arguments --- */
 
 struct command {
@@ -1464,6 +1654,7 @@ static const struct command commands[] = {
     {"arenas", cmd_arenas, O_JSON, 0, 0, false},
     {"stats", cmd_stats, O_JSON | O_PROMETHEUS | O_WATCH | O_COUNT, 0, 1, true},
     {"top", cmd_top, O_WATCH, 0, 0, false},
+    {"map", cmd_map, O_SVG, 1, 1, true},
     {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE, 1, 1, true},
     {"drop", cmd_drop, O_FORCE, 1, 1, true},
     {"clients", cmd_clients, O_JSON, 0, 0, false},
@@ -1536,6 +1727,9 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
             break;
         case O_COUNT:
             o->count = optarg;
+            break;
+        case O_SVG:
+            o->svg = optarg;
             break;
         case O_JSON:
         case O_FORCE:

@@ -1027,6 +1027,59 @@ START_TEST(test_top)
 }
 END_TEST
 
+/* --- map --svg --- */
+
+START_TEST(test_map)
+{
+    static uint64_t offs[4000];
+    char svg[PATH_MAX], png[PATH_MAX];
+    ofa_client *c;
+    ofa_arena *a;
+    struct stat st;
+    int i;
+
+    start();
+    /* 100,000 blocks of 64 bytes in one 16 MiB page, every third freed,
+     * some kept: the map must stay small and valid. */
+    ck_assert_int_eq(RUN(&R, "create", "big", "--page-size", "16M"), 0);
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "big", &a), 0);
+    for (i = 0; i < 25; i++) {
+        ck_assert_int_eq(ofa_alloc_many(a, 64, 0, i == 3 ? OFA_KEEP : 0, 4000, offs), 0);
+        for (int k = 0; k < 4000; k += 3)
+            ck_assert_int_eq(ofa_free(a, offs[k]), 0);
+    }
+    snprintf(svg, sizeof(svg), "%s/big.svg", d.dir);
+    snprintf(png, sizeof(png), "%s/big.png", d.dir);
+    ck_assert_int_eq(RUN(&R, "map", "big", "--svg", svg), 0);
+    ck_assert_int_eq(strncmp(R.out, "wrote ", 6), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, ": 1 pages, "));
+    /* Runs of tiny blocks are merged: a few rectangles per pixel, not one
+     * per block. */
+    ck_assert_int_eq(stat(svg, &st), 0);
+    ck_assert_int_lt(st.st_size, 300 * 1024);
+    ck_assert_int_eq(run_path(&R, "/usr/bin/xmllint", (const char *const[]){"--noout", svg, NULL}),
+                     0);
+    ck_assert_int_eq(run_path(&R, "/usr/bin/rsvg-convert",
+                              (const char *const[]){"-o", png, svg, NULL}),
+                     0);
+    ck_assert_int_eq(stat(png, &st), 0);
+    ck_assert_int_gt(st.st_size, 1000);
+    /* The legend and the figures. */
+    ck_assert_int_eq(run_path(&R, "/usr/bin/xmllint",
+                              (const char *const[]){"--xpath", "string(//*[local-name()='text'][1])",
+                                                    svg, NULL}),
+                     0);
+    ck_assert_ptr_nonnull(strstr(R.out, "arena big: 1 pages"));
+    ck_assert_ptr_nonnull(strstr(R.out, "66650 blocks (2666 kept)"));
+    /* Usage. */
+    ck_assert_int_eq(RUN(&R, "map", "big"), 2);
+    ck_assert_int_eq(RUN(&R, "map", "nosuch", "--svg", svg), 1);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
 /* --- bash completion --- */
 
 /* The words bash would complete on the line `ofactl --socket SOCK line`
@@ -1205,6 +1258,11 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_watch_prometheus);
     tcase_add_test(tc, test_top);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("map");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_map);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("completion");
