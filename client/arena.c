@@ -452,6 +452,10 @@ void ofa_disconnect(ofa_client *c)
         free(a);
     }
     c->arenas = NULL;
+    if (c->waitc != NULL) {
+        ofa_disconnect(c->waitc); /* ofa_lookup_wait's connection */
+        c->waitc = NULL;
+    }
     ofa__conn_close(c);
 }
 

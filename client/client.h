@@ -9,6 +9,7 @@
  *   admin.c  requests that name arenas without opening them (create, drop,
  *            stats, lists) and the daemon's record.
  *   wake.c   futex waits and wake-ups on words of mapped blocks.
+ *   names.c  named blocks, and waits for names on a connection of their own.
  *   errors.c error names and sentences.
  *   util.c   public helpers (names, sizes, configs) and ofa_errmsg().
  */
@@ -95,6 +96,7 @@ struct ofa_client {
     int fds[OFA__MAX_PENDING_FDS]; /* received descriptors, oldest first */
     size_t nfds;
     struct ofa_arena *arenas; /* open arena handles */
+    struct ofa_client *waitc; /* ofa_lookup_wait's own connection, or NULL */
     char server[32];          /* the daemon's name and version from HELLO */
     char path[108];           /* the socket path, for messages (fits sun_path) */
 };

@@ -652,9 +652,9 @@ int ofa_connect(const char *socket_path, ofa_client **out)
     memcpy(c->sa.sun_path, path, plen);
     c->fd = -1;
     c->next_id = 1;
-    memcpy(c->path, path, plen + 1);
     c->max_recv = OFA__MAX_RECV;
     c->max_send = PROTO_DEFAULT_MAX_MSG;
+    memcpy(c->path, path, plen + 1);
     proto_buf_init(&c->sbuf);
     rc = rbuf_reserve(c, RECV_CHUNK);
     if (rc < 0)

@@ -102,6 +102,7 @@ typedef struct ofa_mapping ofa_mapping; /* a page mapping kept alive by pins */
 #define OFA_ROOM_ARENA_STATS  256
 #define OFA_ROOM_ARENA_INFO   512
 #define OFA_ROOM_DAEMON_INFO  256
+#define OFA_ROOM_NAME_INFO    384
 
 typedef struct ofa_arena_config {
     union {
@@ -128,6 +129,7 @@ typedef struct ofa_arena_stats {
 
 #define OFA_KEEP 1u /* the block outlives its connection */
 #define OFA_ZERO 2u /* the block is filled with zeros before it is returned */
+#define OFA_EXCL 8u /* ofa_alloc_named: fail with -EEXIST if the name is bound */
 
 /*
  * Connects to the daemon at socket_path; NULL means $OFAD_SOCKET, and without
@@ -308,6 +310,73 @@ OFA_EXTERN const char *ofa_server_version(const ofa_client *c);
  * Returns the number of pages unmapped; -EINVAL (a NULL), -ENOMEM,
  * -ENOENT (the arena was dropped), or a connection error. */
 OFA_EXTERN int ofa_arena_trim(ofa_arena *a);
+
+/* Named blocks. A name is 1 to 255 bytes of [A-Za-z0-9._:/-], bound to
+ * one live OFA_KEEP block of an arena (a block may carry several names).
+ * Freeing the block unbinds its names; dropping the arena drops them. A
+ * name is visible to lookups as soon as it is bound: for data that must be
+ * complete first, allocate with OFA_KEEP, fill the block, then bind it. */
+
+/*
+ * Finds or allocates: if name is bound, stores its block's offset in *off
+ * and returns 0 (whatever the block's size: ofa_block_size() tells it);
+ * else allocates a kept block of size bytes, binds name to it and returns
+ * 1. Atomic with respect to every other client. flags: OFA_EXCL (then a
+ * bound name is -EEXIST instead of 0), OFA_KEEP (implied). Errors: -EINVAL
+ * (bad name, size or flags), -EEXIST, -EACCES (read-only handle), -ENOMEM
+ * (as ofa_alloc, or the arena's limit of names), connection errors.
+ */
+OFA_EXTERN int ofa_alloc_named(ofa_arena *a, const char *name, uint64_t size, unsigned flags,
+                               uint64_t *off);
+
+/* Binds name to the live OFA_KEEP block at off. Errors: -EINVAL (bad name,
+ * or off is not the start of a live kept block), -EEXIST (name is bound),
+ * -EACCES (read-only handle), -ENOMEM (the arena's limit of names),
+ * connection errors. */
+OFA_EXTERN int ofa_name_bind(ofa_arena *a, const char *name, uint64_t off);
+
+/* Unbinds name (the block stays). Errors: -ENOENT (not bound), -EINVAL,
+ * -EACCES (read-only handle), connection errors. */
+OFA_EXTERN int ofa_name_unbind(ofa_arena *a, const char *name);
+
+/* The block bound to name: offset and size (either pointer may be NULL).
+ * Errors: -ENOENT (not bound), -EINVAL, connection errors. */
+OFA_EXTERN int ofa_lookup(ofa_arena *a, const char *name, uint64_t *off, uint64_t *size);
+
+/*
+ * As ofa_lookup, but waits until name is bound, up to timeout_ms
+ * milliseconds (< 0: no limit; 0: only looks). The daemon wakes the wait
+ * when a bind happens (no polling); the wait travels on a connection of its
+ * own, so this client's other calls are not held up by it, and its deadline
+ * is timeout_ms, not the client's (ofa_set_timeout). Errors: -ETIMEDOUT
+ * (not bound in time), -ENOENT (the arena was dropped), -EACCES, -EINVAL,
+ * connection errors (of either connection).
+ */
+OFA_EXTERN int ofa_lookup_wait(ofa_arena *a, const char *name, int timeout_ms, uint64_t *off,
+                               uint64_t *size);
+
+/* The size of the live block that starts at off (as rounded by the arena).
+ * Errors: -EINVAL (not the start of a live block), connection errors. */
+OFA_EXTERN int ofa_block_size(ofa_arena *a, uint64_t off, uint64_t *size);
+
+typedef struct ofa_name_info {
+    union {
+        struct {
+            char name[256]; /* NUL-terminated */
+            uint64_t off, size;
+            uint32_t uid; /* who bound it */
+            int32_t pid;  /* its process then, 0 if not known */
+        };
+        unsigned char ofa_room_[OFA_ROOM_NAME_INFO];
+    };
+} ofa_name_info;
+
+/* Every name of an arena, sorted, in an array the caller releases with
+ * free(); *waiting (if not NULL): lookups waiting in that arena now. Needs
+ * read permission. Errors: -ENOENT, -EACCES, -EINVAL, -EMSGSIZE (too many
+ * names for one reply), connection errors. */
+OFA_EXTERN int ofa_name_list(ofa_client *c, const char *arena, ofa_name_info **out,
+                             size_t *count, uint64_t *waiting);
 
 /* Wake-ups: a futex on a 32-bit word inside a block, shared by every
  * process that mapped the block's page. No round trip to the daemon (but

@@ -11,6 +11,7 @@
  *   ofactl [--socket PATH] create NAME [--page-size SIZE] [--max SIZE]
  *                                      [--align N] [--mode OCTAL]
  *   ofactl [--socket PATH] drop NAME [--force]
+ *   ofactl [--socket PATH] names ARENA [--json]
  *   ofactl [--socket PATH] clients [--json]
  *   ofactl [--socket PATH] blocks ARENA [--json] [--free] [--limit N]
  *                                       [--sort size|owner]
@@ -98,6 +99,8 @@ static const char usage_text[] =
     "  blocks ARENA [--json] [--free] [--limit N] [--sort size|owner]\n"
     "                               the arena's live blocks (and free chunks) with\n"
     "                               their owner's pid, or kept (OFA_KEEP)\n"
+    "  names ARENA [--json]         the arena's named blocks: offset, size, who bound\n"
+    "                               them; and the lookups waiting for a name\n"
     "\n"
     "options:\n"
     "  --socket PATH    the daemon's socket (default: $OFAD_SOCKET, else " OFA_DEFAULT_SOCKET ")\n"
@@ -1639,6 +1642,65 @@ static int cmd_map(const struct opts *o)
     return EXIT_OK;
 }
 
+static int cmd_names(const struct opts *o)
+{
+    ofa_client *c;
+    ofa_name_info *v = NULL;
+    size_t n = 0, i, w = 4;
+    uint64_t waiting = 0;
+    json_t *root, *list, *e;
+    char user[CELL], size[CELL];
+    int rc;
+
+    rc = connect_or_report(o, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = ofa_name_list(c, o->args[0], &v, &n, &waiting);
+    if (rc < 0) {
+        rc = report(rc);
+        ofa_disconnect(c);
+        return rc;
+    }
+    ofa_disconnect(c);
+    if (o->given & O_JSON) {
+        root = json_object();
+        list = json_array();
+        if (root == NULL || list == NULL || json_object_set_new(root, "names", list) < 0 ||
+            jset(root, "waiting", jnum(waiting)) < 0)
+            goto oom_json;
+        for (i = 0; i < n; i++) {
+            e = json_object();
+            if (e == NULL || json_array_append_new(list, e) < 0 ||
+                jset(e, "name", json_string(v[i].name)) < 0 ||
+                jset(e, "offset", jnum(v[i].off)) < 0 || jset(e, "size", jnum(v[i].size)) < 0 ||
+                jset(e, "uid", jnum(v[i].uid)) < 0 || jset(e, "pid", json_integer(v[i].pid)) < 0)
+                goto oom_json;
+        }
+        free(v);
+        return json_print(root);
+    oom_json:
+        json_decref(root);
+        free(v);
+        return out_of_memory();
+    }
+    /* Names run to 255 bytes: the table helper's cells are for arena
+     * names, so this one lays its lines out itself. */
+    for (i = 0; i < n; i++)
+        if (strlen(v[i].name) > w)
+            w = strlen(v[i].name);
+    printf("%-*s  %18s  %8s  %-12s  %s\n", (int)w, "NAME", "OFFSET", "SIZE", "OWNER", "PID");
+    for (i = 0; i < n; i++) {
+        user_name(user, sizeof(user), v[i].uid);
+        human(size, sizeof(size), v[i].size);
+        printf("%-*s  %#18" PRIx64 "  %8s  %-12s  %" PRId32 "\n", (int)w, v[i].name, v[i].off,
+               size, user, v[i].pid);
+    }
+    if (waiting > 0)
+        printf("%" PRIu64 " lookup%s waiting\n", waiting, waiting == 1 ? "" : "s");
+    free(v);
+    return EXIT_OK;
+}
+
 /* --- arguments --- */
 
 struct command {
@@ -1659,6 +1721,7 @@ static const struct command commands[] = {
     {"drop", cmd_drop, O_FORCE, 1, 1, true},
     {"clients", cmd_clients, O_JSON, 0, 0, false},
     {"blocks", cmd_blocks, O_JSON | O_FREE | O_LIMIT | O_SORT, 1, 1, true},
+    {"names", cmd_names, O_JSON, 1, 1, true},
 };
 
 static const char *opt_name(unsigned bit)

@@ -107,6 +107,8 @@ static void arena_destroy(struct arena *a)
     if (!arena_exempt(a))
         a->reg->user_reserved -= a->making;
     a->reg->blocks_live -= a->blocks;
+    /* Waiting lookups learn that the arena is gone (ENOENT) first. */
+    names_fini(&a->names);
     heap_destroy(a->heap);
     pagemap_free(&a->pages);
     free(a);
@@ -184,6 +186,7 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
     a->max_bytes = p->max_bytes;
     a->align = p->align;
     a->reg = r;
+    names_init(&a->names);
     r->slots[slot] = a;
     r->count++;
     r->changes++;
@@ -547,8 +550,22 @@ int arena_free(struct arena *a, uint64_t off)
     if (__builtin_expect(rc == 0, 1)) {
         a->blocks--;
         a->reg->blocks_live--;
+        /* Only kept blocks carry names, and only explicit frees and drops
+         * end those: owner releases never need this. */
+        if (a->names.count > 0)
+            names_unbind_off(&a->names, off);
     }
     return rc;
+}
+
+int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off, uint32_t uid,
+                    int32_t pid, uint32_t max)
+{
+    uint32_t owner;
+
+    if (heap_block_owner(a->heap, off, &owner) < 0 || owner != HEAP_OWNER_ARENA)
+        return -EINVAL;
+    return names_bind(&a->names, name, len, off, uid, pid, max);
 }
 
 int arena_owner_new(struct arena *a, uint32_t *owner)

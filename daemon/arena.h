@@ -22,6 +22,7 @@
 #include "config.h"
 #include "heap.h"
 #include "pagemap.h"
+#include "names.h"
 #include "shm.h"
 
 #define ARENA_NAME_MAX 63u   /* 1..63 bytes of [A-Za-z0-9._-] */
@@ -59,6 +60,7 @@ struct arena {
     uint64_t blocks;      /* live blocks, kept or not */
     uint64_t reserved;    /* bytes of its pages, held or being made */
     struct pagemap pages; /* base -> memfd (pagemap.c) */
+    struct names names; /* names bound to its kept blocks; lookups waiting */
 };
 
 struct registry {
@@ -191,8 +193,24 @@ unsigned arena_access(const struct arena *a, const struct cred *c);
 int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, uint64_t *off,
                 uint64_t *need);
 
-/* Frees the block that starts at off. Returns 0 or -EINVAL (nothing changed). */
+/* Frees the block that starts at off, unbinding its names. Returns 0 or
+ * -EINVAL (nothing changed). */
 int arena_free(struct arena *a, uint64_t off);
+
+/* Size of the live block that starts at off, or 0 if there is none. */
+static inline uint64_t arena_block_size(const struct arena *a, uint64_t off)
+{
+    return heap_block_size(a->heap, off);
+}
+
+/*
+ * Binds name (checked by the caller) to the live kept (HEAP_OWNER_ARENA)
+ * block at off for uid/pid, and wakes the lookups waiting for it. Returns
+ * 0; -EINVAL (off is not the start of a live kept block); -EEXIST (the name
+ * is bound); -ENOMEM (max names in the arena, or no memory).
+ */
+int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off, uint32_t uid,
+                    int32_t pid, uint32_t max);
 
 /* Owners: one per session handle. arena_owner_new returns 0 or -ENOMEM. */
 int arena_owner_new(struct arena *a, uint32_t *owner);

@@ -57,6 +57,7 @@ struct cfg {
     uint32_t max_clients;            /* >= 1 */
     uint64_t max_blocks_per_client;  /* >= 1 */
     uint32_t max_handles_per_client; /* >= 1 */
+    uint32_t max_names_per_arena;    /* >= 1 */
     uint64_t max_output;             /* >= 4096 */
     /* Bounds on what one local user (uid) can take; root and ofad's own
      * user are exempt from the per-uid ones and from the reserves. */
@@ -89,6 +90,7 @@ struct cfg {
 #define CFG_DEFAULT_MAX_CLIENTS 1024u
 #define CFG_DEFAULT_MAX_BLOCKS  4194304ull
 #define CFG_DEFAULT_MAX_HANDLES 64u
+#define CFG_DEFAULT_MAX_NAMES   65536u
 #define CFG_DEFAULT_MAX_OUTPUT  (1ull << 20)
 #define CFG_DEFAULT_HANDSHAKE_S 5u
 #define CFG_DEFAULT_RESERVED_CLIENTS 16u

@@ -82,6 +82,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,10 @@ static const char *poll_error(struct session *s, int status)
 
 static void on_poll(uv_poll_t *p, int status, int events);
 static void session_destroy(struct session *s, const char *why);
+static void set_events(struct session *s);
 static void serve(struct session *s);
 static void job_abandon(struct session *s);
+static void unpark(struct session *s);
 
 /* ---- per-client log lines, rate limited ---- */
 
@@ -344,6 +347,9 @@ static void session_destroy(struct session *s, const char *why)
     }
     if (s->pidfd >= 0)
         close(s->pidfd);
+    unpark(s);
+    if (s->wait_timer != NULL)
+        uv_close((uv_handle_t *)s->wait_timer, (uv_close_cb)free);
     while (s->fdq_n > 0) {
         close(s->fdq[s->fdq_head].fd);
         s->fdq_head = (s->fdq_head + 1) % SESSION_MAX_FDS;
@@ -1265,6 +1271,314 @@ static __attribute__((noinline)) bool replayed(struct session *s, const struct p
     return true;
 }
 
+/* ---- names ---- */
+
+/* The handle's arena, for a request that changes its names (write
+ * permission) or reads them (any handle). */
+static int names_handle(struct session *s, uint32_t id, bool write, struct arena **a)
+{
+    struct handle *h;
+    int rc = handle_get(s, id, &h, a);
+
+    if (rc == 0 && write && !h->writable)
+        rc = -EACCES;
+    return rc;
+}
+
+/* The arena a request names, which the caller may read. */
+static int names_arena(struct session *s, const struct proto_str *name, struct arena **a)
+{
+    *a = reg_find(s->set->reg, name->ptr, name->len);
+    if (*a == NULL)
+        return proto_name_check(name->ptr, name->len) < 0 ? -EINVAL : -ENOENT;
+    return arena_access(*a, &s->cred) & ACC_R ? 0 : -EACCES;
+}
+
+/* Find or construct, in one step of the loop: nobody can bind the name
+ * between the look and the allocation. */
+static int op_alloc_named(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct alloc_wait *b = s->batch;
+    const struct name_ent *e;
+    struct arena *a;
+    bool charged;
+    uint64_t off, need = 0;
+    int rc;
+
+    if (b != NULL) {
+        /* Asked again after a page was made for it (or could not be):
+         * look the name up again, someone may have bound it meanwhile. */
+        rc = b->err;
+        free(b);
+        s->batch = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    rc = names_handle(s, q->u.named.arena, true, &a);
+    if (rc < 0)
+        return rc;
+    e = names_find(&a->names, q->u.named.name.ptr, q->u.named.name.len);
+    if (e != NULL) {
+        if (q->u.named.flags & PROTO_NAMED_EXCL)
+            return -EEXIST;
+        r->u.named.off = e->off;
+        r->u.named.created = 0;
+        return 0;
+    }
+    /* A kept block: charged to the uid as op_alloc charges one. */
+    charged = !s->privileged && a->uid == s->cred.uid;
+    if (charged && s->ua->blocks_bound + 1 > s->set->cfg->max_blocks_per_uid) {
+        s->ua->blocks_bound = uid_blocks(s->set, s->cred.uid);
+        if (s->ua->blocks_bound + 1 > s->set->cfg->max_blocks_per_uid)
+            return -EDQUOT;
+    }
+    rc = arena_alloc(a, q->u.named.size, 0, HEAP_OWNER_ARENA, &off, &need);
+    if (rc == -EAGAIN) {
+        /* No held page can serve it: one is made off the loop, as for
+         * ALLOC, and the request is asked again then. */
+        rc = park(s, q, a, need, &off, 1, 0);
+        if (rc == 0)
+            return -EINPROGRESS;
+    }
+    if (rc < 0)
+        return rc;
+    rc = arena_name_bind(a, q->u.named.name.ptr, q->u.named.name.len, off, s->cred.uid,
+                         s->cred.pid, s->set->cfg->max_names_per_arena);
+    if (rc < 0) {
+        arena_free(a, off);
+        slog(s, LOGP_NOTICE, "name bind failed arena=%s err=%s", a->name, log_errname(rc));
+        return rc;
+    }
+    if (charged)
+        s->ua->blocks_bound++;
+    r->u.named.off = off;
+    r->u.named.created = 1;
+    return 0;
+}
+
+static int op_name_bind(struct session *s, const struct proto_req *q)
+{
+    struct arena *a;
+    int rc;
+
+    rc = names_handle(s, q->u.bind.arena, true, &a);
+    if (rc < 0)
+        return rc;
+    rc = arena_name_bind(a, q->u.bind.name.ptr, q->u.bind.name.len, q->u.bind.off, s->cred.uid,
+                         s->cred.pid, s->set->cfg->max_names_per_arena);
+    if (rc == -ENOMEM)
+        slog(s, LOGP_NOTICE, "name bind failed arena=%s err=ENOMEM", a->name);
+    return rc;
+}
+
+static int op_name_unbind(struct session *s, const struct proto_req *q)
+{
+    struct arena *a;
+    int rc;
+
+    rc = names_handle(s, q->u.bind.arena, true, &a);
+    if (rc < 0)
+        return rc;
+    return names_unbind(&a->names, q->u.bind.name.ptr, q->u.bind.name.len);
+}
+
+static void lookup_reply(const struct arena *a, const struct name_ent *e, struct proto_rep *r)
+{
+    r->u.named.off = e->off;
+    r->u.named.size = arena_block_size(a, e->off);
+    r->u.named.created = 0;
+}
+
+static int op_lookup(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    const struct name_ent *e;
+    struct arena *a;
+    int rc;
+
+    rc = names_handle(s, q->u.bind.arena, false, &a);
+    if (rc < 0)
+        return rc;
+    e = names_find(&a->names, q->u.bind.name.ptr, q->u.bind.name.len);
+    if (e == NULL)
+        return -ENOENT;
+    lookup_reply(a, e, r);
+    return 0;
+}
+
+static int op_block_size(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct arena *a;
+    int rc;
+
+    rc = names_handle(s, q->u.block.arena, false, &a);
+    if (rc < 0)
+        return rc;
+    r->u.named.off = 0;
+    r->u.named.created = 0;
+    r->u.named.size = arena_block_size(a, q->u.block.off);
+    return r->u.named.size != 0 ? 0 : -EINVAL;
+}
+
+/*
+ * Parking. A LOOKUP_WAIT whose name is not bound yet gets no reply now: the
+ * session puts its waiter on the arena's list and stops serving its
+ * requests (replies go in request order, so later ones wait behind it;
+ * libofaclient sends waits on a connection of their own). It keeps reading
+ * its socket, so a client that goes away, kill -9 included, ends the
+ * session and takes the waiter off at once. It is unparked by a bind of the
+ * name (the reply carries the block), by its timer (ETIMEDOUT), or by the
+ * arena's drop (ENOENT); then it serves what queued up behind the wait.
+ */
+static void unpark(struct session *s)
+{
+    struct arena *a;
+
+    if (!s->parked)
+        return;
+    s->parked = false;
+    if (s->wait_timer != NULL)
+        uv_timer_stop(s->wait_timer);
+    /* A waiter still listed means its arena is alive: a drop fires (and
+     * so unlists) every waiter before the arena goes. */
+    if (s->wait.fire != NULL && (a = reg_get(s->set->reg, s->wait_slot, s->wait_gen)) != NULL &&
+        (s->wait.prev != NULL || a->names.waiters == &s->wait))
+        names_wait_remove(&a->names, &s->wait);
+}
+
+static void wait_answer(struct session *s, const struct name_ent *e, int err)
+{
+    struct proto_rep r;
+    struct arena *a;
+
+    memset(&r, 0, sizeof(r));
+    r.op = PROTO_OP_LOOKUP_WAIT;
+    r.id = s->wait_id;
+    if (err == 0 && (a = reg_get(s->set->reg, s->wait_slot, s->wait_gen)) != NULL)
+        lookup_reply(a, e, &r);
+    else
+        r.err = proto_errno_to_err(err < 0 ? err : -ENOENT);
+    unpark(s);
+    reply(s, &r);
+}
+
+/* Called from inside a bind or a drop (another session's request): only
+ * queue the reply and ask the loop to come back to this session. */
+static void on_wait_fire(struct name_waiter *w, const struct name_ent *e, int err)
+{
+    struct session *s = (struct session *)((char *)w - offsetof(struct session, wait));
+
+    wait_answer(s, e, err);
+    set_events(s);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    struct session *s = t->data;
+
+    wait_answer(s, NULL, -ETIMEDOUT); /* unpark takes the waiter off its list */
+    serve(s);
+}
+
+/* Returns 1 when the request is parked (no reply now). */
+static int op_lookup_wait(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    const struct name_ent *e;
+    struct arena *a;
+    uint64_t ms = q->u.wait.timeout_ms;
+    int rc;
+
+    rc = names_arena(s, &q->u.wait.arena, &a);
+    if (rc < 0)
+        return rc;
+    e = names_find(&a->names, q->u.wait.name.ptr, q->u.wait.name.len);
+    if (e != NULL) {
+        lookup_reply(a, e, r);
+        return 0;
+    }
+    if (ms == 0)
+        return -ETIMEDOUT;
+    if (ms != PROTO_WAIT_FOREVER && s->wait_timer == NULL) {
+        s->wait_timer = malloc(sizeof(*s->wait_timer));
+        if (s->wait_timer == NULL)
+            return -ENOMEM;
+        uv_timer_init(s->set->loop, s->wait_timer);
+        s->wait_timer->data = s;
+    }
+    memcpy(s->wait_name, q->u.wait.name.ptr, q->u.wait.name.len);
+    s->wait.name = s->wait_name;
+    s->wait.len = q->u.wait.name.len;
+    s->wait.fire = on_wait_fire;
+    s->wait_slot = a->slot;
+    s->wait_gen = a->gen;
+    s->wait_id = q->id;
+    names_wait_add(&a->names, &s->wait);
+    s->parked = true;
+    if (ms != PROTO_WAIT_FOREVER)
+        uv_timer_start(s->wait_timer, on_wait_timer, ms, 0);
+    return 1;
+}
+
+static int by_entry_name(const void *x, const void *y)
+{
+    const struct proto_name_info *a = x, *b = y;
+    int c = memcmp(a->name.ptr, b->name.ptr, a->name.len < b->name.len ? a->name.len : b->name.len);
+
+    return c != 0 ? c : (a->name.len > b->name.len) - (a->name.len < b->name.len);
+}
+
+struct names_fill {
+    const struct arena *a;
+    struct proto_name_info *v;
+    uint32_t n;
+};
+
+static int names_fill_one(void *ctx, const struct name_ent *e)
+{
+    struct names_fill *f = ctx;
+    struct proto_name_info *o = &f->v[f->n++];
+
+    o->name.ptr = e->name;
+    o->name.len = e->len;
+    o->off = e->off;
+    o->size = arena_block_size(f->a, e->off);
+    o->uid = e->uid;
+    o->pid = (uint32_t)(e->pid > 0 ? e->pid : 0);
+    return 0;
+}
+
+/* Every name of an arena, sorted, with the lookups waiting on it. The
+ * client's max_msg bounds the reply (EMSGSIZE when it does not fit). */
+static int op_names(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct sessions *ss = s->set;
+    struct names_fill f;
+    struct arena *a;
+    int rc;
+
+    rc = names_arena(s, &q->u.names.name, &a);
+    if (rc < 0)
+        return rc;
+    if (a->names.count > PROTO_MAX_NAMES)
+        return -EMSGSIZE;
+    if (a->names.count > ss->names_cap) {
+        struct proto_name_info *v = realloc(ss->names, a->names.count * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        ss->names = v;
+        ss->names_cap = a->names.count;
+    }
+    f.a = a;
+    f.v = ss->names;
+    f.n = 0;
+    names_each(&a->names, names_fill_one, &f);
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof(*f.v), by_entry_name);
+    r->u.names.waiting = a->names.nwaiters;
+    r->u.names.v = f.v;
+    r->u.names.count = f.n;
+    return 0;
+}
+
 static void dispatch(struct session *s, const struct proto_req *q)
 {
     struct proto_rep r;
@@ -1348,6 +1662,29 @@ static void dispatch(struct session *s, const struct proto_req *q)
     case PROTO_OP_BLOCKS:
         rc = admin_blocks(s, q, &r);
         break;
+    case PROTO_OP_ALLOC_NAMED:
+        rc = op_alloc_named(s, q, &r);
+        break;
+    case PROTO_OP_NAME_BIND:
+        rc = op_name_bind(s, q);
+        break;
+    case PROTO_OP_NAME_UNBIND:
+        rc = op_name_unbind(s, q);
+        break;
+    case PROTO_OP_LOOKUP:
+        rc = op_lookup(s, q, &r);
+        break;
+    case PROTO_OP_LOOKUP_WAIT:
+        rc = op_lookup_wait(s, q, &r);
+        if (rc == 1)
+            return; /* parked: the reply comes later */
+        break;
+    case PROTO_OP_NAMES:
+        rc = op_names(s, q, &r);
+        break;
+    case PROTO_OP_BLOCK_SIZE:
+        rc = op_block_size(s, q, &r);
+        break;
     case PROTO_OP_HELLO:
         if (s->hello) {
             slog(s, LOGP_WARNING, "second HELLO, closing");
@@ -1418,7 +1755,7 @@ static bool process(struct session *s)
     size_t pos = 0;
     bool full = false;
 
-    while (pos < s->in_len && !s->closing) {
+    while (pos < s->in_len && !s->closing && !s->parked) {
         size_t flen;
         int rc;
         if (s->job != NULL)
@@ -1788,6 +2125,9 @@ void sessions_fini(struct sessions *ss)
     ss->bases = NULL;
     ss->bases_cap = 0;
     admin_scratch_free(&ss->admin);
+    free(ss->names);
+    ss->names = NULL;
+    ss->names_cap = 0;
 }
 
 void session_close_all(struct sessions *ss)

@@ -76,6 +76,15 @@ struct session {
     uint64_t since_s;       /* Unix time of accept */
     uint64_t requests;      /* requests served */
 
+    /* A LOOKUP_WAIT parked until its name is bound (see session.c): no
+     * later request of this connection is served meanwhile. */
+    bool parked;
+    struct name_waiter wait;     /* on the arena's list while parked */
+    uint32_t wait_slot, wait_gen; /* that arena */
+    uint64_t wait_id;            /* the request's id */
+    uv_timer_t *wait_timer;      /* made on the first timed wait */
+    char wait_name[NAMES_NAME_MAX + 1];
+
     bool hello;             /* handshake done */
     bool eof;               /* the client shut down its sending side */
     bool closing;           /* flush what is queued, then close */
@@ -114,6 +123,8 @@ struct sessions {
     uint64_t *bases; /* PAGES, grown on demand up to PROTO_MAX_PAGES */
     uint32_t bases_cap;
     struct admin_scratch admin; /* CLIENTS, BLOCKS (admin.c) */
+    struct proto_name_info *names; /* NAMES, grown on demand */
+    uint32_t names_cap;
 };
 
 /* Points ss at what sessions serve; no session yet. */

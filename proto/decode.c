@@ -218,6 +218,13 @@ static int rd_name(struct rd *r, struct proto_str *s)
     return 0;
 }
 
+static int rd_bname(struct rd *r, struct proto_str *s)
+{
+    if (rd_str(r, s) != 0 || proto_block_name_check(s->ptr, s->len) != 0)
+        return -1;
+    return 0;
+}
+
 int proto_dec_new(struct proto_dec **out)
 {
     struct proto_dec *d = calloc(1, sizeof(*d));
@@ -237,6 +244,7 @@ void proto_dec_free(struct proto_dec *d)
     free(d->offs);
     free(d->arenas);
     free(d->clients);
+    free(d->names);
     free(d);
 }
 
@@ -278,6 +286,39 @@ static int rd_list(struct proto_dec *d, struct rd *r, uint32_t max, int nonzero,
         if (rd_uint(r, &d->offs[i]) != 0 || (nonzero && d->offs[i] == 0))
             return -EBADMSG;
     *offs = d->offs;
+    *count = n;
+    return 0;
+}
+
+/* Reads a NAMES list, [[name, off, size, uid, pid]...], into d->names,
+ * after checking its count against PROTO_MAX_NAMES and against the bytes
+ * left (an entry takes at least 7). 0, -EBADMSG or -ENOMEM. */
+static int rd_names(struct proto_dec *d, struct rd *r, const struct proto_name_info **v,
+                    uint32_t *count)
+{
+    struct proto_name_info *e;
+    uint32_t n, k;
+
+    if (rd_array(r, &n) != 0 || n > PROTO_MAX_NAMES || n > (size_t)(r->end - r->p) / 7)
+        return -EBADMSG;
+    if (n > d->names_cap) {
+        uint32_t cap = d->names_cap ? d->names_cap : 16;
+        while (cap < n)
+            cap *= 2;
+        e = realloc(d->names, (size_t)cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        d->names = e;
+        d->names_cap = cap;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        e = &d->names[i];
+        if (rd_array(r, &k) != 0 || k != 5 || rd_bname(r, &e->name) != 0 ||
+            rd_uint(r, &e->off) != 0 || e->off == 0 || rd_uint(r, &e->size) != 0 ||
+            rd_u32(r, &e->uid) != 0 || rd_u32(r, &e->pid) != 0)
+            return -EBADMSG;
+    }
+    *v = d->names;
     *count = n;
     return 0;
 }
@@ -349,6 +390,33 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
     case PROTO_OP_BLOCKS:
         if (rd_name(&r, &out->u.blocks.name) != 0 || rd_uint(&r, &out->u.blocks.cursor) != 0 ||
             rd_u32(&r, &out->u.blocks.flags) != 0 || (out->u.blocks.flags & ~PROTO_BLOCKS_FREE))
+            return -EBADMSG;
+        break;
+    case PROTO_OP_ALLOC_NAMED:
+        if (rd_u32(&r, &out->u.named.arena) != 0 || rd_bname(&r, &out->u.named.name) != 0 ||
+            rd_uint(&r, &out->u.named.size) != 0 || rd_u32(&r, &out->u.named.flags) != 0 ||
+            (out->u.named.flags & ~PROTO_NAMED_EXCL))
+            return -EBADMSG;
+        break;
+    case PROTO_OP_NAME_BIND:
+    case PROTO_OP_NAME_UNBIND:
+    case PROTO_OP_LOOKUP:
+        out->u.bind.off = 0;
+        if (rd_u32(&r, &out->u.bind.arena) != 0 || rd_bname(&r, &out->u.bind.name) != 0 ||
+            (op == PROTO_OP_NAME_BIND && rd_uint(&r, &out->u.bind.off) != 0))
+            return -EBADMSG;
+        break;
+    case PROTO_OP_LOOKUP_WAIT:
+        if (rd_name(&r, &out->u.wait.arena) != 0 || rd_bname(&r, &out->u.wait.name) != 0 ||
+            rd_uint(&r, &out->u.wait.timeout_ms) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_NAMES:
+        if (rd_name(&r, &out->u.names.name) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_BLOCK_SIZE:
+        if (rd_u32(&r, &out->u.block.arena) != 0 || rd_uint(&r, &out->u.block.off) != 0)
             return -EBADMSG;
         break;
     case PROTO_OP_PAGES:
@@ -566,7 +634,7 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
             return -EBADMSG;
         break;
     case PROTO_OP_BLOCKS:
-        rc = rd_uint(&r, &out->u.blocks.next);
+        rc = rd_uint(&r, &out->u.blocks.next) != 0 ? -EBADMSG : 0;
         if (rc == 0)
             rc = rd_list(d, &r, PROTO_MAX_BLOCK_ROWS * PROTO_BLOCK_FIELDS, 0, &out->u.blocks.v,
                          &out->u.blocks.count);
@@ -576,12 +644,39 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
             return rc;
         out->u.blocks.count /= PROTO_BLOCK_FIELDS;
         break;
+    case PROTO_OP_ALLOC_NAMED:
+        out->u.named.size = 0;
+        if (rd_uint(&r, &out->u.named.off) != 0 || out->u.named.off == 0 ||
+            rd_bool(&r, &out->u.named.created) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_LOOKUP:
+    case PROTO_OP_LOOKUP_WAIT:
+        out->u.named.created = 0;
+        if (rd_uint(&r, &out->u.named.off) != 0 || out->u.named.off == 0 ||
+            rd_uint(&r, &out->u.named.size) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_BLOCK_SIZE:
+        out->u.named.off = 0;
+        out->u.named.created = 0;
+        if (rd_uint(&r, &out->u.named.size) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_NAMES:
+        if (rd_uint(&r, &out->u.names.waiting) != 0)
+            return -EBADMSG;
+        rc = rd_names(d, &r, &out->u.names.v, &out->u.names.count);
+        if (rc != 0)
+            return rc;
+        break;
     case PROTO_OP_STATS:
     case PROTO_OP_ARENAS:
     case PROTO_OP_DAEMON:
     case PROTO_OP_CLIENTS:
         return decode_records(d, payload, len, out);
-    default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE, RESUME, BYE: nothing but err */
+    default: /* PING, CREATE, DROP, CLOSE, FREE, VALIDATE, RESUME, BYE, NAME_BIND,
+              * NAME_UNBIND: nothing but err */
         break;
     }
     return r.p == r.end ? 0 : -EBADMSG;

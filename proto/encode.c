@@ -32,8 +32,12 @@
 #include <string.h>
 
 /* Room for any fixed-shape message: array header (1), op (5), id (9),
- * err (5), then at most a name (2 + 63) and four integers (4 * 9). */
-#define FIXED_MAX 128u
+ * err (5), then at most a block name (2 + 255) and four integers (4 * 9). */
+#define FIXED_MAX 320u
+
+/* Room for one NAMES entry besides its name: array header (1), str
+ * header (2), four integers (9 + 9 + 5 + 5). */
+#define NAME_ENTRY_OVERHEAD 31u
 
 /* Room for a list message besides its entries: the largest head is a
  * FREE_N request's, 1 + 1 + 9 + 5 + 3 = 19 bytes, or a PAGES reply's,
@@ -104,7 +108,8 @@ static inline uint8_t *put_array(uint8_t *p, uint32_t n)
     return put_be32(p + 1, n);
 }
 
-/* A string the caller checked (a name or a version string: < 256 bytes). */
+/* A string the caller checked (a name, a block name or a version string:
+ * < 256 bytes). */
 static uint8_t *put_str(uint8_t *p, const struct proto_str *s)
 {
     assert(s->len <= UINT8_MAX);
@@ -300,6 +305,47 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         p = put_uint(p, r->u.blocks.cursor);
         p = put_uint(p, r->u.blocks.flags);
         break;
+    case PROTO_OP_ALLOC_NAMED:
+        if (proto_block_name_check(r->u.named.name.ptr, r->u.named.name.len) != 0 ||
+            (r->u.named.flags & ~PROTO_NAMED_EXCL))
+            return -EINVAL;
+        p = put_head(p, 6, r->op, r->id);
+        p = put_uint(p, r->u.named.arena);
+        p = put_str(p, &r->u.named.name);
+        p = put_uint(p, r->u.named.size);
+        p = put_uint(p, r->u.named.flags);
+        break;
+    case PROTO_OP_NAME_BIND:
+    case PROTO_OP_NAME_UNBIND:
+    case PROTO_OP_LOOKUP:
+        if (proto_block_name_check(r->u.bind.name.ptr, r->u.bind.name.len) != 0)
+            return -EINVAL;
+        p = put_head(p, proto__req_fields[r->op], r->op, r->id);
+        p = put_uint(p, r->u.bind.arena);
+        p = put_str(p, &r->u.bind.name);
+        if (r->op == PROTO_OP_NAME_BIND)
+            p = put_uint(p, r->u.bind.off);
+        break;
+    case PROTO_OP_LOOKUP_WAIT:
+        if (proto_name_check(r->u.wait.arena.ptr, r->u.wait.arena.len) != 0 ||
+            proto_block_name_check(r->u.wait.name.ptr, r->u.wait.name.len) != 0)
+            return -EINVAL;
+        p = put_head(p, 5, r->op, r->id);
+        p = put_str(p, &r->u.wait.arena);
+        p = put_str(p, &r->u.wait.name);
+        p = put_uint(p, r->u.wait.timeout_ms);
+        break;
+    case PROTO_OP_NAMES:
+        if (proto_name_check(r->u.names.name.ptr, r->u.names.name.len) != 0)
+            return -EINVAL;
+        p = put_head(p, 3, r->op, r->id);
+        p = put_str(p, &r->u.names.name);
+        break;
+    case PROTO_OP_BLOCK_SIZE:
+        p = put_head(p, 4, r->op, r->id);
+        p = put_uint(p, r->u.block.arena);
+        p = put_uint(p, r->u.block.off);
+        break;
     case PROTO_OP_PAGES:
         p = put_head(p, 3, r->op, r->id);
         p = put_uint(p, r->u.pages.arena);
@@ -318,7 +364,7 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
 #define VARIABLE_REPS                                                                              \
     (1u << PROTO_OP_ALLOC_N | 1u << PROTO_OP_PAGES | 1u << PROTO_OP_STATS |                        \
      1u << PROTO_OP_ARENAS | 1u << PROTO_OP_DAEMON | 1u << PROTO_OP_CLIENTS |                       \
-     1u << PROTO_OP_BLOCKS)
+     1u << PROTO_OP_BLOCKS | 1u << PROTO_OP_NAMES)
 
 /* A BLOCKS reply with err 0: [op, id, 0, next, [u64...]]. */
 static int encode_blocks_rep(struct proto_buf *b, const struct proto_rep *r)
@@ -358,6 +404,43 @@ static __attribute__((noinline)) int encode_list_rep(struct proto_buf *b, const 
     p = put_list(p, r->u.list.offs, r->u.list.count, r->op == PROTO_OP_ALLOC_N);
     if (!p)
         return -EINVAL; /* a 0 offset in an ALLOC_N reply */
+    frame_commit(b, h, p);
+    return 0;
+}
+
+/* NAMES replies with err 0: the count of waiters, then one array per
+ * name, [name, off, size, uid, pid]. */
+static __attribute__((noinline)) int encode_names_rep(struct proto_buf *b,
+                                                      const struct proto_rep *r)
+{
+    const struct proto_name_info *v = r->u.names.v;
+    uint32_t n = r->u.names.count;
+    size_t room = LIST_OVERHEAD + 9;
+    uint8_t *h, *p;
+
+    if (n > PROTO_MAX_NAMES || (n && !v))
+        return -EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (proto_block_name_check(v[i].name.ptr, v[i].name.len) != 0 || v[i].off == 0)
+            return -EINVAL;
+        room += NAME_ENTRY_OVERHEAD + v[i].name.len;
+    }
+    h = frame_room(b, room);
+    if (!h)
+        return -ENOMEM;
+    p = put_head(h + PROTO_HEADER_LEN, 5, r->op, r->id);
+    *p++ = PROTO_OK;
+    p = put_uint(p, r->u.names.waiting);
+    p = put_array(p, n);
+    for (uint32_t i = 0; i < n; i++) {
+        *p++ = 0x95;
+        p = put_str(p, &v[i].name);
+        p = put_uint(p, v[i].off);
+        p = put_uint(p, v[i].size);
+        p = put_uint(p, v[i].uid);
+        p = put_uint(p, v[i].pid);
+    }
+    assert((size_t)(p - h) <= PROTO_HEADER_LEN + room);
     frame_commit(b, h, p);
     return 0;
 }
@@ -449,7 +532,8 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     if (r->err == PROTO_OK && r->op < 32 && ((1u << r->op) & VARIABLE_REPS))
         return r->op == PROTO_OP_ALLOC_N || r->op == PROTO_OP_PAGES || r->op == PROTO_OP_BLOCKS
                    ? encode_list_rep(b, r)
-                   : encode_record_rep(b, r);
+               : r->op == PROTO_OP_NAMES ? encode_names_rep(b, r)
+                                         : encode_record_rep(b, r);
     /* Every other reply fits in FIXED_MAX. */
     h = frame_room(b, FIXED_MAX);
     if (!h)
@@ -489,6 +573,8 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
     case PROTO_OP_VALIDATE:
     case PROTO_OP_RESUME:
     case PROTO_OP_BYE:
+    case PROTO_OP_NAME_BIND:
+    case PROTO_OP_NAME_UNBIND:
         p = put_head(p, 3, r->op, r->id);
         *p++ = PROTO_OK;
         break;
@@ -513,6 +599,28 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         p = put_uint(p, r->u.page.base);
         p = put_uint(p, r->u.page.len);
         p = put_uint(p, r->u.page.writable);
+        break;
+    case PROTO_OP_ALLOC_NAMED:
+        if (r->u.named.off == 0 || r->u.named.created > 1)
+            return -EINVAL;
+        p = put_head(p, 5, r->op, r->id);
+        *p++ = PROTO_OK;
+        p = put_uint(p, r->u.named.off);
+        p = put_uint(p, r->u.named.created);
+        break;
+    case PROTO_OP_LOOKUP:
+    case PROTO_OP_LOOKUP_WAIT:
+        if (r->u.named.off == 0)
+            return -EINVAL;
+        p = put_head(p, 5, r->op, r->id);
+        *p++ = PROTO_OK;
+        p = put_uint(p, r->u.named.off);
+        p = put_uint(p, r->u.named.size);
+        break;
+    case PROTO_OP_BLOCK_SIZE:
+        p = put_head(p, 4, r->op, r->id);
+        *p++ = PROTO_OK;
+        p = put_uint(p, r->u.named.size);
         break;
     case PROTO_OP_OPEN:
         if (r->u.open.writable > 1)

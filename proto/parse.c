@@ -33,6 +33,21 @@ int proto_name_check(const char *name, size_t len)
     return 0;
 }
 
+int proto_block_name_check(const char *name, size_t len)
+{
+    if (!name || len == 0 || len > PROTO_BLOCK_NAME_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-' || c == ':' || c == '/')
+            continue;
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int proto__version_str_check(const char *s, size_t len)
 {
     if (len > PROTO_VERSION_STR_MAX || (len && !s))
@@ -122,6 +137,13 @@ const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_CLIENTS] = 3,  /* op id cursor */
     [PROTO_OP_BLOCKS] = 5,   /* op id name cursor flags */
     [PROTO_OP_VALIDATE] = 3, /* op id name */
+    [PROTO_OP_ALLOC_NAMED] = 6, /* op id arena name size flags */
+    [PROTO_OP_NAME_BIND] = 5,   /* op id arena name off */
+    [PROTO_OP_NAME_UNBIND] = 4, /* op id arena name */
+    [PROTO_OP_LOOKUP] = 4,      /* op id arena name */
+    [PROTO_OP_LOOKUP_WAIT] = 5, /* op id arena_name name timeout_ms */
+    [PROTO_OP_NAMES] = 3,       /* op id arena_name */
+    [PROTO_OP_BLOCK_SIZE] = 4,  /* op id arena off */
     [PROTO_OP_SESSION] = 2, /* op id */
     [PROTO_OP_RESUME] = 4,  /* op id session secret */
     [PROTO_OP_BYE] = 2,     /* op id */
@@ -146,6 +168,13 @@ const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_CLIENTS] = 5,  /* op id err next [{row}...] */
     [PROTO_OP_BLOCKS] = 5,   /* op id err next [u64...] */
     [PROTO_OP_VALIDATE] = 3, /* op id err */
+    [PROTO_OP_ALLOC_NAMED] = 5, /* op id err off created */
+    [PROTO_OP_NAME_BIND] = 3,   /* op id err */
+    [PROTO_OP_NAME_UNBIND] = 3, /* op id err */
+    [PROTO_OP_LOOKUP] = 5,      /* op id err off size */
+    [PROTO_OP_LOOKUP_WAIT] = 5, /* op id err off size */
+    [PROTO_OP_NAMES] = 5,       /* op id err waiting [[name off size uid pid]...] */
+    [PROTO_OP_BLOCK_SIZE] = 4,  /* op id err size */
     [PROTO_OP_SESSION] = 5, /* op id err session secret */
     [PROTO_OP_RESUME] = 3,  /* op id err */
     [PROTO_OP_BYE] = 3,     /* op id err */
@@ -259,6 +288,10 @@ static const char *const op_names[PROTO_OP_MAX + 1] = {
     [PROTO_OP_CLIENTS] = "CLIENTS",
     [PROTO_OP_BLOCKS] = "BLOCKS",
     [PROTO_OP_VALIDATE] = "VALIDATE",
+    [PROTO_OP_ALLOC_NAMED] = "ALLOC_NAMED", [PROTO_OP_NAME_BIND] = "NAME_BIND",
+    [PROTO_OP_NAME_UNBIND] = "NAME_UNBIND", [PROTO_OP_LOOKUP] = "LOOKUP",
+    [PROTO_OP_LOOKUP_WAIT] = "LOOKUP_WAIT", [PROTO_OP_NAMES] = "NAMES",
+    [PROTO_OP_BLOCK_SIZE] = "BLOCK_SIZE",
     [PROTO_OP_SESSION] = "SESSION", [PROTO_OP_RESUME] = "RESUME", [PROTO_OP_BYE] = "BYE",
 };
 

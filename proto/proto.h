@@ -41,6 +41,9 @@
 #define PROTO_MAX_CLIENT_ROWS  1024u          /* rows in one CLIENTS reply */
 #define PROTO_MAX_BLOCK_ROWS   8192u          /* entries in one BLOCKS reply */
 #define PROTO_BLOCK_FIELDS     5u             /* u64s per BLOCKS entry */
+#define PROTO_BLOCK_NAME_MAX   255u           /* block name: 1..255 of [A-Za-z0-9._:/-] */
+#define PROTO_MAX_NAMES        (1u << 16)     /* entries in one NAMES reply */
+#define PROTO_WAIT_FOREVER     UINT64_MAX     /* LOOKUP_WAIT timeout: no limit */
 
 enum proto_op {
     PROTO_OP_HELLO = 1,   /* must be the first request on a connection */
@@ -63,6 +66,14 @@ enum proto_op {
     /* 18-19: listings */
     PROTO_OP_VALIDATE = 20, /* check an arena's allocator invariants (root, ofad's user) */
     /* 21-27: named blocks */
+    PROTO_OP_ALLOC_NAMED = 21, /* allocate a kept block and bind a name, or find it */
+    PROTO_OP_NAME_BIND = 22,   /* bind a name to a live kept block */
+    PROTO_OP_NAME_UNBIND = 23,
+    PROTO_OP_LOOKUP = 24,      /* a name's block, now */
+    PROTO_OP_LOOKUP_WAIT = 25, /* a name's block, once bound (parks the connection) */
+    PROTO_OP_NAMES = 26,       /* an arena's names, by arena name */
+    PROTO_OP_BLOCK_SIZE = 27,  /* a live block's size */
+    /* 28-30: sessions */
     PROTO_OP_SESSION = 28, /* make this connection's session resumable: its id, secret */
     PROTO_OP_RESUME = 29,  /* take over a session whose connection was lost */
     PROTO_OP_BYE = 30,     /* end the session now (its blocks freed), then close */
@@ -91,6 +102,7 @@ enum proto_op {
     XX(EMFILE, 11, "a per-connection limit of the daemon is reached")                      \
     XX(EIO, 12, "the daemon failed to create or pass a page")                              \
     XX(EDQUOT, 13, "a per-user quota of the daemon is reached")                            \
+    XX(ETIMEDOUT, 14, "the time ran out (the daemon did not answer, or nothing came)")     \
     XX(ESRCH, 15, "the daemon no longer knows the session")                                \
     XX(EPERM, 16, "the session belongs to another process")
 
@@ -100,7 +112,6 @@ enum proto_op {
     XX(ECONNRESET, "the connection to the daemon was closed")                              \
     XX(EPIPE, "the daemon is gone")                                                        \
     XX(ECONNREFUSED, "no daemon is listening on the socket")                              \
-    XX(ETIMEDOUT, "the time ran out (the daemon did not answer, or nothing came)")          \
     XX(EAGAIN, "the word no longer held the expected value")
 
 /* Wire error codes. proto_err_to_errno/proto_errno_to_err translate. */
@@ -122,6 +133,7 @@ enum proto_block_kind {
     PROTO_BLOCK_FREE = 2, /* a free chunk */
     PROTO_BLOCK_PAGE = 3, /* a page: off its base, size its length; its chunks follow */
 };
+#define PROTO_NAMED_EXCL 8u /* ALLOC_NAMED flag: EEXIST if the name is bound (OFA_EXCL) */
 
 /* A string inside a decoded frame: not NUL-terminated, valid as long as the
  * frame bytes are. */
@@ -138,6 +150,13 @@ struct proto_arena_info {
     uint64_t page_size, max_bytes;
     uint64_t pages, bytes_reserved, bytes_live, blocks_live, free_chunks, largest_free;
     uint64_t allocs, frees, alloc_failures;
+};
+
+/* One bound name (NAMES). */
+struct proto_name_info {
+    struct proto_str name; /* a block name */
+    uint64_t off, size;    /* the block (off never 0) */
+    uint32_t uid, pid;     /* who bound it (pid 0: not known) */
 };
 
 /* The daemon's record (DAEMON). */
@@ -170,14 +189,20 @@ struct proto_req {
             uint32_t align, mode;          /* 0: the daemon's default */
         } create;
         struct { struct proto_str name; uint32_t force; } drop;
-        struct { struct proto_str name; } open, stats, validate;
+        struct { struct proto_str name; } open, stats, validate, names;
         struct { uint64_t cursor; } clients; /* rows of connections with id >= cursor */
         /* entries at offsets >= cursor (0: from the start) */
         struct { struct proto_str name; uint64_t cursor; uint32_t flags; } blocks;
         struct { uint32_t arena; } close, pages;
         /* ALLOC and ALLOC_N (count = 1 for ALLOC) */
         struct { uint32_t arena; uint64_t size, align; uint32_t flags, count; } alloc;
-        struct { uint32_t arena; uint64_t off; } free, page;
+        struct { uint32_t arena; uint64_t off; } free, page, block;
+        /* ALLOC_NAMED: flags 0 or PROTO_NAMED_EXCL; the block is kept */
+        struct { uint32_t arena; struct proto_str name; uint64_t size; uint32_t flags; } named;
+        /* NAME_BIND; NAME_UNBIND and LOOKUP (off unused) */
+        struct { uint32_t arena; struct proto_str name; uint64_t off; } bind;
+        /* LOOKUP_WAIT: by arena name; timeout_ms PROTO_WAIT_FOREVER: none */
+        struct { struct proto_str arena, name; uint64_t timeout_ms; } wait;
         /* offs points into the decoder's scratch, valid until its next use */
         struct { uint32_t arena; const uint64_t *offs; uint32_t count; } free_n;
         struct { uint64_t session, secret; } resume;
@@ -209,6 +234,11 @@ struct proto_rep {
         struct { uint64_t next; const struct proto_client_row *v; uint32_t count; } clients;
         /* v holds count entries of PROTO_BLOCK_FIELDS u64s each */
         struct { uint64_t next; const uint64_t *v; uint32_t count; } blocks;
+        /* ALLOC_NAMED: off, created; LOOKUP, LOOKUP_WAIT: off, size;
+         * BLOCK_SIZE: size */
+        struct { uint64_t off, size; uint32_t created; } named;
+        /* NAMES: waiting = lookups parked on the arena now */
+        struct { uint64_t waiting; const struct proto_name_info *v; uint32_t count; } names;
     } u;
 };
 
@@ -286,6 +316,10 @@ uint32_t proto_batch_fit(uint32_t max_msg);
 
 /* 1..PROTO_NAME_MAX bytes of [A-Za-z0-9._-]. Returns 0 or -EINVAL. */
 int proto_name_check(const char *name, size_t len);
+
+/* A block name: 1..PROTO_BLOCK_NAME_MAX bytes of [A-Za-z0-9._:/-].
+ * Returns 0 or -EINVAL. */
+int proto_block_name_check(const char *name, size_t len);
 
 /* "4096", "64K", "16M", "1G", "1T" (K/M/G/T are powers of 1024; a trailing
  * "B" or "iB" is accepted). Returns 0 and *out, or -EINVAL (empty, junk,

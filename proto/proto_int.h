@@ -35,6 +35,8 @@ struct proto_dec {
     uint32_t arenas_cap;
     struct proto_client_row *clients; /* CLIENTS rows */
     uint32_t clients_cap;
+    struct proto_name_info *names; /* NAMES entries */
+    uint32_t names_cap;
     /* Payloads handed to msgpack_unpack(): the tests use it to prove that a
      * hostile payload never got that far. */
     uint64_t unpacks;

@@ -363,6 +363,54 @@ START_TEST(test_human)
 }
 END_TEST
 
+START_TEST(test_names)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off, off2;
+    json_t *j, *list, *e;
+
+    start();
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "t", &a), 0);
+    ck_assert_int_eq(RUN(&R, "names", "t", "--json"), 0);
+    j = parse(R.out);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "names")), 0);
+    ck_assert_int_eq(jint(j, "waiting"), 0);
+    json_decref(j);
+
+    ck_assert_int_eq(ofa_alloc_named(a, "zeta/queue:1", 4096, 0, &off), 1);
+    ck_assert_int_eq(ofa_alloc_named(a, "alpha", 100, 0, &off2), 1);
+    ck_assert_int_eq(RUN(&R, "names", "t", "--json"), 0);
+    j = parse(R.out);
+    list = json_object_get(j, "names");
+    ck_assert_uint_eq(json_array_size(list), 2);
+    e = json_array_get(list, 0); /* sorted by name */
+    ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "alpha");
+    ck_assert_int_eq(jint(e, "offset"), (json_int_t)off2);
+    ck_assert_int_eq(jint(e, "size"), 128); /* rounded to the arena's alignment */
+    ck_assert_int_eq(jint(e, "uid"), getuid());
+    ck_assert_int_eq(jint(e, "pid"), getpid());
+    e = json_array_get(list, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "zeta/queue:1");
+    ck_assert_int_eq(jint(e, "offset"), (json_int_t)off);
+    ck_assert_int_eq(jint(e, "size"), 4096);
+    json_decref(j);
+
+    ck_assert_int_eq(RUN(&R, "names", "t"), 0);
+    ck_assert_int_eq(strncmp(R.out, "NAME ", 5), 0);
+    ck_assert_ptr_nonnull(strstr(R.out, "\nalpha "));
+    ck_assert_ptr_nonnull(strstr(R.out, "\nzeta/queue:1 "));
+    ck_assert_ptr_nonnull(strstr(R.out, "4.0K"));
+    ck_assert_int_eq(RUN(&R, "names", "nosuch"), 1);
+    ck_assert_ptr_nonnull(strstr(R.err, "ENOENT"));
+    ck_assert_int_eq(RUN(&R, "names"), 2);
+    ck_assert_int_eq(RUN(&R, "names", "bad name"), 2);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
 /* --- usage errors: 2, and nothing sent --- */
 
 START_TEST(test_usage)
@@ -1232,6 +1280,7 @@ static Suite *ofactl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_commands);
     tcase_add_test(tc, test_human);
+    tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_other_user);
     suite_add_tcase(s, tc);
 
