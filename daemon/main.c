@@ -106,7 +106,18 @@ static uint64_t mem_size(void)
     return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line said. */
+struct flags {
+    const char *socket; /* --socket, NULL if not given */
+    int log_level;      /* --log-level, -1 if not given */
+    int log_format;     /* --log-format, LOG_FORMAT_TEXT if not given */
+    size_t n_arenas;    /* --arena specs, in flag_arenas */
+    bool version, help;
+};
+
+/* Reads the command line into f (and flag_arenas, srv.config_path).
+ * Returns -1 to go on, or the status to exit with. */
+static int parse_flags(int argc, char **argv, struct flags *f)
 {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'},
@@ -118,61 +129,59 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *socket_flag = NULL, *env;
     char err[CFG_ERR_LEN];
-    size_t n_flag = 0;
-    int level_flag = -1, log_format = LOG_FORMAT_TEXT;
-    bool version = false, help = false;
-    struct sockaddr_un sa;
-    int c, rc;
+    int c;
 
+    memset(f, 0, sizeof(*f));
+    f->log_level = -1;
+    f->log_format = LOG_FORMAT_TEXT;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (optarg[0] == '\0')
                 return fail_usage("empty --socket%s", "");
-            socket_flag = optarg;
+            f->socket = optarg;
             break;
         case 'c':
             srv.config_path = optarg;
             break;
         case 'a': {
-            struct cfg_arena *v = realloc(flag_arenas, (n_flag + 1) * sizeof(*v));
+            struct cfg_arena *v = realloc(flag_arenas, (f->n_arenas + 1) * sizeof(*v));
             if (v == NULL) {
                 fprintf(stderr, "ofad: out of memory\n");
                 return 1;
             }
             flag_arenas = v;
-            if (cfg_parse_arena_spec(optarg, &flag_arenas[n_flag], err, sizeof(err)) < 0)
+            if (cfg_parse_arena_spec(optarg, &flag_arenas[f->n_arenas], err, sizeof(err)) < 0)
                 return fail_usage("--arena: %s", err);
             /* A later --arena of the same name replaces an earlier one. */
-            for (size_t i = 0; i < n_flag; i++) {
-                if (strcmp(flag_arenas[i].name, flag_arenas[n_flag].name) == 0) {
-                    flag_arenas[i] = flag_arenas[n_flag];
-                    n_flag--;
+            for (size_t i = 0; i < f->n_arenas; i++) {
+                if (strcmp(flag_arenas[i].name, flag_arenas[f->n_arenas].name) == 0) {
+                    flag_arenas[i] = flag_arenas[f->n_arenas];
+                    f->n_arenas--;
                     break;
                 }
             }
-            n_flag++;
+            f->n_arenas++;
             break;
         }
         case 'l':
-            level_flag = log_level_parse(optarg);
-            if (level_flag < 0)
+            f->log_level = log_level_parse(optarg);
+            if (f->log_level < 0)
                 return fail_usage("bad --log-level '%s' (err, warning, notice, info, debug)",
                                   optarg);
             break;
         case 'F':
-            log_format = log_format_parse(optarg);
-            if (log_format < 0)
+            f->log_format = log_format_parse(optarg);
+            if (f->log_format < 0)
                 return fail_usage("bad --log-format '%s' (text or json)", optarg);
             break;
         case 'V':
-            version = true;
+            f->version = true;
             break;
         case 'h':
-            help = true;
+            f->help = true;
             break;
         case ':':
             return fail_usage("%s needs a value", argv[optind - 1]);
@@ -182,15 +191,15 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return fail_usage("unexpected argument '%s'", argv[optind]);
-    if (help) {
-        usage(stdout);
-        return 0;
-    }
-    if (version) {
-        printf("ofad %s\n", OFA_VERSION);
-        return 0;
-    }
-    log_setup(log_format);
+    return -1;
+}
+
+/* The settings in force: defaults, then the file, then --arena, checked
+ * whole; the log level. Returns -1 to go on, or the status to exit with. */
+static int load_settings(const struct flags *f)
+{
+    char err[CFG_ERR_LEN];
+    int rc;
 
     srv.mem_size = mem_size();
     srv.nofile = raise_nofile();
@@ -204,14 +213,14 @@ int main(int argc, char **argv)
             return rc == -ENOMEM ? 1 : 2;
         }
     }
-    for (size_t i = 0; i < n_flag; i++) {
+    for (size_t i = 0; i < f->n_arenas; i++) {
         if (cfg_put_arena(&srv.cfg, &flag_arenas[i]) < 0) {
             fprintf(stderr, "ofad: out of memory\n");
             return 1;
         }
     }
     srv.flag_arenas = flag_arenas;
-    srv.n_flag_arenas = n_flag;
+    srv.n_flag_arenas = f->n_arenas;
     rc = cfg_finish(&srv.cfg, srv.uid, srv.gid, err, sizeof(err));
     if (rc == 0)
         rc = cfg_fit_nofile(&srv.cfg, srv.nofile, err, sizeof(err));
@@ -221,27 +230,62 @@ int main(int argc, char **argv)
         return rc == -ENOMEM ? 1 : 2;
     }
 
-    if (level_flag >= 0) {
-        log_level = level_flag;
+    if (f->log_level >= 0) {
+        log_level = f->log_level;
         srv.log_level_fixed = true;
     } else if (srv.cfg.log_level >= 0) {
         log_level = srv.cfg.log_level;
     }
+    return -1;
+}
 
-    env = getenv(CFG_SOCKET_ENV);
-    if (socket_flag == NULL && env != NULL && env[0] != '\0')
-        socket_flag = env;
-    srv.socket_fixed = socket_flag != NULL;
-    if (socket_flag == NULL)
-        socket_flag = srv.cfg.socket[0] ? srv.cfg.socket : CFG_DEFAULT_SOCKET;
-    rc = absolute_path(socket_flag, srv.socket_path, sizeof(srv.socket_path));
+/* srv.socket_path: --socket, else $OFAD_SOCKET, else the file's, else the
+ * default; made absolute. Returns -1 to go on, or the status to exit with. */
+static int choose_socket(const struct flags *f)
+{
+    const char *path = f->socket, *env = getenv(CFG_SOCKET_ENV);
+    struct sockaddr_un sa;
+    int rc;
+
+    if (path == NULL && env != NULL && env[0] != '\0')
+        path = env;
+    srv.socket_fixed = path != NULL;
+    if (path == NULL)
+        path = srv.cfg.socket[0] ? srv.cfg.socket : CFG_DEFAULT_SOCKET;
+    rc = absolute_path(path, srv.socket_path, sizeof(srv.socket_path));
     if (rc == 0 && strlen(srv.socket_path) >= sizeof(sa.sun_path))
         rc = -ENAMETOOLONG;
     if (rc < 0) {
-        fprintf(stderr, "ofad: unusable socket path %s: %s\n", socket_flag,
+        fprintf(stderr, "ofad: unusable socket path %s: %s\n", path,
                 rc == -ENAMETOOLONG ? "too long (at most 107 bytes)" : strerror(-rc));
         return 2;
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    char err[CFG_ERR_LEN];
+    struct flags f;
+    int rc;
+
+    rc = parse_flags(argc, argv, &f);
+    if (rc >= 0)
+        return rc;
+    if (f.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (f.version) {
+        printf("ofad %s\n", OFA_VERSION);
+        return 0;
+    }
+    log_setup(f.log_format);
+    rc = load_settings(&f);
+    if (rc < 0)
+        rc = choose_socket(&f);
+    if (rc >= 0)
+        return rc;
 
     signal(SIGPIPE, SIG_IGN);
     /* A file size limit must turn a page too large into an error for its
