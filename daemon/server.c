@@ -570,6 +570,53 @@ static int64_t access_lost(void *ctx, const struct arena *a, uint32_t uid, uint3
     return sessions_access_lost(ctx, a, uid, gid, mode);
 }
 
+/* The one-second tick: a timerfd (see the top of this file). */
+static int start_tick(struct server *srv, char *err, size_t errlen)
+{
+    const struct timespec period = {TICK_MS / 1000, (TICK_MS % 1000) * 1000000L};
+    const struct itimerspec its = {period, period};
+    int rc;
+
+    srv->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (srv->tick_fd < 0) {
+        rc = -errno;
+        set_err(err, errlen, "cannot create the tick timer: %s", strerror(-rc));
+        return rc;
+    }
+    if (timerfd_settime(srv->tick_fd, 0, &its, NULL) < 0) {
+        rc = -errno;
+        set_err(err, errlen, "cannot start the tick timer: %s", strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+/* The loop and its handles: listener, signals, tick. */
+static int start_loop(struct server *srv, char *err, size_t errlen)
+{
+    int rc;
+
+    rc = uv_loop_init(&srv->loop);
+    if (rc < 0) {
+        set_err(err, errlen, "cannot start the event loop: %s", uv_strerror(rc));
+        return -ENOMEM;
+    }
+    uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
+    srv->listen_poll.data = srv;
+    uv_signal_init(&srv->loop, &srv->sig_term);
+    uv_signal_init(&srv->loop, &srv->sig_int);
+    uv_signal_init(&srv->loop, &srv->sig_hup);
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+    uv_poll_init(&srv->loop, &srv->tick, srv->tick_fd);
+    srv->tick.data = srv;
+    uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    uv_poll_start(&srv->tick, UV_READABLE, on_tick);
+    return 0;
+}
+
 int server_start(struct server *srv, char *err, size_t errlen)
 {
     int n, rc;
@@ -614,42 +661,11 @@ int server_start(struct server *srv, char *err, size_t errlen)
     if (rc < 0)
         goto fail;
 
-    srv->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (srv->tick_fd < 0) {
-        rc = -errno;
-        set_err(err, errlen, "cannot create the tick timer: %s", strerror(-rc));
+    rc = start_tick(srv, err, errlen);
+    if (rc == 0)
+        rc = start_loop(srv, err, errlen);
+    if (rc < 0)
         goto fail;
-    }
-    {
-        const struct timespec period = {TICK_MS / 1000, (TICK_MS % 1000) * 1000000L};
-        const struct itimerspec its = {period, period};
-
-        if (timerfd_settime(srv->tick_fd, 0, &its, NULL) < 0) {
-            rc = -errno;
-            set_err(err, errlen, "cannot start the tick timer: %s", strerror(-rc));
-            goto fail;
-        }
-    }
-
-    rc = uv_loop_init(&srv->loop);
-    if (rc < 0) {
-        set_err(err, errlen, "cannot start the event loop: %s", uv_strerror(rc));
-        rc = -ENOMEM;
-        goto fail;
-    }
-    uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
-    srv->listen_poll.data = srv;
-    uv_signal_init(&srv->loop, &srv->sig_term);
-    uv_signal_init(&srv->loop, &srv->sig_int);
-    uv_signal_init(&srv->loop, &srv->sig_hup);
-    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
-    uv_poll_init(&srv->loop, &srv->tick, srv->tick_fd);
-    srv->tick.data = srv;
-    uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
-    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
-    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
-    uv_poll_start(&srv->tick, UV_READABLE, on_tick);
     sessions_init(&srv->sessions, &srv->loop, &srv->reg, &srv->cfg, srv->uid);
     return 0;
 
