@@ -194,7 +194,7 @@ static inline bool out_full(const struct session *s)
 {
     if (__builtin_expect(s->out.len == 0, 1))
         return false;
-    return s->out.len > s->set->cfg->max_output || over_shared(s);
+    return s->out.len > s->cfg->max_output || over_shared(s);
 }
 
 /* ---- handles ---- */
@@ -210,7 +210,7 @@ static inline int handle_get(struct session *s, uint32_t id, struct handle **h, 
     if (__builtin_expect(id >= s->handles_cap || !s->handles[id].used, 0))
         return -EBADF;
     *h = &s->handles[id];
-    *a = reg_get(s->set->reg, (*h)->slot, (*h)->gen);
+    *a = reg_get(s->reg, (*h)->slot, (*h)->gen);
     return *a != NULL ? 0 : -ENOENT; /* the arena was dropped under the handle */
 }
 
@@ -230,7 +230,7 @@ static uint64_t handles_blocks(const struct registry *reg, const struct handle *
 /* Blocks this connection owns, over all its handles. */
 static uint64_t session_blocks(struct session *s)
 {
-    return handles_blocks(s->set->reg, s->handles, s->handles_cap);
+    return handles_blocks(s->reg, s->handles, s->handles_cap);
 }
 
 /* Blocks uid holds: those of all its connections and of its detached
@@ -593,8 +593,8 @@ static bool in_group(const struct cred *c, uint32_t gid)
  * a larger alignment serves every request a smaller one would. */
 static int create_quota(struct session *s, struct arena_params *p)
 {
-    const struct cfg *c = s->set->cfg;
-    const struct registry *reg = s->set->reg;
+    const struct cfg *c = s->cfg;
+    const struct registry *reg = s->reg;
 
     if (c->create_gid >= 0 && !in_group(&s->cred, (uint32_t)c->create_gid))
         return -EACCES;
@@ -609,7 +609,7 @@ static int create_quota(struct session *s, struct arena_params *p)
 
 static int op_create(struct session *s, const struct proto_req *q)
 {
-    const struct cfg *c = s->set->cfg;
+    const struct cfg *c = s->cfg;
     struct arena_params p;
     char name[PROTO_NAME_MAX + 1];
     struct arena *a;
@@ -626,7 +626,7 @@ static int op_create(struct session *s, const struct proto_req *q)
     p.gid = s->cred.gid;
     rc = s->privileged ? 0 : create_quota(s, &p);
     if (rc == 0)
-        rc = reg_create(s->set->reg, &p, &a);
+        rc = reg_create(s->reg, &p, &a);
     if (rc < 0) {
         slog(s, rc == -EEXIST ? LOGP_INFO : LOGP_NOTICE, "create refused arena=%s err=%s", name,
              log_errname(rc));
@@ -643,7 +643,7 @@ static int op_create(struct session *s, const struct proto_req *q)
 
 static int op_drop(struct session *s, const struct proto_req *q)
 {
-    struct arena *a = reg_find(s->set->reg, q->u.drop.name.ptr, q->u.drop.name.len);
+    struct arena *a = reg_find(s->reg, q->u.drop.name.ptr, q->u.drop.name.len);
     char name[PROTO_NAME_MAX + 1];
     struct heap_stats st;
     int rc;
@@ -654,7 +654,7 @@ static int op_drop(struct session *s, const struct proto_req *q)
         return -EACCES;
     memcpy(name, a->name, a->name_len + 1);
     heap_stats(a->heap, &st);
-    rc = reg_drop(s->set->reg, a, q->u.drop.force != 0);
+    rc = reg_drop(s->reg, a, q->u.drop.force != 0);
     if (rc < 0)
         return rc;
     log_notice("arena dropped arena=%s blocks_freed=%llu client=%llu uid=%u pid=%d", name,
@@ -665,8 +665,7 @@ static int op_drop(struct session *s, const struct proto_req *q)
 
 static int op_open(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct sessions *ss = s->set;
-    struct arena *a = reg_find(ss->reg, q->u.open.name.ptr, q->u.open.name.len);
+    struct arena *a = reg_find(s->reg, q->u.open.name.ptr, q->u.open.name.len);
     struct handle *h;
     unsigned acc;
     uint32_t i;
@@ -679,7 +678,7 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
     acc = arena_access(a, &s->cred);
     if (!(acc & ACC_R))
         return -EACCES;
-    if (s->handles_used >= ss->cfg->max_handles_per_client)
+    if (s->handles_used >= s->cfg->max_handles_per_client)
         return -EMFILE;
     for (i = 0; i < s->handles_cap && s->handles[i].used; i++)
         ;
@@ -721,7 +720,7 @@ static int op_close(struct session *s, const struct proto_req *q)
         return -EBADF;
     h = &s->handles[id];
     /* Closing a handle whose arena was dropped succeeds: it only forgets it. */
-    a = reg_get(s->set->reg, h->slot, h->gen);
+    a = reg_get(s->reg, h->slot, h->gen);
     if (a != NULL)
         arena_owner_release(a, h->owner);
     h->used = false;
@@ -808,7 +807,7 @@ static void job_abandon(struct session *s)
         s->job = NULL;
     }
     if (b != NULL) {
-        struct arena *a = reg_get(s->set->reg, b->slot, b->gen);
+        struct arena *a = reg_get(s->reg, b->slot, b->gen);
         for (uint32_t i = 0; a != NULL && i < b->done; i++)
             arena_free(a, b->offs[i]);
         free(b);
@@ -852,7 +851,7 @@ static int park(struct session *s, const struct proto_req *q, struct arena *a, u
     s->batch->done = done;
     j->work.data = j;
     j->s = s;
-    j->reg = s->set->reg;
+    j->reg = s->reg;
     j->slot = a->slot;
     j->gen = a->gen;
     j->len = need;
@@ -909,9 +908,9 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
      * count only ever falls behind our back: an upper bound kept up to date
      * here is exact enough until it reaches the limit, and only then are
      * the handles counted (O(handles), not per request). */
-    if (b == NULL && !keep && s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
+    if (b == NULL && !keep && s->blocks_bound + count > s->cfg->max_blocks_per_client) {
         s->blocks_bound = session_blocks(s);
-        if (s->blocks_bound + count > ss->cfg->max_blocks_per_client) {
+        if (s->blocks_bound + count > s->cfg->max_blocks_per_client) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EMFILE limit=max_blocks_per_client",
                  a->name);
             return -EMFILE;
@@ -921,9 +920,9 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
      * blocks of the arenas it owns (kept blocks elsewhere are their arena
      * owner's). Root and ofad's user are not counted. */
     charged = !s->privileged && (!keep || a->uid == s->cred.uid);
-    if (b == NULL && charged && s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
+    if (b == NULL && charged && s->ua->blocks_bound + count > s->cfg->max_blocks_per_uid) {
         s->ua->blocks_bound = uid_blocks(ss, s->cred.uid);
-        if (s->ua->blocks_bound + count > ss->cfg->max_blocks_per_uid) {
+        if (s->ua->blocks_bound + count > s->cfg->max_blocks_per_uid) {
             slog(s, LOGP_NOTICE, "alloc refused arena=%s err=EDQUOT limit=max_blocks_per_uid",
                  a->name);
             return -EDQUOT;
@@ -1110,7 +1109,7 @@ static void arena_record(const struct arena *a, bool with_stats, struct proto_ar
 
 static int op_stats(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
-    struct arena *a = reg_find(s->set->reg, q->u.stats.name.ptr, q->u.stats.name.len);
+    struct arena *a = reg_find(s->reg, q->u.stats.name.ptr, q->u.stats.name.len);
 
     if (a == NULL)
         return -ENOENT; /* the decoder refused invalid names */
@@ -1135,7 +1134,7 @@ static int op_validate(struct session *s, const struct proto_req *q)
 
     if (s->cred.uid != 0 && s->cred.uid != s->set->daemon_uid)
         return -EACCES;
-    a = reg_find(s->set->reg, q->u.validate.name.ptr, q->u.validate.name.len);
+    a = reg_find(s->reg, q->u.validate.name.ptr, q->u.validate.name.len);
     if (a == NULL)
         return -ENOENT;
     if (heap_validate(a->heap, why, sizeof(why)) != 0) {
@@ -2058,6 +2057,8 @@ void session_accept(struct sessions *ss, int fd)
     }
     s->poll.data = s;
     s->set = ss;
+    s->reg = ss->reg;
+    s->cfg = ss->cfg;
     s->fd = fd;
     s->id = ++ss->next_id;
     s->max_msg = ss->cfg->max_message;

@@ -40,6 +40,8 @@ struct pending_fd {
 struct session {
     uv_poll_t poll;
     struct sessions *set;
+    struct registry *reg;  /* set->reg and set->cfg, one load nearer: */
+    const struct cfg *cfg; /* every request reads them */
     struct session *prev, *next;
     uint64_t id; /* for logs */
     int fd;
