@@ -1303,20 +1303,30 @@ static int broken(char *why, size_t why_len, const char *fmt, ...)
 #define BROKEN(...) return broken(why, why_len, __VA_ARGS__)
 #define ULL(x)      ((unsigned long long)(x))
 
-int heap_validate(const struct heap *h, char *why, size_t why_len)
-{
-    uint64_t nchunks = 0, nfree = 0, nlive = 0, bytes_live = 0, reserved = 0, maxfree = 0;
-    uint64_t inbins = 0, inlookup = 0, narena = 0, owned = 0, owned_bytes = 0, bytes, n, b;
-    uint64_t mask = (uint64_t)h->align - 1;
-    uint32_t w, i, prev, owner;
-    size_t p;
+/* What the walk over the pages counted, for the walkers after it. */
+struct vcounts {
+    uint64_t chunks;       /* chunk records in pages */
+    uint64_t free_chunks;  /* of them free */
+    uint64_t live_blocks;  /* of them live */
+    uint64_t arena_blocks; /* live blocks the arena owns (OFA_KEEP) */
+    uint64_t live_bytes;   /* bytes of the live blocks */
+    uint64_t reserved;     /* bytes of the pages */
+    uint64_t largest_free; /* size of the largest free chunk */
+};
 
-    /* Pages: sorted, aligned, disjoint; each tiled by its chunks. */
-    for (p = 0; p < h->npages; p++) {
+/* Pages: sorted, aligned, disjoint; each tiled by its chunks, whose
+ * address links, sizes, bins and owners agree. Fills vc. */
+static int validate_pages(const struct heap *h, struct vcounts *vc, char *why, size_t why_len)
+{
+    uint64_t mask = (uint64_t)h->align - 1;
+    uint64_t in_page; /* chunks seen in the page, to catch a loop */
+    uint32_t i, prev;
+
+    for (size_t p = 0; p < h->npages; p++) {
         const struct heap_page *pg = &h->pages[p];
         uint64_t at = pg->base;
 
-        if (pg->base == 0 || pg->len < 4096 || pg->len % 4096 || pg->len > HEAP_MAX_PAGE ||
+        if (pg->base == 0 || !heap_page_size_valid(pg->len) ||
             pg->base % page_align(pg->len))
             BROKEN("page %zu: base %#llx len %#llx misplaced", p, ULL(pg->base), ULL(pg->len));
         if (p > 0 && pg->base < h->pages[p - 1].base + h->pages[p - 1].len)
@@ -1324,13 +1334,13 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
         if (pg->base + pg->len > h->next_base)
             BROKEN("page %zu ends above next_base", p);
         prev = HEAP_NIL;
-        n = 0;
+        in_page = 0;
         for (i = pg->first; i != HEAP_NIL; prev = i, i = h->rec[i].anext) {
             const struct heap_chunk *c = &h->rec[i];
 
             if (i >= h->rec_top)
                 BROKEN("page %zu: chunk index %u out of the pool", p, i);
-            if (++n > h->rec_top)
+            if (++in_page > h->rec_top)
                 BROKEN("page %zu: address list loops", p);
             if (c->aprev != prev)
                 BROKEN("chunk %u: aprev %u, expected %u", i, c->aprev, prev);
@@ -1345,9 +1355,9 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
                     BROKEN("chunks %u and %u: free neighbours not merged", prev, i);
                 if (c->tag != bin_floor(h, c->size))
                     BROKEN("chunk %u: in bin %u, size wants %u", i, c->tag, bin_floor(h, c->size));
-                nfree++;
-                if (c->size > maxfree)
-                    maxfree = c->size;
+                vc->free_chunks++;
+                if (c->size > vc->largest_free)
+                    vc->largest_free = c->size;
             } else if (c->tag == HEAP_TAG_UNUSED) {
                 BROKEN("chunk %u: unused record in page %zu", i, p);
             } else {
@@ -1355,33 +1365,50 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
                     BROKEN("chunk %u: live with unknown owner %u", i, c->tag & ~HEAP_LIVE);
                 if (hash_find(h, c->off) != i)
                     BROKEN("chunk %u: live block %#llx not in the lookup", i, ULL(c->off));
-                nlive++;
-                narena += c->tag == (HEAP_LIVE | HEAP_OWNER_ARENA);
-                bytes_live += c->size;
+                vc->live_blocks++;
+                vc->arena_blocks += c->tag == (HEAP_LIVE | HEAP_OWNER_ARENA);
+                vc->live_bytes += c->size;
             }
             at += c->size;
-            nchunks++;
+            vc->chunks++;
         }
         if (pg->first == HEAP_NIL || at != pg->base + pg->len)
             BROKEN("page %zu: chunks end at %#llx, page at %#llx", p, ULL(at),
                    ULL(pg->base + pg->len));
-        reserved += pg->len;
+        vc->reserved += pg->len;
     }
+    return 0;
+}
 
-    /* Record pool: every record is in a page or on the unused list. */
-    n = 0;
-    for (i = h->rec_free; i != HEAP_NIL; i = h->rec[i].lnext)
-        if (i >= h->rec_top || h->rec[i].tag != HEAP_TAG_UNUSED || ++n > h->rec_top)
+/* Record pool: every record is in a page or on the unused list. */
+static int validate_records(const struct heap *h, const struct vcounts *vc, char *why,
+                            size_t why_len)
+{
+    uint64_t unused = 0; /* records on the unused list */
+
+    for (uint32_t i = h->rec_free; i != HEAP_NIL; i = h->rec[i].lnext)
+        if (i >= h->rec_top || h->rec[i].tag != HEAP_TAG_UNUSED || ++unused > h->rec_top)
             BROKEN("unused-record list broken at %u", i);
-    if (h->rec_top > h->rec_cap || n + (h->rec_cap - h->rec_top) != h->rec_avail ||
-        nchunks + n != h->rec_top)
-        BROKEN("records: %llu in pages + %llu unused != %u used", ULL(nchunks), ULL(n), h->rec_top);
+    if (h->rec_top > h->rec_cap || unused + (h->rec_cap - h->rec_top) != h->rec_avail ||
+        vc->chunks + unused != h->rec_top)
+        BROKEN("records: %llu in pages + %llu unused != %u used", ULL(vc->chunks), ULL(unused),
+               h->rec_top);
+    if (h->spare != HEAP_NIL && h->spare >= h->rec_top)
+        BROKEN("spare %u out of the pool", h->spare);
+    return 0;
+}
 
-    /* Bins and bitmaps. */
-    for (w = 0; w < HEAP_BINS / 64; w++) {
+/* Bins and bitmaps: each free chunk in the bin of its size, once; the
+ * bitmaps say which bins hold any. */
+static int validate_bins(const struct heap *h, const struct vcounts *vc, char *why, size_t why_len)
+{
+    uint64_t in_bins = 0; /* entries of every bin list */
+    uint32_t i, prev;
+
+    for (uint32_t w = 0; w < HEAP_BINS / 64; w++) {
         if (!!(h->word_map & (1ull << w)) != !!h->bin_map[w])
             BROKEN("summary bit %u disagrees with its bins", w);
-        for (b = (uint64_t)w << 6; b < ((uint64_t)w + 1) << 6; b++) {
+        for (uint64_t b = (uint64_t)w << 6; b < ((uint64_t)w + 1) << 6; b++) {
             bool bit = h->bin_map[w] & (1ull << (b & 63));
 
             if (bit != (h->bin_head[b] != HEAP_NIL))
@@ -1390,32 +1417,52 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
             for (i = h->bin_head[b]; i != HEAP_NIL; prev = i, i = h->rec[i].lnext) {
                 if (i >= h->rec_top || h->rec[i].tag != b || h->rec[i].lprev != prev)
                     BROKEN("bin %llu: bad entry %u", ULL(b), i);
-                if (++inbins > nfree)
-                    BROKEN("bins hold more entries than the %llu free chunks", ULL(nfree));
+                if (++in_bins > vc->free_chunks)
+                    BROKEN("bins hold more entries than the %llu free chunks", ULL(vc->free_chunks));
             }
         }
     }
     if (HEAP_BINS / 64 < 64 && h->word_map >> (HEAP_BINS / 64 % 64) != 0)
         BROKEN("summary bits beyond the bitmap");
-    if (inbins != nfree)
-        BROKEN("bins hold %llu entries, pages %llu free chunks", ULL(inbins), ULL(nfree));
+    if (in_bins != vc->free_chunks)
+        BROKEN("bins hold %llu entries, pages %llu free chunks", ULL(in_bins),
+               ULL(vc->free_chunks));
+    return 0;
+}
 
-    /* Live lookup: only live blocks, each in the bucket of its offset. */
+/* Live lookup: only live blocks, each in the bucket of its offset. */
+static int validate_lookup(const struct heap *h, const struct vcounts *vc, char *why,
+                           size_t why_len)
+{
+    uint64_t in_lookup = 0; /* entries of every bucket */
+
     if (!is_pow2(h->nbuckets) || h->bucket_shift != 64 - log2_u64(h->nbuckets) ||
-        h->bucket_limit != h->nbuckets >> HEAP_LOAD_SHIFT || nlive > h->bucket_limit)
+        h->bucket_limit != h->nbuckets >> HEAP_LOAD_SHIFT || vc->live_blocks > h->bucket_limit)
         BROKEN("lookup: %llu buckets, shift %u, %llu live", ULL(h->nbuckets), h->bucket_shift,
-               ULL(nlive));
-    for (b = 0; b < h->nbuckets; b++) {
-        for (i = h->bucket[b]; i != HEAP_NIL; i = h->rec[i].hnext) {
+               ULL(vc->live_blocks));
+    for (uint64_t b = 0; b < h->nbuckets; b++) {
+        for (uint32_t i = h->bucket[b]; i != HEAP_NIL; i = h->rec[i].hnext) {
             if (i >= h->rec_top || is_free(&h->rec[i]) || h->rec[i].tag == HEAP_TAG_UNUSED ||
-                bucket_of(h, h->rec[i].off) != &h->bucket[b] || ++inlookup > nlive)
+                bucket_of(h, h->rec[i].off) != &h->bucket[b] || ++in_lookup > vc->live_blocks)
                 BROKEN("lookup bucket %llu: bad entry %u", ULL(b), i);
         }
     }
-    if (inlookup != nlive)
-        BROKEN("lookup holds %llu of %llu live blocks", ULL(inlookup), ULL(nlive));
+    if (in_lookup != vc->live_blocks)
+        BROKEN("lookup holds %llu of %llu live blocks", ULL(in_lookup), ULL(vc->live_blocks));
+    return 0;
+}
 
-    /* Owners. */
+/* Owners: each active owner's list holds exactly its live blocks and
+ * bytes; with the arena's they are every live block; retired owners are
+ * listed once. */
+static int validate_owners(const struct heap *h, const struct vcounts *vc, char *why,
+                           size_t why_len)
+{
+    uint64_t owned = 0, owned_bytes = 0; /* blocks and bytes on the owners' lists */
+    uint64_t listed, listed_bytes;       /* on one owner's list */
+    uint64_t retired = 0;                /* owners on the retired list */
+    uint32_t i, prev, owner;
+
     if (h->nowners == 0 || !h->owners[HEAP_OWNER_ARENA].active ||
         h->owners[HEAP_OWNER_ARENA].head != HEAP_NIL)
         BROKEN("arena owner broken");
@@ -1424,46 +1471,67 @@ int heap_validate(const struct heap *h, char *why, size_t why_len)
 
         if (!o->active)
             continue;
-        n = 0;
+        listed = 0;
         prev = HEAP_NIL;
         for (i = o->head; i != HEAP_NIL; prev = i, i = h->rec[i].lnext) {
             if (i >= h->rec_top || h->rec[i].tag != (HEAP_LIVE | owner) ||
-                h->rec[i].lprev != prev || ++n > nlive)
+                h->rec[i].lprev != prev || ++listed > vc->live_blocks)
                 BROKEN("owner %u: bad entry %u", owner, i);
         }
-        if (n != o->blocks)
-            BROKEN("owner %u: %llu blocks listed, %llu counted", owner, ULL(n), ULL(o->blocks));
-        for (i = o->head, bytes = 0; i != HEAP_NIL; i = h->rec[i].lnext)
-            bytes += h->rec[i].size;
-        if (bytes != o->bytes)
-            BROKEN("owner %u: %llu bytes listed, %llu counted", owner, ULL(bytes), ULL(o->bytes));
-        owned += n;
-        owned_bytes += bytes;
+        if (listed != o->blocks)
+            BROKEN("owner %u: %llu blocks listed, %llu counted", owner, ULL(listed), ULL(o->blocks));
+        for (i = o->head, listed_bytes = 0; i != HEAP_NIL; i = h->rec[i].lnext)
+            listed_bytes += h->rec[i].size;
+        if (listed_bytes != o->bytes)
+            BROKEN("owner %u: %llu bytes listed, %llu counted", owner, ULL(listed_bytes), ULL(o->bytes));
+        owned += listed;
+        owned_bytes += listed_bytes;
     }
     if (owned_bytes != h->owned_bytes)
         BROKEN("owners hold %llu bytes, owned_bytes %llu", ULL(owned_bytes), ULL(h->owned_bytes));
-    if (owned != h->owned_blocks || owned + narena != nlive)
+    if (owned != h->owned_blocks || owned + vc->arena_blocks != vc->live_blocks)
         BROKEN("owners hold %llu + arena %llu of %llu live blocks (owned_blocks %llu)", ULL(owned),
-               ULL(narena), ULL(nlive), ULL(h->owned_blocks));
-    n = 0;
+               ULL(vc->arena_blocks), ULL(vc->live_blocks), ULL(h->owned_blocks));
     for (owner = h->owner_free; owner != HEAP_NIL; owner = h->owners[owner].head)
         if (owner >= h->nowners || owner == HEAP_OWNER_ARENA || h->owners[owner].active ||
-            ++n > h->nowners)
+            ++retired > h->nowners)
             BROKEN("retired-owner list broken at %u", owner);
+    return 0;
+}
 
-    if (h->spare != HEAP_NIL && h->spare >= h->rec_top)
-        BROKEN("spare %u out of the pool", h->spare);
-
-    /* Statistics. */
-    if (h->st.pages != h->npages || h->st.bytes_reserved != reserved || live_blocks(h) != nlive ||
-        h->st.bytes_live != bytes_live || free_chunks(h) != nfree ||
+/* Statistics: what heap_stats reports is what the walk counted. */
+static int validate_stats(const struct heap *h, const struct vcounts *vc, char *why,
+                          size_t why_len)
+{
+    if (h->st.pages != h->npages || h->st.bytes_reserved != vc->reserved || live_blocks(h) != vc->live_blocks ||
+        h->st.bytes_live != vc->live_bytes || free_chunks(h) != vc->free_chunks ||
         h->st.page_size != h->page_size || h->st.align != h->align)
         BROKEN("stats: pages %llu/%zu reserved %llu/%llu blocks %llu/%llu bytes %llu/%llu "
                "free %llu/%llu",
-               ULL(h->st.pages), h->npages, ULL(h->st.bytes_reserved), ULL(reserved),
-               ULL(live_blocks(h)), ULL(nlive), ULL(h->st.bytes_live), ULL(bytes_live),
-               ULL(free_chunks(h)), ULL(nfree));
-    if (largest_free(h) != maxfree)
-        BROKEN("largest_free %llu, actual %llu", ULL(largest_free(h)), ULL(maxfree));
+               ULL(h->st.pages), h->npages, ULL(h->st.bytes_reserved), ULL(vc->reserved),
+               ULL(live_blocks(h)), ULL(vc->live_blocks), ULL(h->st.bytes_live), ULL(vc->live_bytes),
+               ULL(free_chunks(h)), ULL(vc->free_chunks));
+    if (largest_free(h) != vc->largest_free)
+        BROKEN("largest_free %llu, actual %llu", ULL(largest_free(h)), ULL(vc->largest_free));
     return 0;
+}
+
+int heap_validate(const struct heap *h, char *why, size_t why_len)
+{
+    struct vcounts vc;
+    int rc;
+
+    memset(&vc, 0, sizeof(vc));
+    rc = validate_pages(h, &vc, why, why_len);
+    if (rc == 0)
+        rc = validate_records(h, &vc, why, why_len);
+    if (rc == 0)
+        rc = validate_bins(h, &vc, why, why_len);
+    if (rc == 0)
+        rc = validate_lookup(h, &vc, why, why_len);
+    if (rc == 0)
+        rc = validate_owners(h, &vc, why, why_len);
+    if (rc == 0)
+        rc = validate_stats(h, &vc, why, why_len);
+    return rc;
 }
