@@ -2,14 +2,18 @@
  * consumer.c - walks a list a producer left in an ofa arena, checks it and
  * frees it.
  *
- *   consumer [-s SOCKET] [-a ARENA] [-k] OFFSET
+ *   consumer [-s SOCKET] [-a ARENA] [-k] [-t MS] [NAME]
  *
- * OFFSET is the list head the producer printed. The consumer follows the
+ * NAME (default "example/list") is the name the producer binds to the
+ * list head. The consumer may start first: it waits until the name is bound
+ * (ofa_lookup_wait), for MS milliseconds (-t; default: for ever; 0: only
+ * look). It follows the
  * records by their offsets, turning each into an address of its own with
  * ofa_ptr(), and checks every record: its sequence number, that its whole
  * text lies in mapped memory, and its hash. Only when the entire list is
  * sound does it free the records and the head (-k: check only, free
- * nothing), so a bad offset or a damaged list changes nothing.
+ * nothing), so a name bound to something else, or a damaged list, changes
+ * nothing. Freeing the head unbinds its name.
  *
  * Shared memory is written by other processes: nothing read from it is
  * trusted. Counts and lengths are bounded, a cycle cannot run past the
@@ -33,7 +37,7 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: consumer [-s SOCKET] [-a ARENA] [-k] OFFSET\n");
+    fprintf(stderr, "usage: consumer [-s SOCKET] [-a ARENA] [-k] [-t MS] [NAME]\n");
 }
 
 /* The address of [off, off + size) if both ends are mapped in this process
@@ -129,14 +133,15 @@ static int free_list(ofa_arena *a, uint64_t head_off, const uint64_t *offs, uint
 
 int main(int argc, char **argv)
 {
-    const char *socket_path = NULL, *arena = "default";
-    uint64_t head_off, count = 0, bytes = 0, *offs = NULL;
+    const char *socket_path = NULL, *arena = "default", *name = LIST_NAME;
+    uint64_t head_off = 0, count = 0, bytes = 0, *offs = NULL;
+    long timeout = -1;
     ofa_client *c = NULL;
     ofa_arena *a = NULL;
     int opt, keep = 0, rc;
     char *end;
 
-    while ((opt = getopt(argc, argv, "s:a:kh")) != -1) {
+    while ((opt = getopt(argc, argv, "s:a:kt:h")) != -1) {
         switch (opt) {
         case 's':
             socket_path = optarg;
@@ -147,6 +152,15 @@ int main(int argc, char **argv)
         case 'k':
             keep = 1;
             break;
+        case 't':
+            errno = 0;
+            timeout = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || end == optarg || timeout < 0 ||
+                timeout > 86400000) {
+                fprintf(stderr, "consumer: -t takes milliseconds, 0 to 86400000\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage();
             return 0;
@@ -155,16 +169,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1) {
+    if (argc - optind > 1) {
         usage();
         return 2;
     }
-    errno = 0;
-    head_off = strtoull(argv[optind], &end, 0);
-    if (errno != 0 || *end != '\0' || argv[optind][0] == '-' || head_off == 0) {
-        fprintf(stderr, "consumer: bad offset '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (optind < argc)
+        name = argv[optind];
 
     rc = ofa_connect(socket_path, &c);
     if (rc < 0) {
@@ -175,6 +185,12 @@ int main(int argc, char **argv)
     rc = ofa_arena_open(c, arena, &a);
     if (rc < 0) {
         fprintf(stderr, "consumer: open arena %s: %s\n", arena, ofa_strerror(rc));
+        goto out;
+    }
+    rc = ofa_lookup_wait(a, name, (int)timeout, &head_off, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "consumer: no list named %s: %s\n", name,
+                rc == -ETIMEDOUT ? "not published in time" : ofa_strerror(rc));
         goto out;
     }
     rc = check_list(a, head_off, &offs, &count, &bytes);

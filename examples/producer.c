@@ -1,14 +1,21 @@
 /*
- * producer.c - builds a linked list of records in an ofa arena and exits.
+ * producer.c - builds a linked list of records in an ofa arena, publishes it
+ * under a name and exits.
  *
- *   producer [-s SOCKET] [-a ARENA] [-n COUNT]
+ *   producer [-s SOCKET] [-a ARENA] [-n COUNT] [NAME]
  *
  * Every block is allocated with OFA_KEEP, so it belongs to the arena rather
  * than to this connection and outlives the process. The records are linked
- * by offsets (see shared_list.h), and the only thing the producer hands on is
- * one number, the offset of the list head, printed on stdout:
+ * by offsets (see shared_list.h). When the list is complete, the producer
+ * binds NAME (default "example/list") to its head: that is all the consumer
+ * needs, and it may have been started first, waiting for the name:
  *
- *   off=$(producer -n 1000) && consumer "$off"
+ *   consumer & producer -n 1000
+ *
+ * The name is bound last: a name is visible to lookups as soon as it is
+ * bound, so binding it after the list is built means nobody ever finds a
+ * half-built list. A name that is bound already (an earlier list nobody
+ * consumed) is an error: this list is freed again.
  *
  * Because OFA_KEEP blocks are not freed when the connection closes, the
  * producer frees what it allocated itself when it fails half-way; otherwise
@@ -29,7 +36,7 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: producer [-s SOCKET] [-a ARENA] [-n COUNT]\n");
+    fprintf(stderr, "usage: producer [-s SOCKET] [-a ARENA] [-n COUNT] [NAME]\n");
 }
 
 /* Fills rec's text for record seq of count: a line of varying length. */
@@ -125,7 +132,7 @@ fail:
 
 int main(int argc, char **argv)
 {
-    const char *socket_path = NULL, *arena = "default";
+    const char *socket_path = NULL, *arena = "default", *name = LIST_NAME;
     uint64_t count = 100, head_off = 0;
     ofa_client *c = NULL;
     ofa_arena *a = NULL;
@@ -156,10 +163,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc) {
+    if (argc - optind > 1) {
         usage();
         return 2;
     }
+    if (optind < argc)
+        name = argv[optind];
 
     rc = ofa_connect(socket_path, &c);
     if (rc < 0) {
@@ -178,13 +187,15 @@ int main(int argc, char **argv)
                 ofa_strerror(rc));
         goto out;
     }
-    printf("%" PRIu64 "\n", head_off);
-    if (fflush(stdout) != 0) {
-        /* Nobody learnt the offset: the list would be unreachable. */
-        fprintf(stderr, "producer: cannot write the offset: %s\n", strerror(errno));
+    rc = ofa_name_bind(a, name, head_off);
+    if (rc < 0) {
+        /* Nobody can find the list: it would be unreachable. */
+        fprintf(stderr, "producer: publishing the list as %s: %s\n", name,
+                rc == -EEXIST ? "that name is bound already" : ofa_strerror(rc));
         free_list(a, head_off);
-        rc = -EIO;
+        goto out;
     }
+    printf("%" PRIu64 " records published as %s\n", count, name);
 
 out:
     ofa_disconnect(c); /* the OFA_KEEP blocks stay */

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define LIST_NAME "example/list" /* the name the producer publishes by default */
 #define LIST_MAGIC       0x7473696c2d61666full /* "ofa-list" in little-endian bytes */
 #define LIST_MAX_RECORDS 1000000u              /* the consumer's bound on count */
 #define LIST_MAX_TEXT    4096u                 /* the consumer's bound on len */
