@@ -75,6 +75,18 @@ export interface BlockRecord {
   client: number;
 }
 
+export interface NamedBlock {
+  off: bigint;
+  size: number;
+}
+
+export interface NameRecord extends NamedBlock {
+  name: string;
+  /** Who bound it, and its process then (0 if not known). */
+  uid: number;
+  pid: number;
+}
+
 export class Arena {
   readonly name: string;
   /** false for a read-only handle: views are then copies. */
@@ -92,6 +104,14 @@ export class Arena {
   bytes(off: Offset, length: number): Uint8Array;
   stats(): ArenaStats;
   trim(): number;
+  /** Finds the block bound to name, or allocates a kept one and binds it. */
+  allocNamed(name: string, bytes: number | bigint, opts?: { excl?: boolean }): { off: bigint; created: boolean };
+  bindName(name: string, off: Offset): void;
+  unbindName(name: string): void;
+  lookup(name: string): NamedBlock;
+  /** Resolves once name is bound; rejects with ETIMEDOUT after timeoutMs. */
+  lookupWait(name: string, timeoutMs?: number): Promise<NamedBlock>;
+  blockSize(off: Offset): number;
   /** Sleeps while the 32-bit word at off holds expected (blocks the JS thread). */
   wait(off: Offset, expected: number, timeoutMs?: number): 'ok' | 'not-equal' | 'timed-out';
   /** As wait, on the libuv thread pool. */
@@ -117,6 +137,7 @@ export class Client {
   daemonStats(): DaemonStats;
   /** An arena's pages and blocks in address order (free chunks with free: true). */
   blocks(arena: string, opts?: { free?: boolean }): BlockRecord[];
+  names(arena: string): NameRecord[];
   ping(): void;
   close(): void;
 }

@@ -111,6 +111,40 @@ class Arena {
     return native.trim(this._h);
   }
 
+  // Finds the block bound to name, or allocates a kept one of bytes and
+  // binds name to it, atomically: { off, created }. excl: a bound name is
+  // EEXIST instead.
+  allocNamed(name, bytes, opts = {}) {
+    const [off, created] = native.allocNamed(this._h, name, bytes, !!opts.excl);
+    return { off, created };
+  }
+
+  // Binds name to the live kept block at off; unbinds it (the block stays).
+  bindName(name, off) {
+    native.bindName(this._h, name, off);
+  }
+
+  unbindName(name) {
+    native.unbindName(this._h, name);
+  }
+
+  // The block bound to name: { off, size }; ENOENT if none.
+  lookup(name) {
+    return native.lookup(this._h, name);
+  }
+
+  // Resolves to lookup(name) once name is bound (a bind wakes it; no
+  // polling), or rejects with ETIMEDOUT after timeoutMs (default: never).
+  // Waits on the thread pool on a connection of its own.
+  lookupWait(name, timeoutMs) {
+    return native.lookupWait(this._client._h, this.name, name, timeoutMs);
+  }
+
+  // The size of the live block at off, as the arena rounded it.
+  blockSize(off) {
+    return native.blockSize(this._h, off);
+  }
+
   // Sleeps while the 32-bit word at off holds expected, until wake() on it
   // from any process or timeoutMs passes (default: no limit). Blocks the JS
   // thread, as Atomics.wait does. Returns 'ok', 'not-equal' or 'timed-out'.
@@ -173,6 +207,11 @@ class Client {
   // client }], kind 'page', 'live', 'kept' (and 'free' with { free: true }).
   blocks(arena, opts = {}) {
     return native.blocks(this._h, arena, !!opts.free);
+  }
+
+  // The names bound in an arena: [{ name, off, size, uid, pid }].
+  names(arena) {
+    return native.names(this._h, arena);
   }
 
   daemonStats() {

@@ -20,6 +20,10 @@
  * wait on the pinned address (ofa_wait_addr) without it: a long wait on the
  * thread pool never holds the connection, so the JS thread's calls go on.
  *
+ * Named blocks. lookupWait waits on the thread pool on a connection of its
+ * own (the socket path is kept for it), so the wait shares nothing with the
+ * JS thread's connection and holds no mutex.
+ *
  * Threads. libofaclient serves one thread at a time per connection.
  * allocAsync runs on the libuv thread pool, so every call on a connection
  * holds the connection's mutex (uncontended: tens of nanoseconds); a sync
@@ -48,6 +52,7 @@ struct narena;
 struct nclient {
     pthread_mutex_t lock;  /* held around every libofaclient call */
     ofa_client *c;         /* NULL once closed */
+    char *path;            /* the socket path asked for, NULL for the default */
     unsigned refs;         /* the external's, plus one per arena struct */
     struct narena *arenas; /* open or not, until finalized */
 };
@@ -285,6 +290,7 @@ static void client_release(struct nclient *nc)
     if (--nc->refs > 0)
         return;
     pthread_mutex_destroy(&nc->lock);
+    free(nc->path);
     free(nc);
 }
 
@@ -338,6 +344,10 @@ static napi_value js_connect(napi_env env, napi_callback_info info)
     }
     pthread_mutex_init(&nc->lock, NULL);
     nc->c = c;
+    if (t == napi_string && (nc->path = strdup(path)) == NULL) {
+        client_finalize(env, nc, NULL);
+        return throw_rc(env, "connect", -ENOMEM);
+    }
     nc->refs = 1;
     if (napi_create_external(env, nc, client_finalize, NULL, &ext) != napi_ok) {
         client_finalize(env, nc, NULL);
@@ -1096,6 +1106,251 @@ static napi_value js_library_version(napi_env env, napi_callback_info info)
     return s;
 }
 
+/* ---- named blocks ---- */
+
+/* A block name argument into buf (names are at most 255 bytes). */
+static int get_bname(napi_env env, napi_value v, char *buf, size_t cap)
+{
+    if (get_str(env, v, buf, cap) < 0) {
+        throw_rc(env, "name", -EINVAL);
+        return -1;
+    }
+    return 0;
+}
+
+/* allocNamed(a, name, size, excl) -> [off, created] */
+static napi_value js_alloc_named(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], r, x;
+    struct narena *na;
+    char name[512];
+    uint64_t size, off = 0;
+    bool excl = false;
+    int rc;
+
+    if (get_args(env, info, 4, argv) < 0 || get_bname(env, argv[1], name, sizeof(name)) < 0)
+        return NULL;
+    if (get_u64(env, argv[2], &size) < 0)
+        return throw_type(env, "allocNamed: size is a non-negative integer");
+    napi_get_value_bool(env, argv[3], &excl);
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_alloc_named(na->a, name, size, excl ? OFA_EXCL : 0, &off);
+    unlock(na->nc);
+    if (rc < 0)
+        return throw_lib(env, "allocNamed", rc);
+    napi_create_array_with_length(env, 2, &r);
+    napi_create_bigint_uint64(env, off, &x);
+    napi_set_element(env, r, 0, x);
+    napi_get_boolean(env, rc == 1, &x);
+    napi_set_element(env, r, 1, x);
+    return r;
+}
+
+/* bindName(a, name, off) */
+static napi_value js_bind_name(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    struct narena *na;
+    char name[512];
+    uint64_t off;
+    int rc;
+
+    if (get_args(env, info, 3, argv) < 0 || get_bname(env, argv[1], name, sizeof(name)) < 0)
+        return NULL;
+    if (get_u64(env, argv[2], &off) < 0)
+        return throw_type(env, "bindName: the offset is a non-negative integer or BigInt");
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_name_bind(na->a, name, off);
+    unlock(na->nc);
+    return rc < 0 ? throw_lib(env, "bindName", rc) : NULL;
+}
+
+/* unbindName(a, name) */
+static napi_value js_unbind_name(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    struct narena *na;
+    char name[512];
+    int rc;
+
+    if (get_args(env, info, 2, argv) < 0 || get_bname(env, argv[1], name, sizeof(name)) < 0)
+        return NULL;
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_name_unbind(na->a, name);
+    unlock(na->nc);
+    return rc < 0 ? throw_lib(env, "unbindName", rc) : NULL;
+}
+
+static napi_value block_object(napi_env env, uint64_t off, uint64_t size)
+{
+    napi_value o, x;
+
+    napi_create_object(env, &o);
+    napi_create_bigint_uint64(env, off, &x);
+    napi_set_named_property(env, o, "off", x);
+    set_num(env, o, "size", (double)size);
+    return o;
+}
+
+/* lookup(a, name) -> {off, size} */
+static napi_value js_lookup(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    struct narena *na;
+    char name[512];
+    uint64_t off = 0, size = 0;
+    int rc;
+
+    if (get_args(env, info, 2, argv) < 0 || get_bname(env, argv[1], name, sizeof(name)) < 0)
+        return NULL;
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_lookup(na->a, name, &off, &size);
+    unlock(na->nc);
+    return rc < 0 ? throw_lib(env, "lookup", rc) : block_object(env, off, size);
+}
+
+/* blockSize(a, off) -> number */
+static napi_value js_block_size(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], r;
+    struct narena *na;
+    uint64_t off, size = 0;
+    int rc;
+
+    if (get_args(env, info, 2, argv) < 0)
+        return NULL;
+    if (get_u64(env, argv[1], &off) < 0)
+        return throw_type(env, "blockSize: the offset is a non-negative integer or BigInt");
+    if ((na = arena_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_block_size(na->a, off, &size);
+    unlock(na->nc);
+    if (rc < 0)
+        return throw_lib(env, "blockSize", rc);
+    napi_create_double(env, (double)size, &r);
+    return r;
+}
+
+struct lookup_work {
+    napi_async_work work;
+    napi_deferred deferred;
+    char *path; /* NULL: the default socket */
+    char arena[256], name[512];
+    int ms, rc;
+    uint64_t off, size;
+    char msg[256];
+};
+
+/* On a pool thread: a connection of the wait's own (the arena's is the JS
+ * thread's), the arena opened there, the wait, and the connection closed. */
+static void lookup_execute(napi_env env, void *data)
+{
+    struct lookup_work *w = data;
+    ofa_client *c = NULL;
+    ofa_arena *a;
+
+    (void)env;
+    w->rc = ofa_connect(w->path, &c);
+    if (w->rc == 0)
+        w->rc = ofa_arena_open(c, w->arena, &a);
+    if (w->rc == 0)
+        w->rc = ofa_lookup_wait(a, w->name, w->ms, &w->off, &w->size);
+    if (w->rc < 0)
+        snprintf(w->msg, sizeof(w->msg), "%s", ofa_errmsg());
+    ofa_disconnect(c);
+}
+
+static void lookup_complete(napi_env env, napi_status status, void *data)
+{
+    struct lookup_work *w = data;
+
+    if (status != napi_ok && w->rc == 0)
+        w->rc = -ECANCELED;
+    if (w->rc < 0)
+        napi_reject_deferred(env, w->deferred,
+                             make_error_msg(env, "lookupWait", w->rc, w->msg[0] ? w->msg : NULL));
+    else
+        napi_resolve_deferred(env, w->deferred, block_object(env, w->off, w->size));
+    napi_delete_async_work(env, w->work);
+    free(w->path);
+    free(w);
+}
+
+/* lookupWait(c, arenaName, name, timeoutMs) -> Promise<{off, size}> */
+static napi_value js_lookup_wait(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], promise, rname;
+    struct lookup_work *w;
+    struct nclient *nc;
+
+    if (get_args(env, info, 4, argv) < 0)
+        return NULL;
+    nc = get_external(env, argv[0]);
+    if (nc == NULL)
+        return throw_type(env, "not a connection");
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return throw_rc(env, "lookupWait", -ENOMEM);
+    if (get_str(env, argv[1], w->arena, sizeof(w->arena)) < 0 ||
+        get_str(env, argv[2], w->name, sizeof(w->name)) < 0) {
+        free(w);
+        return throw_rc(env, "lookupWait", -EINVAL);
+    }
+    if (get_timeout(env, argv[3], &w->ms) < 0) {
+        free(w);
+        return throw_type(env, "lookupWait: the timeout is a number of ms");
+    }
+    if (nc->path != NULL && (w->path = strdup(nc->path)) == NULL) {
+        free(w);
+        return throw_rc(env, "lookupWait", -ENOMEM);
+    }
+    napi_create_string_utf8(env, "ofa.lookupWait", NAPI_AUTO_LENGTH, &rname);
+    if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+        free(w->path);
+        free(w);
+        return NULL;
+    }
+    napi_create_async_work(env, NULL, rname, lookup_execute, lookup_complete, w, &w->work);
+    napi_queue_async_work(env, w->work);
+    return promise;
+}
+
+/* names(c, arena) -> [{name, off, size, uid, pid}] */
+static napi_value js_names(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS], arr, o;
+    ofa_name_info *list = NULL;
+    struct nclient *nc;
+    char arena[256];
+    size_t i, n = 0;
+    int rc;
+
+    if (get_args(env, info, 2, argv) < 0)
+        return NULL;
+    if (get_str(env, argv[1], arena, sizeof(arena)) < 0)
+        return throw_rc(env, "names", -EINVAL);
+    if ((nc = client_lock(env, argv[0])) == NULL)
+        return NULL;
+    rc = ofa_name_list(nc->c, arena, &list, &n, NULL);
+    unlock(nc);
+    if (rc < 0)
+        return throw_lib(env, "names", rc);
+    napi_create_array_with_length(env, n, &arr);
+    for (i = 0; i < n; i++) {
+        o = block_object(env, list[i].off, list[i].size);
+        set_str(env, o, "name", list[i].name);
+        set_num(env, o, "uid", list[i].uid);
+        set_num(env, o, "pid", list[i].pid);
+        napi_set_element(env, arr, (uint32_t)i, o);
+    }
+    free(list);
+    return arr;
+}
+
 /* ---- module ---- */
 
 static void export_u32(napi_env env, napi_value exports, const char *name, uint32_t v)
@@ -1135,6 +1390,13 @@ NAPI_MODULE_INIT()
         {"pin", js_pin},
         {"stats", js_stats},
         {"trim", js_trim},
+        {"allocNamed", js_alloc_named},
+        {"bindName", js_bind_name},
+        {"unbindName", js_unbind_name},
+        {"lookup", js_lookup},
+        {"lookupWait", js_lookup_wait},
+        {"blockSize", js_block_size},
+        {"names", js_names},
         {"wait", js_wait},
         {"waitAsync", js_wait_async},
         {"wake", js_wake},

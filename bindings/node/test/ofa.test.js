@@ -293,3 +293,30 @@ test('a read-only handle: copies for views, EACCES for writes', { skip: process.
   assert.strictEqual(Buffer.from(a.bytes(off, 4)).toString(), 'ro!!');
   c.close();
 });
+
+test('named blocks: allocNamed, lookup, lookupWait, bind, unbind', async () => {
+  const c = ofa.connect(d.socket);
+  const a = c.openArena('t');
+  // The wait travels on a connection of its own: this one goes on meanwhile.
+  const waiting = a.lookupWait('frame/1', 60000);
+  const { off, created } = a.allocNamed('frame/1', 100);
+  assert.strictEqual(created, true);
+  assert.deepStrictEqual(a.allocNamed('frame/1', 50), { off, created: false });
+  assert.strictEqual(code(() => a.allocNamed('frame/1', 50, { excl: true })), 'EEXIST');
+  const got = await waiting;
+  assert.strictEqual(got.off, off);
+  assert.ok(got.size >= 100);
+  assert.deepStrictEqual(a.lookup('frame/1'), got);
+  assert.strictEqual(a.blockSize(off), got.size);
+  a.bindName('alias', off);
+  assert.deepStrictEqual(c.names('t').map((n) => [n.name, n.off]), [['alias', off], ['frame/1', off]]);
+  a.unbindName('alias');
+  assert.strictEqual(code(() => a.lookup('alias')), 'ENOENT');
+  assert.strictEqual(code(() => a.unbindName('alias')), 'ENOENT');
+  assert.strictEqual(code(() => a.allocNamed('bad name!', 8)), 'EINVAL');
+  assert.strictEqual(code(() => a.blockSize(off + 8n)), 'EINVAL');
+  await assert.rejects(a.lookupWait('never', 50), (e) => e.code === 'ETIMEDOUT');
+  a.free(off); // freeing the block unbinds its names
+  assert.strictEqual(code(() => a.lookup('frame/1')), 'ENOENT');
+  c.close();
+});

@@ -32,6 +32,7 @@ def library_version():
 
 KEEP = 1
 ZERO = 2
+EXCL = 8
 
 
 class Error(OSError):
@@ -62,6 +63,13 @@ def _name(name):
     if b"\0" in b:
         raise _error("name", -_errno.EINVAL)
     return b
+
+
+def _bname(name):
+    """A block name (1 to 255 bytes of A-Z a-z 0-9 . _ : / -)."""
+    if not isinstance(name, str):
+        raise TypeError("block names are str")
+    return name.encode()
 
 
 def _u64(what, v):
@@ -194,6 +202,60 @@ class Arena:
         _check("stats", rc)
         return _stats_dict(s)
 
+    def alloc_named(self, name, size, excl=False):
+        """Finds the block bound to name, or allocates a kept block of size
+        bytes and binds name to it, atomically: (off, created). excl: a
+        bound name raises EEXIST instead."""
+        off = ctypes.c_uint64()
+        with self._client._lock:
+            rc = lib.ofa_alloc_named(self._handle("alloc_named"), _bname(name), _u64("size", size),
+                                     EXCL if excl else 0, ctypes.byref(off))
+        _check("alloc_named", rc)
+        return off.value, rc == 1
+
+    def bind_name(self, name, off):
+        """Binds name to the live kept block at off."""
+        with self._client._lock:
+            rc = lib.ofa_name_bind(self._handle("bind_name"), _bname(name), _u64("offset", off))
+        _check("bind_name", rc)
+
+    def unbind_name(self, name):
+        """Unbinds name (the block stays)."""
+        with self._client._lock:
+            rc = lib.ofa_name_unbind(self._handle("unbind_name"), _bname(name))
+        _check("unbind_name", rc)
+
+    def lookup(self, name):
+        """The block bound to name: (off, size); ENOENT if none."""
+        off, size = ctypes.c_uint64(), ctypes.c_uint64()
+        with self._client._lock:
+            rc = lib.ofa_lookup(self._handle("lookup"), _bname(name), ctypes.byref(off),
+                                ctypes.byref(size))
+        _check("lookup", rc)
+        return off.value, size.value
+
+    def lookup_wait(self, name, timeout_ms=-1):
+        """As lookup, once name is bound (a bind wakes the wait: no polling),
+        or ETIMEDOUT after timeout_ms (negative: no limit). Waits on a
+        connection of its own, holding no lock of this one."""
+        self._handle("lookup_wait")
+        with Client(self._client._path) as c:
+            a = c.open_arena(self.name)
+            off, size = ctypes.c_uint64(), ctypes.c_uint64()
+            rc = lib.ofa_lookup_wait(a._a, _bname(name), int(timeout_ms), ctypes.byref(off),
+                                     ctypes.byref(size))
+            _check("lookup_wait", rc)
+            return off.value, size.value
+
+    def block_size(self, off):
+        """The size of the live block at off, as the arena rounded it."""
+        size = ctypes.c_uint64()
+        with self._client._lock:
+            rc = lib.ofa_block_size(self._handle("block_size"), _u64("offset", off),
+                                    ctypes.byref(size))
+        _check("block_size", rc)
+        return size.value
+
     def wait(self, off, expected, timeout_ms=-1):
         """Sleeps while the 32-bit word at off holds expected, until wake()
         on it from any process or timeout_ms passes (negative: no limit).
@@ -260,6 +322,7 @@ class Client:
         self._lock = threading.RLock()  # re-entered when a finalizer closes an arena
         self._arenas = weakref.WeakSet()
         self._c = None
+        self._path = path  # for lookup_wait's connection of its own
         c = ctypes.c_void_p()
         _check("connect", lib.ofa_connect(None if path is None else str(path).encode(),
                                           ctypes.byref(c)))
@@ -346,6 +409,20 @@ class Client:
                 _lib.libc.free(p)
             if cursor.value == 0:
                 return out
+
+    def names(self, arena):
+        """The names bound in an arena: dicts with name, off, size, uid, pid."""
+        p = ctypes.POINTER(_lib.NameInfo)()
+        n = ctypes.c_size_t()
+        with self._lock:
+            rc = lib.ofa_name_list(self._handle("names"), _name(arena), ctypes.byref(p),
+                                   ctypes.byref(n), None)
+        _check("names", rc)
+        try:
+            return [{"name": p[i].name.decode(), "off": p[i].off, "size": p[i].size,
+                     "uid": p[i].uid, "pid": p[i].pid} for i in range(n.value)]
+        finally:
+            _lib.libc.free(p)
 
     def daemon_stats(self):
         d = _lib.DaemonInfo()

@@ -47,6 +47,9 @@ DaemonInfo = _grown("DaemonInfo", [("version", ctypes.c_char * 32), ("uptime_s",
 BlockInfo = _grown("BlockInfo", [("off", c_u64), ("size", c_u64), ("kind", c_u32), ("pid", c_u32),
                                  ("client", c_u64)], 64)
 
+NameInfo = _grown("NameInfo", [("name", ctypes.c_char * 256), ("off", c_u64), ("size", c_u64),
+                               ("uid", c_u32), ("pid", ctypes.c_int32)], 384)
+
 
 def _candidates():
     env = os.environ.get("OFA_LIBRARY")
@@ -105,6 +108,13 @@ _protos = {
     "ofa_version_string": (c_char_p, []),
     "ofa_block_list": (c_int, [c_void_p, c_char_p, ctypes.c_uint, P(c_u64), P(P(BlockInfo)),
                                P(ctypes.c_size_t)]),
+    "ofa_alloc_named": (c_int, [c_void_p, c_char_p, c_u64, ctypes.c_uint, P(c_u64)]),
+    "ofa_name_bind": (c_int, [c_void_p, c_char_p, c_u64]),
+    "ofa_name_unbind": (c_int, [c_void_p, c_char_p]),
+    "ofa_lookup": (c_int, [c_void_p, c_char_p, P(c_u64), P(c_u64)]),
+    "ofa_lookup_wait": (c_int, [c_void_p, c_char_p, c_int, P(c_u64), P(c_u64)]),
+    "ofa_block_size": (c_int, [c_void_p, c_u64, P(c_u64)]),
+    "ofa_name_list": (c_int, [c_void_p, c_char_p, P(P(NameInfo)), P(ctypes.c_size_t), P(c_u64)]),
     "ofa_strerror": (c_char_p, [c_int]),
     "ofa_err_name": (c_char_p, [c_int]),
 }

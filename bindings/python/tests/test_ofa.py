@@ -277,3 +277,29 @@ def test_deadline_of_a_stopped_daemon(daemon):
     # The connection was dropped; the next call connects again and resumes.
     c.ping()
     c.close()
+
+
+def test_named_blocks(daemon):
+    with ofa.connect(daemon.socket) as c:
+        a = c.open_arena("t")
+        got = []
+        # The wait travels on a connection of its own: this one goes on.
+        t = threading.Thread(target=lambda: got.append(a.lookup_wait("frame/1", 60000)))
+        t.start()
+        off, created = a.alloc_named("frame/1", 100)
+        assert created
+        assert a.alloc_named("frame/1", 50) == (off, False)
+        assert code_of(a.alloc_named, "frame/1", 50, excl=True) == "EEXIST"
+        t.join()
+        assert got[0][0] == off and got[0][1] >= 100
+        assert a.lookup("frame/1") == got[0]
+        assert a.block_size(off) == got[0][1]
+        a.bind_name("alias", off)
+        assert [(n["name"], n["off"]) for n in c.names("t")] == [("alias", off), ("frame/1", off)]
+        a.unbind_name("alias")
+        assert code_of(a.lookup, "alias") == "ENOENT"
+        assert code_of(a.alloc_named, "bad name!", 8) == "EINVAL"
+        assert code_of(a.block_size, off + 8) == "EINVAL"
+        assert code_of(a.lookup_wait, "never", 50) == "ETIMEDOUT"
+        a.free(off)  # freeing the block unbinds its names
+        assert code_of(a.lookup, "frame/1") == "ENOENT"
