@@ -351,7 +351,9 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
         return rc;
     out->op = op;
     out->id = id;
-    if (op == 0 || op > PROTO_OP_MAX || n != proto__req_fields[op])
+    /* CREATE may carry the cache terms: 7 or 9 elements. */
+    if (op == 0 || op > PROTO_OP_MAX || proto__req_fields[op] == 0 ||
+        (n != proto__req_fields[op] && !(op == PROTO_OP_CREATE && n == 9)))
         return -EBADMSG;
 
     switch (op) {
@@ -365,6 +367,30 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
             rd_uint(&r, &out->u.create.max_bytes) != 0 || rd_u32(&r, &out->u.create.align) != 0 ||
             rd_u32(&r, &out->u.create.mode) != 0 || out->u.create.mode > 07777)
             return -EBADMSG;
+        out->u.create.private_default = 0;
+        out->u.create.cache_max = 0;
+        if (n == 9 &&
+            (rd_u32(&r, &out->u.create.private_default) != 0 || out->u.create.private_default > 2 ||
+             rd_uint(&r, &out->u.create.cache_max) != 0))
+            return -EBADMSG;
+        break;
+    case PROTO_OP_CACHE:
+        if (rd_u32(&r, &out->u.cache.arena) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_FILL:
+        if (rd_u32(&r, &out->u.fill.arena) != 0 || rd_uint(&r, &out->u.fill.size) != 0 ||
+            rd_u32(&r, &out->u.fill.count) != 0 || out->u.fill.count > PROTO_MAX_BATCH ||
+            rd_uint(&r, &out->u.fill.blocks) != 0 || rd_uint(&r, &out->u.fill.bytes) != 0)
+            return -EBADMSG;
+        break;
+    case PROTO_OP_DRAIN:
+        if (rd_u32(&r, &out->u.drain.arena) != 0 || rd_uint(&r, &out->u.drain.blocks) != 0 ||
+            rd_uint(&r, &out->u.drain.bytes) != 0)
+            return -EBADMSG;
+        rc = rd_list(d, &r, PROTO_MAX_BATCH, 0, &out->u.drain.offs, &out->u.drain.count);
+        if (rc != 0)
+            return rc;
         break;
     case PROTO_OP_DROP:
         if (rd_name(&r, &out->u.drop.name) != 0 || rd_bool(&r, &out->u.drop.force) != 0)
@@ -427,7 +453,7 @@ static int decode_req(struct proto_dec *d, const uint8_t *payload, size_t len,
     case PROTO_OP_ALLOC_N:
         if (rd_u32(&r, &out->u.alloc.arena) != 0 || rd_uint(&r, &out->u.alloc.size) != 0 ||
             rd_uint(&r, &out->u.alloc.align) != 0 || rd_u32(&r, &out->u.alloc.flags) != 0 ||
-            (out->u.alloc.flags & ~PROTO_ALLOC_KEEP))
+            (out->u.alloc.flags & ~PROTO_ALLOC_FLAGS))
             return -EBADMSG;
         out->u.alloc.count = 1;
         if (op == PROTO_OP_ALLOC_N &&
@@ -577,8 +603,8 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
         return -EBADMSG;
 
     if (out->err != PROTO_OK) {
-        /* No results, but FREE_N says how many offsets went first. */
-        if (op == PROTO_OP_FREE_N) {
+        /* No results, but FREE_N and DRAIN say how many offsets went first. */
+        if (op == PROTO_OP_FREE_N || op == PROTO_OP_DRAIN) {
             if (n != 4 || rd_u32(&r, &out->u.list.count) != 0 ||
                 out->u.list.count > PROTO_MAX_BATCH)
                 return -EBADMSG;
@@ -588,7 +614,7 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
         }
         return r.p == r.end ? 0 : -EBADMSG;
     }
-    if (op == 0 || op > PROTO_OP_MAX || n != proto__rep_fields[op])
+    if (op == 0 || op > PROTO_OP_MAX || proto__rep_fields[op] == 0 || n != proto__rep_fields[op])
         return -EBADMSG;
 
     switch (op) {
@@ -610,9 +636,16 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
             return -EBADMSG;
         break;
     case PROTO_OP_ALLOC_N:
+    case PROTO_OP_FILL:
         rc = rd_list(d, &r, PROTO_MAX_BATCH, 1, &out->u.list.offs, &out->u.list.count);
         if (rc != 0)
             return rc;
+        break;
+    case PROTO_OP_CACHE:
+        if (rd_bool(&r, &out->u.cache.private_default) != 0 ||
+            rd_uint(&r, &out->u.cache.cache_max) != 0 || rd_u32(&r, &out->u.cache.slot) != 0 ||
+            rd_u32(&r, &out->u.cache.ticket) != 0)
+            return -EBADMSG;
         break;
     case PROTO_OP_PAGES:
         rc = rd_list(d, &r, PROTO_MAX_PAGES, 0, &out->u.list.offs, &out->u.list.count);
@@ -620,6 +653,7 @@ static int decode_rep(struct proto_dec *d, const uint8_t *payload, size_t len,
             return rc;
         break;
     case PROTO_OP_FREE_N:
+    case PROTO_OP_DRAIN:
         if (rd_u32(&r, &out->u.list.count) != 0 || out->u.list.count > PROTO_MAX_BATCH)
             return -EBADMSG;
         out->u.list.offs = NULL;
@@ -710,7 +744,7 @@ int proto_decode_req(struct proto_dec *d, const uint8_t *payload, size_t len, st
         uint64_t size, align;
 
         if (rd_uint(&r, &id) != 0 || rd_u32(&r, &arena) != 0 || rd_uint(&r, &size) != 0 ||
-            rd_uint(&r, &align) != 0 || rd_u32(&r, &flags) != 0 || (flags & ~PROTO_ALLOC_KEEP) ||
+            rd_uint(&r, &align) != 0 || rd_u32(&r, &flags) != 0 || (flags & ~PROTO_ALLOC_FLAGS) ||
             r.p != r.end)
             break;
         out->op = PROTO_OP_ALLOC;

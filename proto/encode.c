@@ -199,6 +199,11 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         if (r->u.free_n.count > PROTO_MAX_BATCH || (r->u.free_n.count && !r->u.free_n.offs))
             return -EINVAL;
         room = LIST_OVERHEAD + LIST_ENTRY_MAX * (size_t)r->u.free_n.count;
+    } else if (r->op == PROTO_OP_DRAIN) {
+        if (r->u.drain.count > PROTO_MAX_BATCH || (r->u.drain.count && !r->u.drain.offs))
+            return -EINVAL;
+        /* Its head holds two more uint 64 than FREE_N's. */
+        room = LIST_OVERHEAD + 2 * LIST_ENTRY_MAX + LIST_ENTRY_MAX * (size_t)r->u.drain.count;
     }
     h = frame_room(b, room);
     if (!h)
@@ -210,7 +215,7 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
     switch (r->op) {
     case PROTO_OP_ALLOC:
     case PROTO_OP_ALLOC_N:
-        if (r->u.alloc.flags & ~PROTO_ALLOC_KEEP)
+        if (r->u.alloc.flags & ~PROTO_ALLOC_FLAGS)
             return -EINVAL;
         if (r->op == PROTO_OP_ALLOC_N && r->u.alloc.count > PROTO_MAX_BATCH)
             return -EINVAL;
@@ -256,16 +261,46 @@ int proto_encode_req(struct proto_buf *b, const struct proto_req *r)
         p = put_uint(p, r->u.hello.version);
         p = put_uint(p, r->u.hello.max_msg);
         break;
-    case PROTO_OP_CREATE:
+    case PROTO_OP_CREATE: {
+        /* The cache terms travel only when set, so that a plain CREATE
+         * keeps its 7 elements. */
+        int terms = r->u.create.private_default != 0 || r->u.create.cache_max != 0;
+
         rc = proto_name_check(r->u.create.name.ptr, r->u.create.name.len);
-        if (rc != 0 || r->u.create.mode > 07777)
+        if (rc != 0 || r->u.create.mode > 07777 || r->u.create.private_default > 2)
             return -EINVAL;
-        p = put_head(p, 7, r->op, r->id);
+        p = put_head(p, terms ? 9 : 7, r->op, r->id);
         p = put_str(p, &r->u.create.name);
         p = put_uint(p, r->u.create.page_size);
         p = put_uint(p, r->u.create.max_bytes);
         p = put_uint(p, r->u.create.align);
         p = put_uint(p, r->u.create.mode);
+        if (terms) {
+            p = put_uint(p, r->u.create.private_default);
+            p = put_uint(p, r->u.create.cache_max);
+        }
+        break;
+    }
+    case PROTO_OP_CACHE:
+        p = put_head(p, 3, r->op, r->id);
+        p = put_uint(p, r->u.cache.arena);
+        break;
+    case PROTO_OP_FILL:
+        if (r->u.fill.count > PROTO_MAX_BATCH)
+            return -EINVAL;
+        p = put_head(p, 7, r->op, r->id);
+        p = put_uint(p, r->u.fill.arena);
+        p = put_uint(p, r->u.fill.size);
+        p = put_uint(p, r->u.fill.count);
+        p = put_uint(p, r->u.fill.blocks);
+        p = put_uint(p, r->u.fill.bytes);
+        break;
+    case PROTO_OP_DRAIN:
+        p = put_head(p, 6, r->op, r->id);
+        p = put_uint(p, r->u.drain.arena);
+        p = put_uint(p, r->u.drain.blocks);
+        p = put_uint(p, r->u.drain.bytes);
+        p = put_list(p, r->u.drain.offs, r->u.drain.count, 0);
         break;
     case PROTO_OP_DROP:
         rc = proto_name_check(r->u.drop.name.ptr, r->u.drop.name.len);
@@ -388,7 +423,8 @@ static int encode_blocks_rep(struct proto_buf *b, const struct proto_rep *r)
 /* ALLOC_N and PAGES replies with err 0. */
 static __attribute__((noinline)) int encode_list_rep(struct proto_buf *b, const struct proto_rep *r)
 {
-    uint32_t max = r->op == PROTO_OP_ALLOC_N ? PROTO_MAX_BATCH : PROTO_MAX_PAGES;
+    int blocks = r->op == PROTO_OP_ALLOC_N || r->op == PROTO_OP_FILL;
+    uint32_t max = blocks ? PROTO_MAX_BATCH : PROTO_MAX_PAGES;
     uint8_t *h, *p;
 
     if (r->op == PROTO_OP_BLOCKS)
@@ -401,9 +437,9 @@ static __attribute__((noinline)) int encode_list_rep(struct proto_buf *b, const 
         return -ENOMEM;
     p = put_head(h + PROTO_HEADER_LEN, 4, r->op, r->id);
     *p++ = PROTO_OK;
-    p = put_list(p, r->u.list.offs, r->u.list.count, r->op == PROTO_OP_ALLOC_N);
+    p = put_list(p, r->u.list.offs, r->u.list.count, blocks);
     if (!p)
-        return -EINVAL; /* a 0 offset in an ALLOC_N reply */
+        return -EINVAL; /* a 0 offset in an ALLOC_N or FILL reply */
     frame_commit(b, h, p);
     return 0;
 }
@@ -534,6 +570,8 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
                    ? encode_list_rep(b, r)
                : r->op == PROTO_OP_NAMES ? encode_names_rep(b, r)
                                          : encode_record_rep(b, r);
+    if (r->err == PROTO_OK && r->op == PROTO_OP_FILL)
+        return encode_list_rep(b, r);
     /* Every other reply fits in FIXED_MAX. */
     h = frame_room(b, FIXED_MAX);
     if (!h)
@@ -542,8 +580,8 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
 
     if (r->err != PROTO_OK) {
         /* [op, id, err], any op (the server answers unknown ones too);
-         * FREE_N's count travels with its errors. */
-        int fcount = r->op == PROTO_OP_FREE_N;
+         * FREE_N's and DRAIN's count travels with their errors. */
+        int fcount = r->op == PROTO_OP_FREE_N || r->op == PROTO_OP_DRAIN;
 
         if (fcount && r->u.list.count > PROTO_MAX_BATCH)
             return -EINVAL;
@@ -585,6 +623,7 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         p = put_uint(p, r->u.session.secret);
         break;
     case PROTO_OP_FREE_N:
+    case PROTO_OP_DRAIN:
         if (r->u.list.count > PROTO_MAX_BATCH)
             return -EINVAL;
         p = put_head(p, 4, r->op, r->id);
@@ -621,6 +660,15 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         p = put_head(p, 4, r->op, r->id);
         *p++ = PROTO_OK;
         p = put_uint(p, r->u.named.size);
+    case PROTO_OP_CACHE:
+        if (r->u.cache.private_default > 1)
+            return -EINVAL;
+        p = put_head(p, 7, r->op, r->id);
+        *p++ = PROTO_OK;
+        p = put_uint(p, r->u.cache.private_default);
+        p = put_uint(p, r->u.cache.cache_max);
+        p = put_uint(p, r->u.cache.slot);
+        p = put_uint(p, r->u.cache.ticket);
         break;
     case PROTO_OP_OPEN:
         if (r->u.open.writable > 1)

@@ -147,6 +147,9 @@ const uint8_t proto__req_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_SESSION] = 2, /* op id */
     [PROTO_OP_RESUME] = 4,  /* op id session secret */
     [PROTO_OP_BYE] = 2,     /* op id */
+    [PROTO_OP_CACHE] = 3,   /* op id arena */
+    [PROTO_OP_FILL] = 7,    /* op id arena size count blocks bytes */
+    [PROTO_OP_DRAIN] = 6,   /* op id arena blocks bytes [off...] */
 };
 
 const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
@@ -178,6 +181,9 @@ const uint8_t proto__rep_fields[PROTO_OP_MAX + 1] = {
     [PROTO_OP_SESSION] = 5, /* op id err session secret */
     [PROTO_OP_RESUME] = 3,  /* op id err */
     [PROTO_OP_BYE] = 3,     /* op id err */
+    [PROTO_OP_CACHE] = 7,   /* op id err private cache_max slot ticket */
+    [PROTO_OP_FILL] = 4,    /* op id err [off...] */
+    [PROTO_OP_DRAIN] = 4,   /* op id err count (also when err != 0) */
 };
 
 /* Indexed by wire code. */
@@ -293,6 +299,7 @@ static const char *const op_names[PROTO_OP_MAX + 1] = {
     [PROTO_OP_LOOKUP_WAIT] = "LOOKUP_WAIT", [PROTO_OP_NAMES] = "NAMES",
     [PROTO_OP_BLOCK_SIZE] = "BLOCK_SIZE",
     [PROTO_OP_SESSION] = "SESSION", [PROTO_OP_RESUME] = "RESUME", [PROTO_OP_BYE] = "BYE",
+    [PROTO_OP_CACHE] = "CACHE",   [PROTO_OP_FILL] = "FILL",     [PROTO_OP_DRAIN] = "DRAIN",
 };
 
 const char *proto_op_name(uint32_t op)

@@ -15,11 +15,12 @@
  * (replies come in request order; ids let a client pipeline), err is a
  * PROTO_E* wire code (never an errno number: those differ between systems).
  *
- * File descriptors: a PAGE reply with err 0 carries one file descriptor
+ * File descriptors: a PAGE or CACHE reply with err 0 carries one file descriptor
  * (SCM_RIGHTS). The server attaches it to a sendmsg() whose bytes include the
  * first byte of that reply's frame (or an earlier byte), so it always arrives
  * no later than the frame. A client keeps received descriptors in arrival
- * order and gives the next one to each successful PAGE reply it decodes.
+ * order and gives the next one to each successful PAGE or CACHE reply it
+ * decodes.
  */
 #ifndef OFA_PROTO_H
 #define OFA_PROTO_H
@@ -77,7 +78,10 @@ enum proto_op {
     PROTO_OP_SESSION = 28, /* make this connection's session resumable: its id, secret */
     PROTO_OP_RESUME = 29,  /* take over a session whose connection was lost */
     PROTO_OP_BYE = 30,     /* end the session now (its blocks freed), then close */
-    PROTO_OP_MAX = 30      /* ops in 1..MAX with no field count are unknown */
+    PROTO_OP_CACHE = 31,   /* a handle's cache terms, with the arena's control page fd */
+    PROTO_OP_FILL = 32,    /* private blocks of one size for the client's cache */
+    PROTO_OP_DRAIN = 33,   /* private blocks back from the client's cache */
+    PROTO_OP_MAX = 33      /* ops in 1..MAX with no field count are unknown */
 };
 
 /*
@@ -123,7 +127,12 @@ enum proto_err {
     PROTO_ERR_MAX = 16 /* codes in 1..MAX without a line in the map are unknown */
 };
 
-#define PROTO_ALLOC_KEEP 1u /* request flag: the block belongs to the arena (OFA_KEEP) */
+/* ALLOC / ALLOC_N request flags (the values of the OFA_ flags of the same names). */
+#define PROTO_ALLOC_KEEP    1u  /* the block belongs to the arena (OFA_KEEP) */
+#define PROTO_ALLOC_PRIVATE 4u  /* only the allocating session may free it */
+#define PROTO_ALLOC_SHARED  16u /* an ordinary block, in an arena whose default is private */
+#define PROTO_ALLOC_FLAGS   (PROTO_ALLOC_KEEP | PROTO_ALLOC_PRIVATE | PROTO_ALLOC_SHARED)
+
 #define PROTO_BLOCKS_FREE 1u /* BLOCKS request flag: list free chunks too */
 
 /* BLOCKS entries: [off, size, kind, pid, client], kind one of these. */
@@ -150,6 +159,9 @@ struct proto_arena_info {
     uint64_t page_size, max_bytes;
     uint64_t pages, bytes_reserved, bytes_live, blocks_live, free_chunks, largest_free;
     uint64_t allocs, frees, alloc_failures;
+    uint32_t private_default;             /* 1: ALLOC without KEEP or SHARED makes private blocks */
+    uint64_t cache_max;                   /* bytes one handle's client cache may hold */
+    uint64_t blocks_cached, bytes_cached; /* in client caches, as the clients last said */
 };
 
 /* One bound name (NAMES). */
@@ -187,6 +199,9 @@ struct proto_req {
             struct proto_str name;
             uint64_t page_size, max_bytes; /* 0: the daemon's default */
             uint32_t align, mode;          /* 0: the daemon's default */
+            /* Sent (9 elements instead of 7) when either is not 0. */
+            uint32_t private_default; /* 0: the daemon's default; 1 private; 2 shared */
+            uint64_t cache_max;       /* 0: the daemon's default */
         } create;
         struct { struct proto_str name; uint32_t force; } drop;
         struct { struct proto_str name; } open, stats, validate, names;
@@ -206,6 +221,16 @@ struct proto_req {
         /* offs points into the decoder's scratch, valid until its next use */
         struct { uint32_t arena; const uint64_t *offs; uint32_t count; } free_n;
         struct { uint64_t session, secret; } resume;
+        struct { uint32_t arena; } cache;
+        /* FILL: count private blocks of size; DRAIN: give offs back. Both say
+         * what the client's cache holds once the exchange is done. */
+        struct { uint32_t arena; uint64_t size; uint32_t count; uint64_t blocks, bytes; } fill;
+        struct {
+            uint32_t arena;
+            uint64_t blocks, bytes;
+            const uint64_t *offs; /* as free_n's */
+            uint32_t count;
+        } drain;
     } u;
 };
 
@@ -226,6 +251,9 @@ struct proto_rep {
          *         then, offs unused); PAGES: the page bases. */
         struct { const uint64_t *offs; uint32_t count; } list;
         struct { uint64_t base, len; uint32_t writable; } page;
+        /* CACHE: comes with the arena's control page fd (read-only); the
+         * cache may serve while word `slot` of that page equals `ticket`. */
+        struct { uint32_t private_default; uint64_t cache_max; uint32_t slot, ticket; } cache;
         struct proto_arena_info stats;
         struct { const struct proto_arena_info *v; uint32_t count; } arenas;
         struct proto_daemon_info daemon;

@@ -27,6 +27,7 @@ enum kind {
     K_MODE,    /* uint32_t <= 07777 */
     K_U64,     /* uint64_t */
     K_OPTNAME, /* struct proto_str, an arena name or empty */
+    K_BOOL,    /* uint32_t, 0 or 1 */
 };
 
 struct field {
@@ -60,6 +61,10 @@ static const struct field arena_fields[] = {
     A("allocs", K_U64, allocs),
     A("frees", K_U64, frees),
     A("alloc_failures", K_U64, alloc_failures),
+    A("private", K_BOOL, private_default),
+    A("cache_max", K_U64, cache_max),
+    A("blocks_cached", K_U64, blocks_cached),
+    A("bytes_cached", K_U64, bytes_cached),
 };
 
 static const struct field daemon_fields[] = {
@@ -123,8 +128,9 @@ static int valid(const struct field *f, size_t n, const void *rec)
                 return -EINVAL;
             break;
         case K_MODE:
+        case K_BOOL:
             memcpy(&u, at, sizeof(u));
-            if (u > 07777)
+            if (u > (f[i].kind == K_MODE ? 07777u : 1u))
                 return -EINVAL;
             break;
         default:
@@ -174,6 +180,7 @@ static int pack(msgpack_packer *pk, const struct field *f, size_t n, const void 
             break;
         case K_U32:
         case K_MODE:
+        case K_BOOL:
             memcpy(&u32, at, sizeof(u32));
             rc = msgpack_pack_uint32(pk, u32);
             break;
@@ -251,11 +258,12 @@ static int parse(const msgpack_object *o, const struct field *f, size_t n, void 
             break;
         }
         case K_U32:
-        case K_MODE: {
+        case K_MODE:
+        case K_BOOL: {
             uint32_t u;
+            uint64_t max = f[j].kind == K_MODE ? 07777u : f[j].kind == K_BOOL ? 1u : UINT32_MAX;
 
-            if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-                v->via.u64 > (f[j].kind == K_MODE ? 07777u : UINT32_MAX))
+            if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > max)
                 return -EPROTO;
             u = (uint32_t)v->via.u64;
             memcpy(at, &u, sizeof(u));
