@@ -18,6 +18,12 @@
  * callback (page_released), which punches and closes the memfd: on free, on
  * owner release (a handle closed, a client gone), and all of them on drop.
  *
+ * Private blocks: a handle allocates them through a second heap owner marked
+ * in opriv; session.c refuses (-EACCES) a free of such a block by a session
+ * that does not hold that owner's handle. The arena's control page (ctl.c) is
+ * made for the first client cache and removed with the arena, which zeroes
+ * every cache's word first.
+ *
  * Offsets: every page's base comes from one daemon-wide counter,
  * registry->next_base, that only grows (heap_page_add_at with it as the
  * floor). So no two arenas ever hand out the same offset, and an offset of a
@@ -111,6 +117,9 @@ static void arena_destroy(struct arena *a)
     names_fini(&a->names);
     heap_destroy(a->heap);
     pagemap_free(&a->pages);
+    /* Caches on this arena stop serving before its pages go. */
+    ctl_destroy(a->ctl);
+    free(a->opriv);
     free(a);
 }
 
@@ -185,6 +194,8 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
     a->page_size = p->page_size;
     a->max_bytes = p->max_bytes;
     a->align = p->align;
+    a->private_default = p->private_default;
+    a->cache_max = p->cache_max;
     a->reg = r;
     names_init(&a->names);
     r->slots[slot] = a;
@@ -215,6 +226,8 @@ static int create_configured(struct registry *r, const struct cfg_arena *ca, str
         .mode = ca->mode,
         .uid = ca->uid,
         .gid = ca->gid,
+        .private_default = ca->private_default,
+        .cache_max = ca->cache_max,
     };
 
     return reg_create(r, &p, out);
@@ -232,6 +245,13 @@ static void update_configured(struct arena *a, const struct cfg_arena *ca)
         log_warning("reload: align of an existing arena cannot change arena=%s align=%u "
                     "wanted=%u",
                     a->name, a->align, ca->align);
+    if (ca->private_default != a->private_default || ca->cache_max != a->cache_max) {
+        /* New cache terms apply to handles that ask for them from now on. */
+        a->private_default = ca->private_default;
+        a->cache_max = ca->cache_max;
+        log_notice("arena updated arena=%s private=%d cache_max=%llu", a->name,
+                   a->private_default, (unsigned long long)a->cache_max);
+    }
     if (ca->mode != a->mode || ca->uid != a->uid || ca->gid != a->gid) {
         const struct registry *r = a->reg;
         const char *why = NULL;
@@ -568,15 +588,56 @@ int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off,
     return names_bind(&a->names, name, len, off, uid, pid, max);
 }
 
+int arena_private_owner(const struct arena *a, uint64_t off, uint32_t *owner)
+{
+    if (__builtin_expect(a->npriv == 0, 1))
+        return 0;
+    if (heap_block_owner(a->heap, off, owner) < 0)
+        return 0; /* not a live block: the free says so */
+    return *owner < a->opriv_cap && a->opriv[*owner] != 0;
+}
+
 int arena_owner_new(struct arena *a, uint32_t *owner)
 {
     return heap_owner_new(a->heap, owner);
+}
+
+int arena_owner_new_private(struct arena *a, uint32_t *owner)
+{
+    uint32_t id;
+    int rc;
+
+    rc = heap_owner_new(a->heap, &id);
+    if (rc < 0)
+        return rc;
+    if (id >= a->opriv_cap) {
+        uint32_t cap = a->opriv_cap ? a->opriv_cap : 16;
+        uint8_t *v;
+        while (cap <= id)
+            cap *= 2;
+        v = realloc(a->opriv, cap);
+        if (v == NULL) {
+            heap_owner_release(a->heap, id, page_released, a);
+            return -ENOMEM;
+        }
+        memset(v + a->opriv_cap, 0, cap - a->opriv_cap);
+        a->opriv = v;
+        a->opriv_cap = cap;
+    }
+    a->opriv[id] = 1;
+    a->npriv++;
+    *owner = id;
+    return 0;
 }
 
 void arena_owner_release(struct arena *a, uint32_t owner)
 {
     uint64_t n = heap_owner_blocks(a->heap, owner);
 
+    if (owner < a->opriv_cap && a->opriv[owner] != 0) {
+        a->opriv[owner] = 0;
+        a->npriv--;
+    }
     heap_owner_release(a->heap, owner, page_released, a);
     a->blocks -= n;
     a->reg->blocks_live -= n;
@@ -587,6 +648,21 @@ int arena_page_fd(const struct arena *a, uint64_t base)
     const struct page_ent *e = pagemap_find(&a->pages, base);
 
     return e != NULL ? e->fd : -ENOENT;
+}
+
+int arena_ctl(struct arena *a, struct ctl **out)
+{
+    int rc;
+
+    if (a->ctl == NULL) {
+        rc = ctl_create(&a->ctl);
+        if (rc < 0) {
+            log_warning("control page not made arena=%s err=%s", a->name, log_errname(rc));
+            return rc;
+        }
+    }
+    *out = a->ctl;
+    return 0;
 }
 
 int arena_page_open(struct arena *a, uint64_t off, bool writable, uint64_t *base, uint64_t *len)

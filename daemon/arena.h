@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "heap.h"
 #include "pagemap.h"
 #include "names.h"
@@ -43,6 +44,8 @@ struct arena_params {
     const char *name;
     uint64_t page_size, max_bytes;
     uint32_t align, mode, uid, gid;
+    bool private_default; /* ALLOC without KEEP or SHARED makes private blocks */
+    uint64_t cache_max;   /* bytes one handle's client cache may hold (0: none) */
 };
 
 
@@ -61,6 +64,17 @@ struct arena {
     uint64_t reserved;    /* bytes of its pages, held or being made */
     struct pagemap pages; /* base -> memfd (pagemap.c) */
     struct names names; /* names bound to its kept blocks; lookups waiting */
+
+    /* Private blocks. A private block is owned by a private owner: a heap
+     * owner id whose entry in opriv is 1 (0 for ordinary owners), one per
+     * handle that made private blocks. npriv counts private owners, so that
+     * frees in an arena without any skip the owner lookup. */
+    bool private_default;
+    uint64_t cache_max;
+    uint8_t *opriv;
+    uint32_t opriv_cap, npriv;
+    uint64_t blocks_cached, bytes_cached; /* what client caches said they hold */
+    struct ctl *ctl;                      /* control page, made for the first cache; NULL before */
 };
 
 struct registry {
@@ -212,9 +226,20 @@ static inline uint64_t arena_block_size(const struct arena *a, uint64_t off)
 int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off, uint32_t uid,
                     int32_t pid, uint32_t max);
 
-/* Owners: one per session handle. arena_owner_new returns 0 or -ENOMEM. */
+/* 1 and *owner when off starts a live private block; else 0. O(1), and
+ * no lookup at all while the arena has no private owner. */
+int arena_private_owner(const struct arena *a, uint64_t off, uint32_t *owner);
+
+/* Owners: one per session handle, and one more for its private blocks
+ * (which only the session holding that handle may free: session.c checks).
+ * Each returns 0 or -ENOMEM. */
 int arena_owner_new(struct arena *a, uint32_t *owner);
+int arena_owner_new_private(struct arena *a, uint32_t *owner);
 void arena_owner_release(struct arena *a, uint32_t owner);
+
+/* The arena's control page, made on first use. 0, or the errors of
+ * ctl_create. */
+int arena_ctl(struct arena *a, struct ctl **out);
 static inline uint64_t arena_owner_blocks(const struct arena *a, uint32_t owner)
 {
     return heap_owner_blocks(a->heap, owner);

@@ -249,6 +249,22 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
         rc = cfg_parse_mode(val, &a->mode);
         if (rc < 0)
             set_err(err, errlen, "bad mode '%s' (octal, at most 0777)", val);
+    } else if (strcmp(key, "private") == 0) {
+        bit = CFG_A_PRIVATE;
+        rc = 0;
+        if (strcmp(val, "yes") == 0 || strcmp(val, "true") == 0 || strcmp(val, "1") == 0)
+            a->private_default = true;
+        else if (strcmp(val, "no") == 0 || strcmp(val, "false") == 0 || strcmp(val, "0") == 0)
+            a->private_default = false;
+        else
+            rc = -EINVAL;
+        if (rc < 0)
+            set_err(err, errlen, "bad private '%s' (yes or no)", val);
+    } else if (strcmp(key, "cache_max") == 0) {
+        bit = CFG_A_CACHE_MAX;
+        rc = proto_parse_size(val, &a->cache_max);
+        if (rc < 0)
+            set_err(err, errlen, "bad cache_max '%s' (a size such as 256K or 1M; 0 for none)", val);
     } else if (strcmp(key, "owner") == 0) {
         uint32_t pgid;
         bit = CFG_A_OWNER;
@@ -879,6 +895,8 @@ int cfg_finish(struct cfg *c, uid_t uid, gid_t gid, char *err, size_t errlen)
             a->align = c->default_align;
         if (!(a->set & CFG_A_MODE))
             a->mode = CFG_DEFAULT_MODE;
+        if (!(a->set & CFG_A_CACHE_MAX))
+            a->cache_max = CFG_DEFAULT_CACHE_MAX;
         if (!(a->set & CFG_A_OWNER))
             a->uid = (uint32_t)uid;
         if (!(a->set & CFG_A_GROUP)) {

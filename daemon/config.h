@@ -33,6 +33,8 @@ enum {
     CFG_A_MODE = 1u << 3,
     CFG_A_OWNER = 1u << 4,
     CFG_A_GROUP = 1u << 5,
+    CFG_A_PRIVATE = 1u << 6,
+    CFG_A_CACHE_MAX = 1u << 7,
 };
 
 struct cfg_arena {
@@ -43,7 +45,9 @@ struct cfg_arena {
     uint32_t align; /* power of two in [8, 4096] */
     uint32_t mode;  /* <= 0777 */
     uint32_t uid, gid;
-    unsigned line; /* line of its section in the file; 0 for a flag */
+    bool private_default; /* blocks are private unless asked otherwise */
+    uint64_t cache_max;   /* bytes one handle's client cache may hold */
+    unsigned line;        /* line of its section in the file; 0 for a flag */
 };
 
 struct cfg {
@@ -110,6 +114,7 @@ struct cfg {
 #define CFG_DEFAULT_PAGE_SIZE   (16ull << 20)
 #define CFG_DEFAULT_MAX_BYTES   (1ull << 30)
 #define CFG_DEFAULT_ALIGN       64u
+#define CFG_DEFAULT_CACHE_MAX   (1ull << 20)
 #define CFG_DEFAULT_ARENA       "default"
 /* Where clients look for ofad: ofaclient.h's, which users build against. */
 #define CFG_DEFAULT_SOCKET      OFA_DEFAULT_SOCKET
@@ -151,7 +156,7 @@ int cfg_load_string(struct cfg *c, const char *text, const char *name, char *err
 
 /*
  * Parses NAME[,page_size=SIZE][,max=SIZE][,align=N][,mode=OCTAL][,owner=USER]
- * [,group=GROUP]. Returns 0, or -EINVAL with a message in err.
+ * [,group=GROUP][,private=yes|no][,cache_max=SIZE]. Returns 0, or -EINVAL with a message in err.
  */
 int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, size_t errlen);
 

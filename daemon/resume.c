@@ -73,9 +73,18 @@ void handles_release(struct sessions *ss, struct handle *v, uint32_t cap)
         if (!h->used)
             continue;
         a = reg_get(ss->reg, h->slot, h->gen);
-        if (a != NULL)
+        if (a != NULL) {
             arena_owner_release(a, h->owner);
-        h->used = false;
+            /* Its private blocks, its client cache's control word and
+             * share of the cached figures go with it. */
+            if (h->has_powner)
+                arena_owner_release(a, h->powner);
+            if (h->ctl_slot != 0 && a->ctl != NULL)
+                ctl_slot_put(a->ctl, h->ctl_slot);
+            a->blocks_cached -= h->cblocks;
+            a->bytes_cached -= h->cbytes;
+        }
+        memset(h, 0, sizeof(*h));
     }
 }
 

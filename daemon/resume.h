@@ -66,8 +66,9 @@ void resume_end(struct rsess *rs, const char *why);
 /* True when req op changes state (its reply is kept for a resend). */
 static inline bool resume_keeps(uint32_t op)
 {
-    /* CREATE .. FREE_N; ALLOC_NAMED, NAME_BIND, NAME_UNBIND */
-    return (op >= 3 && op <= 10) || (op >= 21 && op <= 23);
+    /* CREATE .. FREE_N; ALLOC_NAMED, NAME_BIND, NAME_UNBIND; a client
+     * cache's FILL and DRAIN */
+    return (op >= 3 && op <= 10) || (op >= 21 && op <= 23) || op == 32 || op == 33;
 }
 
 /* Keeps the reply bytes p[0..n) of request (op, id). Returns 0, -ENOMEM

@@ -71,6 +71,11 @@
  * ofactl always gets in. A connection that has not sent HELLO within
  * handshake_timeout seconds is closed (session_tick).
  *
+ * Client caches: CACHE gives a writable handle a slot in its arena's
+ * control page and the page's descriptor (queued like a PAGE reply's);
+ * FILL and DRAIN are ALLOC_N and FREE_N of private blocks that also carry
+ * the cache's level, kept per handle for the arena record's cached figures.
+ *
  * Errors: a request that fails gets an error reply and the session goes on.
  * A frame that cannot be trusted (malformed, oversized, before HELLO) gets an
  * error reply if it can be addressed, then the session closes: its handles
@@ -221,8 +226,11 @@ static uint64_t handles_blocks(const struct registry *reg, const struct handle *
 
     for (uint32_t i = 0; i < cap; i++) {
         struct arena *a;
-        if (v[i].used && (a = reg_get(reg, v[i].slot, v[i].gen)) != NULL)
+        if (v[i].used && (a = reg_get(reg, v[i].slot, v[i].gen)) != NULL) {
             n += arena_owner_blocks(a, v[i].owner);
+            if (v[i].has_powner)
+                n += arena_owner_blocks(a, v[i].powner);
+        }
     }
     return n;
 }
@@ -622,6 +630,8 @@ static int op_create(struct session *s, const struct proto_req *q)
     p.max_bytes = q->u.create.max_bytes ? q->u.create.max_bytes : c->default_max_bytes;
     p.align = q->u.create.align ? q->u.create.align : c->default_align;
     p.mode = q->u.create.mode ? q->u.create.mode : CFG_DEFAULT_MODE;
+    p.private_default = q->u.create.private_default == 1;
+    p.cache_max = q->u.create.cache_max ? q->u.create.cache_max : CFG_DEFAULT_CACHE_MAX;
     p.uid = s->cred.uid;
     p.gid = s->cred.gid;
     rc = s->privileged ? 0 : create_quota(s, &p);
@@ -697,6 +707,9 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
         return rc;
     h->slot = a->slot;
     h->gen = a->gen;
+    h->has_powner = false;
+    h->ctl_slot = 0;
+    h->cblocks = h->cbytes = 0;
     h->writable = (acc & ACC_W) != 0;
     h->used = true;
     s->handles_used++;
@@ -714,16 +727,12 @@ static int op_close(struct session *s, const struct proto_req *q)
 {
     uint32_t id = q->u.close.arena;
     struct handle *h;
-    struct arena *a;
 
     if (id >= s->handles_cap || !s->handles[id].used)
         return -EBADF;
     h = &s->handles[id];
     /* Closing a handle whose arena was dropped succeeds: it only forgets it. */
-    a = reg_get(s->reg, h->slot, h->gen);
-    if (a != NULL)
-        arena_owner_release(a, h->owner);
-    h->used = false;
+    handles_release(s->set, h, 1);
     s->handles_used--;
     return 0;
 }
@@ -870,12 +879,50 @@ fail:
     return rc;
 }
 
+/* Frees off through handle h, unless it is a private block of another
+ * session: those belong to the powner of a handle this session does not
+ * hold (its other handles on the same arena are its own). -EACCES then,
+ * else as arena_free. */
+static int free_one(struct session *s, struct handle *h, struct arena *a, uint64_t off)
+{
+    uint32_t owner;
+
+    if (__builtin_expect(arena_private_owner(a, off, &owner), 0) &&
+        !(h->has_powner && h->powner == owner)) {
+        bool mine = false;
+        for (uint32_t i = 0; i < s->handles_cap && !mine; i++) {
+            const struct handle *o = &s->handles[i];
+            mine = o->used && o->has_powner && o->powner == owner && o->slot == h->slot &&
+                   o->gen == h->gen;
+        }
+        if (!mine)
+            return -EACCES;
+    }
+    return arena_free(a, off);
+}
+
+/* The owner of h's private blocks, made on first use. 0 or -ENOMEM. */
+static int handle_powner(struct handle *h, struct arena *a)
+{
+    int rc;
+
+    if (__builtin_expect(h->has_powner, 1))
+        return 0;
+    rc = arena_owner_new_private(a, &h->powner);
+    if (rc < 0)
+        return rc;
+    h->has_powner = true;
+    return 0;
+}
+
 static int op_alloc(struct session *s, const struct proto_req *q, struct proto_rep *r)
 {
     struct sessions *ss = s->set;
     uint32_t count = q->op == PROTO_OP_ALLOC ? 1 : q->u.alloc.count;
-    bool keep = (q->u.alloc.flags & PROTO_ALLOC_KEEP) != 0;
+    uint32_t flags = q->u.alloc.flags;
+    bool keep = (flags & PROTO_ALLOC_KEEP) != 0;
     bool charged;
+    uint32_t owner;
     struct alloc_wait *b = s->batch;
     uint64_t *offs = NULL, need = 0;
     struct handle *h;
@@ -893,11 +940,23 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
         rc = -EACCES;
         goto fail;
     }
-    if (__builtin_expect((q->u.alloc.flags & ~PROTO_ALLOC_KEEP) != 0 || count == 0 ||
-                             count > PROTO_MAX_BATCH,
+    /* A kept block exists to be handed off, so it is never private; and a
+     * block is either private or shared. */
+    if (__builtin_expect((flags & ~PROTO_ALLOC_FLAGS) != 0 || count == 0 ||
+                             count > PROTO_MAX_BATCH ||
+                             ((flags & PROTO_ALLOC_PRIVATE) &&
+                              (flags & (PROTO_ALLOC_KEEP | PROTO_ALLOC_SHARED))),
                          0)) {
         rc = -EINVAL;
         goto fail;
+    }
+    owner = keep ? HEAP_OWNER_ARENA : h->owner;
+    if ((flags & PROTO_ALLOC_PRIVATE) ||
+        (a->private_default && !(flags & (PROTO_ALLOC_KEEP | PROTO_ALLOC_SHARED)))) {
+        rc = handle_powner(h, a);
+        if (rc < 0)
+            goto fail;
+        owner = h->powner;
     }
     if (count > 1 && count > proto_batch_fit(s->peer_max)) {
         rc = -EMSGSIZE;
@@ -939,8 +998,7 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
         offs = q->op == PROTO_OP_ALLOC ? &r->u.alloc.off : ss->offs;
     }
     for (; i < count; i++) {
-        rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, keep ? HEAP_OWNER_ARENA : h->owner,
-                         &offs[i], &need);
+        rc = arena_alloc(a, q->u.alloc.size, q->u.alloc.align, owner, &offs[i], &need);
         if (__builtin_expect(rc == -EAGAIN, 0)) {
             rc = park(s, q, a, need, offs, count, i);
             if (rc == 0)
@@ -1000,7 +1058,7 @@ static int op_free(struct session *s, const struct proto_req *q)
         return rc;
     if (__builtin_expect(!h->writable, 0))
         return -EACCES;
-    rc = arena_free(a, q->u.free.off);
+    rc = free_one(s, h, a, q->u.free.off);
     if (__builtin_expect(rc < 0, 0))
         slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
              (unsigned long long)q->u.free.off, log_errname(rc));
@@ -1022,7 +1080,7 @@ static int op_free_n(struct session *s, const struct proto_req *q, struct proto_
     if (!h->writable)
         return -EACCES;
     for (i = 0; i < q->u.free_n.count; i++) {
-        rc = arena_free(a, q->u.free_n.offs[i]);
+        rc = free_one(s, h, a, q->u.free_n.offs[i]);
         if (rc < 0) {
             slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
                  (unsigned long long)q->u.free_n.offs[i], log_errname(rc));
@@ -1030,6 +1088,103 @@ static int op_free_n(struct session *s, const struct proto_req *q, struct proto_
         }
     }
     r->u.list.count = i;
+    return rc;
+}
+
+/* ---- client caches of private blocks ---- */
+
+/* Records what h's client cache says it holds, bounded by what the daemon
+ * knows: no more blocks than h's private ones, no more bytes than the
+ * arena's cache_max. Only the cached figures of the arena record depend on
+ * it. */
+static void cache_level(struct handle *h, struct arena *a, uint64_t blocks, uint64_t bytes)
+{
+    uint64_t held = h->has_powner ? arena_owner_blocks(a, h->powner) : 0;
+
+    if (blocks > held)
+        blocks = held;
+    if (bytes > a->cache_max)
+        bytes = a->cache_max;
+    if (blocks == 0)
+        bytes = 0;
+    a->blocks_cached += blocks - h->cblocks;
+    a->bytes_cached += bytes - h->cbytes;
+    h->cblocks = blocks;
+    h->cbytes = bytes;
+}
+
+/* CACHE: the terms of a cache on this handle, with a slot in the arena's
+ * control page. Returns the control page's fd (>= 0, a duplicate for the
+ * caller to queue) or -errno. */
+static int op_cache(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct handle *h;
+    struct arena *a;
+    struct ctl *ctl;
+    int rc, fd;
+
+    rc = handle_get(s, q->u.cache.arena, &h, &a);
+    if (rc < 0)
+        return rc;
+    if (!h->writable)
+        return -EACCES;
+    rc = arena_ctl(a, &ctl);
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : -EIO;
+    if (h->ctl_slot == 0) {
+        rc = ctl_slot_get(ctl, &h->ctl_slot, &h->ticket);
+        if (rc < 0)
+            return rc;
+    }
+    fd = fcntl(ctl_fd(ctl), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return -EIO;
+    r->u.cache.private_default = a->private_default;
+    r->u.cache.cache_max = a->cache_max;
+    r->u.cache.slot = h->ctl_slot;
+    r->u.cache.ticket = h->ticket;
+    return fd;
+}
+
+/* FILL: an ALLOC_N of private blocks at the arena's alignment, and the
+ * cache's level once they arrive. */
+static int op_fill(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct proto_req n;
+    struct handle *h;
+    struct arena *a;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    n.op = PROTO_OP_ALLOC_N;
+    n.id = q->id;
+    n.u.alloc.arena = q->u.fill.arena;
+    n.u.alloc.size = q->u.fill.size;
+    n.u.alloc.flags = PROTO_ALLOC_PRIVATE;
+    n.u.alloc.count = q->u.fill.count;
+    rc = op_alloc(s, &n, r);
+    if (rc == 0 && handle_get(s, q->u.fill.arena, &h, &a) == 0)
+        cache_level(h, a, q->u.fill.blocks, q->u.fill.bytes);
+    return rc;
+}
+
+/* DRAIN: a FREE_N of blocks the cache gives back, and its level after. */
+static int op_drain(struct session *s, const struct proto_req *q, struct proto_rep *r)
+{
+    struct proto_req n;
+    struct handle *h;
+    struct arena *a;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    n.op = PROTO_OP_FREE_N;
+    n.id = q->id;
+    n.u.free_n.arena = q->u.drain.arena;
+    n.u.free_n.offs = q->u.drain.offs;
+    n.u.free_n.count = q->u.drain.count;
+    rc = op_free_n(s, &n, r);
+    if (handle_get(s, q->u.drain.arena, &h, &a) == 0)
+        cache_level(h, a, q->u.drain.blocks, q->u.drain.bytes);
     return rc;
 }
 
@@ -1105,6 +1260,10 @@ static void arena_record(const struct arena *a, bool with_stats, struct proto_ar
     out->allocs = st.allocs;
     out->frees = st.frees;
     out->alloc_failures = st.alloc_failures + a->failures;
+    out->private_default = a->private_default;
+    out->cache_max = a->cache_max;
+    out->blocks_cached = a->blocks_cached;
+    out->bytes_cached = a->bytes_cached;
 }
 
 static int op_stats(struct session *s, const struct proto_req *q, struct proto_rep *r)
@@ -1619,6 +1778,19 @@ static void dispatch(struct session *s, const struct proto_req *q)
         break;
     case PROTO_OP_PAGES:
         rc = op_pages(s, q, &r);
+        break;
+    case PROTO_OP_FILL:
+        rc = op_fill(s, q, &r);
+        break;
+    case PROTO_OP_DRAIN:
+        rc = op_drain(s, q, &r);
+        break;
+    case PROTO_OP_CACHE:
+        rc = op_cache(s, q, &r);
+        if (rc >= 0) {
+            fd = rc;
+            rc = 0;
+        }
         break;
     case PROTO_OP_OPEN:
         rc = op_open(s, q, &r);

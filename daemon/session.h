@@ -26,10 +26,15 @@ struct alloc_wait; /* session.c */
 #define SESSION_LINGER_MS    5000u /* a session closing with unsent bytes waits this long */
 
 struct handle {
-    uint32_t slot, gen; /* the arena (reg_get) */
-    uint32_t owner;     /* heap owner of the blocks allocated through it */
+    uint32_t slot, gen;       /* the arena (reg_get) */
+    uint32_t owner;           /* heap owner of the blocks allocated through it */
+    uint32_t powner;          /* heap owner of its private blocks, once has_powner */
+    uint32_t ctl_slot;        /* its word in the arena's control page; 0: no cache */
+    uint32_t ticket;          /* what that word holds while the cache may serve */
+    uint64_t cblocks, cbytes; /* what its client cache last said it holds */
     bool used;
     bool writable;
+    bool has_powner;
 };
 
 struct pending_fd {

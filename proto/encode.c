@@ -660,6 +660,7 @@ int proto_encode_rep(struct proto_buf *b, const struct proto_rep *r)
         p = put_head(p, 4, r->op, r->id);
         *p++ = PROTO_OK;
         p = put_uint(p, r->u.named.size);
+        break;
     case PROTO_OP_CACHE:
         if (r->u.cache.private_default > 1)
             return -EINVAL;
