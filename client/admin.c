@@ -58,6 +58,10 @@ int ofa__info_copy(ofa_arena_info *dst, const struct proto_arena_info *src)
     dst->stats.frees = src->frees;
     dst->stats.alloc_failures = src->alloc_failures;
     dst->stats.align = src->align;
+    dst->stats.private_default = src->private_default;
+    dst->stats.cache_max = src->cache_max;
+    dst->stats.blocks_cached = src->blocks_cached;
+    dst->stats.bytes_cached = src->bytes_cached;
     return 0;
 }
 
@@ -86,6 +90,8 @@ int ofa_arena_create(ofa_client *c, const char *name, const ofa_arena_config *cf
     req.u.create.max_bytes = cfg->max_bytes;
     req.u.create.align = cfg->align;
     req.u.create.mode = cfg->mode;
+    req.u.create.private_default = cfg->private_default;
+    req.u.create.cache_max = cfg->cache_max;
     rc = ofa__call(c, &req, &rep, NULL);
     return rc < 0 ? ofa__fail_arena(c, rc, name) : 0;
 }

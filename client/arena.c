@@ -404,6 +404,13 @@ int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out)
     a->page_size = rep.u.open.page_size;
     a->max_bytes = rep.u.open.max_bytes;
     memcpy(a->name, name, req.u.open.name.len + 1);
+    if (a->writable) {
+        /* Only a connection error fails here; without a cache the daemon
+         * path serves every call. */
+        rc = ofa__cache_open(a);
+        if (rc < 0)
+            goto fail;
+    }
     a->next = c->arenas;
     if (c->arenas != NULL)
         c->arenas->prev = a;
@@ -430,6 +437,7 @@ void ofa_arena_close(ofa_arena *a)
     req.op = PROTO_OP_CLOSE;
     req.u.close.arena = a->handle;
     ofa__call(c, &req, &rep, NULL);
+    ofa__cache_drop(a);
     unmap_all(a);
     if (a->prev != NULL)
         a->prev->next = a->next;
@@ -448,6 +456,7 @@ void ofa_disconnect(ofa_client *c)
         return;
     for (a = c->arenas; a != NULL; a = next) {
         next = a->next;
+        ofa__cache_drop(a);
         unmap_all(a);
         free(a);
     }
@@ -471,32 +480,66 @@ int ofa_arena_writable(const ofa_arena *a)
 
 static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count);
 
+#define FLAGS (OFA_KEEP | OFA_ZERO | OFA_PRIVATE | OFA_SHARED)
+
+/* OFA_ZERO for a block the cache just handed out: cleared through our
+ * mapping, or back to the cache when its page cannot be mapped here. */
+static int zero_cached(struct ofa_arena *a, uint64_t off, uint64_t size)
+{
+    void *p = ofa_ptr(a, off);
+
+    if (p == NULL) {
+        if (a->cache != NULL)
+            ofa__cache_free(a, off);
+        return -ENOMEM;
+    }
+    memset(p, 0, (size_t)size);
+    return 0;
+}
+
 /* ALLOC (one block, many == 0) or ALLOC_N, then OFA_ZERO's clearing. */
 static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
                    uint64_t *offs, int many)
 {
     struct proto_req req;
     struct proto_rep rep;
+    int retried = 0;
     size_t i;
     void *p;
     int rc;
 
-    if (a == NULL || offs == NULL || (flags & ~(OFA_KEEP | OFA_ZERO)) != 0 ||
-        (align & (align - 1)) != 0 || count == 0 || count > PROTO_MAX_BATCH)
+    if (a == NULL || offs == NULL || (flags & ~FLAGS) != 0 || (align & (align - 1)) != 0 ||
+        count == 0 || count > PROTO_MAX_BATCH)
+        return -EINVAL;
+    if ((flags & OFA_PRIVATE) && (flags & (OFA_KEEP | OFA_SHARED)))
         return -EINVAL;
     /* Clearing writes through our mapping: refuse before allocating. */
     if ((flags & OFA_ZERO) && !a->writable)
         return -EACCES;
+    if (!many && a->cache != NULL && align <= a->align) {
+        rc = ofa__cache_alloc(a, size, flags, offs);
+        if (rc == 0 && (flags & OFA_ZERO))
+            return zero_cached(a, offs[0], size);
+        if (rc != 1)
+            return rc;
+    }
 
+again:
     /* The encoder reads only the fields of the request's op: no memset of
      * the whole union on this path. */
     req.op = many ? PROTO_OP_ALLOC_N : PROTO_OP_ALLOC;
     req.u.alloc.arena = a->handle;
     req.u.alloc.size = size;
     req.u.alloc.align = align;
-    req.u.alloc.flags = (flags & OFA_KEEP) ? PROTO_ALLOC_KEEP : 0;
+    /* The wire flags have the values of the OFA_ ones, OFA_ZERO aside. */
+    req.u.alloc.flags = flags & (OFA_KEEP | OFA_PRIVATE | OFA_SHARED);
     req.u.alloc.count = (uint32_t)count;
     rc = ofa__call(a->c, &req, &rep, NULL);
+    if (rc == -ENOMEM && !retried && ofa__cache_room(a)) {
+        /* Our own cache may be what the arena lacks. */
+        retried = 1;
+        goto again;
+    }
     if (rc < 0) {
         if (a->c->broken == 0)
             ofa__fail(rc, "arena %s: allocating %zu block(s) of %llu bytes: %s", a->name, count,
@@ -543,6 +586,14 @@ fail_free:
 
 int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off)
 {
+    int rc;
+
+    /* The cached path first, with nothing in between. */
+    if (a != NULL && a->cache != NULL && off != NULL) {
+        rc = ofa__cache_alloc(a, size, 0, off);
+        if (rc != 1)
+            return rc;
+    }
     return alloc_n(a, size, 0, 0, 1, off, 0);
 }
 
@@ -565,6 +616,11 @@ int ofa_free(ofa_arena *a, uint64_t off)
 
     if (a == NULL)
         return -EINVAL;
+    if (a->cache != NULL) {
+        rc = ofa__cache_free(a, off);
+        if (rc != 1)
+            return rc;
+    }
     req.op = PROTO_OP_FREE; /* the encoder reads only FREE's fields */
     req.u.free.arena = a->handle;
     req.u.free.off = off;
@@ -619,11 +675,41 @@ static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count)
 
 int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count)
 {
+    size_t done = 0, run;
+    int rc;
+
     if (a == NULL || (offs == NULL && count > 0) || count > PROTO_MAX_BATCH)
         return -EINVAL;
-    if (count == 0)
-        return 0;
-    return free_n(a, offs, count);
+    /* The cache's blocks stay here; runs of the others go in one FREE_N
+     * each, in order, stopping at the first failure as a whole FREE_N would. */
+    while (done < count && a->cache != NULL) {
+        rc = ofa__cache_free(a, offs[done]);
+        if (rc == 0) {
+            done++;
+            continue;
+        }
+        if (rc == -EINVAL)
+            return (int)done; /* a second free: stop there, as FREE_N does */
+        if (rc < 0)
+            return done > 0 ? (int)done : rc;
+        for (run = 1; done + run < count; run++) {
+            uint64_t off = offs[done + run];
+            if (a->cache == NULL || ofa__cache_owns(a, off))
+                break;
+        }
+        rc = free_n(a, offs + done, run);
+        if (rc < 0)
+            return done > 0 ? (int)done : rc;
+        done += (size_t)rc;
+        if ((size_t)rc < run)
+            return (int)done;
+    }
+    if (done == count)
+        return (int)done;
+    rc = free_n(a, offs + done, count - done);
+    if (rc < 0)
+        return done > 0 ? (int)done : rc;
+    return (int)(done + (size_t)rc);
 }
 
 int ofa_stats(ofa_arena *a, ofa_arena_stats *out)

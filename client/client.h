@@ -6,6 +6,7 @@
  *   conn.c   one connection: socket, handshake, framing, received file
  *            descriptors, one request/reply exchange at a time (ofa__call).
  *   arena.c  arena handles, their page mappings, alloc/free, ofa_ptr.
+ *   cache.c  the per-handle cache of private blocks that arena.c asks first.
  *   admin.c  requests that name arenas without opening them (create, drop,
  *            stats, lists) and the daemon's record.
  *   wake.c   futex waits and wake-ups on words of mapped blocks.
@@ -74,6 +75,7 @@ struct ofa_arena {
     char name[PROTO_NAME_MAX + 1];
     struct ofa__map *maps; /* sorted by base, never overlapping */
     size_t nmaps, capmaps;
+    struct ofa__cache *cache; /* private blocks kept here (cache.c); NULL: none */
 };
 
 struct ofa_client {
@@ -114,8 +116,8 @@ struct ofa_client {
  * it hangs up), -ECONNRESET (EOF), -ETIMEDOUT (no whole reply within
  * c->timeout_ms of the start), -EPIPE or another errno of send/recv.
  * After a connection error every later call returns that error at once.
- * fd: for PAGE requests, receives the descriptor that came with a successful
- * reply (the caller owns it); NULL for every other request.
+ * fd: for PAGE and CACHE requests, receives the descriptor that came with a
+ * successful reply (the caller owns it); NULL for every other request.
  */
 int ofa__call(struct ofa_client *c, struct proto_req *req, struct proto_rep *rep, int *fd);
 
@@ -146,5 +148,38 @@ int ofa__fail_arena(struct ofa_client *c, int rc, const char *name);
 /* Ends the connection of c, whose arenas are closed already: BYE to end
  * its session, then the socket and c are freed (arena.c's ofa_disconnect). */
 void ofa__conn_close(struct ofa_client *c);
+
+/* The cache of private blocks (cache.c). */
+
+/* Asks the daemon for a cache on a fresh writable handle (CACHE) and sets
+ * a->cache, or leaves it NULL when the daemon offers none. Returns 0, or a
+ * connection error. */
+int ofa__cache_open(struct ofa_arena *a);
+
+/* Forgets a's cache, without a round trip (close, disconnect, revocation:
+ * the daemon frees its blocks with the handle). */
+void ofa__cache_drop(struct ofa_arena *a);
+
+/* pre: a->cache != NULL, flags valid, align <= the arena's.
+ * Serves a private allocation from the cache: 0 and *off; 1 when the cache
+ * does not take it (not private, too large, revoked: the caller goes to the
+ * daemon); or an error of the FILL it made (-ENOMEM for lack of room after
+ * giving the cache back, connection errors). OFA_ZERO is the caller's to
+ * apply: this file maps nothing. */
+int ofa__cache_alloc(struct ofa_arena *a, uint64_t size, unsigned flags, uint64_t *off);
+
+/* pre: a->cache != NULL. Frees a block the cache handed out: 0; -EINVAL
+ * when off is a private block the cache holds unused (a second free);
+ * 1 when off is not the cache's (the caller goes to the daemon); or an
+ * error of the DRAIN it made. */
+int ofa__cache_free(struct ofa_arena *a, uint64_t off);
+
+/* pre: a->cache != NULL. 1 when off is a block the cache handed out or
+ * holds, else 0. */
+int ofa__cache_owns(const struct ofa_arena *a, uint64_t off);
+
+/* Gives every cached block back (an allocation failed for lack of room).
+ * Returns 1 when it gave some back (worth trying again), else 0. */
+int ofa__cache_room(struct ofa_arena *a);
 
 #endif

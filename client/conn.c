@@ -6,8 +6,9 @@
  * it whole, read until the reply's frame is complete, decode, check. Only one
  * request is ever in flight, so a reply must carry the op and id of the
  * request just sent, arrive alone (no bytes after it) and come with a
- * descriptor exactly when it is a successful PAGE reply. Anything else means
- * the daemon and this library no longer agree on the state of the stream:
+ * descriptor exactly when it is a successful PAGE or CACHE reply. Anything
+ * else means the daemon and this library no longer agree on the state of
+ * the stream:
  * the connection is then "broken", its socket and pending descriptors are
  * closed at once, and every later call returns the error that broke it
  * without touching the socket. That rule is what keeps a confused or hostile
@@ -364,7 +365,7 @@ static int exchange(struct ofa_client *c, struct proto_req *req, struct proto_re
         rc = -EPROTO;
         goto broken;
     }
-    if (rep->op == PROTO_OP_PAGE && rep->err == PROTO_OK) {
+    if ((rep->op == PROTO_OP_PAGE || rep->op == PROTO_OP_CACHE) && rep->err == PROTO_OK) {
         if (c->nfds == 0) {
             rc = -EPROTO;
             goto broken;

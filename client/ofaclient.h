@@ -111,6 +111,10 @@ typedef struct ofa_arena_config {
             uint64_t max_bytes; /* 0: the daemon's default */
             uint32_t align;     /* 0: the daemon's default (64) */
             uint32_t mode;      /* 0: 0600 */
+            /* 1: blocks are private unless OFA_KEEP or OFA_SHARED says
+             * otherwise; 0: ordinary blocks unless OFA_PRIVATE. */
+            uint32_t private_default;
+            uint64_t cache_max; /* bytes one connection may cache; 0: the daemon's default */
         };
         unsigned char ofa_room_[OFA_ROOM_ARENA_CONFIG];
     };
@@ -122,14 +126,21 @@ typedef struct ofa_arena_stats {
             uint64_t page_size, max_bytes, pages, bytes_reserved, bytes_live, blocks_live,
                 free_chunks, largest_free, allocs, frees, alloc_failures;
             uint32_t align;
+            uint32_t private_default; /* 1: the arena makes private blocks by default */
+            uint64_t cache_max;       /* bytes one connection's cache may hold */
+            /* Of blocks_live and bytes_live: what sits in client caches, as
+             * the clients said when they last filled or emptied them. */
+            uint64_t blocks_cached, bytes_cached;
         };
         unsigned char ofa_room_[OFA_ROOM_ARENA_STATS];
     };
 } ofa_arena_stats;
 
-#define OFA_KEEP 1u /* the block outlives its connection */
-#define OFA_ZERO 2u /* the block is filled with zeros before it is returned */
-#define OFA_EXCL 8u /* ofa_alloc_named: fail with -EEXIST if the name is bound */
+#define OFA_KEEP    1u  /* the block outlives its connection */
+#define OFA_ZERO    2u  /* the block is filled with zeros before it is returned */
+#define OFA_PRIVATE 4u  /* only this connection may free the block (see ofa_alloc_ex) */
+#define OFA_EXCL    8u  /* ofa_alloc_named: fail with -EEXIST if the name is bound */
+#define OFA_SHARED  16u /* an ordinary block, in an arena whose default is private */
 
 /*
  * Connects to the daemon at socket_path; NULL means $OFAD_SOCKET, and without
@@ -187,8 +198,15 @@ OFA_EXTERN int ofa_arena_drop(ofa_client *c, const char *name, int force);
 OFA_EXTERN int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off);
 
 /* As ofa_alloc, aligned to max(arena alignment, align) (0 or a power of two
- * up to 2^30) with flags OFA_KEEP and OFA_ZERO. Errors as ofa_alloc, and
- * -EINVAL for another align or an unknown flag. */
+ * up to 2^30) with flags OFA_KEEP, OFA_ZERO, OFA_PRIVATE and OFA_SHARED.
+ * OFA_PRIVATE: only this connection (its session, once resumed) may free the
+ * block, others get -EACCES; every process that opened the arena may still
+ * read it, and write it if its handle may write. The library serves private
+ * blocks of up to 4 KiB at the arena's alignment from a cache on this
+ * handle, without a round trip. In an arena whose default is private,
+ * blocks without OFA_KEEP are private unless OFA_SHARED is given.
+ * Errors as ofa_alloc, and -EINVAL for another align, an unknown flag, or
+ * OFA_PRIVATE with OFA_KEEP or OFA_SHARED. */
 OFA_EXTERN int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
                             uint64_t *off);
 
@@ -199,8 +217,10 @@ OFA_EXTERN int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsig
                               size_t count, uint64_t *offs);
 
 /* Frees the block that starts at off. -EINVAL if off is not the start of a
- * live block of this arena (then nothing changes), or a is NULL; -EACCES
- * (read-only); -ENOENT (the arena was dropped); connection errors. */
+ * live block of this arena, or a private block this connection already
+ * freed (then nothing changes), or a is NULL; -EACCES (read-only, or another
+ * connection's private block); -ENOENT (the arena was dropped); connection
+ * errors. */
 OFA_EXTERN int ofa_free(ofa_arena *a, uint64_t off);
 
 /* Frees count blocks in one round trip, in order, stopping at the first that

@@ -90,8 +90,9 @@ static const char usage_text[] =
     "  top [--watch S]              a live view of arenas and clients, every S\n"
     "                               seconds (default 1); q quits\n"
     "  map ARENA --svg FILE         draw the arena's pages, blocks and free chunks\n"
-    "  create NAME [--page-size SIZE] [--max SIZE] [--align N] [--mode OCTAL]\n"
-    "                               create an arena (defaults: the daemon's, mode 0600)\n"
+    "  create NAME [--page-size SIZE] [--max SIZE] [--align N] [--mode OCTAL] [--private]\n"
+    "                               create an arena (defaults: the daemon's, mode 0600;\n"
+    "                               --private: its blocks are private by default)\n"
     "  drop NAME [--force]          drop an arena; refused while it has live blocks\n"
     "                               unless --force\n"
     "  clients [--json]             the connections: pid, user, command, since when,\n"
@@ -131,6 +132,7 @@ enum {
     O_COUNT = 1u << 11,
     O_PROMETHEUS = 1u << 12,
     O_SVG = 1u << 13,
+    O_PRIVATE = 1u << 14,
 };
 
 /* getopt_long values: the bit of an option that takes no value is its
@@ -156,6 +158,7 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, O_COUNT},
     {"prometheus", no_argument, NULL, O_PROMETHEUS},
     {"svg", required_argument, NULL, O_SVG},
+    {"private", no_argument, NULL, O_PRIVATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -393,6 +396,10 @@ static json_t *arena_json(const ofa_arena_info *a)
     rc |= jset(o, "allocs", jnum(s->allocs));
     rc |= jset(o, "frees", jnum(s->frees));
     rc |= jset(o, "alloc_failures", jnum(s->alloc_failures));
+    rc |= jset(o, "private", json_boolean(s->private_default));
+    rc |= jset(o, "cache_max", jnum(s->cache_max));
+    rc |= jset(o, "blocks_cached", jnum(s->blocks_cached));
+    rc |= jset(o, "bytes_cached", jnum(s->bytes_cached));
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -663,10 +670,10 @@ static int stats_table(const ofa_daemon_info *d, const ofa_arena_info *v, size_t
 {
     static const char *const head[] = {"NAME",     "PAGE",  "ALIGN",  "MAX",         "PAGES",
                                        "RESERVED", "LIVE",  "BLOCKS", "FREE_CHUNKS", "LARGEST_FREE",
-                                       "ALLOCS",   "FREES", "FAILED"};
-    struct table t = {.ncols = 13, .left = 0x1}; /* NAME */
-    char cell[13][CELL], up[32], res[16], lim[16];
-    const char *row[13];
+                                       "ALLOCS",   "FREES", "FAILED", "CACHED"};
+    struct table t = {.ncols = 14, .left = 0x1}; /* NAME */
+    char cell[14][CELL], up[32], res[16], lim[16];
+    const char *row[14];
     size_t i, k;
 
     duration(up, sizeof(up), d->uptime_s);
@@ -680,7 +687,7 @@ static int stats_table(const ofa_daemon_info *d, const ofa_arena_info *v, size_t
     for (i = 0; i < n; i++) {
         const ofa_arena_stats *s = &v[i].stats;
 
-        for (k = 0; k < 13; k++)
+        for (k = 0; k < 14; k++)
             row[k] = cell[k];
         snprintf(cell[0], CELL, "%s", v[i].name);
         human(cell[1], CELL, s->page_size);
@@ -695,6 +702,7 @@ static int stats_table(const ofa_daemon_info *d, const ofa_arena_info *v, size_t
         snprintf(cell[10], CELL, "%" PRIu64, s->allocs);
         snprintf(cell[11], CELL, "%" PRIu64, s->frees);
         snprintf(cell[12], CELL, "%" PRIu64, s->alloc_failures);
+        human(cell[13], CELL, s->bytes_cached); /* of LIVE, in client caches */
         if (table_row(&t, row) < 0)
             goto oom;
     }
@@ -962,6 +970,7 @@ static int create_config(const struct opts *o, ofa_arena_config *cfg)
             return usage_error("--mode: 0 would admit nobody, not even the owner");
         cfg->mode = (uint32_t)mode;
     }
+    cfg->private_default = (o->given & O_PRIVATE) != 0;
     return EXIT_OK;
 }
 
@@ -1717,7 +1726,7 @@ static const struct command commands[] = {
     {"stats", cmd_stats, O_JSON | O_PROMETHEUS | O_WATCH | O_COUNT, 0, 1, true},
     {"top", cmd_top, O_WATCH, 0, 0, false},
     {"map", cmd_map, O_SVG, 1, 1, true},
-    {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE, 1, 1, true},
+    {"create", cmd_create, O_PAGE_SIZE | O_MAX | O_ALIGN | O_MODE | O_PRIVATE, 1, 1, true},
     {"drop", cmd_drop, O_FORCE, 1, 1, true},
     {"clients", cmd_clients, O_JSON, 0, 0, false},
     {"blocks", cmd_blocks, O_JSON | O_FREE | O_LIMIT | O_SORT, 1, 1, true},
@@ -1798,6 +1807,7 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
         case O_FORCE:
         case O_FREE:
         case O_PROMETHEUS:
+        case O_PRIVATE:
             break;
         default:
             /* getopt said what was wrong (unknown option, a missing value,

@@ -83,5 +83,7 @@ int ofa_arena_config_check(const ofa_arena_config *cfg)
                          cfg->align);
     if (cfg->mode > 0777)
         return ofa__fail(-EINVAL, "mode %04o: only permission bits (at most 0777)", cfg->mode);
+    if (cfg->private_default > 1)
+        return ofa__fail(-EINVAL, "private default %u: 0 or 1", cfg->private_default);
     return 0;
 }

@@ -251,6 +251,13 @@ static void srv_open(void)
     rep.u.open.page_size = 4096;
     rep.u.open.max_bytes = 1 << 20;
     srv_rep(&rep);
+    /* A writable handle asks for a cache next: none here, so every later
+     * call takes the daemon path this peer scripts. */
+    srv_req(&req);
+    if (req.op != PROTO_OP_CACHE)
+        srv_die();
+    rep_for(&rep, &req, PROTO_EINVAL);
+    srv_rep(&rep);
 }
 
 /* Keeps the connection open until the client closes it, so that the
@@ -620,16 +627,16 @@ static void s_page_elsewhere(void)
     page_reply(65536, 4096, page_fd(4096), 1); /* does not hold the offset */
 }
 
-/* Raw bytes of a reply to the fourth request (HELLO, SESSION and OPEN came
- * first), for values the codec would refuse to encode. */
-static void srv_raw_third(const uint8_t *raw, size_t n, int fd)
+/* Raw bytes of a reply to the fifth request (HELLO, SESSION, OPEN and
+ * CACHE came first), for values the codec would refuse to encode. */
+static void srv_raw_fifth(const uint8_t *raw, size_t n, int fd)
 {
     struct proto_req req;
 
     srv_hello();
     srv_open();
     srv_req(&req);
-    if (req.id != 4)
+    if (req.id != 5)
         srv_die();
     if (fd >= 0)
         srv_send_fds(raw, n, fd, 1);
@@ -639,10 +646,10 @@ static void srv_raw_third(const uint8_t *raw, size_t n, int fd)
 
 static void s_page_empty(void)
 {
-    /* [PAGE, 4, 0, base 4096, len 0, writable 1] */
-    static const uint8_t raw[] = {0, 0, 0, 9, 0x96, 0x0b, 0x04, 0x00, 0xcd, 0x10, 0x00, 0x00, 0x01};
+    /* [PAGE, 5, 0, base 4096, len 0, writable 1] */
+    static const uint8_t raw[] = {0, 0, 0, 9, 0x96, 0x0b, 0x05, 0x00, 0xcd, 0x10, 0x00, 0x00, 0x01};
 
-    srv_raw_third(raw, sizeof(raw), page_fd(4096));
+    srv_raw_fifth(raw, sizeof(raw), page_fd(4096));
 }
 
 static void s_page_enoent(void)
@@ -677,10 +684,10 @@ static void s_alloc_n_short(void)
 
 static void s_alloc_zero_off(void)
 {
-    /* [ALLOC, 4, 0, off 0] */
-    static const uint8_t raw[] = {0, 0, 0, 5, 0x94, 0x07, 0x04, 0x00, 0x00};
+    /* [ALLOC, 5, 0, off 0] */
+    static const uint8_t raw[] = {0, 0, 0, 5, 0x94, 0x07, 0x05, 0x00, 0x00};
 
-    srv_raw_third(raw, sizeof(raw), -1);
+    srv_raw_fifth(raw, sizeof(raw), -1);
 }
 
 static void s_free_n_overcount(void)
