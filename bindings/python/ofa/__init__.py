@@ -97,6 +97,10 @@ class _Pin:
 def _stats_dict(s):
     d = {name: getattr(s, name) for name in _lib.STATS_FIELDS}
     d["align"] = s.align
+    d["private"] = bool(s.private_default)
+    d["cache_max"] = s.cache_max
+    d["blocks_cached"] = s.blocks_cached
+    d["bytes_cached"] = s.bytes_cached
     return d
 
 

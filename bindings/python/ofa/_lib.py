@@ -26,14 +26,16 @@ def _grown(name, fields, room):
 
 
 ArenaConfig = _grown("ArenaConfig", [("page_size", c_u64), ("max_bytes", c_u64), ("align", c_u32),
-                                     ("mode", c_u32)], 128)
+                                     ("mode", c_u32), ("private_default", c_u32),
+                                     ("cache_max", c_u64)], 128)
 
 STATS_FIELDS = ("page_size", "max_bytes", "pages", "bytes_reserved", "bytes_live",
                 "blocks_live", "free_chunks", "largest_free", "allocs", "frees",
                 "alloc_failures")
 
-ArenaStats = _grown("ArenaStats", [(name, c_u64) for name in STATS_FIELDS] + [("align", c_u32)],
-                    256)
+ArenaStats = _grown("ArenaStats", [(name, c_u64) for name in STATS_FIELDS] +
+                    [("align", c_u32), ("private_default", c_u32), ("cache_max", c_u64),
+                     ("blocks_cached", c_u64), ("bytes_cached", c_u64)], 256)
 
 ArenaInfo = _grown("ArenaInfo", [("name", ctypes.c_char * 64), ("uid", c_u32), ("gid", c_u32),
                                  ("mode", c_u32), ("stats", ArenaStats)], 512)
