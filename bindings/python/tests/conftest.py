@@ -62,15 +62,24 @@ class Daemon:
             ns.close()
 
     def stop(self):
-        """SIGTERM and wait; returns the exit code. Removes the directory."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(WAIT_S)
-        self.log.seek(0)
-        sys.stderr.write(self.log.read())
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code
+        """SIGTERM and wait; returns the exit code (-9 if it had to be
+        killed). Removes the directory whatever happens."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGCONT)  # a test may have stopped it
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                code = -9
+            self.log.seek(0)
+            sys.stderr.write(self.log.read())
+            return code
+        finally:
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
