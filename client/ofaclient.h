@@ -7,9 +7,11 @@
  * processes share data by passing offsets; ofa_ptr() turns an offset into an
  * address in this process, mapping the page that holds it on first use.
  *
- * Blocks belong to the connection that allocated them and are freed when it
- * closes for any reason (exit, crash, kill -9), unless allocated with
- * OFA_KEEP: then they belong to the arena until some client frees them.
+ * Blocks belong to the session that allocated them (an ofa_client, from
+ * ofa_connect to ofa_disconnect) and are freed when it ends: at
+ * ofa_disconnect or ofa_arena_close, or when the process exits, crashes or
+ * is killed. A block allocated with OFA_KEEP belongs to the arena instead,
+ * until some client frees it.
  *
  * Every int function returns 0 (or a count where said) or a negative errno:
  *   -ENOENT     no such arena, or no daemon at the socket path
@@ -28,17 +30,21 @@
  * of this thread (which arena, which offset, which socket path, what to do).
  * The library never prints and never exits.
  * "Connection errors" below means -EPROTO, -ETIMEDOUT, -ECONNRESET, -EPIPE
- * or another errno of send(2)/recv(2): the connection is then dropped and
- * every later call on it returns the same error at once.
+ * or another errno of send(2)/recv(2): the connection is then dropped, but
+ * not the session (see Deadlines).
  *
  * Deadlines: every call that talks to the daemon (ofa_connect and its
  * handshake included) gives up after the client's timeout, OFA_DEFAULT_TIMEOUT_MS
  * unless $OFAD_TIMEOUT_MS (read by ofa_connect; 0 = no deadline) or
  * ofa_set_timeout() say otherwise, and returns -ETIMEDOUT. The connection is
- * then dropped, as after any connection error: the ofa_client and its arenas
- * stay valid objects to close, pages already mapped stay mapped, blocks of
- * the connection are freed by the daemon when it notices (OFA_KEEP blocks
- * stay), and every later call on the connection returns -ETIMEDOUT at once.
+ * then dropped, as after any connection error, and the session stays: the
+ * ofa_client and its arenas stay valid, pages already mapped stay mapped,
+ * and the daemon keeps the session's blocks while the process lives (for at
+ * most its session_grace). The next call reconnects, resumes the session and
+ * its arena handles, and carries on, within its own deadline; a request
+ * that was in flight takes effect once. If the daemon no longer knows the
+ * session (the grace time passed, or the daemon was restarted), that call
+ * and every later one return -ECONNRESET.
  *
  * Threads: an ofa_client and its arenas are used by one thread at a time.
  */
