@@ -13,6 +13,11 @@ export interface AllocOptions {
   keep?: boolean;
   /** The block is filled with zeros before it is returned. */
   zero?: boolean;
+  /** Only this connection (its session) may free the block; small private
+   * blocks are served from the connection's cache, without a round trip. */
+  private?: boolean;
+  /** An ordinary block, in an arena whose default is private. */
+  shared?: boolean;
   /** Alignment in bytes (a power of two; at least the arena's). */
   align?: number | bigint;
 }
@@ -23,6 +28,10 @@ export interface ArenaOptions {
   align?: number;
   /** Permission bits (owner, group, others), e.g. 0o640. Default 0o600. */
   mode?: number;
+  /** Blocks are private unless keep or shared says otherwise. */
+  private?: boolean;
+  /** Bytes one connection's cache of private blocks may hold (0: the daemon's default). */
+  cacheMax?: number;
 }
 
 export interface ArenaStats {
@@ -38,6 +47,13 @@ export interface ArenaStats {
   allocs: number;
   frees: number;
   allocFailures: number;
+  /** The arena makes private blocks by default. */
+  private: boolean;
+  /** Bytes one connection's cache of private blocks may hold. */
+  cacheMax: number;
+  /** Of blocksLive and bytesLive: what sits in client caches (as last reported). */
+  blocksCached: number;
+  bytesCached: number;
 }
 
 export interface ArenaRecord extends ArenaStats {

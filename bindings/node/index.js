@@ -35,6 +35,8 @@ function flagsOf(opts) {
   let flags = 0;
   if (opts.keep) flags |= native.KEEP;
   if (opts.zero) flags |= native.ZERO;
+  if (opts.private) flags |= native.PRIVATE;
+  if (opts.shared) flags |= native.SHARED;
   return flags;
 }
 
@@ -184,7 +186,7 @@ class Client {
 
   createArena(name, opts = {}) {
     native.createArena(this._h, name, opts.pageSize || 0, opts.maxBytes || 0,
-      opts.align || 0, opts.mode || 0);
+      opts.align || 0, opts.mode || 0, opts.private ? 1 : 0, opts.cacheMax || 0);
   }
 
   dropArena(name, opts = {}) {

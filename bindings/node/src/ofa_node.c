@@ -64,7 +64,7 @@ struct narena {
     struct narena *prev, *next;
 };
 
-#define MAX_ARGS 6
+#define MAX_ARGS 8
 
 /* ---- errors ---- */
 
@@ -267,6 +267,14 @@ static napi_value stats_object(napi_env env, const ofa_arena_stats *s)
     set_num(env, o, "allocs", (double)s->allocs);
     set_num(env, o, "frees", (double)s->frees);
     set_num(env, o, "allocFailures", (double)s->alloc_failures);
+    set_num(env, o, "cacheMax", (double)s->cache_max);
+    set_num(env, o, "blocksCached", (double)s->blocks_cached);
+    set_num(env, o, "bytesCached", (double)s->bytes_cached);
+    {
+        napi_value b;
+        napi_get_boolean(env, s->private_default != 0, &b);
+        napi_set_named_property(env, o, "private", b);
+    }
     return o;
 }
 
@@ -416,7 +424,7 @@ static napi_value js_set_timeout(napi_env env, napi_callback_info info)
     return rc < 0 ? throw_lib(env, "setTimeout", rc) : NULL;
 }
 
-/* createArena(c, name, pageSize, maxBytes, align, mode) */
+/* createArena(c, name, pageSize, maxBytes, align, mode, private, cacheMax) */
 static napi_value js_create_arena(napi_env env, napi_callback_info info)
 {
     napi_value argv[MAX_ARGS];
@@ -425,13 +433,15 @@ static napi_value js_create_arena(napi_env env, napi_callback_info info)
     char name[256];
     int rc;
 
-    if (get_args(env, info, 6, argv) < 0)
+    if (get_args(env, info, 8, argv) < 0)
         return NULL;
     memset(&cfg, 0, sizeof(cfg));
     if (get_str(env, argv[1], name, sizeof(name)) < 0)
         return throw_rc(env, "createArena", -EINVAL);
     if (get_u64(env, argv[2], &cfg.page_size) < 0 || get_u64(env, argv[3], &cfg.max_bytes) < 0 ||
-        get_u32(env, argv[4], &cfg.align) < 0 || get_u32(env, argv[5], &cfg.mode) < 0)
+        get_u32(env, argv[4], &cfg.align) < 0 || get_u32(env, argv[5], &cfg.mode) < 0 ||
+        get_u32(env, argv[6], &cfg.private_default) < 0 || cfg.private_default > 1 ||
+        get_u64(env, argv[7], &cfg.cache_max) < 0)
         return throw_type(env, "createArena: sizes, align and mode are non-negative integers");
     if ((nc = client_lock(env, argv[0])) == NULL)
         return NULL;
@@ -1411,5 +1421,7 @@ NAPI_MODULE_INIT()
     }
     export_u32(env, exports, "KEEP", OFA_KEEP);
     export_u32(env, exports, "ZERO", OFA_ZERO);
+    export_u32(env, exports, "PRIVATE", OFA_PRIVATE);
+    export_u32(env, exports, "SHARED", OFA_SHARED);
     return exports;
 }

@@ -320,3 +320,34 @@ test('named blocks: allocNamed, lookup, lookupWait, bind, unbind', async () => {
   assert.strictEqual(code(() => a.lookup('frame/1')), 'ENOENT');
   c.close();
 });
+
+test('private blocks: only their connection frees them; an arena private by default', () => {
+  const c1 = ofa.connect(d.socket);
+  const c2 = ofa.connect(d.socket);
+  const a1 = c1.openArena('t');
+  const a2 = c2.openArena('t');
+  const off = a1.alloc(64, { private: true });
+  a1.bytes(off, 64).fill(7);
+  assert.strictEqual(a2.bytes(off, 64)[63], 7); // everyone may read it
+  assert.strictEqual(code(() => a2.free(off)), 'EACCES');
+  assert.strictEqual(code(() => a1.alloc(64, { private: true, keep: true })), 'EINVAL');
+  a1.free(off);
+  assert.strictEqual(code(() => a1.free(off)), 'EINVAL');
+
+  c1.createArena('priv', { pageSize: 65536, maxBytes: 1 << 20, private: true, cacheMax: 8192 });
+  const p1 = c1.openArena('priv');
+  const p2 = c2.openArena('priv');
+  const st = p1.stats();
+  assert.strictEqual(st.private, true);
+  assert.strictEqual(st.cacheMax, 8192);
+  const mine = p1.alloc(32); // private: the arena's default
+  const ours = p1.alloc(32, { shared: true });
+  assert.strictEqual(code(() => p2.free(mine)), 'EACCES');
+  p2.free(ours);
+  p1.free(mine);
+  p1.close();
+  p2.close();
+  c1.dropArena('priv', { force: true });
+  c1.close();
+  c2.close();
+});

@@ -22,7 +22,8 @@ import weakref
 from . import _lib
 from ._lib import lib
 
-__all__ = ["connect", "library_version", "Client", "Arena", "Error", "KEEP", "ZERO"]
+__all__ = ["connect", "library_version", "Client", "Arena", "Error", "KEEP", "ZERO", "PRIVATE",
+           "SHARED"]
 __version__ = "0.1.0"
 
 
@@ -32,6 +33,8 @@ def library_version():
 
 KEEP = 1
 ZERO = 2
+PRIVATE = 4  # only this connection (its session) may free the block
+SHARED = 16  # an ordinary block, in an arena whose default is private
 EXCL = 8
 
 
@@ -125,9 +128,10 @@ class Arena:
             raise _error(what, -_errno.EBADF)
         return self._a
 
-    def alloc(self, size, keep=False, zero=False, align=0):
+    def alloc(self, size, keep=False, zero=False, align=0, private=False, shared=False):
         """Allocates size bytes; returns the block's offset."""
-        flags = (KEEP if keep else 0) | (ZERO if zero else 0)
+        flags = ((KEEP if keep else 0) | (ZERO if zero else 0) | (PRIVATE if private else 0)
+                 | (SHARED if shared else 0))
         off = ctypes.c_uint64()
         with self._client._lock:
             rc = lib.ofa_alloc_ex(self._handle("alloc"), _u64("size", size), _u64("align", align),
@@ -135,9 +139,11 @@ class Arena:
         _check("alloc", rc)
         return off.value
 
-    def alloc_many(self, size, count, keep=False, zero=False, align=0):
+    def alloc_many(self, size, count, keep=False, zero=False, align=0, private=False,
+                   shared=False):
         """count blocks of one size in one round trip, all or none: a list of offsets."""
-        flags = (KEEP if keep else 0) | (ZERO if zero else 0)
+        flags = ((KEEP if keep else 0) | (ZERO if zero else 0) | (PRIVATE if private else 0)
+                 | (SHARED if shared else 0))
         if not isinstance(count, int) or count <= 0 or count > 65536:
             raise _error("alloc_many", -_errno.EINVAL)
         offs = (ctypes.c_uint64 * count)()
@@ -349,9 +355,10 @@ class Client:
             raise _error(what, -_errno.ENOTCONN)
         return self._c
 
-    def create_arena(self, name, page_size=0, max_bytes=0, align=0, mode=0o600):
+    def create_arena(self, name, page_size=0, max_bytes=0, align=0, mode=0o600, private=False,
+                     cache_max=0):
         cfg = _lib.ArenaConfig(_u64("page_size", page_size), _u64("max_bytes", max_bytes),
-                               align, mode)
+                               align, mode, 1 if private else 0, _u64("cache_max", cache_max))
         with self._lock:
             rc = lib.ofa_arena_create(self._handle("create_arena"), _name(name), ctypes.byref(cfg))
         _check("create_arena", rc)

@@ -303,3 +303,39 @@ def test_named_blocks(daemon):
         assert code_of(a.lookup_wait, "never", 50) == "ETIMEDOUT"
         a.free(off)  # freeing the block unbinds its names
         assert code_of(a.lookup, "frame/1") == "ENOENT"
+
+
+def test_private_blocks(daemon):
+    """Only the allocating connection frees a private block; an arena may
+    make them its default, and shared= asks for an ordinary one there."""
+    with ofa.connect(daemon.socket) as c1, ofa.connect(daemon.socket) as c2:
+        a1 = c1.open_arena("t")
+        a2 = c2.open_arena("t")
+        off = a1.alloc(64, private=True)
+        a1.buffer(off, 64)[:] = b"\x07" * 64
+        assert a2.buffer(off, 64)[63] == 7  # everyone may read it
+        for call, want in ((lambda: a2.free(off), errno.EACCES),
+                           (lambda: a1.alloc(64, private=True, keep=True), errno.EINVAL)):
+            with pytest.raises(ofa.Error) as e:
+                call()
+            assert e.value.errno == want
+        a1.free(off)
+        with pytest.raises(ofa.Error) as e:
+            a1.free(off)
+        assert e.value.errno == errno.EINVAL
+
+        c1.create_arena("priv", page_size=65536, max_bytes=1 << 20, private=True, cache_max=8192)
+        p1 = c1.open_arena("priv")
+        p2 = c2.open_arena("priv")
+        st = p1.stats()
+        assert st["private"] and st["cache_max"] == 8192
+        mine = p1.alloc(32)  # private: the arena's default
+        ours = p1.alloc(32, shared=True)
+        with pytest.raises(ofa.Error) as e:
+            p2.free(mine)
+        assert e.value.errno == errno.EACCES
+        p2.free(ours)
+        p1.free(mine)
+        p1.close()
+        p2.close()
+        c1.drop_arena("priv", force=True)
