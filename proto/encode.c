@@ -32,8 +32,9 @@
 #include <string.h>
 
 /* Room for any fixed-shape message: array header (1), op (5), id (9),
- * err (5), then at most a block name (2 + 255) and four integers (4 * 9). */
-#define FIXED_MAX 320u
+ * err (5), then at most an arena name (2 + 63), a block name (2 + 255) and
+ * four integers (4 * 9): 378 bytes (LOOKUP_WAIT carries both names). */
+#define FIXED_MAX 384u
 
 /* Room for one NAMES entry besides its name: array header (1), str
  * header (2), four integers (9 + 9 + 5 + 5). */

@@ -1248,6 +1248,32 @@ START_TEST(roundtrip_worked_example)
 }
 END_TEST
 
+/* The largest fixed-shape request, LOOKUP_WAIT with both names at their
+ * longest, fits the room the encoder reserves (a fresh buffer: anything
+ * written past it is a heap overflow under the sanitizers, and the
+ * encoder's own assertion in debug builds) and decodes back. */
+START_TEST(roundtrip_longest_names)
+{
+    static char arena[PROTO_NAME_MAX + 1], name[PROTO_BLOCK_NAME_MAX + 1];
+    struct proto_buf b;
+    struct proto_dec *d;
+    struct proto_req q = {.op = PROTO_OP_LOOKUP_WAIT, .id = UINT64_MAX}, q2;
+
+    memset(arena, 'a', PROTO_NAME_MAX);
+    memset(name, 'n', PROTO_BLOCK_NAME_MAX);
+    q.u.wait.arena = pstr_of(arena);
+    q.u.wait.name = pstr_of(name);
+    q.u.wait.timeout_ms = PROTO_WAIT_FOREVER;
+    proto_buf_init(&b);
+    ck_assert_int_eq(proto_dec_new(&d), 0);
+    ck_assert_int_eq(proto_encode_req(&b, &q), 0);
+    ck_assert_int_eq(proto_decode_req(d, b.data + 4, b.len - 4, &q2), 0);
+    ck_assert(req_eq(&q, &q2));
+    proto_dec_free(d);
+    proto_buf_free(&b);
+}
+END_TEST
+
 START_TEST(roundtrip_encode_refuses)
 {
     struct proto_req q;
@@ -3099,6 +3125,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, roundtrip_int_forms);
     tcase_add_test(tc, roundtrip_worked_example);
     tcase_add_test(tc, roundtrip_encode_refuses);
+    tcase_add_test(tc, roundtrip_longest_names);
     tcase_add_test(tc, roundtrip_arenas_max);
     tc = tcase(s, "encode");
     tcase_add_test(tc, encode_random_values);
