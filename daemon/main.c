@@ -7,6 +7,10 @@
  * config file or an unusable socket path, 1 when another ofad serves the
  * socket or the daemon fails at run time. Every startup failure is one line
  * on stderr beginning "ofad: ". Everything else is server.c's.
+ *
+ * One hidden first argument, never in --help: "--fd-keeper STATE_DIR" runs
+ * the process that keeps page descriptors while no ofad runs (fdstore.c
+ * starts it as /proc/self/exe, with its socket as descriptor 3).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "server.h"
 #include "shm.h"
@@ -269,6 +274,9 @@ int main(int argc, char **argv)
     struct flags f;
     int rc;
 
+    /* The fd keeper (fdstore.c) is this program started by ofad itself. */
+    if (argc > 1 && strcmp(argv[1], "--fd-keeper") == 0)
+        return fdstore_keeper_main(argc, argv);
     rc = parse_flags(argc, argv, &f);
     if (rc >= 0)
         return rc;
