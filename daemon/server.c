@@ -401,22 +401,26 @@ fail:
     return rc;
 }
 
-/* systemd socket activation: one listening Unix stream socket on fd 3. */
-static int take_activated(struct server *srv, int n, char *err, size_t errlen)
+/*
+ * What systemd passed (LISTEN_FDS, names in LISTEN_FDNAMES): the activation
+ * socket, at most one listening Unix stream socket, and the descriptors of
+ * its fd store (pages kept across a restart), which go to srv->handed with
+ * their names. None is inherited by a child (FD_CLOEXEC).
+ */
+static int take_activated(struct server *srv, int n, char **names, char *err, size_t errlen)
 {
-    int fd = SD_LISTEN_FDS_START;
     struct sockaddr_un sa;
     socklen_t len = sizeof(sa);
-    int fl;
+    int fd, fl, rc;
 
-    if (n > 1) {
-        set_err(err, errlen, "systemd passed %d sockets, ofad takes one", n);
-        return -EINVAL;
+    rc = fdstore_split_listen(n, names, &fd, &srv->handed);
+    if (rc < 0) {
+        set_err(err, errlen, rc == -ENOMEM ? "out of memory"
+                                           : "systemd passed two listening sockets, ofad takes one");
+        return rc;
     }
-    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
-        set_err(err, errlen, "the socket passed by systemd is not a listening Unix stream socket");
-        return -EINVAL;
-    }
+    if (fd < 0)
+        return 0; /* only stored descriptors: ofad binds its socket itself */
     /* The tag must follow the path clients use: take it from the socket. */
     memset(&sa, 0, sizeof(sa));
     if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
@@ -428,7 +432,7 @@ static int take_activated(struct server *srv, int n, char *err, size_t errlen)
         snprintf(srv->socket_path, sizeof(srv->socket_path), "%s", sa.sun_path);
     }
     fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         set_err(err, errlen, "cannot set up the socket passed by systemd: %s", strerror(errno));
         return -errno;
     }
@@ -619,19 +623,23 @@ static int start_loop(struct server *srv, char *err, size_t errlen)
 
 int server_start(struct server *srv, char *err, size_t errlen)
 {
+    char **names = NULL;
     int n, rc;
 
     srv->listen_fd = srv->lock_fd = srv->reserve_fd = srv->tick_fd = -1;
-    n = sd_listen_fds(1);
+    n = sd_listen_fds_with_names(1, &names);
     if (n < 0) {
         set_err(err, errlen, "bad LISTEN_FDS from systemd: %s", strerror(-n));
         return -EINVAL;
     }
-    if (n > 0) {
-        rc = take_activated(srv, n, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
+    rc = n > 0 ? take_activated(srv, n, names, err, errlen) : 0;
+    for (int i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+    if (rc < 0)
+        return rc;
+    /* Descriptors of systemd's fd store, and no state to restore them into. */
+    fdstore_drop_handed(&srv->handed);
     shm_tag(srv->socket_path, srv->tag);
     reg_init(&srv->reg, srv->cfg.max_arenas, srv->cfg.max_total, srv->cfg.max_pages);
     srv->reg.daemon_uid = srv->uid;

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "session.h"
 #include "shm.h"
@@ -39,6 +40,7 @@ struct server {
     int lock_fd;    /* flock'ed lock_path, held for life */
     char lock_path[PATH_MAX]; /* <runtime dir>/ofad.<tag>.lock */
     int reserve_fd; /* spare descriptor for EMFILE on accept */
+    struct fdstore_handed handed; /* systemd's fd store, handed back at start */
 
     uv_poll_t listen_poll;
     uv_signal_t sig_term, sig_int, sig_hup;
