@@ -413,6 +413,8 @@ int fdstore_split_listen(int n, char **names, int *listen_fd, struct fdstore_han
 
 void fdstore_drop_handed(struct fdstore_handed *h)
 {
+    if (h == NULL)
+        return;
     if (h->n > 0) {
         log_notice("descriptors from systemd's store dropped: no state to restore count=%zu", h->n);
         systemd_forget(h->v, h->n);
@@ -458,17 +460,19 @@ static int open_systemd(struct fdstore *s, struct fdstore_handed *handed, char *
         return rc;
     }
     s->sock = rc;
-    for (size_t i = 0; i < handed->n; i++) {
+    for (size_t i = 0; handed != NULL && i < handed->n; i++) {
         int old;
         if (tab_put(&s->names, handed->v[i].name, 0, &old) < 0) {
             set_err(err, errlen, "out of memory");
             return -ENOMEM;
         }
     }
-    s->taken = handed->v;
-    s->n_taken = handed->n;
-    handed->v = NULL;
-    handed->n = 0;
+    if (handed != NULL) {
+        s->taken = handed->v;
+        s->n_taken = handed->n;
+        handed->v = NULL;
+        handed->n = 0;
+    }
     return 0;
 }
 

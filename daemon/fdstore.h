@@ -45,7 +45,7 @@ int fdstore_split_listen(int n, char **names, int *listen_fd, struct fdstore_han
 
 /* For an ofad that keeps no state: closes every handed descriptor, asks
  * systemd (if $NOTIFY_SOCKET is set) to forget each name, logs one line,
- * and empties h. */
+ * and empties h (which may be NULL). */
 void fdstore_drop_handed(struct fdstore_handed *h);
 
 /*
@@ -55,7 +55,8 @@ void fdstore_drop_handed(struct fdstore_handed *h);
  * process of state_dir, started if none answers there ($OFAD_FDSTORE=systemd
  * insists on systemd's). What the store hands back is taken now: systemd's
  * from handed (taken over: handed is emptied), the keeper's by asking it
- * (handed is then dropped, as by fdstore_drop_handed). Returns 0; -EINVAL
+ * (handed is then dropped, as by fdstore_drop_handed). handed may be NULL
+ * (nothing handed). Returns 0; -EINVAL
  * (a bad $OFAD_FDSTORE or $NOTIFY_SOCKET, a malformed answer of the keeper);
  * -ENAMETOOLONG (state_dir too long for a socket path); -EPERM (the keeper's
  * socket answers for another uid); -ETIMEDOUT (the keeper did not answer);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -750,6 +751,66 @@ START_TEST(systemd_drop)
 }
 END_TEST
 
+/* A real ofad started as systemd would after a restart: its activation
+ * socket and a stored page at 3 and 4, named in LISTEN_FDNAMES. Keeping no
+ * state, it serves the socket and asks the manager to forget the page. */
+START_TEST(systemd_ofad)
+{
+    char path[128], buf[256], log[128];
+    bool removed = false, ready = false;
+    int m = manager_socket(), lsock, page = make_page(4), status, fd;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/run", dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(log, sizeof(log), "%s/ofad.log", dir);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
+    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lsock, 8), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char pidbuf[16];
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        /* Ends with the test, whatever happens to it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        lsock = fcntl(lsock, F_DUPFD_CLOEXEC, 20);
+        page = fcntl(page, F_DUPFD_CLOEXEC, 20);
+        if (out < 0 || lsock < 0 || page < 0 || dup2(out, 2) < 0 || dup2(lsock, 3) < 0 ||
+            dup2(page, 4) < 0)
+            _exit(126);
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        setenv("LISTEN_FDS", "2", 1);
+        setenv("LISTEN_PID", pidbuf, 1);
+        setenv("LISTEN_FDNAMES", "ofad.socket:page.x", 1);
+        setenv("RUNTIME_DIRECTORY", path, 1);
+        execl(OFAD_PATH, "ofad", (char *)NULL);
+        _exit(127);
+    }
+    close(lsock);
+    while (!(removed && ready)) {
+        manager_recv(m, buf, sizeof(buf), &fd);
+        if (strcmp(buf, "FDSTOREREMOVE=1\nFDNAME=page.x") == 0)
+            removed = true;
+        else if (strncmp(buf, "READY=1", 7) == 0)
+            ready = true;
+        else
+            ck_assert_msg(strncmp(buf, "STATUS=", 7) == 0, "unexpected: %s", buf);
+    }
+    /* It serves the socket it was given. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ofad status %d", status);
+    close(m);
+    close(page);
+}
+END_TEST
+
 /* One TCase per topic, each in a directory of its own. */
 #define ADD_CASE(s, name, fn)                                                                      \
     do {                                                                                           \
@@ -774,6 +835,7 @@ static Suite *fdstore_suite(void)
     ADD_CASE(s, "systemd_handback", systemd_handback);
     ADD_CASE(s, "systemd_two", systemd_two_listeners);
     ADD_CASE(s, "systemd_drop", systemd_drop);
+    ADD_CASE(s, "systemd_ofad", systemd_ofad);
     return s;
 }
 
