@@ -558,6 +558,7 @@ int heap_create(struct heap **out, uint64_t page_size, uint32_t align)
         goto fail;
     h->page_size = page_size;
     h->align = align;
+    h->claim_hint = HEAP_NIL;
     h->shift = log2_u64(align);
     h->rec_free = HEAP_NIL;
     h->spare = HEAP_NIL;
@@ -974,6 +975,90 @@ int heap_alloc(struct heap *h, uint64_t size, uint64_t align, uint32_t owner, ui
         return alloc_fit(h, s, b, owner, off, need);
     }
     return alloc_slow(h, size, align, owner, off, need);
+}
+
+/*
+ * heap_claim(): the free chunk that holds [off, off + size), found from the
+ * hint (the rest of the chunk the previous claim cut: claims in increasing
+ * offset order, as a saved state lists them, cost O(1) each) or else by a walk
+ * of the page's chunks. HEAP_NIL if some byte of the range is not free.
+ */
+static uint32_t claim_chunk(const struct heap *h, uint64_t off, uint64_t size)
+{
+    const struct heap_chunk *rec = h->rec;
+    uint32_t i = h->claim_hint;
+    size_t p;
+
+    if (i < h->rec_top && rec[i].tag != HEAP_TAG_UNUSED && is_free(&rec[i]) &&
+        rec[i].off <= off && off - rec[i].off < rec[i].size)
+        goto found;
+    p = page_floor(h, off);
+    if (p == h->npages || off - h->pages[p].base >= h->pages[p].len)
+        return HEAP_NIL;
+    for (i = h->pages[p].first; i != HEAP_NIL && rec[i].off + rec[i].size <= off; i = rec[i].anext)
+        ;
+    if (i == HEAP_NIL || !is_free(&rec[i]))
+        return HEAP_NIL;
+found:
+    return size <= rec[i].size - (off - rec[i].off) ? i : HEAP_NIL;
+}
+
+int heap_claim(struct heap *h, uint64_t off, uint64_t size, uint32_t owner)
+{
+    struct heap_chunk *rec;
+    uint64_t cend;
+    uint32_t ci, bi, ri;
+    int rc;
+
+    if (size == 0 || size > HEAP_MAX_PAGE || ((off | size) & (h->align - 1)) != 0 ||
+        !owner_valid(h, owner))
+        return -EINVAL;
+    rc = rec_reserve(h, 2);
+    if (rc == 0)
+        rc = hash_reserve(h);
+    if (rc < 0)
+        return rc;
+    ci = claim_chunk(h, off, size);
+    if (ci == HEAP_NIL)
+        return -EINVAL;
+    rec = h->rec;
+    cend = rec[ci].off + rec[ci].size;
+    if (off == rec[ci].off) {
+        bin_remove(h, ci);
+        bi = ci;
+    } else {
+        free_move(h, ci, rec[ci].off, off - rec[ci].off);
+        bi = rec_take(h);
+        addr_insert_after(h, ci, bi);
+    }
+    h->claim_hint = HEAP_NIL;
+    if (off + size < cend) {
+        ri = rec_take(h);
+        rec[ri].off = off + size;
+        rec[ri].size = cend - (off + size);
+        addr_insert_after(h, bi, ri);
+        bin_insert(h, ri);
+        h->claim_hint = ri;
+    }
+    rec[bi].off = off;
+    rec[bi].size = size;
+    owner_link(h, owner, bi);
+    hash_put(h, bi, off);
+    h->st.bytes_live += size;
+    h->st.allocs++;
+    DEBUG_CHECK(h);
+    return 0;
+}
+
+void heap_set_counts(struct heap *h, uint64_t allocs, uint64_t alloc_failures)
+{
+    uint64_t live = live_blocks(h);
+
+    if (allocs < live)
+        allocs = live;
+    h->st.allocs = allocs;
+    h->st.frees = allocs - live;
+    h->st.alloc_failures = alloc_failures;
 }
 
 /* ---- free --------------------------------------------------------------- */

@@ -89,6 +89,7 @@ struct heap {
     struct heap_page *pages;
     size_t npages, pages_cap;
     uint64_t next_base; /* lowest offset a new page may start at */
+    uint32_t claim_hint; /* heap_claim's guess: a free chunk, or stale, or HEAP_NIL */
     uint32_t spare;     /* the spare page's chunk when set; stale once that
                          * chunk is used (see have_spare() in heap.c) */
 

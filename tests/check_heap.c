@@ -1505,6 +1505,105 @@ START_TEST(test_walk)
 }
 END_TEST
 
+/* A heap put back from a listing of another (pages at their bases, then
+ * its blocks claimed) is the same heap: the same walk, the same figures. */
+START_TEST(test_claim)
+{
+    static struct heap_walk_ent a[8192], b[8192];
+    struct heap *h = mk(16384, 64), *g = mk(16384, 64);
+    struct rnd r = {base_seed() + 11};
+    uint64_t offs[900], next, got, pbase = 0, plen = 0;
+    uint32_t o1, o2, go1, go2;
+    size_t na, nb, i, k;
+    struct heap_stats sh, sg;
+
+    fprintf(stderr, "claim: seed %" PRIu64 " (replay with OFA_SEED=%" PRIu64 ")\n", r.s,
+            r.s - 11);
+    ck_assert_int_eq(heap_owner_new(h, &o1), 0);
+    ck_assert_int_eq(heap_owner_new(h, &o2), 0);
+    ck_assert_int_eq(heap_owner_new(g, &go1), 0);
+    ck_assert_int_eq(heap_owner_new(g, &go2), 0);
+    for (i = 0; i < 900; i++)
+        offs[i] = alloc_grow(h, rnd_size(&r, 5000), i % 7 ? 0 : 256,
+                             i % 3 == 0 ? HEAP_OWNER_ARENA : i % 3 == 1 ? o1 : o2);
+    for (i = 0; i < 900; i += 1 + rnd_below(&r, 3))
+        ck_assert_int_eq(heap_free(h, offs[i], NULL, NULL), 0);
+    na = heap_walk(h, 0, false, a, 8192, &next);
+    ck_assert_uint_eq(next, 0);
+
+    /* Pages first, at their bases; then the blocks: those of even index in
+     * order (the hint), the others afterwards from the top down (the walk). */
+    for (i = 0; i < na; i++)
+        if (a[i].kind == HEAP_WALK_PAGE) {
+            ck_assert_int_eq(heap_page_add_at(g, a[i].size, a[i].off, &got), 0);
+            ck_assert_uint_eq(got, a[i].off);
+        }
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < na; i++) {
+            size_t j = k == 0 ? i : na - 1 - i;
+            uint32_t ow;
+
+            if (a[j].kind != HEAP_WALK_LIVE || j % 2 != k)
+                continue;
+            ow = a[j].owner == HEAP_OWNER_ARENA ? HEAP_OWNER_ARENA : a[j].owner == o1 ? go1 : go2;
+            ck_assert_int_eq(heap_claim(g, a[j].off, a[j].size, ow), 0);
+        }
+    check_valid(g);
+    nb = heap_walk(g, 0, false, b, 8192, &next);
+    ck_assert_uint_eq(nb, na);
+    for (i = 0; i < na; i++) {
+        ck_assert_uint_eq(b[i].off, a[i].off);
+        ck_assert_uint_eq(b[i].size, a[i].size);
+        ck_assert_uint_eq(b[i].kind, a[i].kind);
+        if (a[i].kind == HEAP_WALK_LIVE)
+            ck_assert_uint_eq(b[i].owner == HEAP_OWNER_ARENA, a[i].owner == HEAP_OWNER_ARENA);
+    }
+    ck_assert_uint_eq(heap_owner_blocks(g, go1), heap_owner_blocks(h, o1));
+    ck_assert_uint_eq(heap_owner_bytes(g, go2), heap_owner_bytes(h, o2));
+    heap_stats(h, &sh);
+    heap_set_counts(g, sh.allocs, sh.alloc_failures);
+    heap_stats(g, &sg);
+    ck_assert_uint_eq(sg.blocks_live, sh.blocks_live);
+    ck_assert_uint_eq(sg.bytes_live, sh.bytes_live);
+    ck_assert_uint_eq(sg.free_chunks, sh.free_chunks);
+    ck_assert_uint_eq(sg.largest_free, sh.largest_free);
+    ck_assert_uint_eq(sg.allocs, sh.allocs);
+    ck_assert_uint_eq(sg.frees, sh.frees);
+
+    /* What is not free cannot be claimed: a live block, a byte of one, a
+     * range running into one, outside every page; nor a misaligned range. */
+    for (i = 0; i < na; i++)
+        if (a[i].kind == HEAP_WALK_LIVE && a[i].size >= 192)
+            break;
+    ck_assert_uint_lt(i, na);
+    ck_assert_int_eq(heap_claim(g, a[i].off, a[i].size, HEAP_OWNER_ARENA), -EINVAL);
+    ck_assert_int_eq(heap_claim(g, a[i].off + 64, 64, HEAP_OWNER_ARENA), -EINVAL);
+    ck_assert_int_eq(heap_claim(g, a[i].off - 64, 128, HEAP_OWNER_ARENA),
+                     -EINVAL); /* starts free (or in a block), ends in the block */
+    for (i = 0; i < na; i++)
+        if (a[i].kind == HEAP_WALK_PAGE) {
+            pbase = a[i].off;
+            plen = a[i].size;
+        }
+    ck_assert_int_eq(heap_claim(g, pbase + plen, 64, HEAP_OWNER_ARENA), -EINVAL);
+    ck_assert_int_eq(heap_claim(g, pbase + 8, 64, HEAP_OWNER_ARENA), -EINVAL);
+    ck_assert_int_eq(heap_claim(g, pbase, 0, HEAP_OWNER_ARENA), -EINVAL);
+    ck_assert_int_eq(heap_claim(g, pbase, 64, 9999), -EINVAL);
+    check_valid(g);
+
+    /* And the heap put back works on: every listed block frees, the rest
+     * allocates again. */
+    for (i = 0; i < na; i++)
+        if (a[i].kind == HEAP_WALK_LIVE)
+            ck_assert_int_eq(heap_free(g, a[i].off, NULL, NULL), 0);
+    for (i = 0; i < 100; i++)
+        alloc_grow(g, rnd_size(&r, 5000), 0, go1);
+    check_valid(g);
+    heap_destroy(h);
+    heap_destroy(g);
+}
+END_TEST
+
 static Suite *heap_suite(void)
 {
     Suite *s = suite_create("heap");
@@ -1528,6 +1627,7 @@ static Suite *heap_suite(void)
         {"lookup", test_lookup, 60},
         {"validate", test_validate, 10},
         {"walk", test_walk, 30},
+        {"claim", test_claim, 30},
         {"diff_small", test_diff_small, 240},
         {"diff_aligned", test_diff_aligned, 240},
         {"diff_pages", test_diff_pages, 240},

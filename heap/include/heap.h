@@ -118,6 +118,20 @@ int heap_page_add_at(struct heap *h, uint64_t len, uint64_t floor, uint64_t *bas
  */
 int heap_free(struct heap *h, uint64_t off, heap_release_fn *release, void *ctx);
 
+/*
+ * Makes the size bytes at off a live block of owner, as if heap_alloc had
+ * returned it: for putting back the blocks of a saved state (the pages first,
+ * with heap_page_add_at at their bases). Every byte of the range must be free
+ * in one page; size and off are multiples of the heap's alignment (sizes as
+ * heap_alloc rounded them). O(1) when blocks are claimed in increasing
+ * offset order, else O(chunks of the page). Returns 0; -EINVAL (a bad
+ * argument, or some byte of the range is not free: nothing changes);
+ * -ENOMEM.
+ */
+int heap_claim(struct heap *h, uint64_t off, uint64_t size, uint32_t owner);
+/* Sets the counters a saved state kept: allocs (at least the live blocks;
+ * frees follows) and alloc_failures. */
+void heap_set_counts(struct heap *h, uint64_t allocs, uint64_t alloc_failures);
 /* Bytes of metadata the heap holds (its tables at their capacity): what one
  * arena costs the daemon beyond its pages. */
 size_t heap_memory(const struct heap *h);
