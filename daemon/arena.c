@@ -59,10 +59,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "pagemap.h"
 #include "proto.h"
+#include "state.h"
 
 _Static_assert(ARENA_NAME_MAX == PROTO_NAME_MAX, "an arena takes every name the wire carries");
 
@@ -79,21 +82,82 @@ void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint6
 
 static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 
+/* ---- the state's records (state.h), when one is kept ---- */
+
+static void note_block(struct arena *a, uint32_t owner, uint64_t off, uint64_t size)
+{
+    struct st_block *b = journal_rec(a->reg->jn, ST_BLOCK, sizeof(*b));
+
+    if (b != NULL)
+        *b = (struct st_block){.slot = a->slot, .owner = owner, .off = off, .size = size};
+}
+
+static void note_page(struct arena *a, uint16_t type, uint64_t base, uint64_t len, uint64_t key)
+{
+    struct st_page *p = journal_rec(a->reg->jn, type, sizeof(*p));
+
+    if (p != NULL)
+        *p = (struct st_page){.slot = a->slot, .base = base, .len = len, .key = key};
+}
+
+void arena_note(struct arena *a)
+{
+    struct st_arena *r;
+
+    if (a->reg->jn == NULL || (r = journal_rec(a->reg->jn, ST_ARENA, sizeof(*r))) == NULL)
+        return;
+    memset(r, 0, sizeof(*r));
+    r->slot = a->slot;
+    r->uid = a->uid;
+    r->gid = a->gid;
+    r->mode = a->mode;
+    r->page_size = a->page_size;
+    r->max_bytes = a->max_bytes;
+    r->cache_max = a->cache_max;
+    r->align = a->align;
+    r->private_default = a->private_default;
+    memcpy(r->name, a->name, a->name_len + 1);
+}
+
+/* Deferred until the page's release is in the state (journal_defer). */
+static void page_drop_now(void *ctx, int fd, uint64_t len, uint64_t key)
+{
+    struct registry *r = ctx;
+    int rc = shm_page_release(fd, len);
+
+    if (rc < 0)
+        log_warning("page punch failed len=%llu err=%s", (unsigned long long)len,
+                    log_errname(rc));
+    if (key != 0 && r->page_forget != NULL)
+        r->page_forget(r->page_ctx, key);
+}
+
 /* The heap gave up a page: its memory goes back now (punched), whoever
- * still holds a descriptor or a mapping of it. */
+ * still holds a descriptor or a mapping of it. With a state kept, once the
+ * release is recorded (the page's last block may be put back otherwise);
+ * when ofad stops keeping its state, not at all: the next ofad takes the
+ * page over. */
 static void page_released(void *ctx, uint64_t base, uint64_t len)
 {
     struct arena *a = ctx;
+    struct registry *r = a->reg;
     struct page_ent *e = pagemap_find(&a->pages, base);
     int rc;
 
     assert(e != NULL && e->len == len);
     if (e == NULL)
         return;
-    rc = shm_page_release(e->fd, len);
-    if (rc < 0)
-        log_warning("page punch failed arena=%s base=%llu err=%s", a->name,
-                    (unsigned long long)base, log_errname(rc));
+    if (r->keep) {
+        close(e->fd);
+    } else if (r->jn != NULL) {
+        note_page(a, ST_PAGE_DEL, base, len, e->key);
+        journal_defer(r->jn, page_drop_now, r, e->fd, len, e->key);
+    } else {
+        rc = shm_page_release(e->fd, len);
+        if (rc < 0)
+            log_warning("page punch failed arena=%s base=%llu err=%s", a->name,
+                        (unsigned long long)base, log_errname(rc));
+    }
     arena_bytes_unreserve(a, len);
     log_debug("page released arena=%s base=%llu len=%llu", a->name, (unsigned long long)base,
               (unsigned long long)len);
@@ -201,6 +265,7 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
     r->slots[slot] = a;
     r->count++;
     r->changes++;
+    arena_note(a);
     *out = a;
     return 0;
 
@@ -282,6 +347,7 @@ static void update_configured(struct arena *a, const struct cfg_arena *ca)
         a->max_bytes = ca->max_bytes;
         log_notice("arena updated arena=%s max=%llu", a->name, (unsigned long long)a->max_bytes);
     }
+    arena_note(a);
 }
 
 int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, char *err,
@@ -339,6 +405,11 @@ int reg_drop(struct registry *r, struct arena *a, bool force)
     if (st.blocks_live > 0 && !force)
         return -EBUSY;
     assert(r->slots[a->slot] == a);
+    if (r->jn != NULL) {
+        struct st_slot *d = journal_rec(r->jn, ST_ARENA_DROP, sizeof(*d));
+        if (d != NULL)
+            *d = (struct st_slot){.slot = a->slot};
+    }
     r->slots[a->slot] = NULL;
     r->gens[a->slot]++;
     r->count--;
@@ -487,7 +558,7 @@ void arena_page_unreserve(struct arena *a, uint64_t len)
     arena_bytes_unreserve(a, len);
 }
 
-int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
+int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t key, uint64_t *base)
 {
     struct registry *r = a->reg;
     struct page_ent e;
@@ -501,12 +572,17 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
     if (rc < 0) {
         arena_bytes_unreserve(a, len);
         shm_page_release(fd, len);
+        if (key != 0 && r->page_forget != NULL)
+            r->page_forget(r->page_ctx, key);
         return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
     e.len = len;
     e.fd = fd;
+    e.key = key;
     pagemap_put(&a->pages, &e);
     r->next_base = e.base + len;
+    if (r->jn != NULL)
+        note_page(a, ST_PAGE, e.base, len, key);
     if (base != NULL)
         *base = e.base;
     log_debug("page created arena=%s base=%llu len=%llu", a->name, (unsigned long long)e.base,
@@ -514,7 +590,7 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base)
     return 0;
 }
 
-int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
+int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd, uint64_t key)
 {
     struct registry *r = a->reg;
     uint64_t natural = 4096, got = 0;
@@ -539,8 +615,27 @@ int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd)
         return rc;
     }
     assert(got == base);
-    pagemap_put(&a->pages, &(struct page_ent){.base = base, .len = len, .fd = fd});
+    pagemap_put(&a->pages, &(struct page_ent){.base = base, .len = len, .fd = fd, .key = key});
     r->next_base = base + len;
+    if (r->jn != NULL)
+        note_page(a, ST_PAGE, base, len, key);
+    return 0;
+}
+
+int arena_claim(struct arena *a, uint64_t off, uint64_t size, uint32_t owner)
+{
+    struct registry *r = a->reg;
+    int rc;
+
+    if (a->blocks >= r->max_blocks_per_arena || r->blocks_live >= r->max_blocks)
+        return -ENOMEM;
+    rc = heap_claim(a->heap, off, size, owner);
+    if (rc < 0)
+        return rc;
+    a->blocks++;
+    r->blocks_live++;
+    if (r->jn != NULL)
+        note_block(a, owner, off, size);
     return 0;
 }
 
@@ -559,14 +654,25 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
     if (__builtin_expect(rc == 0, 1)) {
         a->blocks++;
         r->blocks_live++;
+        if (r->jn != NULL)
+            note_block(a, owner, *off, (size + a->align - 1) & ~(uint64_t)(a->align - 1));
     }
     return rc;
 }
 
 int arena_free(struct arena *a, uint64_t off)
 {
-    int rc = heap_free(a->heap, off, page_released, a);
+    struct registry *r = a->reg;
+    int rc;
 
+    if (r->jn != NULL && heap_block_size(a->heap, off) != 0) {
+        /* Before the heap's release of the page, which the free may cause:
+         * the records go in the order of the changes. */
+        struct st_free *f = journal_rec(r->jn, ST_FREE, sizeof(*f));
+        if (f != NULL)
+            *f = (struct st_free){.slot = a->slot, .off = off};
+    }
+    rc = heap_free(a->heap, off, page_released, a);
     if (__builtin_expect(rc == 0, 1)) {
         a->blocks--;
         a->reg->blocks_live--;
@@ -583,9 +689,34 @@ int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off,
 {
     uint32_t owner;
 
+    int rc;
+
     if (heap_block_owner(a->heap, off, &owner) < 0 || owner != HEAP_OWNER_ARENA)
         return -EINVAL;
-    return names_bind(&a->names, name, len, off, uid, pid, max);
+    rc = names_bind(&a->names, name, len, off, uid, pid, max);
+    if (rc == 0 && a->reg->jn != NULL) {
+        struct st_name *n = journal_rec(a->reg->jn, ST_NAME, sizeof(*n) + len);
+        if (n != NULL) {
+            *n = (struct st_name){.slot = a->slot, .uid = uid, .pid = pid, .len = (uint32_t)len,
+                                  .off = off};
+            memcpy(n + 1, name, len);
+        }
+    }
+    return rc;
+}
+
+int arena_name_unbind(struct arena *a, const char *name, size_t len)
+{
+    int rc = names_unbind(&a->names, name, len);
+
+    if (rc == 0 && a->reg->jn != NULL) {
+        struct st_unname *n = journal_rec(a->reg->jn, ST_UNNAME, sizeof(*n) + len);
+        if (n != NULL) {
+            *n = (struct st_unname){.slot = a->slot, .len = (uint32_t)len};
+            memcpy(n + 1, name, len);
+        }
+    }
+    return rc;
 }
 
 int arena_private_owner(const struct arena *a, uint64_t off, uint32_t *owner)
@@ -634,6 +765,11 @@ void arena_owner_release(struct arena *a, uint32_t owner)
 {
     uint64_t n = heap_owner_blocks(a->heap, owner);
 
+    if (a->reg->jn != NULL) {
+        struct st_owner *o = journal_rec(a->reg->jn, ST_OWNER_DEL, sizeof(*o));
+        if (o != NULL)
+            *o = (struct st_owner){.slot = a->slot, .owner = owner};
+    }
     if (owner < a->opriv_cap && a->opriv[owner] != 0) {
         a->opriv[owner] = 0;
         a->npriv--;

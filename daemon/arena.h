@@ -104,6 +104,18 @@ struct registry {
                            uint32_t mode);
     void *access_lost_ctx;
     uint64_t changes;        /* bumped when arenas or bytes change (status line) */
+    /* The state kept across restarts (restore.c), when ofad has a state
+     * directory: every change is recorded in jn (state.h); a page's
+     * descriptor is kept by page_keep under its key when made (on a worker
+     * thread) and forgotten through page_forget once its release is
+     * recorded. keep: ofad is stopping with its state kept, so pages are
+     * closed, never punched. */
+    struct journal *jn;
+    int (*page_keep)(void *ctx, uint64_t key, int fd);
+    void (*page_forget)(void *ctx, uint64_t key);
+    void *page_ctx;
+    uint64_t next_key; /* the last page key given */
+    bool keep;
 };
 
 void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint64_t max_pages);
@@ -267,12 +279,13 @@ void arena_page_unreserve(struct arena *a, uint64_t len);
 void reg_page_unreserve(struct registry *r, uint64_t len);
 
 /*
- * Adds the reserved page of len bytes whose memory is fd (shm_page_create):
+ * Adds the reserved page of len bytes whose memory is fd (shm_page_create),
+ * kept in the fd store under key (0: not kept):
  * it takes the next base of the daemon-wide space and a owns fd from now on.
  * Returns 0 and *base (may be NULL); -ENOMEM, -EIO (the heap refused it: fd
  * is released and the reservation ended).
  */
-int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base);
+int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t key, uint64_t *base);
 
 /*
  * Puts back a page that already exists (e.g. kept across a restart): fd must
@@ -281,7 +294,18 @@ int arena_page_add(struct arena *a, uint64_t len, int fd, uint64_t *base);
  * increasing base order. a owns fd on success. Returns 0; -EINVAL (fd is not
  * such a page, or base is not free); -ENOMEM (a limit, or no memory).
  */
-int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd);
+int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd, uint64_t key);
+
+/* Makes the size bytes at off (size rounded as the heap rounds it) a live
+ * block of owner again (a saved state's: see heap_claim). 0; -EINVAL (not
+ * free, a bad argument); -ENOMEM. */
+int arena_claim(struct arena *a, uint64_t off, uint64_t size, uint32_t owner);
+
+/* Unbinds name. 0 or -ENOENT. */
+int arena_name_unbind(struct arena *a, const char *name, size_t len);
+
+/* Records a's settings in the state (after a change), if one is kept. */
+void arena_note(struct arena *a);
 
 /* The read-write memfd of the page at base (owned by a: not to be closed),
  * or -ENOENT. */

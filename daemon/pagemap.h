@@ -17,6 +17,7 @@ struct page_ent {
     uint64_t base; /* 0: empty */
     uint64_t len;
     int fd; /* the page's memfd, read-write, sealed */
+    uint64_t key; /* its name in the fd store (state.h), 0: not kept there */
 };
 
 struct pagemap {

@@ -57,13 +57,19 @@
 #include "resume.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "session.h"
+#include "state.h"
+
+#include <stdio.h>
+#include <sys/syscall.h>
 
 void handles_release(struct sessions *ss, struct handle *v, uint32_t cap)
 {
@@ -126,6 +132,7 @@ int resume_new(struct sessions *ss, uint32_t uid, int32_t pid, int pidfd, struct
     rs->sid = ++ss->next_sid;
     rs->uid = uid;
     rs->pid = pid;
+    rs->start = resume_proc_start(pid);
     rs->pidfd = pidfd;
     rs->next = ss->rsessions;
     if (rs->next != NULL)
@@ -156,6 +163,11 @@ void resume_end(struct rsess *rs, const char *why)
 
     log_info("session ended session=%llu uid=%u pid=%d reason=%s", (unsigned long long)rs->sid,
              rs->uid, rs->pid, why);
+    if (ss->reg->jn != NULL) {
+        struct st_sid *e = journal_rec(ss->reg->jn, ST_SESSION_END, sizeof(*e));
+        if (e != NULL)
+            e->sid = rs->sid;
+    }
     if (rs->conn != NULL)
         rs->conn->rs = NULL;
     if (rs->handles != NULL) {
@@ -254,6 +266,126 @@ int resume_keep_reply(struct rsess *rs, uint32_t op, uint64_t id, const uint8_t 
     rs->last_len = n;
     rs->last_op = op;
     rs->last_id = id;
+    if (rs->set->reg->jn != NULL) {
+        /* In the transaction of the request's changes (session.c commits
+         * after the reply): after a restart, both or neither. */
+        struct st_reply *r = journal_rec(rs->set->reg->jn, ST_REPLY, sizeof(*r) + n);
+        if (r != NULL) {
+            *r = (struct st_reply){.sid = rs->sid, .id = id, .op = op, .len = (uint32_t)n};
+            memcpy(r + 1, p, n);
+        }
+    }
+    return 0;
+}
+
+uint64_t resume_proc_start(int32_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long start = 0;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command may hold spaces and parentheses: fields go on after the
+     * last ')'. Then state is field 3, start time field 22. */
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                                   "%*d %*d %*d %*d %llu",
+                            &start) != 1)
+        return 0;
+    return start;
+}
+
+void resume_note(struct rsess *rs)
+{
+    struct journal *jn = rs->set->reg->jn;
+    const struct handle *v = rs->conn != NULL ? rs->conn->handles : rs->handles;
+    uint32_t cap = rs->conn != NULL ? rs->conn->handles_cap : rs->handles_cap, n = 0, i;
+    struct st_session *r;
+    struct st_handle *h;
+
+    if (jn == NULL)
+        return;
+    for (i = 0; i < cap; i++)
+        n += v[i].used;
+    r = journal_rec(jn, ST_SESSION, sizeof(*r) + n * sizeof(*h));
+    if (r == NULL)
+        return;
+    *r = (struct st_session){.sid = rs->sid, .secret = rs->secret, .start = rs->start,
+                             .uid = rs->uid, .pid = rs->pid, .nhandles = n};
+    h = (struct st_handle *)(r + 1);
+    for (i = 0; i < cap; i++) {
+        if (!v[i].used)
+            continue;
+        *h++ = (struct st_handle){.index = i, .slot = v[i].slot, .owner = v[i].owner,
+                                  .powner = v[i].powner, .has_powner = v[i].has_powner,
+                                  .writable = v[i].writable};
+    }
+}
+
+int resume_restore(struct sessions *ss, uint64_t sid, uint64_t secret, uint32_t uid, int32_t pid,
+                   uint64_t start, struct handle *handles, uint32_t cap, uint32_t used,
+                   uint64_t last_id, uint32_t last_op, const uint8_t *last, size_t last_len,
+                   struct rsess **out)
+{
+    struct rsess *rs;
+    int pidfd, rc;
+
+    *out = NULL;
+    if (sid > ss->next_sid)
+        ss->next_sid = sid;
+    /* The pidfd first, then the start time: if that is still the
+     * session's, the pidfd is of the session's process (a pid reused
+     * meanwhile would show another start time). */
+    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (pidfd < 0 || start == 0 || resume_proc_start(pid) != start || process_gone(pidfd)) {
+        if (pidfd >= 0)
+            close(pidfd);
+        log_info("session ended session=%llu uid=%u pid=%d reason=\"process gone while ofad was "
+                 "down\"",
+                 (unsigned long long)sid, uid, pid);
+        handles_release(ss, handles, cap);
+        free(handles);
+        return 0;
+    }
+    rc = resume_new(ss, uid, pid, pidfd, &rs);
+    if (rc < 0) {
+        close(pidfd);
+        handles_release(ss, handles, cap);
+        free(handles);
+        return rc;
+    }
+    /* resume_new gave the next id: take the saved one back. */
+    ss->next_sid--;
+    rs->sid = sid;
+    rs->secret = secret;
+    rs->start = start;
+    if (last_op != 0 && resume_keep_reply(rs, last_op, last_id, last, last_len) < 0)
+        rs->last_op = 0;
+    if (handles == NULL) {
+        handles = calloc(1, sizeof(*handles));
+        cap = handles != NULL;
+    }
+    if (handles == NULL) {
+        resume_end(rs, "no memory");
+        return -ENOMEM;
+    }
+    rs->handles = handles;
+    rs->handles_cap = cap;
+    rs->handles_used = used;
+    rs->lost_ms = uv_now(ss->loop);
+    ss->ndetached++;
+    uv_poll_start(&rs->pidw, UV_READABLE, on_exit_seen);
+    rs->pidw_on = true;
+    *out = rs;
     return 0;
 }
 

@@ -24,6 +24,7 @@ struct rsess {
     uint64_t sid, secret;
     uint32_t uid;
     int32_t pid;
+    uint64_t start;         /* the process's start time (resume_proc_start), 0: unknown */
     int pidfd;              /* the client's process; readable once it has exited */
     uv_poll_t pidw;         /* watches pidfd while detached */
     bool pidw_on;
@@ -74,6 +75,26 @@ static inline bool resume_keeps(uint32_t op)
 /* Keeps the reply bytes p[0..n) of request (op, id). Returns 0, -ENOMEM
  * (then nothing is kept: a resent request would be done again). */
 int resume_keep_reply(struct rsess *rs, uint32_t op, uint64_t id, const uint8_t *p, size_t n);
+
+/* Records the session and its handles in the state, if one is kept
+ * (after SESSION, and after each change of its handles). */
+void resume_note(struct rsess *rs);
+
+/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
+ * since boot): with the pid, it names one process for ever. 0 if unknown. */
+uint64_t resume_proc_start(int32_t pid);
+
+/*
+ * Puts back a detached session of a saved state, with its handles (taken
+ * over) and its kept reply (copied): its process is pid if still running
+ * and started at start, and is watched from now on; if it is gone, the
+ * session is not made (its handles released) and 0 returned with *out NULL.
+ * Returns 0; -ENOMEM.
+ */
+int resume_restore(struct sessions *ss, uint64_t sid, uint64_t secret, uint32_t uid, int32_t pid,
+                   uint64_t start, struct handle *handles, uint32_t cap, uint32_t used,
+                   uint64_t last_id, uint32_t last_op, const uint8_t *last, size_t last_len,
+                   struct rsess **out);
 
 /* Once a second: ends detached sessions past the grace time. */
 void resume_tick(struct sessions *ss);

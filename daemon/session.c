@@ -83,6 +83,7 @@
  * at most SESSION_LINGER_MS, and the socket is closed.
  */
 #include "session.h"
+#include "journal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -713,6 +714,8 @@ static int op_open(struct session *s, const struct proto_req *q, struct proto_re
     h->writable = (acc & ACC_W) != 0;
     h->used = true;
     s->handles_used++;
+    if (s->rs != NULL)
+        resume_note(s->rs);
     r->u.open.arena = i;
     r->u.open.writable = h->writable;
     r->u.open.align = a->align;
@@ -734,6 +737,8 @@ static int op_close(struct session *s, const struct proto_req *q)
     /* Closing a handle whose arena was dropped succeeds: it only forgets it. */
     handles_release(s->set, h, 1);
     s->handles_used--;
+    if (s->rs != NULL)
+        resume_note(s->rs);
     return 0;
 }
 
@@ -756,15 +761,26 @@ struct page_job {
     struct registry *reg;
     uint32_t slot, gen; /* the arena: it may be dropped meanwhile */
     uint64_t len;
-    int fd; /* the page's memfd, or -errno */
+    uint64_t key; /* its name in the fd store, 0: none kept */
+    int fd;       /* the page's memfd, or -errno */
     char label[ARENA_NAME_MAX + 1];
 };
 
 static void job_work(uv_work_t *w)
 {
     struct page_job *j = w->data;
+    int rc;
 
     j->fd = shm_page_create(j->label, j->len);
+    /* With a state kept, the page is in the fd store before anything of it
+     * is recorded: a page the state names always comes back. */
+    if (j->fd >= 0 && j->key != 0) {
+        rc = j->reg->page_keep(j->reg->page_ctx, j->key, j->fd);
+        if (rc < 0) {
+            shm_page_release(j->fd, j->len);
+            j->fd = rc;
+        }
+    }
 }
 
 /* On the loop: the page goes to its arena (if both the arena and the
@@ -787,13 +803,16 @@ static void job_done(uv_work_t *w, int status)
             arena_page_unreserve(a, j->len);
         else
             reg_page_unreserve(j->reg, j->len);
-        if (rc >= 0)
+        if (rc >= 0) {
             shm_page_release(j->fd, j->len);
+            if (j->key != 0 && j->reg->page_forget != NULL)
+                j->reg->page_forget(j->reg->page_ctx, j->key);
+        }
         if (a != NULL && rc < 0)
             a->failures++;
         rc = rc < 0 ? (rc == -ENOMEM ? -ENOMEM : -EIO) : -ENOENT;
     } else {
-        rc = arena_page_add(a, j->len, j->fd, NULL);
+        rc = arena_page_add(a, j->len, j->fd, j->key, NULL);
     }
     free(j);
     if (s == NULL)
@@ -864,6 +883,7 @@ static int park(struct session *s, const struct proto_req *q, struct arena *a, u
     j->slot = a->slot;
     j->gen = a->gen;
     j->len = need;
+    j->key = s->reg->page_keep != NULL ? ++s->reg->next_key : 0;
     j->fd = -EIO;
     memcpy(j->label, a->name, a->name_len + 1);
     if (uv_queue_work(s->set->loop, &j->work, job_work, job_done) != 0) {
@@ -902,7 +922,7 @@ static int free_one(struct session *s, struct handle *h, struct arena *a, uint64
 }
 
 /* The owner of h's private blocks, made on first use. 0 or -ENOMEM. */
-static int handle_powner(struct handle *h, struct arena *a)
+static int handle_powner(struct session *s, struct handle *h, struct arena *a)
 {
     int rc;
 
@@ -912,6 +932,8 @@ static int handle_powner(struct handle *h, struct arena *a)
     if (rc < 0)
         return rc;
     h->has_powner = true;
+    if (s->rs != NULL)
+        resume_note(s->rs);
     return 0;
 }
 
@@ -953,7 +975,7 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
     owner = keep ? HEAP_OWNER_ARENA : h->owner;
     if ((flags & PROTO_ALLOC_PRIVATE) ||
         (a->private_default && !(flags & (PROTO_ALLOC_KEEP | PROTO_ALLOC_SHARED)))) {
-        rc = handle_powner(h, a);
+        rc = handle_powner(s, h, a);
         if (rc < 0)
             goto fail;
         owner = h->powner;
@@ -1348,6 +1370,7 @@ static int op_session(struct session *s, struct proto_rep *r)
         s->pidfd = -1;
         rs->conn = s;
         s->rs = rs;
+        resume_note(rs);
         log_debug("session made session=%llu client=%llu", (unsigned long long)rs->sid,
                   (unsigned long long)s->id);
     }
@@ -1537,7 +1560,7 @@ static int op_name_unbind(struct session *s, const struct proto_req *q)
     rc = names_handle(s, q->u.bind.arena, true, &a);
     if (rc < 0)
         return rc;
-    return names_unbind(&a->names, q->u.bind.name.ptr, q->u.bind.name.len);
+    return arena_name_unbind(a, q->u.bind.name.ptr, q->u.bind.name.len);
 }
 
 static void lookup_reply(const struct arena *a, const struct name_ent *e, struct proto_rep *r)
@@ -1903,6 +1926,10 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 
     if (__builtin_expect(rc == 0, 1)) {
         dispatch(s, &q);
+        /* The request's changes and its kept reply, as one transaction,
+         * before the reply can leave (see journal.c). */
+        if (__builtin_expect(s->reg->jn != NULL, 0))
+            journal_commit(s->reg->jn);
         return;
     }
     if (rc == -EBADMSG) {

@@ -1,0 +1,446 @@
+/*
+ * journal.c - the state file: a log of changes in a memory-mapped file.
+ *
+ * Owns: the file of one generation of the state, its mapping, the open
+ * transaction and the calls deferred until it is committed. Called by
+ * arena.c, resume.c and session.c (records), restore.c (reading, and the
+ * snapshot that starts each generation) and server.c (commit, size). Calls
+ * libc and zlib's crc32 only.
+ *
+ * Why a mapped file: ofad must not lose a change it has answered for when it
+ * is killed (kill -9, a crash, the OOM killer), and it must not pay a system
+ * call per request for that. A store into a MAP_SHARED mapping of a file is
+ * in the kernel's page cache the moment it is made, and the page cache is not
+ * the process's: it survives the process, whatever kills it. So a record is
+ * safe once written, at the cost of a memcpy. (A reboot loses the file's
+ * latest writes unless they reached the disk, and loses the pages too: state
+ * and memory go together, which is why a state directory in memory, /run,
+ * is the natural place, and why nothing here calls fsync.)
+ *
+ * Format: a header (magic, version, uid, socket tag, generation, crc32),
+ * then transactions back to back, each {u32 len, u32 crc32 of the body} and
+ * a body of records {u16 type, u16 0, u32 len, payload padded to 8 bytes}.
+ * The file is zero past the last transaction (it is made with fallocate, and
+ * written only forward).
+ *
+ * Transactions: records go into the open transaction, whose len word stays
+ * 0; commit writes the crc, then the len with a release store. A process
+ * dies between two instructions, so the len word, aligned, is either 0 or
+ * whole: a reader takes a transaction whole (len set: crc must match, else
+ * the file is damaged) or not at all (len 0: the end). session.c makes one
+ * transaction of a request's changes and its kept reply, so that after a
+ * restart a resent request is either answered from the kept reply or done
+ * for the first time, never both (see resume.h).
+ *
+ * Deferred calls: what must not happen before the change that causes it is
+ * in a committed transaction waits in a queue until the commit. A page whose
+ * last block is freed is punched only then: were ofad killed before the
+ * commit, the next one would put that block back, and its bytes must still
+ * be there.
+ *
+ * Growth: the file grows by doubling, with posix_fallocate so that a full
+ * file system is an error here (-ENOSPC) rather than a SIGBUS on a store
+ * into a hole; the mapping follows with mremap. A journal that cannot grow
+ * fails: it records nothing more and says so (journal_failed), and the
+ * daemon goes on without a usable state (server.c logs it and removes the
+ * file, so the next start is clean rather than wrong).
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define JOURNAL_MAGIC    "OFASTATE"
+#define JOURNAL_MIN_SIZE (1u << 20)
+#define JOURNAL_HDR      64u /* bytes before the first transaction */
+
+struct journal_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t uid;
+    char tag[JOURNAL_TAG_LEN];
+    uint64_t gen;
+    uint64_t created; /* Unix time */
+    uint32_t hdr_len; /* JOURNAL_HDR */
+    uint32_t crc;     /* crc32 of the bytes above */
+};
+_Static_assert(sizeof(struct journal_hdr) <= JOURNAL_HDR, "header room");
+
+struct txn_hdr {
+    uint32_t len; /* bytes of the transaction, this header included; 0: none */
+    uint32_t crc; /* crc32 of the body */
+};
+
+struct rec_hdr {
+    uint16_t type;
+    uint16_t zero;
+    uint32_t len; /* payload bytes, without the padding */
+};
+
+struct deferred {
+    journal_after_fn *fn;
+    void *ctx;
+    int fd;
+    uint64_t a, b;
+};
+
+struct journal {
+    char *path;
+    int fd;
+    uint8_t *map;
+    uint64_t cap;  /* bytes of the file and of the mapping */
+    uint64_t pos;  /* end of the last committed transaction */
+    uint64_t tpos; /* end of the open transaction's records */
+    bool open;
+    int failed;
+    uint64_t gen;
+    struct deferred *dq;
+    size_t ndq, dq_cap;
+};
+
+static inline uint64_t pad8(uint64_t n)
+{
+    return (n + 7) & ~7ull;
+}
+
+static uint32_t crc_of(const void *p, size_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    const uint8_t *b = p;
+
+    /* zlib takes uInt lengths. */
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+
+        c = crc32(c, b, k);
+        b += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+int journal_create(struct journal **out, const char *path, const struct journal_ident *id,
+                   uint64_t gen)
+{
+    struct journal *j = calloc(1, sizeof(*j));
+    struct journal_hdr h;
+    int rc;
+
+    if (j == NULL || (j->path = strdup(path)) == NULL) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (j->fd < 0) {
+        rc = -errno;
+        free(j->path);
+        free(j);
+        return rc;
+    }
+    rc = posix_fallocate(j->fd, 0, JOURNAL_MIN_SIZE);
+    if (rc != 0) {
+        rc = -rc;
+        goto fail;
+    }
+    j->cap = JOURNAL_MIN_SIZE;
+    j->map = mmap(NULL, j->cap, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
+    if (j->map == MAP_FAILED) {
+        rc = -errno;
+        goto fail;
+    }
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, JOURNAL_MAGIC, 8);
+    h.version = JOURNAL_VERSION;
+    h.uid = id->uid;
+    memcpy(h.tag, id->tag, JOURNAL_TAG_LEN);
+    h.gen = gen;
+    h.created = (uint64_t)time(NULL);
+    h.hdr_len = JOURNAL_HDR;
+    h.crc = crc_of(&h, offsetof(struct journal_hdr, crc));
+    memcpy(j->map, &h, sizeof(h));
+    j->pos = j->tpos = JOURNAL_HDR;
+    j->gen = gen;
+    *out = j;
+    return 0;
+
+fail:
+    close(j->fd);
+    unlink(path);
+    free(j->path);
+    free(j);
+    return rc;
+}
+
+int journal_rename(struct journal *j, const char *path)
+{
+    char *np = strdup(path);
+
+    if (np == NULL)
+        return -ENOMEM;
+    if (rename(j->path, path) < 0) {
+        int rc = -errno;
+
+        free(np);
+        return rc;
+    }
+    free(j->path);
+    j->path = np;
+    return 0;
+}
+
+static void run_deferred(struct journal *j)
+{
+    /* A call may defer again (it should not): take the queue first. */
+    while (j->ndq > 0) {
+        struct deferred d = j->dq[0];
+
+        memmove(&j->dq[0], &j->dq[1], (j->ndq - 1) * sizeof(j->dq[0]));
+        j->ndq--;
+        d.fn(d.ctx, d.fd, d.a, d.b);
+    }
+}
+
+void journal_close(struct journal *j)
+{
+    if (j == NULL)
+        return;
+    journal_commit(j);
+    run_deferred(j);
+    free(j->dq);
+    if (j->map != NULL && j->map != MAP_FAILED)
+        munmap(j->map, j->cap);
+    close(j->fd);
+    free(j->path);
+    free(j);
+}
+
+/* Makes the file hold n more bytes past tpos, plus an empty transaction
+ * header after them (the end mark must stay readable as 0). */
+static int grow(struct journal *j, uint64_t n)
+{
+    uint64_t want = j->tpos + n + sizeof(struct txn_hdr), cap = j->cap;
+    void *m;
+    int rc;
+
+    if (want <= j->cap)
+        return 0;
+    if (j->failed)
+        return j->failed;
+    while (cap < want)
+        cap *= 2;
+    rc = posix_fallocate(j->fd, (off_t)j->cap, (off_t)(cap - j->cap));
+    if (rc != 0) {
+        j->failed = -rc;
+        return -rc;
+    }
+    m = mremap(j->map, j->cap, cap, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED) {
+        j->failed = -ENOMEM;
+        return -ENOMEM;
+    }
+    j->map = m;
+    j->cap = cap;
+    return 0;
+}
+
+void *journal_rec(struct journal *j, uint16_t type, size_t len)
+{
+    uint64_t need = sizeof(struct rec_hdr) + pad8(len);
+    struct rec_hdr *r;
+
+    if (j->failed)
+        return NULL;
+    if (!j->open) {
+        if (grow(j, sizeof(struct txn_hdr) + need) < 0)
+            return NULL;
+        j->open = true;
+        j->tpos = j->pos + sizeof(struct txn_hdr);
+    } else if (grow(j, need) < 0) {
+        return NULL;
+    }
+    r = (struct rec_hdr *)(j->map + j->tpos);
+    r->type = type;
+    r->zero = 0;
+    r->len = (uint32_t)len;
+    j->tpos += need;
+    return r + 1;
+}
+
+int journal_put(struct journal *j, uint16_t type, const void *p, size_t len)
+{
+    void *d = journal_rec(j, type, len);
+
+    if (d == NULL)
+        return j->failed;
+    memcpy(d, p, len);
+    return 0;
+}
+
+void journal_defer(struct journal *j, journal_after_fn *fn, void *ctx, int fd, uint64_t a,
+                   uint64_t b)
+{
+    if (j->ndq == j->dq_cap) {
+        size_t ncap = j->dq_cap ? j->dq_cap * 2 : 16;
+        struct deferred *nq = realloc(j->dq, ncap * sizeof(*nq));
+
+        if (nq == NULL) {
+            journal_commit(j);
+            fn(ctx, fd, a, b);
+            return;
+        }
+        j->dq = nq;
+        j->dq_cap = ncap;
+    }
+    j->dq[j->ndq++] = (struct deferred){fn, ctx, fd, a, b};
+    if (!j->open)
+        run_deferred(j);
+}
+
+int journal_commit(struct journal *j)
+{
+    if (j->open && !j->failed) {
+        struct txn_hdr *t = (struct txn_hdr *)(j->map + j->pos);
+        uint64_t len = j->tpos - j->pos;
+
+        t->crc = crc_of(t + 1, len - sizeof(*t));
+        /* The len word last, in one aligned store: a reader sees the whole
+         * transaction or none of it. */
+        __atomic_store_n(&t->len, (uint32_t)len, __ATOMIC_RELEASE);
+        j->pos = j->tpos;
+    }
+    j->open = false;
+    run_deferred(j);
+    return j->failed;
+}
+
+bool journal_pending(const struct journal *j)
+{
+    return j->open;
+}
+
+uint64_t journal_size(const struct journal *j)
+{
+    return j->pos;
+}
+
+uint64_t journal_gen(const struct journal *j)
+{
+    return j->gen;
+}
+
+int journal_failed(const struct journal *j)
+{
+    return j->failed;
+}
+
+static int bad(char *err, size_t errlen, int rc, const char *fmt, uint64_t at)
+{
+    snprintf(err, errlen, fmt, (unsigned long long)at);
+    return rc;
+}
+
+/* The records of one transaction's body. */
+static int read_body(const uint8_t *p, uint64_t n, uint64_t at, journal_rec_fn *fn, void *ctx,
+                     char *err, size_t errlen)
+{
+    uint64_t i = 0;
+    int rc;
+
+    while (i < n) {
+        const struct rec_hdr *r = (const struct rec_hdr *)(p + i);
+
+        if (n - i < sizeof(*r) || r->type == 0 || r->zero != 0 ||
+            pad8(r->len) > n - i - sizeof(*r))
+            return bad(err, errlen, -EBADMSG, "a bad record at byte %llu", at + i);
+        rc = fn(ctx, r->type, (const uint8_t *)(r + 1), r->len);
+        if (rc < 0) {
+            if (err[0] == '\0')
+                bad(err, errlen, rc, "the record at byte %llu cannot be applied", at + i);
+            return rc;
+        }
+        i += sizeof(*r) + pad8(r->len);
+    }
+    return 0;
+}
+
+static int read_map(const uint8_t *m, uint64_t size, const struct journal_ident *id,
+                    journal_rec_fn *fn, void *ctx, uint64_t *gen, char *err, size_t errlen)
+{
+    struct journal_hdr h;
+    uint64_t pos;
+    int rc;
+
+    if (size < JOURNAL_HDR)
+        return bad(err, errlen, -EPROTO, "not a state file (%llu bytes)", size);
+    memcpy(&h, m, sizeof(h));
+    if (memcmp(h.magic, JOURNAL_MAGIC, 8) != 0)
+        return bad(err, errlen, -EPROTO, "not a state file (no magic at byte %llu)", 0);
+    if (h.crc != crc_of(&h, offsetof(struct journal_hdr, crc)) || h.hdr_len != JOURNAL_HDR)
+        return bad(err, errlen, -EBADMSG, "a damaged header (byte %llu)", 0);
+    if (h.version != JOURNAL_VERSION)
+        return bad(err, errlen, -EPROTO, "a state of another version (%llu)", h.version);
+    if (h.uid != id->uid)
+        return bad(err, errlen, -EPROTO, "the state of another user (uid %llu)", h.uid);
+    if (memcmp(h.tag, id->tag, JOURNAL_TAG_LEN) != 0)
+        return bad(err, errlen, -EPROTO, "the state of a daemon on another socket%.0llu", 0);
+    *gen = h.gen;
+    for (pos = JOURNAL_HDR; size - pos >= sizeof(struct txn_hdr);) {
+        const struct txn_hdr *t = (const struct txn_hdr *)(m + pos);
+        uint32_t len = __atomic_load_n(&t->len, __ATOMIC_ACQUIRE);
+
+        if (len == 0)
+            break;
+        if (len < sizeof(*t) || len % 8 != 0 || len > size - pos)
+            return bad(err, errlen, -EBADMSG, "a bad transaction length at byte %llu", pos);
+        if (t->crc != crc_of(t + 1, len - sizeof(*t)))
+            return bad(err, errlen, -EBADMSG, "a checksum mismatch at byte %llu", pos);
+        rc = read_body((const uint8_t *)(t + 1), len - sizeof(*t), pos + sizeof(*t), fn, ctx, err,
+                       errlen);
+        if (rc < 0)
+            return rc;
+        pos += len;
+    }
+    return 0;
+}
+
+int journal_read(const char *path, const struct journal_ident *id, journal_rec_fn *fn, void *ctx,
+                 uint64_t *gen, char *err, size_t errlen)
+{
+    struct stat st;
+    void *m;
+    int fd, rc;
+
+    err[0] = '\0';
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return bad(err, errlen, -EPROTO, "not a regular file (mode %llo)", st.st_mode);
+    }
+    if (st.st_size < (off_t)JOURNAL_HDR) {
+        close(fd);
+        return bad(err, errlen, -EPROTO, "not a state file (%llu bytes)", (uint64_t)st.st_size);
+    }
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    rc = m == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    rc = read_map(m, (uint64_t)st.st_size, id, fn, ctx, gen, err, errlen);
+    munmap(m, (size_t)st.st_size);
+    return rc;
+}
