@@ -156,6 +156,7 @@ int ofa_daemon_stats(ofa_client *c, ofa_daemon_info *out)
     out->bytes_reserved = rep.u.daemon.bytes_reserved;
     out->bytes_limit = rep.u.daemon.bytes_limit;
     out->pid = rep.u.daemon.pid;
+    out->state_age_s = rep.u.daemon.state_age_s;
     return 0;
 }
 

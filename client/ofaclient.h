@@ -288,6 +288,7 @@ typedef struct ofa_daemon_info {
         struct {
             char version[32];
             uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+            uint64_t state_age_s; /* since the state ofad keeps began (0: none kept) */
         };
         unsigned char ofa_room_[OFA_ROOM_DAEMON_INFO];
     };

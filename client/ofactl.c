@@ -637,6 +637,7 @@ static json_t *daemon_json(const ofa_daemon_info *d)
     rc |= jset(o, "bytes_reserved", jnum(d->bytes_reserved));
     rc |= jset(o, "bytes_limit", jnum(d->bytes_limit));
     rc |= jset(o, "pid", jnum(d->pid));
+    rc |= jset(o, "state_age_s", jnum(d->state_age_s));
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -672,16 +673,21 @@ static int stats_table(const ofa_daemon_info *d, const ofa_arena_info *v, size_t
                                        "RESERVED", "LIVE",  "BLOCKS", "FREE_CHUNKS", "LARGEST_FREE",
                                        "ALLOCS",   "FREES", "FAILED", "CACHED"};
     struct table t = {.ncols = 14, .left = 0x1}; /* NAME */
-    char cell[14][CELL], up[32], res[16], lim[16];
+    char cell[14][CELL], up[32], res[16], lim[16], age[48] = "";
     const char *row[14];
     size_t i, k;
 
     duration(up, sizeof(up), d->uptime_s);
     human(res, sizeof(res), d->bytes_reserved);
     human(lim, sizeof(lim), d->bytes_limit);
-    printf("ofad %s  pid %" PRIu64 "  up %s  clients %" PRIu64 "  arenas %" PRIu64
+    if (d->state_age_s > 0) {
+        char a[32];
+        duration(a, sizeof(a), d->state_age_s);
+        snprintf(age, sizeof(age), "  state %s", a);
+    }
+    printf("ofad %s  pid %" PRIu64 "  up %s%s  clients %" PRIu64 "  arenas %" PRIu64
            "  reserved %s of %s\n\n",
-           d->version, d->pid, up, d->clients, d->arenas, res, lim);
+           d->version, d->pid, up, age, d->clients, d->arenas, res, lim);
     if (table_row(&t, head) < 0)
         goto oom;
     for (i = 0; i < n; i++) {

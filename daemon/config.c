@@ -525,6 +525,7 @@ static char *ini_reader_fn(char *str, int num, void *stream)
 enum {
     K_SOCKET,
     K_RUNTIME_DIR,
+    K_STATE_DIR,
     K_LOG_LEVEL,
     K_MAX_MESSAGE,
     K_MAX_ARENAS,
@@ -559,6 +560,7 @@ enum {
 static const char *const ofad_keys[] = {
     [K_SOCKET] = "socket",
     [K_RUNTIME_DIR] = "runtime_dir",
+    [K_STATE_DIR] = "state_dir",
     [K_LOG_LEVEL] = "log_level",
     [K_MAX_MESSAGE] = "max_message",
     [K_MAX_ARENAS] = "max_arenas",
@@ -697,6 +699,13 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
             return;
         }
         strcpy(c->runtime_dir, val);
+        return;
+    case K_STATE_DIR:
+        if (val[0] != '/' || strlen(val) >= sizeof(c->state_dir) - 64) {
+            ctx_fail(x, "bad state_dir '%s' (an absolute path)", val);
+            return;
+        }
+        strcpy(c->state_dir, val);
         return;
     case K_LOG_LEVEL: {
         int l = log_level_parse(val);

@@ -53,6 +53,7 @@ struct cfg_arena {
 struct cfg {
     char socket[PATH_MAX];           /* "" when the file does not say */
     char runtime_dir[PATH_MAX];      /* "" when the file does not say */
+    char state_dir[PATH_MAX];        /* "": no state kept across restarts */
     int log_level;                   /* -1 when the file does not say */
     uint32_t max_message;            /* [PROTO_MIN_MAX_MSG, PROTO_MAX_MAX_MSG] */
     uint32_t max_arenas;             /* [1, PROTO_MAX_ARENAS] */

@@ -37,7 +37,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ofad [--socket PATH] [--config FILE] [--arena SPEC]... [--log-level LEVEL]\n"
-            "            [--log-format text|json] [--version] [--help]\n"
+            "            [--log-format text|json] [--state-dir DIR [--discard-state]]\n"
+            "            [--version] [--help]\n"
             "\n"
             "Serves shared-memory arenas over a Unix socket (default %s,\n"
             "or $%s). Runs in the foreground and logs to stderr.\n"
@@ -51,6 +52,10 @@ static void usage(FILE *f)
             "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
             "  --log-format F     text (default: \"<N>message key=value\", timestamped on\n"
             "                     a terminal) or json (one object per line)\n"
+            "  --state-dir DIR    keep arenas, pages, blocks, names and sessions in DIR\n"
+            "                     for the next ofad: a restart (kill -9, a crash,\n"
+            "                     SIGTERM) loses nothing\n"
+            "  --discard-state    start afresh: release what DIR kept\n"
             "  --version          print the version and exit\n"
             "  --help             print this and exit\n"
             "\n"
@@ -130,6 +135,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
         {"arena", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'l'},
         {"log-format", required_argument, NULL, 'F'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"discard-state", no_argument, NULL, 'D'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -181,6 +188,14 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             f->log_format = log_format_parse(optarg);
             if (f->log_format < 0)
                 return fail_usage("bad --log-format '%s' (text or json)", optarg);
+            break;
+        case 'S':
+            if (optarg[0] != '/' || strlen(optarg) >= sizeof(srv.state_dir) - 64)
+                return fail_usage("bad --state-dir '%s' (an absolute path)", optarg);
+            snprintf(srv.state_dir, sizeof(srv.state_dir), "%s", optarg);
+            break;
+        case 'D':
+            srv.discard_state = true;
             break;
         case 'V':
             f->version = true;
@@ -303,7 +318,11 @@ int main(int argc, char **argv)
     rc = server_start(&srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "ofad: %s\n", err);
-        return rc == -EADDRINUSE || rc == -ENOMEM ? 1 : 2;
+        if (rc == -EPROTO || rc == -EBADMSG)
+            log_err("state refused, nothing changed: start with --discard-state to start "
+                    "afresh reason=\"%s\"",
+                    err);
+        return rc == -EADDRINUSE || rc == -ENOMEM || rc == -EPROTO || rc == -EBADMSG ? 1 : 2;
     }
     server_run(&srv);
     free(flag_arenas);

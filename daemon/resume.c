@@ -306,14 +306,17 @@ uint64_t resume_proc_start(int32_t pid)
 
 void resume_note(struct rsess *rs)
 {
-    struct journal *jn = rs->set->reg->jn;
+    if (rs->set->reg->jn != NULL)
+        resume_write(rs, rs->set->reg->jn);
+}
+
+void resume_write(struct rsess *rs, struct journal *jn)
+{
     const struct handle *v = rs->conn != NULL ? rs->conn->handles : rs->handles;
     uint32_t cap = rs->conn != NULL ? rs->conn->handles_cap : rs->handles_cap, n = 0, i;
     struct st_session *r;
     struct st_handle *h;
 
-    if (jn == NULL)
-        return;
     for (i = 0; i < cap; i++)
         n += v[i].used;
     r = journal_rec(jn, ST_SESSION, sizeof(*r) + n * sizeof(*h));

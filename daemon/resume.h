@@ -80,6 +80,10 @@ int resume_keep_reply(struct rsess *rs, uint32_t op, uint64_t id, const uint8_t 
  * (after SESSION, and after each change of its handles). */
 void resume_note(struct rsess *rs);
 
+/* Writes the record of the session and its handles to jn (a snapshot). */
+struct journal;
+void resume_write(struct rsess *rs, struct journal *jn);
+
 /* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
  * since boot): with the pid, it names one process for ever. 0 if unknown. */
 uint64_t resume_proc_start(int32_t pid);

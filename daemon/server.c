@@ -26,7 +26,14 @@
  *
  * Shutdown (SIGTERM, SIGINT): stop accepting, close every session (their
  * blocks freed), drop every arena (every page released), remove the socket
- * file if ofad made it and it is still that file, exit 0.
+ * file if ofad made it and it is still that file, exit 0. With a state
+ * directory (persist.c) the state is handed on instead: a last snapshot,
+ * then pages are closed but not released and sessions stay resumable, for
+ * the next ofad to take over.
+ *
+ * Start with a state directory: after the lock (so that one ofad at a time
+ * touches the state) and before the config's arenas (which then meet the
+ * arenas taken over as a reload would), persist_start takes the state over.
  *
  * The one-second tick (lingering sessions, STATUS= updates) is a timerfd
  * watched like a socket, not a libuv timer: with a timer armed, every
@@ -51,6 +58,8 @@
  * arena to its configured owner, applies at once.
  */
 #include "server.h"
+
+#include "fdstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -238,8 +247,9 @@ static int runtime_dir_choose(const struct server *srv, char *dir, size_t len)
 }
 
 /* Makes dir (and, 0755, its missing parents) and checks that it is ours
- * alone: a directory, owned by our uid, no access for group or others. */
-static int runtime_dir_make(const char *dir, char *err, size_t errlen)
+ * alone: a directory, owned by our uid, no access for group or others.
+ * what names it in messages. */
+static int private_dir_make(const char *dir, const char *what, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -257,18 +267,18 @@ static int runtime_dir_make(const char *dir, char *err, size_t errlen)
         *p = '/';
     }
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        set_err(err, errlen, "cannot make the runtime directory %s: %s", dir, strerror(errno));
+        set_err(err, errlen, "cannot make the %s %s: %s", what, dir, strerror(errno));
         return -errno;
     }
     if (lstat(dir, &st) < 0) {
-        set_err(err, errlen, "cannot use the runtime directory %s: %s", dir, strerror(errno));
+        set_err(err, errlen, "cannot use the %s %s: %s", what, dir, strerror(errno));
         return -errno;
     }
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
         set_err(err, errlen,
-                "the runtime directory %s must be a directory of ofad's user (uid %u) that no "
+                "the %s %s must be a directory of ofad's user (uid %u) that no "
                 "one else may enter (mode 0700); it is %s, uid %u, mode %04o",
-                dir, (unsigned)geteuid(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                what, dir, (unsigned)geteuid(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         return -EPERM;
     }
@@ -290,7 +300,7 @@ static int take_lock(struct server *srv, char *err, size_t errlen)
                   "$RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR");
         return rc;
     }
-    rc = runtime_dir_make(dir, err, errlen);
+    rc = private_dir_make(dir, "runtime directory", err, errlen);
     if (rc < 0)
         return rc;
     if ((size_t)snprintf(srv->lock_path, sizeof(srv->lock_path), "%s/ofad.%s.lock", dir,
@@ -621,6 +631,57 @@ static int start_loop(struct server *srv, char *err, size_t errlen)
     return 0;
 }
 
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, close_cb);
+}
+
+static void on_turn(uv_prepare_t *h)
+{
+    struct server *srv = h->data;
+
+    persist_turn(&srv->persist);
+}
+
+/* The state directory: made private if missing, then taken over. */
+static int start_state(struct server *srv, char *err, size_t errlen)
+{
+    int rc;
+
+    if (srv->state_dir[0] == '\0' && srv->cfg.state_dir[0] != '\0')
+        snprintf(srv->state_dir, sizeof(srv->state_dir), "%s", srv->cfg.state_dir);
+    if (srv->state_dir[0] == '\0') {
+        if (srv->handed.n > 0) {
+            log_notice("descriptors from systemd's fd store dropped: no state directory "
+                       "count=%zu",
+                       srv->handed.n);
+            fdstore_drop_handed(&srv->handed);
+        }
+        if (srv->discard_state)
+            log_notice("--discard-state: no state directory, nothing to discard");
+        return 0;
+    }
+    rc = private_dir_make(srv->state_dir, "state directory", err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = persist_start(&srv->persist, &srv->reg, &srv->sessions, srv->state_dir, srv->uid,
+                       srv->tag, srv->discard_state, &srv->handed, err, errlen);
+    if (rc < 0)
+        return rc;
+    srv->sessions.state_since_s = srv->persist.since_s;
+    uv_prepare_init(&srv->loop, &srv->turn);
+    srv->turn.data = srv;
+    uv_prepare_start(&srv->turn, on_turn);
+    return 0;
+}
+
 int server_start(struct server *srv, char *err, size_t errlen)
 {
     char **names = NULL;
@@ -665,26 +726,28 @@ int server_start(struct server *srv, char *err, size_t errlen)
     }
     srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-    rc = reg_apply(&srv->reg, &srv->cfg, NULL, err, errlen);
-    if (rc < 0)
-        goto fail;
-
     rc = start_tick(srv, err, errlen);
     if (rc == 0)
         rc = start_loop(srv, err, errlen);
     if (rc < 0)
         goto fail;
     sessions_init(&srv->sessions, &srv->loop, &srv->reg, &srv->cfg, srv->uid);
+    rc = start_state(srv, err, errlen);
+    if (rc == 0)
+        rc = reg_apply(&srv->reg, &srv->cfg, NULL, err, errlen);
+    if (rc < 0)
+        goto fail_loop;
     return 0;
 
+fail_loop:
+    sessions_fini(&srv->sessions);
+    persist_stop(&srv->persist, false);
+    uv_walk(&srv->loop, close_all, NULL);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&srv->loop);
 fail:
     server_release(srv);
     return rc;
-}
-
-static void close_cb(uv_handle_t *h)
-{
-    (void)h;
 }
 
 void server_run(struct server *srv)
@@ -697,6 +760,10 @@ void server_run(struct server *srv)
 
     uv_run(&srv->loop, UV_RUN_DEFAULT);
 
+    /* The state goes to the next ofad before anything is torn down. */
+    persist_stop(&srv->persist, true);
+    if (uv_is_active((uv_handle_t *)&srv->turn))
+        uv_close((uv_handle_t *)&srv->turn, close_cb);
     /* Stop accepting first, so no one connects into a dying daemon. */
     uv_close((uv_handle_t *)&srv->listen_poll, close_cb);
     close(srv->listen_fd);

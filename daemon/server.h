@@ -14,6 +14,7 @@
 #include "config.h"
 #include "fdstore.h"
 #include "log.h"
+#include "persist.h"
 #include "session.h"
 #include "shm.h"
 
@@ -49,6 +50,12 @@ struct server {
 
     struct registry reg;
     struct sessions sessions;
+    /* The state kept across restarts: with a state directory (--state-dir
+     * or state_dir), persist.c keeps it; discard_state: start afresh. */
+    char state_dir[PATH_MAX];
+    bool discard_state;
+    struct persist persist;
+    uv_prepare_t turn; /* persist_turn after each turn of the loop */
     bool stopping;
 
     struct log_ratelimit accept_rl;

@@ -110,6 +110,7 @@ struct sessions {
     struct registry *reg;
     const struct cfg *cfg; /* in force: a reload replaces *cfg in place */
     uint64_t start_ms;     /* uv_now when serving began (DAEMON's uptime) */
+    uint64_t state_since_s; /* Unix time the kept state began, 0: none kept */
     uint32_t daemon_uid;   /* ofad's own user (VALIDATE) */
     struct session *head;  /* doubly linked, newest first */
     uint32_t count;

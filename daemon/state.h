@@ -38,6 +38,7 @@ struct st_daemon {
     uint64_t next_base; /* the daemon-wide offset counter */
     uint64_t next_key;  /* page keys are below it */
     uint64_t next_sid;  /* session ids are at most it */
+    uint64_t since_s;   /* Unix time the state was first kept */
 };
 
 struct st_arena {

@@ -175,6 +175,7 @@ struct proto_name_info {
 struct proto_daemon_info {
     struct proto_str version;
     uint64_t uptime_s, clients, arenas, bytes_reserved, bytes_limit, pid;
+    uint64_t state_age_s; /* seconds since the kept state began; 0: none kept */
 };
 
 /* One row of a CLIENTS reply: a connection and one arena it has open (arena

@@ -75,6 +75,7 @@ static const struct field daemon_fields[] = {
     D("bytes_reserved", K_U64, bytes_reserved),
     D("bytes_limit", K_U64, bytes_limit),
     D("pid", K_U64, pid),
+    D("state_age_s", K_U64, state_age_s),
 };
 
 static const struct field client_fields[] = {

@@ -71,8 +71,10 @@ static const char *const arena_keys[ARENA_KEYS] = {
     "align",          "max_bytes",   "pages",        "bytes_reserved", "bytes_live",
     "blocks_live",    "free_chunks", "largest_free", "allocs",         "frees",
     "alloc_failures", "private",     "cache_max",    "blocks_cached",  "bytes_cached"};
-static const char *const daemon_keys[7] = {"version",        "uptime_s",    "clients", "arenas",
-                                           "bytes_reserved", "bytes_limit", "pid"};
+#define DAEMON_KEYS 8
+static const char *const daemon_keys[DAEMON_KEYS] = {
+    "version", "uptime_s", "clients", "arenas", "bytes_reserved", "bytes_limit", "pid",
+    "state_age_s"};
 
 static void raw(msgpack_packer *pk, const void *p, size_t n)
 {
@@ -129,8 +131,9 @@ static void arena_value(msgpack_packer *pk, const struct proto_arena_info *a, in
 
 static void daemon_value(msgpack_packer *pk, const struct proto_daemon_info *d, int i)
 {
-    const uint64_t v[7] = {
-        0, d->uptime_s, d->clients, d->arenas, d->bytes_reserved, d->bytes_limit, d->pid};
+    const uint64_t v[DAEMON_KEYS] = {0,        d->uptime_s,    d->clients,
+                                     d->arenas, d->bytes_reserved, d->bytes_limit,
+                                     d->pid,    d->state_age_s};
 
     if (i == 0)
         pstr(pk, d->version.ptr, d->version.len);
@@ -140,7 +143,7 @@ static void daemon_value(msgpack_packer *pk, const struct proto_daemon_info *d, 
 
 static void pack_record(msgpack_packer *pk, const void *rec, int daemon, const struct spoil *sp)
 {
-    int n = daemon ? 7 : ARENA_KEYS;
+    int n = daemon ? DAEMON_KEYS : ARENA_KEYS;
     const char *const *keys = daemon ? daemon_keys : arena_keys;
     int entries = n - (sp->skip >= 0) + (sp->dup >= 0) + (sp->extra != NULL) + sp->uint_key;
 
@@ -403,7 +406,7 @@ static void build_samples(void)
     fill_arena(&arenas3[2], "default", 3);
     arenas3[2].pages = arenas3[2].bytes_live = 0; /* as for an arena the caller may not read */
     daemon_a =
-        (struct proto_daemon_info){pstr_of("0.1.0"), 86400, 3, 2, 1ull << 33, 1ull << 40, 4242};
+        (struct proto_daemon_info){pstr_of("0.1.0"), 86400, 3, 2, 1ull << 33, 1ull << 40, 4242, 600};
 
     /* Requests, in op order; ids and handles at their edges. */
     m = add("req HELLO", 0, PROTO_OP_HELLO, 0);
@@ -2506,7 +2509,7 @@ START_TEST(records_keys)
     struct spoil sp;
 
     for (int daemon = 0; daemon < 2; daemon++) {
-        int n = daemon ? 7 : ARENA_KEYS;
+        int n = daemon ? DAEMON_KEYS : ARENA_KEYS;
 
         sp = no_spoil;
         ck_assert_int_eq(decode_record(daemon, &sp, &r), 0);

@@ -1,0 +1,311 @@
+/*
+ * persist.c - what an ofad with a state directory keeps for the next one.
+ *
+ * Owns: the state directory's use (the fd store, the state file's
+ * generations), the page callbacks of the registry (page_keep, page_forget),
+ * and the order of a take-over. Called by server.c (start, each turn of the
+ * loop, stop); calls fdstore.c, journal.c and restore.c.
+ *
+ * Design
+ * ------
+ * Two things outlive ofad, and they must agree: the pages' descriptors, held
+ * by the fd store (systemd's, or the keeper process: fdstore.c), and the
+ * state file, which says what those pages hold (restore.c, journal.c). The
+ * rules that keep them in agreement whatever instant ofad is killed at:
+ *   - a page goes into the store (on the worker thread that made it) before
+ *     any record names it; a page the file names is always in the store;
+ *   - a page leaves the store, and its memory is punched, only after the
+ *     record of its release is committed (journal_defer); until then the
+ *     file may still name it, and it is whole;
+ *   - a descriptor in the store that the file does not name (its record was
+ *     not committed when ofad died, or its removal was dropped) is taken
+ *     back at the next start, unclaimed, and removed.
+ * So a page is whole or gone, never half, and a live block's page is never
+ * swept.
+ *
+ * Start: the store hands back what it holds; the file is read back into the
+ * registry and the sessions (restore_load); then a new generation of the
+ * file is written at once (a snapshot of what was put back, with the new
+ * daemon's owner ids) and the journal records from there. A foreign or
+ * damaged file, or a store missing some of the file's pages, is refused:
+ * ofad exits 1 and changes nothing (the file, the store and the pages stay
+ * for an operator to look at; --discard-state starts afresh on purpose). A
+ * stale file (the store came back empty: a full stop under systemd, a
+ * reboot, the keeper gone) is discarded with a line, and ofad starts empty.
+ *
+ * Each turn of the loop: whatever was recorded outside a request (a session
+ * that ended, a tick) is committed; when the journal has grown past four
+ * times the last snapshot (at least 64 MiB), a new snapshot starts the next
+ * generation, so the file stays proportional to the state. A journal that
+ * failed (the file system is full) makes the file useless: it is removed,
+ * with a line, and ofad goes on serving; the next start is then an empty
+ * one, never a wrong one.
+ *
+ * Stop: SIGTERM with a state directory writes a last snapshot (so the
+ * counters are exact) and hands everything on: pages are closed, never
+ * punched, and sessions are kept, detached, for their processes to resume
+ * with the next ofad.
+ */
+#include "persist.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "fdstore.h"
+#include "log.h"
+#include "restore.h"
+#include "session.h"
+#include "state.h"
+
+#define SNAP_MIN_BYTES (64ull << 20) /* the journal may grow to this before a snapshot */
+#define SNAP_GROWTH    4u            /* ... or to this many times the last snapshot */
+
+static void key_name(char name[ST_KEY_LEN + 1], uint64_t key)
+{
+    snprintf(name, ST_KEY_LEN + 1, ST_KEY_FMT, (unsigned long long)key);
+}
+
+/* The registry's page_keep: on a worker thread (fdstore_put is thread-safe). */
+static int page_keep(void *ctx, uint64_t key, int fd)
+{
+    struct persist *p = ctx;
+    char name[ST_KEY_LEN + 1];
+
+    key_name(name, key);
+    return fdstore_put(p->fds, name, fd);
+}
+
+static void page_forget(void *ctx, uint64_t key)
+{
+    struct persist *p = ctx;
+    char name[ST_KEY_LEN + 1];
+    int rc;
+
+    key_name(name, key);
+    rc = fdstore_remove(p->fds, name);
+    if (rc < 0)
+        log_debug("page not removed from the fd store now key=%s err=%s", name,
+                  log_errname(rc));
+}
+
+static void next_snapshot_at(struct persist *p)
+{
+    uint64_t n = journal_size(p->reg->jn) * SNAP_GROWTH;
+
+    p->next_snap = n > SNAP_MIN_BYTES ? n : SNAP_MIN_BYTES;
+}
+
+/* A new generation: a snapshot in a new file, which takes the old one's
+ * place and becomes the journal. */
+static int snapshot(struct persist *p)
+{
+    struct journal *old = p->reg->jn, *j;
+    uint64_t gen = old != NULL ? journal_gen(old) + 1 : 1;
+    int rc;
+
+    if (old != NULL)
+        journal_commit(old);
+    rc = restore_snapshot(p->reg, p->ss, p->dir, &p->id, gen, p->since_s, &j);
+    if (rc < 0)
+        return rc;
+    p->reg->jn = j;
+    journal_close(old);
+    next_snapshot_at(p);
+    return 0;
+}
+
+/* Closes and forgets the descriptors the store handed back that nobody
+ * claimed. */
+static void drop_unclaimed(struct persist *p, struct fdstore_ent *v, size_t n)
+{
+    uint32_t dropped = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].fd < 0)
+            continue;
+        close(v[i].fd);
+        v[i].fd = -1;
+        fdstore_remove(p->fds, v[i].name);
+        dropped++;
+    }
+    if (dropped > 0)
+        log_notice("descriptors the state does not name removed from the fd store count=%u",
+                   dropped);
+}
+
+static int take_over(struct persist *p, bool discard, struct fdstore_ent *v, size_t n, uint64_t *gen,
+                     char *err, size_t errlen)
+{
+    struct restore_result res;
+    struct restore_fd *rf;
+    char path[PATH_MAX];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", p->dir, RESTORE_FILE);
+    if (discard) {
+        rc = fdstore_discard(p->fds);
+        if (rc < 0)
+            log_warning("fd store not emptied err=%s", log_errname(rc));
+        for (size_t i = 0; i < n; i++) {
+            close(v[i].fd);
+            v[i].fd = -1;
+        }
+        if (unlink(path) == 0 || errno == ENOENT)
+            log_notice("state discarded on request dir=%s pages=%zu", p->dir, n);
+        return 0;
+    }
+    rf = calloc(n + 1, sizeof(*rf));
+    if (rf == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        rf[i] = (struct restore_fd){v[i].name, v[i].fd};
+    rc = restore_load(p->reg, p->ss, p->dir, &p->id, rf, n, &res, err, errlen);
+    for (size_t i = 0; i < n; i++)
+        v[i].fd = rf[i].fd; /* those taken are -1 now */
+    free(rf);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        log_notice("stale state discarded: none of its pages came back (a full stop or a "
+                   "reboot emptied the fd store) dir=%s generation=%llu pages=%u",
+                   p->dir, (unsigned long long)res.gen, res.pages_missing);
+        return 0;
+    }
+    if (res.gen == 0) {
+        log_info("no state to take over dir=%s", p->dir);
+        return 0;
+    }
+    *gen = res.gen;
+    if (res.since_s != 0)
+        p->since_s = res.since_s;
+    log_notice("state taken over dir=%s generation=%llu arenas=%u pages=%llu blocks=%llu "
+               "names=%u sessions=%u sessions_ended=%u orphans=%llu",
+               p->dir, (unsigned long long)res.gen, res.arenas, (unsigned long long)res.pages,
+               (unsigned long long)res.blocks, res.names, res.sessions, res.sessions_gone,
+               (unsigned long long)res.orphans);
+    return 0;
+}
+
+int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, const char *dir,
+                  uint32_t uid, const char *tag, bool discard, struct fdstore_handed *handed,
+                  char *err, size_t errlen)
+{
+    struct fdstore_ent *v = NULL;
+    uint64_t gen = 0;
+    size_t n = 0;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    if ((size_t)snprintf(p->dir, sizeof(p->dir), "%s", dir) >= sizeof(p->dir))
+        return -ENAMETOOLONG;
+    p->reg = reg;
+    p->ss = ss;
+    p->id.uid = uid;
+    memcpy(p->id.tag, tag, JOURNAL_TAG_LEN);
+    p->id.tag[JOURNAL_TAG_LEN] = '\0';
+    p->since_s = (uint64_t)time(NULL);
+    rc = fdstore_open(&p->fds, dir, handed, err, errlen);
+    if (rc < 0)
+        return rc;
+    fdstore_taken(p->fds, &v, &n);
+    rc = take_over(p, discard, v, n, &gen, err, errlen);
+    if (rc < 0) {
+        /* Refused: the descriptors go back unread (the store still holds
+         * its own), the file stays, and the registry keeps what it put
+         * back only to close it, never to punch it. */
+        for (size_t i = 0; i < n; i++)
+            if (v[i].fd >= 0)
+                close(v[i].fd);
+        free(v);
+        reg->keep = true;
+        fdstore_close(p->fds);
+        p->fds = NULL;
+        return rc;
+    }
+    drop_unclaimed(p, v, n);
+    free(v);
+    reg->page_keep = page_keep;
+    reg->page_forget = page_forget;
+    reg->page_ctx = p;
+    reg->jn = NULL;
+    rc = restore_snapshot(reg, ss, p->dir, &p->id, gen + 1, p->since_s, &reg->jn);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write the state file in %s: %s", dir, strerror(-rc));
+        reg->keep = true;
+        fdstore_close(p->fds);
+        p->fds = NULL;
+        return rc;
+    }
+    next_snapshot_at(p);
+    log_info("state kept dir=%s store=%s generation=%llu", dir, fdstore_kind(p->fds),
+             (unsigned long long)journal_gen(reg->jn));
+    return 0;
+}
+
+void persist_turn(struct persist *p)
+{
+    struct journal *j = p->reg->jn;
+    char path[PATH_MAX];
+    int rc;
+
+    if (j == NULL)
+        return;
+    rc = journal_commit(j);
+    if (rc < 0) {
+        /* The file no longer follows the daemon: a restart from it would
+         * bring back blocks freed since. Better none. */
+        snprintf(path, sizeof(path), "%s/%s", p->dir, RESTORE_FILE);
+        unlink(path);
+        log_err("state no longer kept: the state file cannot grow; removed, a restart will "
+                "start empty dir=%s err=%s",
+                p->dir, log_errname(rc));
+        p->reg->jn = NULL;
+        journal_close(j);
+        return;
+    }
+    if (journal_size(j) >= p->next_snap) {
+        rc = snapshot(p);
+        if (rc < 0) {
+            /* Goes on with the journal as it is, and tries again later. */
+            p->next_snap = journal_size(j) * 2;
+            log_warning("state snapshot failed dir=%s err=%s", p->dir, log_errname(rc));
+        }
+    }
+}
+
+void persist_stop(struct persist *p, bool keep)
+{
+    struct registry *r = p->reg;
+    int rc = 0;
+
+    if (r == NULL || p->fds == NULL)
+        return;
+    if (r->jn != NULL && keep) {
+        rc = snapshot(p);
+        if (rc < 0)
+            log_warning("last state snapshot failed, the journal stands dir=%s err=%s", p->dir,
+                        log_errname(rc));
+    }
+    if (r->jn != NULL) {
+        journal_close(r->jn);
+        r->jn = NULL;
+    }
+    if (keep) {
+        r->keep = true;
+        log_notice("state kept for the next ofad dir=%s", p->dir);
+    }
+    fdstore_close(p->fds);
+    p->fds = NULL;
+}
+
+uint64_t persist_age_s(const struct persist *p)
+{
+    uint64_t now = (uint64_t)time(NULL);
+
+    return p->fds != NULL && now > p->since_s ? now - p->since_s : 0;
+}

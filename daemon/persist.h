@@ -1,0 +1,59 @@
+/*
+ * persist.h - what an ofad with a state directory keeps for the next one:
+ * the fd store, the state file, and the order of taking over, recording and
+ * handing on. See persist.c.
+ */
+#ifndef OFAD_PERSIST_H
+#define OFAD_PERSIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "journal.h"
+
+struct registry;
+struct sessions;
+struct fdstore;
+struct fdstore_handed;
+
+struct persist {
+    char dir[4096 - 64];       /* the state directory; "" when none */
+    struct journal_ident id;   /* whose state it is */
+    struct fdstore *fds;
+    struct registry *reg;
+    struct sessions *ss;
+    uint64_t since_s;          /* Unix time the state was first kept */
+    uint64_t next_snap;        /* journal size that calls for a snapshot */
+    bool failed_logged;
+};
+
+/*
+ * Takes over the state kept in dir (a private directory, made by the caller)
+ * for the daemon of uid serving the socket of tag: opens the fd store
+ * (handed: what systemd passed at start), reads the state back into reg and
+ * ss (empty, before the config's arenas), or discards it (discard: on
+ * purpose; or when it is stale), then starts a new generation of the file
+ * and records every change from now on (reg->jn). Returns 0; -EPROTO or
+ * -EBADMSG (a foreign or damaged state, refused: nothing was destroyed,
+ * ofad exits 1); another -errno. err says why.
+ */
+int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, const char *dir,
+                  uint32_t uid, const char *tag, bool discard, struct fdstore_handed *handed,
+                  char *err, size_t errlen);
+
+/* After each turn of the loop: commits what it recorded, writes a new
+ * snapshot when the journal has grown, and notices a journal that failed. */
+void persist_turn(struct persist *p);
+
+/*
+ * ofad stops. keep: the state is handed on (a last snapshot; pages are
+ * closed, never punched, from now on). Either way nothing is recorded
+ * afterwards, and the file stays as it is.
+ */
+void persist_stop(struct persist *p, bool keep);
+
+/* Seconds since the state was first kept (a restart does not reset it);
+ * 0 without a state. */
+uint64_t persist_age_s(const struct persist *p);
+
+#endif
