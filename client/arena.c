@@ -387,6 +387,7 @@ int ofa_arena_open(ofa_client *c, const char *name, ofa_arena **out)
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
+    a->cache = &ofa__cache_none;
 
     memset(&req, 0, sizeof(req));
     req.op = PROTO_OP_OPEN;
@@ -478,26 +479,32 @@ int ofa_arena_writable(const ofa_arena *a)
     return a != NULL && a->writable;
 }
 
-static int free_n(struct ofa_arena *a, const uint64_t *offs, size_t count);
-
 #define FLAGS (OFA_KEEP | OFA_ZERO | OFA_PRIVATE | OFA_SHARED)
 
-/* OFA_ZERO for a block the cache just handed out: cleared through our
- * mapping, or back to the cache when its page cannot be mapped here. */
-static int zero_cached(struct ofa_arena *a, uint64_t off, uint64_t size)
+/* OFA_ZERO: clears the count blocks at offs through our mapping; when a
+ * page cannot be mapped here, frees them all (all or none) and returns
+ * -ENOMEM with offs zeroed. */
+static int zero_blocks(struct ofa_arena *a, uint64_t *offs, size_t count, uint64_t size)
 {
-    void *p = ofa_ptr(a, off);
+    size_t i;
+    void *p;
 
-    if (p == NULL) {
-        if (a->cache != NULL)
-            ofa__cache_free(a, off);
-        return -ENOMEM;
+    for (i = 0; i < count; i++) {
+        p = ofa_ptr(a, offs[i]);
+        if (p == NULL)
+            break;
+        memset(p, 0, (size_t)size);
     }
-    memset(p, 0, (size_t)size);
-    return 0;
+    if (i == count)
+        return 0;
+    /* Best effort: if the connection is gone, so are the blocks. */
+    ofa_free_many(a, offs, count);
+    memset(offs, 0, count * sizeof(*offs));
+    return -ENOMEM;
 }
 
-/* ALLOC (one block, many == 0) or ALLOC_N, then OFA_ZERO's clearing. */
+/* ALLOC (one block, many == 0) or ALLOC_N, from the cache when it takes
+ * the request, then OFA_ZERO's clearing. */
 static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
                    uint64_t *offs, int many)
 {
@@ -505,7 +512,6 @@ static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned 
     struct proto_rep rep;
     int retried = 0;
     size_t i;
-    void *p;
     int rc;
 
     if (a == NULL || offs == NULL || (flags & ~FLAGS) != 0 || (align & (align - 1)) != 0 ||
@@ -516,13 +522,11 @@ static int alloc_n(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned 
     /* Clearing writes through our mapping: refuse before allocating. */
     if ((flags & OFA_ZERO) && !a->writable)
         return -EACCES;
-    if (!many && a->cache != NULL && align <= a->align) {
-        rc = ofa__cache_alloc(a, size, flags, offs);
-        if (rc == 0 && (flags & OFA_ZERO))
-            return zero_cached(a, offs[0], size);
-        if (rc != 1)
-            return rc;
-    }
+    rc = ofa__cache_alloc(a, size, align, flags, (uint32_t)count, offs);
+    if (rc == 0)
+        return flags & OFA_ZERO ? zero_blocks(a, offs, count, size) : 0;
+    if (rc != 1)
+        return rc;
 
 again:
     /* The encoder reads only the fields of the request's op: no memset of
@@ -562,53 +566,18 @@ again:
         }
         mark_live(a, offs[i]);
     }
-
-    if (flags & OFA_ZERO) {
-        for (i = 0; i < count; i++) {
-            p = ofa_ptr(a, offs[i]);
-            if (p == NULL) {
-                rc = -ENOMEM; /* the page could not be mapped here */
-                goto fail_free;
-            }
-            memset(p, 0, (size_t)size);
-        }
-    }
-    return 0;
-
-fail_free:
-    /* All or none: give the blocks back (best effort: if the connection is
-     * gone, so are they). */
-    free_n(a, offs, count);
-    for (i = 0; i < count; i++)
-        offs[i] = 0;
-    return rc;
+    return flags & OFA_ZERO ? zero_blocks(a, offs, count, size) : 0;
 }
 
-int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off)
-{
-    int rc;
-
-    /* The cached path first, with nothing in between. */
-    if (a != NULL && a->cache != NULL && off != NULL) {
-        rc = ofa__cache_alloc(a, size, 0, off);
-        if (rc != 1)
-            return rc;
-    }
-    return alloc_n(a, size, 0, 0, 1, off, 0);
-}
-
-int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, uint64_t *off)
+/* What the cached paths below decline: the full way, out of line so
+ * that they need no stack frame of their own. */
+static __attribute__((noinline)) int alloc_one(struct ofa_arena *a, uint64_t size, uint64_t align,
+                                               unsigned flags, uint64_t *off)
 {
     return alloc_n(a, size, align, flags, 1, off, 0);
 }
 
-int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
-                   uint64_t *offs)
-{
-    return alloc_n(a, size, align, flags, count, offs, 1);
-}
-
-int ofa_free(ofa_arena *a, uint64_t off)
+static __attribute__((noinline)) int free_one(struct ofa_arena *a, uint64_t off)
 {
     struct proto_req req;
     struct proto_rep rep;
@@ -616,11 +585,9 @@ int ofa_free(ofa_arena *a, uint64_t off)
 
     if (a == NULL)
         return -EINVAL;
-    if (a->cache != NULL) {
-        rc = ofa__cache_free(a, off);
-        if (rc != 1)
-            return rc;
-    }
+    rc = ofa__cache_free(a, off);
+    if (rc != 1)
+        return rc;
     req.op = PROTO_OP_FREE; /* the encoder reads only FREE's fields */
     req.u.free.arena = a->handle;
     req.u.free.off = off;
@@ -633,6 +600,44 @@ int ofa_free(ofa_arena *a, uint64_t off)
     }
     after_free(a, &off, 1);
     return 0;
+}
+
+/*
+ * The cached paths: a private block of the arena's alignment from a class
+ * that holds one, or its free, is ofa__cache_take or ofa__cache_put
+ * (cache.h) inlined here, with only the tests they cannot do before them;
+ * everything else (and anything they decline) goes the full way.
+ */
+int ofa_alloc(ofa_arena *a, uint64_t size, uint64_t *off)
+{
+    if (__builtin_expect(a == NULL, 0) || __builtin_expect(off == NULL, 0))
+        return -EINVAL;
+    if (a->cache->dflt != 0 && ofa__cache_take(a->cache, size, off) == 0)
+        return 0;
+    return alloc_one(a, size, 0, 0, off);
+}
+
+int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, uint64_t *off)
+{
+    if (__builtin_expect(a == NULL, 0) || __builtin_expect(off == NULL, 0))
+        return -EINVAL;
+    if (align == 0 && (flags | a->cache->dflt) == OFA_PRIVATE &&
+        ofa__cache_take(a->cache, size, off) == 0)
+        return 0;
+    return alloc_one(a, size, align, flags, off);
+}
+
+int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags, size_t count,
+                   uint64_t *offs)
+{
+    return alloc_n(a, size, align, flags, count, offs, 1);
+}
+
+int ofa_free(ofa_arena *a, uint64_t off)
+{
+    if (__builtin_expect(a != NULL, 1) && ofa__cache_put(a->cache, off) == 0)
+        return 0;
+    return free_one(a, off);
 }
 
 /* FREE_N in requests that fit the daemon's message limit (one, unless the
@@ -682,7 +687,11 @@ int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count)
         return -EINVAL;
     /* The cache's blocks stay here; runs of the others go in one FREE_N
      * each, in order, stopping at the first failure as a whole FREE_N would. */
-    while (done < count && a->cache != NULL) {
+    while (done < count && a->cache != &ofa__cache_none) {
+        if (ofa__cache_put(a->cache, offs[done]) == 0) {
+            done++;
+            continue;
+        }
         rc = ofa__cache_free(a, offs[done]);
         if (rc == 0) {
             done++;
@@ -692,11 +701,9 @@ int ofa_free_many(ofa_arena *a, const uint64_t *offs, size_t count)
             return (int)done; /* a second free: stop there, as FREE_N does */
         if (rc < 0)
             return done > 0 ? (int)done : rc;
-        for (run = 1; done + run < count; run++) {
-            uint64_t off = offs[done + run];
-            if (a->cache == NULL || ofa__cache_owns(a, off))
+        for (run = 1; done + run < count; run++)
+            if (a->cache == &ofa__cache_none || ofa__cache_owns(a, offs[done + run]))
                 break;
-        }
         rc = free_n(a, offs + done, run);
         if (rc < 0)
             return done > 0 ? (int)done : rc;

@@ -16,46 +16,81 @@
  * a slot in the arena's control page):
  *  - Size classes: one per multiple of the arena's alignment up to
  *    OFA__CACHE_CLASS_MAX bytes (class k holds blocks of (k + 1) << shift
- *    bytes, the size ofad rounds a request of that class to), each a stack
- *    of entry indices. A request is served from class (size - 1) >> shift,
- *    so a cached block has exactly the size and alignment ofad would have
- *    given. Larger requests, and alignments above the arena's, take the
- *    daemon path (still private).
- *  - Entries: every private block the cache has handed out or holds has an
- *    entry (offset, class, state USED or CACHED) in an array whose indices
- *    never move, found by offset through an open-addressing table (load at
- *    most 1/2, deletion by backward shift, no tombstones). Alloc pops an
- *    index (no hash); free looks the offset up once: USED goes back on its
- *    class's stack, CACHED is a second free (-EINVAL, nothing changes), and
- *    an offset without an entry is not ours to judge and goes to ofad.
+ *    bytes, the size ofad rounds a request of that class to), each a LIFO
+ *    stack of block records linked through the records themselves. A
+ *    request is served from class (size - 1) >> shift, so a cached block
+ *    has exactly the size and alignment ofad would have given. Larger
+ *    requests, and alignments above the arena's, take the daemon path
+ *    (still private).
+ *  - Records: every private block the cache has handed out or holds has a
+ *    record (offset, class, its part of the level, and a link that is the
+ *    next block of its stack while cached, OFA__BLK_USED while handed out).
+ *    Records come in chunks and never move; an open-addressing table finds
+ *    them by offset (Fibonacci hash, load at most 1/2, deletion by backward
+ *    shift, no tombstones). Alloc pops a record (no hash); free looks the
+ *    offset up once: USED goes back on its class's stack, a cached one is a
+ *    second free (-EINVAL, nothing changes), and an offset without a record
+ *    is not ours to judge and goes to ofad.
+ *  - Level: bytes and blocks cached, in one 64-bit word (bytes in the high
+ *    half), so that one add or subtract of the record's unit keeps both and
+ *    one compare checks the bound; the cache's own bound is cache_max, or
+ *    2 GiB if that is less.
  *  - Fill: an empty class asks ofad for a batch (FILL: private blocks of one
- *    size, about OFA__CACHE_FILL_BYTES of them, 1 to OFA__CACHE_FILL_MAX),
- *    never beyond the bound. Drain: when a free takes the cache over
- *    cache_max, whole halves of class stacks go back (DRAIN) until it holds
- *    at most 3/4 of it. Both messages tell ofad the cache's level after
- *    them, which it shows as blocks_cached and bytes_cached.
- *  - Room: an allocation that fails for lack of room (-ENOMEM) while the
- *    cache holds blocks gives all of them back and tries once more.
+ *    size, about OFA__CACHE_FILL_BYTES of them beyond what the call takes,
+ *    at most OFA__CACHE_FILL_MAX more), never beyond the bound; a cache that
+ *    is full (of other classes) first gives half of itself back. Drain: when
+ *    a free would take the cache over its bound, the colder half (the
+ *    bottom) of each class stack goes back in turn (DRAIN) until it holds at
+ *    most 3/4 of it. Both messages tell ofad the cache's level after them,
+ *    which it shows as blocks_cached and bytes_cached.
+ *  - Many: ofa_alloc_many takes its count from one class, filling what the
+ *    class lacks in one FILL; all or none, as ALLOC_N.
+ *  - Room and refusals: a FILL the daemon refuses (-ENOMEM, quotas, limits)
+ *    sends the call down the daemon path, which makes the ALLOC or ALLOC_N
+ *    the caller asked for, so errors are exactly the daemon path's; there an
+ *    allocation that fails for lack of room (-ENOMEM) while the cache holds
+ *    blocks gives all of them back and tries once more (arena.c).
  *  - Revocation: word `slot` of the arena's control page (read-only here)
  *    holds `ticket` while the cache may serve; ofad zeroes it when the
  *    handle is closed or revoked or the arena dropped, before it answers the
- *    request that did it. Every cached call reads the word first; on a
- *    mismatch the cache is forgotten (its blocks died with the handle) and
- *    the call takes the daemon path, which reports what happened.
+ *    request that did it. Every cached call reads the word first (one load
+ *    and a compare); on a mismatch the cache is forgotten (its blocks died
+ *    with the handle) and the call takes the daemon path, which reports what
+ *    happened.
+ *
+ * Fast path. ofa_alloc, ofa_alloc_ex and ofa_free run ofa__cache_take and
+ * ofa__cache_put (cache.h, inline) before anything else: the argument tests
+ * the public contract needs, the control word, a shift for the class, a pop
+ * or a push, the level; no lock, no call, no stack frame (the rest of each
+ * function is out of line), no message on success. A handle without a
+ * cache points at ofa__cache_none, whose tests fail at once, so there is no
+ * NULL test either. callgrind: about 32 instructions for a cached
+ * ofa_alloc_ex and 35 for its ofa_free (bench/README.md). A static inline
+ * path in ofaclient.h would save the call and the tests of constant
+ * arguments (some 15-20 instructions of the pair) at the price of making
+ * struct ofa_arena and this cache part of the ABI: every change to them a
+ * new soname, and bindings that mirror the layout. Not worth that; the
+ * exported functions stay opaque.
+ *
+ * Threads: as the whole library, one thread at a time per client and its
+ * arenas (ofaclient.h), so the cache takes no lock; a program that shares
+ * a client between threads already serialises its calls, and that covers
+ * the cache.
  *
  * Bounds: bytes cached <= cache_max after every call (and so, for ofad, at
- * most cache_max per handle of each connection); a class stack never holds
- * more than cache_max / its block size + 1 entries; entries and table grow
- * with the private blocks this handle holds from the cache (in use or not).
+ * most cache_max per handle of each connection); records and table grow
+ * with the private blocks this handle holds from the cache (in use or
+ * not), a record 32 bytes and a table slot 8 to 16.
  *
  * Pages: blocks given back may empty a page, which ofad then releases; the
  * mapping here stays until ofa_ptr's next miss or ofa_arena_trim (arena.c)
  * finds it gone. This file calls only conn.c (ofa__call): it knows no
  * mappings, so OFA_ZERO's clearing is arena.c's.
  *
- * Called by arena.c: ofa__cache_open after OPEN, ofa__cache_alloc and
- * ofa__cache_free first on every alloc and free, ofa__cache_drop at close and
- * disconnect. One thread at a time, as the whole client.
+ * Called by arena.c: ofa__cache_open after OPEN; ofa__cache_take and
+ * ofa__cache_put inline first on every alloc and free, ofa__cache_alloc and
+ * ofa__cache_free when they decline; ofa__cache_drop at close and
+ * disconnect.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -67,110 +102,87 @@
 
 #define OFA__CACHE_CLASS_MAX  4096u  /* largest block size the cache keeps */
 #define OFA__CACHE_FILL_BYTES 16384u /* what one FILL asks for, about */
-#define OFA__CACHE_FILL_MAX   128u   /* most blocks in one FILL */
+#define OFA__CACHE_FILL_MAX   128u   /* most blocks in one FILL beyond the taken ones */
 #define OFA__CACHE_DRAIN_MAX  256u   /* most blocks in one DRAIN */
 #define OFA__CACHE_CTL_LEN    16384u /* the control page ofad passes */
+#define OFA__CACHE_CHUNK      256u   /* records per chunk, at least */
 
-#define NIL     UINT32_MAX
-#define E_USED  1u
-#define E_CACHE 2u
-
-struct entry {
-    uint64_t off;
-    uint32_t cls;   /* size class; next free entry while unused */
-    uint32_t state; /* E_USED, E_CACHE, 0 unused */
+/* Records come in chunks that never move. */
+struct ofa__blk_chunk {
+    struct ofa__blk_chunk *next;
+    struct ofa__blk v[];
 };
 
-struct stack {
-    uint32_t *v; /* entry indices */
-    uint32_t n, cap;
-};
+static const uint32_t never = 1; /* ofa__cache_none's word: never its ticket (0) */
 
-struct ofa__cache {
-    volatile const uint32_t *word; /* our slot's word in the control page */
-    uint32_t ticket;               /* its value while we may serve */
-    void *ctl;                     /* the control page's mapping */
-    int private_default;
-    uint32_t shift;         /* log2 of the arena's alignment */
-    uint32_t nclasses;      /* OFA__CACHE_CLASS_MAX >> shift */
-    uint64_t max;           /* cache_max */
-    uint64_t bytes, blocks; /* cached now (not handed out) */
-    uint32_t rr;            /* class the next drain starts at */
-    struct stack *cls;      /* nclasses of them */
-    struct entry *ent;
-    uint32_t ent_cap, ent_top, ent_free;
-    uint32_t *tab; /* entry index + 1; 0 empty */
-    uint32_t tab_cap, tab_n;
-};
+struct ofa__cache ofa__cache_none = {.word = &never};
 
-static inline uint32_t hash(uint64_t off, uint32_t cap)
+/* Table */
+
+static void tab_put(struct ofa__cache *k, struct ofa__blk *b)
 {
-    return (uint32_t)((off * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-}
+    uint32_t i = ofa__cache_hash(b->off) & k->mask;
 
-static inline uint32_t lookup(const struct ofa__cache *k, uint64_t off)
-{
-    uint32_t m = k->tab_cap - 1;
-
-    for (uint32_t i = hash(off, k->tab_cap);; i = (i + 1) & m) {
-        uint32_t v = k->tab[i];
-        if (v == 0)
-            return NIL;
-        if (k->ent[v - 1].off == off)
-            return v - 1;
-    }
-}
-
-static void tab_put(struct ofa__cache *k, uint32_t e)
-{
-    uint32_t m = k->tab_cap - 1, i = hash(k->ent[e].off, k->tab_cap);
-
-    while (k->tab[i] != 0)
-        i = (i + 1) & m;
-    k->tab[i] = e + 1;
+    while (k->tab[i] != NULL)
+        i = (i + 1) & k->mask;
+    k->tab[i] = b;
     k->tab_n++;
 }
 
-/* Removes entry e from the table: later entries of its probe run move
- * back into the hole. */
-static void tab_del(struct ofa__cache *k, uint32_t e)
+static struct ofa__blk *tab_find(const struct ofa__cache *k, uint64_t off)
 {
-    uint32_t m = k->tab_cap - 1, hole = hash(k->ent[e].off, k->tab_cap);
+    struct ofa__blk *b;
 
-    while (k->tab[hole] != e + 1)
+    for (uint32_t i = ofa__cache_hash(off) & k->mask; (b = k->tab[i]) != NULL;
+         i = (i + 1) & k->mask)
+        if (b->off == off)
+            return b;
+    return NULL;
+}
+
+/* Removes b from the table: later records of its probe run move back into
+ * the hole (no tombstones, so lookups stay short). */
+static void tab_del(struct ofa__cache *k, const struct ofa__blk *b)
+{
+    uint32_t m = k->mask, hole = ofa__cache_hash(b->off) & m;
+
+    while (k->tab[hole] != b)
         hole = (hole + 1) & m;
-    for (uint32_t i = (hole + 1) & m; k->tab[i] != 0; i = (i + 1) & m) {
-        uint32_t home = hash(k->ent[k->tab[i] - 1].off, k->tab_cap);
+    for (uint32_t i = (hole + 1) & m; k->tab[i] != NULL; i = (i + 1) & m) {
+        uint32_t home = ofa__cache_hash(k->tab[i]->off) & m;
         if (((i - home) & m) >= ((i - hole) & m)) {
             k->tab[hole] = k->tab[i];
             hole = i;
         }
     }
-    k->tab[hole] = 0;
+    k->tab[hole] = NULL;
     k->tab_n--;
 }
 
-/* Room for n more entries (array, free list and table). 0 or -ENOMEM. */
+/* Room for n more records: spare records and a table at most half full
+ * after them. 0 or -ENOMEM (nothing changed that matters). */
 static int room(struct ofa__cache *k, uint32_t n)
 {
-    uint32_t avail = k->ent_cap - k->ent_top, cap;
+    uint32_t spare = 0, cap;
 
-    for (uint32_t f = k->ent_free; f != NIL && avail < n; f = k->ent[f].cls)
-        avail++;
-    if (avail < n) {
-        struct entry *v;
-        cap = k->ent_cap ? k->ent_cap : 256;
-        while (cap - k->ent_top < n)
-            cap *= 2;
-        v = realloc(k->ent, (size_t)cap * sizeof(*v));
-        if (v == NULL)
+    for (struct ofa__blk *b = k->spare; b != NULL && spare < n; b = b->next)
+        spare++;
+    if (spare < n) {
+        uint32_t add = n - spare < OFA__CACHE_CHUNK ? OFA__CACHE_CHUNK : n - spare;
+        struct ofa__blk_chunk *c = malloc(sizeof(*c) + (size_t)add * sizeof(c->v[0]));
+        if (c == NULL)
             return -ENOMEM;
-        k->ent = v;
-        k->ent_cap = cap;
+        c->next = k->chunks;
+        k->chunks = c;
+        for (uint32_t i = 0; i < add; i++) {
+            c->v[i].next = k->spare;
+            k->spare = &c->v[i];
+        }
     }
-    if ((uint64_t)(k->tab_n + n) * 2 > k->tab_cap) {
-        uint32_t *old = k->tab, old_cap = k->tab_cap;
-        cap = old_cap ? old_cap : 512;
+    if ((uint64_t)(k->tab_n + n) * 2 > (uint64_t)k->mask + 1) {
+        struct ofa__blk **old = k->tab;
+        uint32_t old_cap = k->mask + 1;
+        cap = old_cap;
         while ((uint64_t)(k->tab_n + n) * 2 > cap)
             cap *= 2;
         k->tab = calloc(cap, sizeof(*k->tab));
@@ -178,70 +190,47 @@ static int room(struct ofa__cache *k, uint32_t n)
             k->tab = old;
             return -ENOMEM;
         }
-        k->tab_cap = cap;
+        k->mask = cap - 1;
         k->tab_n = 0;
         for (uint32_t i = 0; i < old_cap; i++)
-            if (old[i] != 0)
-                tab_put(k, old[i] - 1);
+            if (old[i] != NULL)
+                tab_put(k, old[i]);
         free(old);
     }
     return 0;
 }
 
-/* A new entry (room() made sure there is one). */
-static uint32_t ent_new(struct ofa__cache *k, uint64_t off, uint32_t cls)
+/* A record for a block just filled, cached in class cls (room() made sure
+ * there is one). */
+static void rec_new(struct ofa__cache *k, uint64_t off, uint32_t cls)
 {
-    uint32_t e;
+    struct ofa__blk *b = k->spare;
 
-    if (k->ent_free != NIL) {
-        e = k->ent_free;
-        k->ent_free = k->ent[e].cls;
-    } else {
-        e = k->ent_top++;
-    }
-    k->ent[e].off = off;
-    k->ent[e].cls = cls;
-    k->ent[e].state = E_CACHE;
-    return e;
+    k->spare = b->next;
+    b->off = off;
+    b->cls = cls;
+    b->unit = OFA__LEVEL((uint64_t)(cls + 1) << k->shift, 1);
+    b->next = k->head[cls];
+    k->head[cls] = b;
+    tab_put(k, b);
+    k->level += b->unit;
 }
 
-static void ent_del(struct ofa__cache *k, uint32_t e)
+/* Forgets the record of a block that went back to ofad. */
+static void rec_del(struct ofa__cache *k, struct ofa__blk *b)
 {
-    tab_del(k, e);
-    k->ent[e].state = 0;
-    k->ent[e].cls = k->ent_free;
-    k->ent_free = e;
-}
-
-static int stack_room(struct stack *s, uint32_t n)
-{
-    uint32_t cap;
-    uint32_t *v;
-
-    if (s->cap - s->n >= n)
-        return 0;
-    cap = s->cap ? s->cap : 16;
-    while (cap - s->n < n)
-        cap *= 2;
-    v = realloc(s->v, (size_t)cap * sizeof(*v));
-    if (v == NULL)
-        return -ENOMEM;
-    s->v = v;
-    s->cap = cap;
-    return 0;
-}
-
-static inline uint64_t cls_size(const struct ofa__cache *k, uint32_t cls)
-{
-    return (uint64_t)(cls + 1) << k->shift;
+    tab_del(k, b);
+    b->next = k->spare;
+    k->spare = b;
 }
 
 static void cache_destroy(struct ofa__cache *k)
 {
-    for (uint32_t i = 0; i < k->nclasses; i++)
-        free(k->cls[i].v);
-    free(k->cls);
-    free(k->ent);
+    while (k->chunks != NULL) {
+        struct ofa__blk_chunk *c = k->chunks;
+        k->chunks = c->next;
+        free(c);
+    }
     free(k->tab);
     if (k->ctl != NULL)
         munmap(k->ctl, OFA__CACHE_CTL_LEN);
@@ -250,10 +239,9 @@ static void cache_destroy(struct ofa__cache *k)
 
 void ofa__cache_drop(struct ofa_arena *a)
 {
-    if (a->cache != NULL) {
+    if (a->cache != &ofa__cache_none)
         cache_destroy(a->cache);
-        a->cache = NULL;
-    }
+    a->cache = &ofa__cache_none;
 }
 
 int ofa__cache_open(struct ofa_arena *a)
@@ -261,10 +249,11 @@ int ofa__cache_open(struct ofa_arena *a)
     struct ofa__cache *k;
     struct proto_req req;
     struct proto_rep rep;
-    uint32_t shift = 0;
+    uint32_t shift = 0, nclasses;
     void *ctl;
     int rc, fd = -1;
 
+    a->cache = &ofa__cache_none;
     memset(&req, 0, sizeof(req));
     req.op = PROTO_OP_CACHE;
     req.u.cache.arena = a->handle;
@@ -282,30 +271,28 @@ int ofa__cache_open(struct ofa_arena *a)
     close(fd);
     if (ctl == MAP_FAILED)
         return 0;
-    k = calloc(1, sizeof(*k));
+    nclasses = OFA__CACHE_CLASS_MAX >> shift;
+    k = calloc(1, sizeof(*k) + nclasses * sizeof(k->head[0]));
     if (k == NULL)
         goto fail_unmap;
     k->ctl = ctl;
     k->word = (volatile const uint32_t *)ctl + rep.u.cache.slot;
     k->ticket = rep.u.cache.ticket;
-    k->private_default = rep.u.cache.private_default != 0;
+    k->dflt = rep.u.cache.private_default ? OFA_PRIVATE : 0;
     k->shift = shift;
-    k->nclasses = OFA__CACHE_CLASS_MAX >> shift;
-    k->max = rep.u.cache.cache_max;
-    k->ent_free = NIL;
-    k->cls = calloc(k->nclasses, sizeof(*k->cls));
-    if (k->cls == NULL)
-        goto fail_free;
+    k->lim = OFA__CACHE_CLASS_MAX;
+    k->nclasses = nclasses;
+    k->max = rep.u.cache.cache_max < OFA__CACHE_BYTES_MAX ? rep.u.cache.cache_max
+                                                          : OFA__CACHE_BYTES_MAX;
+    k->lmax = OFA__LEVEL(k->max, 0xffffffffu);
     /* A table from the start: lookups need no test for its absence. */
-    k->tab_cap = 512;
-    k->tab = calloc(k->tab_cap, sizeof(*k->tab));
+    k->tab = calloc(512, sizeof(*k->tab));
     if (k->tab == NULL)
-        goto fail_cls;
+        goto fail_free;
+    k->mask = 511;
     a->cache = k;
     return 0;
 
-fail_cls:
-    free(k->cls);
 fail_free:
     free(k);
 fail_unmap:
@@ -320,113 +307,117 @@ static __attribute__((noinline, cold)) void revoked(struct ofa_arena *a)
     ofa__cache_drop(a);
 }
 
-/* Gives cached blocks back until at most target bytes are cached: halves of
- * class stacks (at least one block each), round robin, OFA__CACHE_DRAIN_MAX
- * per DRAIN. 0 or the DRAIN's error. */
+/* Sends one DRAIN of offs[0..n) with the cache's level after it. */
+static int drain_send(struct ofa_arena *a, const uint64_t *offs, uint32_t n)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+
+    memset(&req, 0, sizeof(req));
+    req.op = PROTO_OP_DRAIN;
+    req.u.drain.arena = a->handle;
+    req.u.drain.blocks = OFA__LEVEL_BLOCKS(a->cache->level);
+    req.u.drain.bytes = OFA__LEVEL_BYTES(a->cache->level);
+    req.u.drain.offs = offs;
+    req.u.drain.count = n;
+    memset(&rep, 0, sizeof(rep));
+    return ofa__call(a->c, &req, &rep, NULL);
+}
+
+/* Gives cached blocks back until at most target bytes are cached: the
+ * colder half (the bottom) of each class stack in turn, round robin, at
+ * least one block of each, all of them for target 0; OFA__CACHE_DRAIN_MAX
+ * per DRAIN. 0 or the DRAIN's error (then the blocks of that DRAIN are
+ * forgotten: a refusal means the handle is gone, and they with it). */
 static int drain(struct ofa_arena *a, uint64_t target)
 {
     struct ofa__cache *k = a->cache;
     uint64_t offs[OFA__CACHE_DRAIN_MAX];
-    struct proto_req req;
-    struct proto_rep rep;
-    uint32_t n, looked;
+    uint32_t n = 0, took = 1;
     int rc;
 
-    while (k->bytes > target) {
-        n = 0;
-        for (looked = 0; looked < k->nclasses && n < OFA__CACHE_DRAIN_MAX && k->bytes > target;
+    while (OFA__LEVEL_BYTES(k->level) > target && took > 0) {
+        took = 0;
+        for (uint32_t looked = 0; looked < k->nclasses && OFA__LEVEL_BYTES(k->level) > target;
              looked++) {
-            struct stack *s = &k->cls[k->rr];
-            uint32_t take = target == 0 ? s->n : (s->n + 1) / 2;
-            while (take-- > 0 && n < OFA__CACHE_DRAIN_MAX) {
-                uint32_t e = s->v[--s->n];
-                offs[n++] = k->ent[e].off;
-                k->bytes -= cls_size(k, k->rr);
-                k->blocks--;
-                ent_del(k, e);
+            struct ofa__blk **link = &k->head[k->rr], *b;
+            uint32_t len = 0, keep;
+
+            k->rr = (k->rr + 1) % k->nclasses;
+            for (b = *link; b != NULL; b = b->next)
+                len++;
+            keep = target == 0 ? 0 : len / 2;
+            while (keep-- > 0)
+                link = &(*link)->next;
+            while ((b = *link) != NULL && OFA__LEVEL_BYTES(k->level) > target) {
+                *link = b->next;
+                offs[n++] = b->off;
+                k->level -= b->unit;
+                rec_del(k, b);
+                took++;
+                if (n == OFA__CACHE_DRAIN_MAX) {
+                    rc = drain_send(a, offs, n);
+                    if (rc < 0)
+                        return rc;
+                    n = 0;
+                }
             }
-            if (s->n == 0 || n < OFA__CACHE_DRAIN_MAX)
-                k->rr = (k->rr + 1) % k->nclasses;
         }
-        memset(&req, 0, sizeof(req));
-        req.op = PROTO_OP_DRAIN;
-        req.u.drain.arena = a->handle;
-        req.u.drain.blocks = k->blocks;
-        req.u.drain.bytes = k->bytes;
-        req.u.drain.offs = offs;
-        req.u.drain.count = n;
-        memset(&rep, 0, sizeof(rep));
-        rc = ofa__call(a->c, &req, &rep, NULL);
-        /* They were live private blocks of ours: a refusal means the
-         * handle is gone, and they with it. */
-        if (rc < 0)
-            return rc;
     }
-    return 0;
+    return n > 0 ? drain_send(a, offs, n) : 0;
 }
 
-/* Fills class cls with a FILL. 0; 1 when the bound leaves no room for one
- * block of it (the caller takes the daemon path); or an error. */
-static int fill(struct ofa_arena *a, uint32_t cls)
+/* Makes room for a block of size bytes when the cache is full (of other
+ * classes, as a rule): half of it goes back. 0 or the DRAIN's error. */
+static int make_room(struct ofa_arena *a, uint64_t size)
 {
     struct ofa__cache *k = a->cache;
-    uint64_t size = cls_size(k, cls);
+
+    return OFA__LEVEL_BYTES(k->level) + size > k->max ? drain(a, k->max / 2) : 0;
+}
+
+/* Brings blocks of class cls from ofad: take of them, which the caller
+ * pops at once together with held blocks the class holds already (neither
+ * counts in the level the FILL reports), and up to a batch more for the
+ * cache within its bound. 0 (the class then holds at least take + held
+ * blocks), or the FILL's error, nothing changed. */
+static int fill(struct ofa_arena *a, uint32_t cls, uint32_t take, uint32_t held)
+{
+    struct ofa__cache *k = a->cache;
+    uint64_t size = (uint64_t)(cls + 1) << k->shift, bytes = OFA__LEVEL_BYTES(k->level);
     struct proto_req req;
     struct proto_rep rep;
-    uint32_t count;
-    int rc, retried = 0;
+    uint32_t extra = 0, count;
+    int rc;
 
-    count = OFA__CACHE_FILL_BYTES / (uint32_t)size;
-    if (count < 1)
-        count = 1;
-    if (count > OFA__CACHE_FILL_MAX)
-        count = OFA__CACHE_FILL_MAX;
-    if (k->bytes + size > k->max) {
-        rc = drain(a, k->max / 2);
-        if (rc < 0)
-            return rc;
+    if (take <= OFA__CACHE_FILL_MAX) {
+        extra = OFA__CACHE_FILL_BYTES / (uint32_t)size;
+        if (extra > OFA__CACHE_FILL_MAX)
+            extra = OFA__CACHE_FILL_MAX;
+        extra = extra > take ? extra - take : 0;
+        if (bytes + extra * size > k->max)
+            extra = bytes < k->max ? (uint32_t)((k->max - bytes) / size) : 0;
     }
-    if (k->bytes + size > k->max)
-        return 1;
-    if (k->bytes + count * size > k->max)
-        count = (uint32_t)((k->max - k->bytes) / size);
-    if (room(k, count) < 0 || stack_room(&k->cls[cls], count) < 0)
+    count = take + extra;
+    if (room(k, count) < 0)
         return -ENOMEM;
-again:
     memset(&req, 0, sizeof(req));
     req.op = PROTO_OP_FILL;
     req.u.fill.arena = a->handle;
     req.u.fill.size = size;
     req.u.fill.count = count;
-    /* The level once the allocation that asked for the fill has taken
-     * its block. */
-    req.u.fill.blocks = k->blocks + count - 1;
-    req.u.fill.bytes = k->bytes + (count - 1) * size;
+    req.u.fill.blocks = OFA__LEVEL_BLOCKS(k->level) - held + extra;
+    req.u.fill.bytes = bytes - held * size + extra * size;
     rc = ofa__call(a->c, &req, &rep, NULL);
-    if (rc == -ENOMEM && !retried && (k->blocks > 0 || count > 1)) {
-        /* Our own cache may be what the arena lacks; and one block may
-         * fit where a batch did not. */
-        retried = 1;
-        rc = drain(a, 0);
-        if (rc < 0)
-            return rc;
-        count = 1;
-        goto again;
-    }
     if (rc < 0)
         return rc;
     if (rep.u.list.count != count)
         goto fail_proto;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t off = rep.u.list.offs[i];
-        if (lookup(k, off) != NIL)
-            goto fail_proto; /* a block we hold already */
-        uint32_t e = ent_new(k, off, cls);
-        tab_put(k, e);
-        k->cls[cls].v[k->cls[cls].n++] = e;
-    }
-    k->blocks += count;
-    k->bytes += count * size;
+    for (uint32_t i = 0; i < count; i++)
+        if (rep.u.list.offs[i] == 0 || tab_find(k, rep.u.list.offs[i]) != NULL)
+            goto fail_proto; /* not a block, or one we hold already */
+    for (uint32_t i = 0; i < count; i++)
+        rec_new(k, rep.u.list.offs[i], cls);
     return 0;
 
 fail_proto:
@@ -434,80 +425,79 @@ fail_proto:
     return -EPROTO;
 }
 
-/* Gives the block of entry e (in use) back to ofad at once. */
-static int give(struct ofa_arena *a, uint32_t e)
+/* Whether the cache may serve size bytes at align with flags: 1 yes, 0 no
+ * (the daemon path serves), after noticing a revocation. */
+static int serves(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags)
 {
     struct ofa__cache *k = a->cache;
-    uint64_t off = k->ent[e].off;
-    struct proto_req req;
-    struct proto_rep rep;
 
-    ent_del(k, e);
-    memset(&req, 0, sizeof(req));
-    req.op = PROTO_OP_DRAIN;
-    req.u.drain.arena = a->handle;
-    req.u.drain.blocks = k->blocks;
-    req.u.drain.bytes = k->bytes;
-    req.u.drain.offs = &off;
-    req.u.drain.count = 1;
-    return ofa__call(a->c, &req, &rep, NULL);
+    if (k == &ofa__cache_none)
+        return 0;
+    if (*k->word != k->ticket) {
+        revoked(a);
+        return 0;
+    }
+    if ((flags & (OFA_KEEP | OFA_SHARED)) || !((flags | k->dflt) & OFA_PRIVATE))
+        return 0;
+    return size - 1 < k->lim && align <= a->align;
 }
 
-int ofa__cache_alloc(struct ofa_arena *a, uint64_t size, unsigned flags, uint64_t *off)
+int ofa__cache_alloc(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
+                     uint32_t count, uint64_t *offs)
 {
-    struct ofa__cache *k = a->cache;
-    struct stack *s;
-    uint32_t cls, e;
+    struct ofa__cache *k;
+    struct ofa__blk *b;
+    uint32_t cls, have = 0;
     int rc;
 
-    if ((flags & (OFA_KEEP | OFA_SHARED)) || (!(flags & OFA_PRIVATE) && !k->private_default))
+    if (!serves(a, size, align, flags))
         return 1;
-    if (size - 1 >= OFA__CACHE_CLASS_MAX) /* size 0 wraps: the daemon says -EINVAL */
-        return 1;
-    if (__builtin_expect(*k->word != k->ticket, 0)) {
-        revoked(a);
-        return 1;
-    }
+    k = a->cache;
     cls = (uint32_t)((size - 1) >> k->shift);
-    s = &k->cls[cls];
-    if (__builtin_expect(s->n == 0, 0)) {
-        rc = fill(a, cls);
-        if (rc != 0)
+    for (b = k->head[cls]; b != NULL && have < count; b = b->next)
+        have++;
+    if (have < count) {
+        rc = make_room(a, (uint64_t)(cls + 1) << k->shift);
+        if (rc < 0)
             return rc;
+        for (have = 0, b = k->head[cls]; b != NULL && have < count; b = b->next)
+            have++;
     }
-    e = s->v[--s->n];
-    k->ent[e].state = E_USED;
-    k->blocks--;
-    k->bytes -= cls_size(k, cls);
-    *off = k->ent[e].off;
+    if (have < count) {
+        rc = fill(a, cls, count - have, have);
+        /* The daemon path gives the answer ALLOC and ALLOC_N give (and
+         * tries again once the cache is back, for -ENOMEM). */
+        if (rc < 0)
+            return a->c->broken ? rc : 1;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        if (ofa__cache_take(k, size, &offs[i]) != 0)
+            return -EPROTO; /* cannot be: the class holds them */
     return 0;
 }
 
 int ofa__cache_free(struct ofa_arena *a, uint64_t off)
 {
     struct ofa__cache *k = a->cache;
-    struct entry *en;
-    struct stack *s;
-    uint32_t e;
+    struct ofa__blk *b;
 
-    if (__builtin_expect(*k->word != k->ticket, 0)) {
+    if (k == &ofa__cache_none)
+        return 1;
+    if (*k->word != k->ticket) {
         revoked(a);
         return 1;
     }
-    e = lookup(k, off);
-    if (e == NIL)
-        return 1;
-    en = &k->ent[e];
-    if (en->state != E_USED)
+    b = tab_find(k, off);
+    if (b == NULL)
+        return 1; /* not ours to judge: ofad answers */
+    if (b->next != OFA__BLK_USED)
         return -EINVAL; /* already freed: it sits in the cache */
-    s = &k->cls[en->cls];
-    if (__builtin_expect(s->n == s->cap, 0) && stack_room(s, 1) < 0)
-        return give(a, e); /* no room to keep it */
-    en->state = E_CACHE;
-    s->v[s->n++] = e;
-    k->blocks++;
-    k->bytes += cls_size(k, en->cls);
-    if (__builtin_expect(k->bytes > k->max, 0))
+    /* Over the bound as a rule (the short path declined): keep it, then
+     * give the colder part back. */
+    b->next = k->head[b->cls];
+    k->head[b->cls] = b;
+    k->level += b->unit;
+    if (OFA__LEVEL_BYTES(k->level) > k->max)
         return drain(a, k->max / 4 * 3);
     return 0;
 }
@@ -516,12 +506,12 @@ int ofa__cache_room(struct ofa_arena *a)
 {
     struct ofa__cache *k = a->cache;
 
-    if (k == NULL || k->blocks == 0)
+    if (k == &ofa__cache_none || k->level == 0)
         return 0;
     return drain(a, 0) == 0;
 }
 
 int ofa__cache_owns(const struct ofa_arena *a, uint64_t off)
 {
-    return lookup(a->cache, off) != NIL;
+    return a->cache != &ofa__cache_none && tab_find(a->cache, off) != NULL;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "cache.h"
 #include "ofaclient.h"
 #include "proto.h"
 
@@ -75,7 +76,7 @@ struct ofa_arena {
     char name[PROTO_NAME_MAX + 1];
     struct ofa__map *maps; /* sorted by base, never overlapping */
     size_t nmaps, capmaps;
-    struct ofa__cache *cache; /* private blocks kept here (cache.c); NULL: none */
+    struct ofa__cache *cache; /* private blocks kept here (cache.c); never NULL */
 };
 
 struct ofa_client {
@@ -149,33 +150,35 @@ int ofa__fail_arena(struct ofa_client *c, int rc, const char *name);
  * its session, then the socket and c are freed (arena.c's ofa_disconnect). */
 void ofa__conn_close(struct ofa_client *c);
 
-/* The cache of private blocks (cache.c). */
+/* The cache of private blocks (cache.c; its short paths in cache.h). */
 
 /* Asks the daemon for a cache on a fresh writable handle (CACHE) and sets
- * a->cache, or leaves it NULL when the daemon offers none. Returns 0, or a
- * connection error. */
+ * a->cache, or &ofa__cache_none when the daemon offers none. Returns 0, or
+ * a connection error. */
 int ofa__cache_open(struct ofa_arena *a);
 
 /* Forgets a's cache, without a round trip (close, disconnect, revocation:
- * the daemon frees its blocks with the handle). */
+ * the daemon frees its blocks with the handle); a->cache is
+ * &ofa__cache_none after. */
 void ofa__cache_drop(struct ofa_arena *a);
 
-/* pre: a->cache != NULL, flags valid, align <= the arena's.
- * Serves a private allocation from the cache: 0 and *off; 1 when the cache
- * does not take it (not private, too large, revoked: the caller goes to the
- * daemon); or an error of the FILL it made (-ENOMEM for lack of room after
- * giving the cache back, connection errors). OFA_ZERO is the caller's to
- * apply: this file maps nothing. */
-int ofa__cache_alloc(struct ofa_arena *a, uint64_t size, unsigned flags, uint64_t *off);
+/* pre: flags valid, count 1..PROTO_MAX_BATCH.
+ * Serves count private blocks of size bytes from the cache, all or none:
+ * 0 and offs; 1 when the cache does not take the request (not private,
+ * too large, an alignment above the arena's, no cache or revoked, or a
+ * FILL the daemon refused: the caller goes to the daemon, which gives the
+ * answer ALLOC and ALLOC_N give); or a connection error. OFA_ZERO is the
+ * caller's to apply: this file maps nothing. */
+int ofa__cache_alloc(struct ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
+                     uint32_t count, uint64_t *offs);
 
-/* pre: a->cache != NULL. Frees a block the cache handed out: 0; -EINVAL
- * when off is a private block the cache holds unused (a second free);
- * 1 when off is not the cache's (the caller goes to the daemon); or an
- * error of the DRAIN it made. */
+/* Frees a block the cache handed out: 0; -EINVAL when off is a private
+ * block the cache holds unused (a second free); 1 when off is not the
+ * cache's (the caller goes to the daemon); or an error of the DRAIN it
+ * made. */
 int ofa__cache_free(struct ofa_arena *a, uint64_t off);
 
-/* pre: a->cache != NULL. 1 when off is a block the cache handed out or
- * holds, else 0. */
+/* 1 when off is a block the cache handed out or holds, else 0. */
 int ofa__cache_owns(const struct ofa_arena *a, uint64_t off);
 
 /* Gives every cached block back (an allocation failed for lack of room).

@@ -217,8 +217,10 @@ OFA_EXTERN int ofa_alloc_ex(ofa_arena *a, uint64_t size, uint64_t align, unsigne
                             uint64_t *off);
 
 /* Allocates count blocks of one size in one round trip: all or none.
- * Errors as ofa_alloc_ex, and -EINVAL (count 0 or over 4096), -EMSGSIZE
- * (count offsets would not fit in one reply of this connection). */
+ * Private blocks the cache serves (see ofa_alloc_ex) come from it, with at
+ * most one round trip for what it lacks. Errors as ofa_alloc_ex, and
+ * -EINVAL (count 0 or over 4096), -EMSGSIZE (count offsets would not fit
+ * in one reply of this connection). */
 OFA_EXTERN int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsigned flags,
                               size_t count, uint64_t *offs);
 
@@ -229,8 +231,8 @@ OFA_EXTERN int ofa_alloc_many(ofa_arena *a, uint64_t size, uint64_t align, unsig
  * errors. */
 OFA_EXTERN int ofa_free(ofa_arena *a, uint64_t off);
 
-/* Frees count blocks in one round trip, in order, stopping at the first that
- * fails. Returns the number freed (count when all were), or a negative errno
+/* Frees count blocks in one round trip (none for the cache's private
+ * blocks), in order, stopping at the first that fails. Returns the number freed (count when all were), or a negative errno
  * when the request itself failed: -EINVAL (a NULL argument, count over
  * 4096), -EACCES (read-only), -ENOENT (the arena was dropped), connection
  * errors. Requests are cut to fit the daemon's message limit. */
