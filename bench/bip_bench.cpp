@@ -3,10 +3,12 @@
  *
  * N processes share one managed_shared_memory segment and run the same
  * pattern as ofad_bench's pipelined clients, for the same wall time:
- *   lifo   allocate `batch` blocks of `size` bytes, free them all, again;
- *   churn  each process keeps `live` blocks of random sizes in 1..`size`;
- *          a step frees `batch` random ones of them and allocates as many
- *          new ones of random sizes (a fixed seed per process).
+ *   lifo   allocate `batch` blocks of `size` bytes, free them in reverse,
+ *          again;
+ *   churn  each process keeps `live` blocks of random sizes in
+ *          `min-size`..`size`; a step frees `batch` random ones of them and
+ *          allocates as many new ones of random sizes (a fixed seed per
+ *          process; a block drawn twice in a step is freed and replaced once).
  * Each allocate and each deallocate is one call; the figure is the sum of
  * the processes' calls per second. The segment's allocator is guarded by one
  * interprocess mutex, which is what this measures under contention.
@@ -15,8 +17,8 @@
  * read by ofad_bench. The segment has a name of its own (pid in it) and is
  * removed on exit and on SIGINT/SIGTERM.
  *
- * usage: bip_bench [--procs N] [--seconds S] [--size B] [--batch K] [--segment-mb M]
- *                  [--pattern lifo|churn] [--live L]
+ * usage: bip_bench [--procs N] [--seconds S] [--size B] [--min-size B] [--batch K]
+ *                  [--segment-mb M] [--pattern lifo|churn] [--live L]
  */
 #include <boost/interprocess/managed_shared_memory.hpp>
 
@@ -73,7 +75,7 @@ uint64_t rnd(uint64_t *s)
 
 struct params {
     double seconds;
-    size_t size, batch, live;
+    size_t size, min_size, batch, live;
     bool churn;
 };
 
@@ -86,9 +88,10 @@ int child(int idx, int go_fd, int ready_fd, int out_fd, const params &pp)
         bip::managed_shared_memory seg(bip::open_only, seg_name);
         std::vector<void *> p(pp.churn ? pp.live : pp.batch);
         uint64_t s = 0x9e3779b97f4a7c15ull * uint64_t(idx + 1);
+        size_t span = pp.size - pp.min_size + 1;
         if (pp.churn)
             for (auto &q : p)
-                q = seg.allocate(1 + rnd(&s) % pp.size);
+                q = seg.allocate(pp.min_size + rnd(&s) % span);
         char c = 'r';
         if (write(ready_fd, &c, 1) != 1)
             return 1;
@@ -98,23 +101,25 @@ int child(int idx, int go_fd, int ready_fd, int out_fd, const params &pp)
         std::vector<size_t> slot(pp.batch);
         do {
             if (pp.churn) {
+                size_t n = 0;
                 for (size_t i = 0; i < pp.batch; i++) {
-                    slot[i] = rnd(&s) % pp.live;
-                    if (p[slot[i]]) {
-                        seg.deallocate(p[slot[i]]);
-                        p[slot[i]] = nullptr;
+                    size_t k = rnd(&s) % pp.live;
+                    if (p[k]) {
+                        seg.deallocate(p[k]);
+                        p[k] = nullptr;
+                        slot[n++] = k;
                     }
                 }
-                for (size_t i = 0; i < pp.batch; i++)
-                    if (!p[slot[i]])
-                        p[slot[i]] = seg.allocate(1 + rnd(&s) % pp.size);
+                for (size_t i = 0; i < n; i++)
+                    p[slot[i]] = seg.allocate(pp.min_size + rnd(&s) % span);
+                r.calls += 2 * n;
             } else {
                 for (size_t i = 0; i < pp.batch; i++)
                     p[i] = seg.allocate(pp.size);
-                for (size_t i = 0; i < pp.batch; i++)
+                for (size_t i = pp.batch; i-- > 0;)
                     seg.deallocate(p[i]);
+                r.calls += 2 * pp.batch;
             }
-            r.calls += 2 * pp.batch;
             t = now_ns();
         } while (t < deadline);
         r.ns = t - t0;
@@ -131,7 +136,7 @@ int main(int argc, char **argv)
 {
     int procs = 1;
     double seconds = 1.0;
-    size_t size = 64, batch = 128, seg_mb = 256, live = 10000;
+    size_t size = 64, min_size = 1, batch = 128, seg_mb = 256, live = 10000;
     const char *pattern = "lifo";
 
     for (int i = 1; i < argc; i++) {
@@ -146,6 +151,8 @@ int main(int argc, char **argv)
             seconds = std::strtod(v, nullptr);
         else if (!std::strcmp(argv[i], "--size"))
             size = std::strtoul(v, nullptr, 0);
+        else if (!std::strcmp(argv[i], "--min-size"))
+            min_size = std::strtoul(v, nullptr, 0);
         else if (!std::strcmp(argv[i], "--batch"))
             batch = std::strtoul(v, nullptr, 0);
         else if (!std::strcmp(argv[i], "--segment-mb"))
@@ -156,14 +163,15 @@ int main(int argc, char **argv)
             live = std::strtoul(v, nullptr, 0);
         else {
             std::fprintf(stderr, "usage: bip_bench [--procs N] [--seconds S] [--size B] "
-                                 "[--batch K] [--segment-mb M] [--pattern lifo|churn] "
-                                 "[--live L]\n");
+                                 "[--min-size B] [--batch K] [--segment-mb M] "
+                                 "[--pattern lifo|churn] [--live L]\n");
             return 2;
         }
         i++;
     }
-    params pp = {seconds, size, batch, live, !std::strcmp(pattern, "churn")};
-    if (procs < 1 || procs > 64 || seconds <= 0 || size == 0 || batch == 0 ||
+    params pp = {seconds, size, min_size, batch, live, !std::strcmp(pattern, "churn")};
+    if (procs < 1 || procs > 64 || seconds <= 0 || size == 0 || batch == 0 || min_size == 0 ||
+        min_size > size ||
         (!pp.churn && std::strcmp(pattern, "lifo")) || (pp.churn && live < batch) ||
         (size + 64) * (pp.churn ? live : batch) * size_t(procs) * 2 > seg_mb << 20) {
         std::fprintf(stderr, "bip_bench: bad arguments\n");

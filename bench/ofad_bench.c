@@ -26,9 +26,14 @@
  *          bytes that it never maps
  *   boost  (--boost) 1 and 2 processes: ofad batch and raw against
  *          Boost.Interprocess managed_shared_memory (bip_bench), two patterns
+ *   private (--boost) 1 and 2 processes: private blocks from the client's
+ *          cache against Boost.Interprocess on a LIFO of 128 blocks and a
+ *          churn of random sizes 16..4096, and glibc malloc on both
  *   callgrind (--callgrind) server instructions per request, echo, libuv echo
  *          and ofad, counted by valgrind --tool=callgrind over a fixed number
  *          of requests (difference of two runs, so start-up cancels out)
+ *   cgpriv (--callgrind) client instructions per cached private alloc+free
+ *          pair: this program run with --pairs under callgrind, likewise
  *
  * Throughput phases run in rounds (--rounds); a figure is the best round,
  * a ratio the ratio of two best figures (see run_rounds). OFAD_BENCH_DEBUG
@@ -99,6 +104,7 @@ struct opts {
     uint64_t big_bytes;
     uint64_t cg_reqs;
     uint64_t iters; /* fixed iterations per client instead of --seconds */
+    uint64_t pairs; /* --pairs: run the cached-pair driver and exit */
 };
 
 static struct opts O = {
@@ -114,6 +120,9 @@ static struct opts O = {
 static const char *ARENA = "bench";
 static const char *ARENA_MEM = "bench.mem";
 static const char *ARENA_BIG = "bench.big";
+/* The private churn's second arena: a cache bound for its working set. */
+static const char *ARENA_CACHE = "bench.cache";
+#define CACHE_BIG (4ull << 20)
 #define PAGE_MEM (256ull << 20)
 #define PAGE_BIG (64ull << 20)
 
@@ -202,9 +211,9 @@ static int unix_connect(const char *path)
 static int phase_on(const char *name)
 {
     if (!O.only) {
-        if (!strcmp(name, "boost"))
+        if (!strcmp(name, "boost") || !strcmp(name, "private"))
             return O.boost;
-        if (!strcmp(name, "callgrind"))
+        if (!strcmp(name, "callgrind") || !strcmp(name, "cgpriv"))
             return O.callgrind;
         return 1;
     }
@@ -235,9 +244,9 @@ struct row {
     int met;      /* -1: no target */
 };
 
-static struct row rows[64];
+static struct row rows[96];
 static int nrows;
-static char kvs[128][80];
+static char kvs[192][80];
 static int nkv;
 
 static void add_row(const char *name, int clients, double value, const char *unit,
@@ -1059,6 +1068,206 @@ static int c_batch(struct worker *w, const void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* Private blocks from the client's cache, and glibc malloc             */
+
+/* Churn: CHURN_LIVE blocks of random sizes in 1..CHURN_MAX; a step frees
+ * DEPTH random ones and allocates as many: the raw client's (requests in
+ * flight) and bip_bench --pattern churn. */
+#define CHURN_LIVE 10000
+#define CHURN_MAX  256
+
+/* xorshift64*, as bip_bench: the same sequence in every run. */
+static uint64_t xrnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* Churn of private blocks: CHURN_LIVE blocks of random sizes in
+ * PRIV_MIN..PRIV_MAX per process; a step frees DEPTH random ones and
+ * allocates as many (bip_bench --pattern churn --min-size 16 --size 4096). */
+#define PRIV_MIN 16
+#define PRIV_MAX 4096
+
+/* LIFO: DEPTH private blocks allocated one by one, freed in reverse. */
+static int priv_lifo(ofa_arena *a, uint64_t *offs)
+{
+    int rc;
+    for (int k = 0; k < DEPTH; k++)
+        if ((rc = ofa_alloc_ex(a, O.size, 0, OFA_PRIVATE, &offs[k])) < 0)
+            return rc;
+    for (int k = DEPTH; k-- > 0;)
+        if ((rc = ofa_free(a, offs[k])) < 0)
+            return rc;
+    return 0;
+}
+
+/* The same DEPTH blocks in one ofa_alloc_many and one ofa_free_many. */
+static int priv_many(ofa_arena *a, uint64_t *offs)
+{
+    int rc = ofa_alloc_many(a, O.size, 0, OFA_PRIVATE, DEPTH, offs);
+    if (rc < 0)
+        return rc;
+    rc = ofa_free_many(a, offs, DEPTH);
+    return rc == DEPTH ? 0 : rc < 0 ? rc : -EIO;
+}
+
+/* One churn step over live[CHURN_LIVE]; returns the calls made or an
+ * error. A slot drawn twice in a step is freed and refilled once. */
+static int priv_churn(ofa_arena *a, uint64_t *live, uint64_t *seed)
+{
+    uint32_t slot[DEPTH];
+    int n = 0, rc;
+    for (int i = 0; i < DEPTH; i++) {
+        uint32_t k = (uint32_t)(xrnd(seed) % CHURN_LIVE);
+        if (!live[k])
+            continue;
+        if ((rc = ofa_free(a, live[k])) < 0)
+            return rc;
+        live[k] = 0;
+        slot[n++] = k;
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t size = PRIV_MIN + xrnd(seed) % (PRIV_MAX - PRIV_MIN + 1);
+        if ((rc = ofa_alloc_ex(a, size, 0, OFA_PRIVATE, &live[slot[i]])) < 0)
+            return rc;
+    }
+    return 2 * n;
+}
+
+enum priv_kind { PRIV_LIFO, PRIV_MANY, PRIV_CHURN };
+
+struct priv_arg {
+    enum priv_kind kind;
+    const char *arena;
+};
+
+/* One iteration of kind: the calls it made, or an error. */
+static int priv_step(enum priv_kind kind, ofa_arena *a, uint64_t *offs, uint64_t *live,
+                     uint64_t *seed)
+{
+    int rc;
+    if (kind == PRIV_CHURN)
+        return priv_churn(a, live, seed);
+    rc = kind == PRIV_LIFO ? priv_lifo(a, offs) : priv_many(a, offs);
+    return rc < 0 ? rc : 2 * DEPTH;
+}
+
+static int c_private(struct worker *w, const void *arg)
+{
+    const struct priv_arg *pa = arg;
+    enum priv_kind kind = pa->kind;
+    uint64_t offs[DEPTH], *live = NULL, seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
+    ofa_client *c;
+    ofa_arena *a;
+    int k, rc = lib_open(&c, &a, pa->arena);
+    if (rc < 0)
+        return rc;
+    if (kind == PRIV_CHURN) {
+        live = calloc(CHURN_LIVE, sizeof(*live));
+        rc = live ? 0 : -ENOMEM;
+        for (int i = 0; rc == 0 && i < CHURN_LIVE; i++)
+            rc = ofa_alloc_ex(a, PRIV_MIN + xrnd(&seed) % (PRIV_MAX - PRIV_MIN + 1), 0,
+                              OFA_PRIVATE, &live[i]);
+    }
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((k = priv_step(kind, a, offs, live, &seed)) < 0)
+            rc = k;
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        if ((k = priv_step(kind, a, offs, live, &seed)) < 0)
+            rc = k;
+        else
+            w->ops += (uint64_t)k;
+    }
+    ofa_disconnect(c);
+    free(live);
+    return rc;
+}
+
+/* The same patterns on glibc malloc, in the process. */
+static int malloc_step(enum priv_kind kind, void **live, uint64_t *seed)
+{
+    void *volatile p[DEPTH]; /* volatile: the pairs cannot be optimised away */
+    uint32_t slot[DEPTH];
+    int n = 0;
+
+    if (kind != PRIV_CHURN) {
+        for (int k = 0; k < DEPTH; k++)
+            if (!(p[k] = malloc(O.size)))
+                return -ENOMEM;
+        for (int k = DEPTH; k-- > 0;)
+            free(p[k]);
+        return 2 * DEPTH;
+    }
+    for (int k = 0; k < DEPTH; k++) {
+        uint32_t j = (uint32_t)(xrnd(seed) % CHURN_LIVE);
+        if (!live[j])
+            continue;
+        free(live[j]);
+        live[j] = NULL;
+        slot[n++] = j;
+    }
+    for (int k = 0; k < n; k++)
+        if (!(live[slot[k]] = malloc(PRIV_MIN + xrnd(seed) % (PRIV_MAX - PRIV_MIN + 1))))
+            return -ENOMEM;
+    return 2 * n;
+}
+
+static int c_malloc(struct worker *w, const void *arg)
+{
+    enum priv_kind kind = ((const struct priv_arg *)arg)->kind;
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
+    void **live = NULL;
+    int k, rc = 0;
+
+    if (kind == PRIV_CHURN) {
+        live = calloc(CHURN_LIVE, sizeof(*live));
+        rc = live ? 0 : -ENOMEM;
+        for (int i = 0; rc == 0 && i < CHURN_LIVE; i++)
+            if (!(live[i] = malloc(PRIV_MIN + xrnd(&seed) % (PRIV_MAX - PRIV_MIN + 1))))
+                rc = -ENOMEM;
+    }
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((k = malloc_step(kind, live, &seed)) < 0)
+            rc = k;
+    if (rc == 0)
+        rc = worker_go(w);
+    for (uint64_t i = 0; rc == 0 && worker_more(w, i); i++) {
+        if ((k = malloc_step(kind, live, &seed)) < 0)
+            rc = k;
+        else
+            w->ops += (uint64_t)k;
+    }
+    if (live)
+        for (int i = 0; i < CHURN_LIVE; i++)
+            free(live[i]);
+    free(live);
+    return rc;
+}
+
+/* --pairs N: N cached ofa_alloc_ex + ofa_free pairs of one private block
+ * of O.size bytes, after 1,000 to warm up, in this process: the driver the
+ * callgrind phase runs under valgrind to count the client's instructions. */
+static int run_pairs(uint64_t n)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+    int rc = lib_open(&c, &a, ARENA);
+    if (rc < 0)
+        return rc;
+    for (uint64_t i = 0; rc == 0 && i < 1000 + n; i++)
+        if ((rc = ofa_alloc_ex(a, O.size, 0, OFA_PRIVATE, &off)) == 0)
+            rc = ofa_free(a, off);
+    ofa_disconnect(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* A raw pipelined client built on proto                               */
 
 struct raw {
@@ -1218,20 +1427,6 @@ static int raw_cycle(struct raw *r, uint64_t *offs)
             return proto_err_to_errno(rep.err);
     }
     return 0;
-}
-
-/* Churn: `live` blocks of random sizes in 1..max; a step frees DEPTH random
- * ones (FREE requests in flight) and allocates as many (ALLOC requests in
- * flight). The pattern of bip_bench --pattern churn. */
-#define CHURN_LIVE 10000
-#define CHURN_MAX  256
-
-static uint64_t xrnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ull;
 }
 
 static int raw_send_recv(struct raw *r, struct proto_req *q, int n, uint64_t *offs,
@@ -1727,12 +1922,14 @@ out:
 
 /* --- Boost.Interprocess --- */
 
-/* Runs bip_bench and returns its calls/s, or NAN. */
-static double run_bip(int procs, int churn)
+/* Runs bip_bench (sizes min..max; lifo: max) and returns its calls/s, or
+ * NAN. */
+static double run_bip(int procs, int churn, uint64_t min, uint64_t max)
 {
-    char sp[16], ss[32], sz[32], line[256];
-    char *argv[] = {(char *)O.bip, "--procs", sp, "--seconds", ss, "--size", sz, "--batch",
-                    "128", "--pattern", churn ? "churn" : "lifo", "--live", "10000", NULL};
+    char sp[16], ss[32], sz[32], smin[32], line[256];
+    char *argv[] = {(char *)O.bip, "--procs", sp, "--seconds", ss, "--size", sz, "--min-size",
+                    smin, "--batch", "128", "--pattern", churn ? "churn" : "lifo", "--live",
+                    "10000", NULL};
     double v = NAN;
     int p[2], st;
     pid_t pid;
@@ -1740,7 +1937,8 @@ static double run_bip(int procs, int churn)
 
     snprintf(sp, sizeof(sp), "%d", procs);
     snprintf(ss, sizeof(ss), "%g", O.seconds);
-    snprintf(sz, sizeof(sz), "%" PRIu64, churn ? (uint64_t)CHURN_MAX : O.size);
+    snprintf(sz, sizeof(sz), "%" PRIu64, max);
+    snprintf(smin, sizeof(smin), "%" PRIu64, min);
     if (pipe2(p, O_CLOEXEC) < 0)
         return NAN;
     fflush(NULL);
@@ -1793,7 +1991,7 @@ static void phase_boost(const char *sock)
             int nb = 0, no = 0, nr = 0;
             for (int round = 0; round < O.rounds; round++) {
                 struct agg g;
-                double v = run_bip(procs, churn);
+                double v = churn ? run_bip(procs, 1, 1, CHURN_MAX) : run_bip(procs, 0, O.size, O.size);
                 if (!isnan(v))
                     vb[nb++] = v;
                 if (!churn && run_clients(procs, c_batch, ARENA, 0, &g) == 0)
@@ -1824,6 +2022,87 @@ static void phase_boost(const char *sock)
             add_kv("boost_ofad_raw_%s_%dp_calls_per_s=%.0f", pat, procs, orw);
             add_kv("boost_ofad_raw_%s_%dp_best=%.0f", pat, procs, best(vr, nr));
             add_kv("boost_ratio_raw_%s_%dp=%.2f", pat, procs, ratio(orw, bip));
+        }
+    }
+}
+
+/*
+ * Private blocks (OFA_PRIVATE, served by the client's cache) against
+ * Boost.Interprocess and glibc malloc on the same patterns: lifo (DEPTH
+ * blocks of O.size bytes allocated one by one, then freed in reverse; for
+ * ofad also as one ofa_alloc_many and one ofa_free_many) and churn
+ * (CHURN_LIVE live blocks of PRIV_MIN..PRIV_MAX bytes per process), with 1
+ * and 2 processes, each process its own connection and handle on the same
+ * arena (Boost: the same segment). The churn runs twice: in ARENA, at the
+ * daemon's default cache bound, and in ARENA_CACHE, whose bound fits its
+ * working set. glibc malloc, the in-process reference, runs with 1
+ * process. As in phase_boost, every figure is the median of its rounds.
+ */
+static void phase_private(void)
+{
+    static const struct priv_arg lifo = {PRIV_LIFO, "bench"}, many = {PRIV_MANY, "bench"},
+                                 churn_d = {PRIV_CHURN, "bench"},
+                                 churn_c = {PRIV_CHURN, "bench.cache"};
+    for (int churn = 0; churn <= 1; churn++) {
+        for (int procs = 1; procs <= 2; procs++) {
+            const char *pat = churn ? "churn" : "lifo";
+            const struct priv_arg *k = churn ? &churn_d : &lifo;
+            double vb[MAX_ROUNDS], vo[MAX_ROUNDS], vm[MAX_ROUNDS], vg[MAX_ROUNDS];
+            double vc[MAX_ROUNDS];
+            int nb = 0, no = 0, nm = 0, ng = 0, nc = 0;
+            char label[64];
+            for (int round = 0; round < O.rounds; round++) {
+                struct agg g;
+                double v = NAN;
+                if (O.bip)
+                    v = churn ? run_bip(procs, 1, PRIV_MIN, PRIV_MAX)
+                              : run_bip(procs, 0, O.size, O.size);
+                if (!isnan(v))
+                    vb[nb++] = v;
+                if (run_clients(procs, c_private, k, 0, &g) == 0)
+                    vo[no++] = g.rate;
+                else
+                    warnx_("private %s (%d processes): %s", pat, procs, ofa_strerror(g.err));
+                if (!churn && run_clients(procs, c_private, &many, 0, &g) == 0)
+                    vm[nm++] = g.rate;
+                if (churn && run_clients(procs, c_private, &churn_c, 0, &g) == 0)
+                    vc[nc++] = g.rate;
+                if (procs == 1 && run_clients(1, c_malloc, k, 0, &g) == 0)
+                    vg[ng++] = g.rate;
+            }
+            double bip = median(vb, nb), ofad = median(vo, no), om = median(vm, nm);
+            double oc = median(vc, nc), gm = median(vg, ng), target = churn || procs == 1 ? 1 : 5;
+            const char *tg = target == 5 ? ">= 5" : ">= 1";
+            if (churn)
+                snprintf(label, sizeof(label), "boost churn %d..%d, 10k live", PRIV_MIN, PRIV_MAX);
+            else
+                snprintf(label, sizeof(label), "boost lifo 128 x %" PRIu64 " B", O.size);
+            if (nb)
+                add_row(label, procs, bip, "calls/s", "median of rounds", NAN, "", -1);
+            add_kv("priv_bip_%s_%dp_calls_per_s=%.0f", pat, procs, bip);
+            snprintf(label, sizeof(label), "  ofad private %s", churn ? "churn, cache 1M" : "lifo 128");
+            add_row(label, procs, ofad, "calls/s", "vs boost", ratio(ofad, bip), tg,
+                    met(ratio(ofad, bip), target));
+            add_kv("priv_ofad_%s_%dp_calls_per_s=%.0f", pat, procs, ofad);
+            add_kv("priv_ratio_%s_%dp=%.2f", pat, procs, ratio(ofad, bip));
+            if (!churn) {
+                add_row("  ofad private alloc_many/free_many", procs, om, "calls/s", "vs boost",
+                        ratio(om, bip), "", -1);
+                add_kv("priv_ofad_many_%dp_calls_per_s=%.0f", procs, om);
+                add_kv("priv_ratio_many_%dp=%.2f", procs, ratio(om, bip));
+            } else {
+                add_row("  ofad private churn, cache 4M", procs, oc, "calls/s", "vs boost",
+                        ratio(oc, bip), tg, met(ratio(oc, bip), target));
+                add_kv("priv_ofad_churn4m_%dp_calls_per_s=%.0f", procs, oc);
+                add_kv("priv_ratio_churn4m_%dp=%.2f", procs, ratio(oc, bip));
+            }
+            if (procs == 1) {
+                snprintf(label, sizeof(label), "glibc malloc %s", churn ? "churn" : "lifo 128");
+                add_row(label, 1, gm, "calls/s", "ofad private / malloc", ratio(ofad, gm),
+                        churn ? "" : ">= 0.5 stretch", churn ? -1 : met(ratio(ofad, gm), 0.5));
+                add_kv("priv_malloc_%s_calls_per_s=%.0f", pat, gm);
+                add_kv("priv_ratio_malloc_%s=%.3f", pat, ratio(ofad, gm));
+            }
         }
     }
 }
@@ -1901,6 +2180,78 @@ static void cg_measure(const char *what, const char *key, int kind, client_fn fn
         printf("callgrind %s: %s/callgrind.%s.out (callgrind_annotate it)\n", what, O.cg_out, t2);
 }
 
+/* One run of `ofad_bench --pairs n` under callgrind against the ofad on
+ * sock; its total instructions, or NAN. */
+static double cg_pairs(const char *sock, uint64_t n, const char *tag)
+{
+    char outf[PATH_MAX], opt[PATH_MAX + 32], sn[32], sz[32];
+    char *argv[] = {"valgrind", "--tool=callgrind", opt, self_exe, "--socket", (char *)sock,
+                    "--size", sz, "--pairs", sn, NULL};
+    int st;
+    pid_t pid;
+
+    snprintf(outf, sizeof(outf), "%s/callgrind.%s.out", O.cg_out ? O.cg_out : g_dir, tag);
+    snprintf(opt, sizeof(opt), "--callgrind-out-file=%s", outf);
+    snprintf(sn, sizeof(sn), "%" PRIu64, n);
+    snprintf(sz, sizeof(sz), "%" PRIu64, O.size);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        return NAN;
+    if (pid == 0) {
+        int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        g_child = 1;
+        if (nul >= 0) {
+            dup2(nul, 1);
+            dup2(nul, 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    track_pid(pid);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    untrack_pid(pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        warnx_("callgrind %s: the client failed (wait status %d)", tag, st);
+        return NAN;
+    }
+    return cg_total(outf);
+}
+
+/* Client instructions per cached ofa_alloc_ex(OFA_PRIVATE) + ofa_free pair
+ * of an O.size block: --pairs runs of n and 2n pairs under callgrind
+ * against an ofad of our own, their difference over n. */
+static void cg_client(void)
+{
+    struct server s;
+    char *arenas[] = {"bench,page_size=16M,max=4G", NULL};
+    uint64_t n = O.cg_reqs;
+    double a, b, per;
+
+    memset(&s, 0, sizeof(s));
+    snprintf(s.sock, sizeof(s.sock), "%s/cgc.sock", g_dir);
+    if (ofad_start(&s, "cgc", NULL, arenas, 20) < 0) {
+        warnx_("callgrind client: could not start ofad");
+        return;
+    }
+    printf("callgrind: %" PRIu64 " + %" PRIu64 " cached pairs in the client\n", n, 2 * n);
+    fflush(stdout);
+    a = cg_pairs(s.sock, n, "pairs.1");
+    b = cg_pairs(s.sock, 2 * n, "pairs.2");
+    ofad_stop(&s);
+    per = (b - a) / (double)n;
+    if (isnan(per)) {
+        warnx_("callgrind client: no figure");
+        return;
+    }
+    add_row("client cached alloc_ex+free", 1, per, "instr/pair", "client, callgrind", NAN, "< 40",
+            per < 40);
+    add_kv("cg_client_cached_pair_instr=%.1f", per);
+    if (O.cg_out)
+        printf("callgrind client: %s/callgrind.pairs.2.out (callgrind_annotate it)\n", O.cg_out);
+}
+
 static void phase_callgrind(void)
 {
     struct server s;
@@ -1945,6 +2296,11 @@ static int ensure_arenas(void)
         return rc;
     rc = ofa_arena_create(c, ARENA, &cfg);
     if (rc == 0 || rc == -EEXIST) {
+        cfg.cache_max = CACHE_BIG;
+        rc = ofa_arena_create(c, ARENA_CACHE, &cfg);
+        cfg.cache_max = 0;
+    }
+    if (rc == 0 || rc == -EEXIST) {
         cfg.page_size = PAGE_MEM;
         cfg.max_bytes = 2ull << 30;
         rc = ofa_arena_create(c, ARENA_MEM, &cfg);
@@ -1967,9 +2323,10 @@ static void usage(FILE *f)
             "                    one request, resp. an alloc and a free; pipe, batch, raw: 256 calls)\n"
             "  --rounds R        rounds of the throughput phases; figures are the best (default 5)\n"
             "  --clients N       clients of the multi-client rows (default 8)\n"
-            "  --only LIST       phases: ping,uv,sync,pipe,batch,raw,mem,boost,callgrind\n"
-            "  --boost           add the Boost.Interprocess comparison\n"
-            "  --callgrind       add server instructions per request (valgrind)\n"
+            "  --only LIST       phases: ping,uv,sync,pipe,batch,raw,mem,boost,private,\n"
+            "                    callgrind,cgpriv\n"
+            "  --boost           add the Boost.Interprocess comparisons (boost, private)\n"
+            "  --callgrind       add instructions per request (valgrind: callgrind, cgpriv)\n"
             "  --callgrind-out DIR  keep the callgrind files there\n"
             "  --cg-requests N   requests of the smaller callgrind run (default 65536)\n"
             "  --size B          block size (default 64)\n"
@@ -1978,7 +2335,9 @@ static void usage(FILE *f)
             "  --ofad PATH       the daemon (default: the one built with this program)\n"
             "  --bip PATH        bip_bench (default: the one built with this program)\n"
             "  --socket PATH     use a running ofad instead of starting one\n"
-            "  --ofad-log LEVEL  ofad --log-level\n");
+            "  --ofad-log LEVEL  ofad --log-level\n"
+            "  --pairs N         with --socket: N cached private alloc+free pairs of --size\n"
+            "                    bytes in this process, then exit (cgpriv's client)\n");
 }
 
 int main(int argc, char **argv)
@@ -1990,7 +2349,7 @@ int main(int argc, char **argv)
         {"size", 1, 0, 'z'},          {"blocks", 1, 0, 'n'},        {"big-bytes", 1, 0, 'b'},
         {"ofad", 1, 0, 'd'},          {"bip", 1, 0, 'i'},           {"socket", 1, 0, 'S'},
         {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},    {"serve-uv-echo", 1, 0, 'U'},
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"pairs", 1, 0, 'P'},         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     struct server d, e, u;
     int opt, rc = 0;
     ssize_t k;
@@ -2014,6 +2373,7 @@ int main(int argc, char **argv)
         case 'q': O.cg_reqs = strtoull(optarg, NULL, 0); break;
         case 'z': O.size = strtoull(optarg, NULL, 0); break;
         case 'n': O.blocks = strtoull(optarg, NULL, 0); break;
+        case 'P': O.pairs = strtoull(optarg, NULL, 0); break;
         case 'b':
             if (proto_parse_size(optarg, &O.big_bytes) < 0) {
                 usage(stderr);
@@ -2032,9 +2392,15 @@ int main(int argc, char **argv)
     }
     if (optind < argc || O.seconds <= 0 || O.clients < 1 || O.clients > MAX_CLIENTS ||
         O.rounds < 1 || O.rounds > MAX_ROUNDS ||
-        O.size == 0 || O.blocks == 0) {
+        O.size == 0 || O.blocks == 0 || (O.pairs && !O.socket)) {
         usage(stderr);
         return 2;
+    }
+    if (O.pairs) {
+        int prc = run_pairs(O.pairs);
+        if (prc < 0)
+            warnx_("--pairs: %s", ofa_strerror(prc));
+        return prc < 0;
     }
     k = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
     if (k <= 0) {
@@ -2068,9 +2434,10 @@ int main(int argc, char **argv)
     int want_echo = phase_on("ping") || phase_on("pipe") || phase_on("uv");
     int want_uv = phase_on("uv"), have_uv = 0;
     int want_ofad = phase_on("sync") || phase_on("batch") || phase_on("raw") ||
-                    phase_on("boost");
+                    phase_on("boost") || phase_on("private");
     int have_echo = 0, have_ofad = 0;
-    if ((want_ofad || phase_on("mem") || phase_on("callgrind")) && !O.socket && !O.ofad) {
+    if ((want_ofad || phase_on("mem") || phase_on("callgrind") || phase_on("cgpriv")) &&
+        !O.socket && !O.ofad) {
         warnx_("no ofad: give --ofad PATH or --socket PATH");
         rc = 1;
         want_ofad = 0;
@@ -2086,7 +2453,8 @@ int main(int argc, char **argv)
             rc = 1;
     }
     if (want_ofad) {
-        char *arenas[] = {"bench,page_size=16M,max=4G", NULL};
+        char *arenas[] = {"bench,page_size=16M,max=4G", "bench.cache,page_size=16M,max=4G,cache_max=4M",
+                          NULL};
         if (O.socket) {
             have_ofad = ensure_arenas() == 0;
         } else if (ofad_start(&d, "ofad", NULL, arenas, 20) == 0) {
@@ -2112,6 +2480,11 @@ int main(int argc, char **argv)
             phase_boost(O.socket);
         else
             warnx_("boost: bip_bench was not built (no Boost headers); give --bip PATH");
+    }
+    if (have_ofad && phase_on("private")) {
+        if (!O.bip)
+            warnx_("private: no bip_bench (no Boost headers; give --bip PATH): ofad and malloc only");
+        phase_private();
     }
     if (d.pid) {
         ofad_stop(&d);
@@ -2147,6 +2520,8 @@ int main(int argc, char **argv)
 
     if (phase_on("callgrind"))
         phase_callgrind();
+    if (phase_on("cgpriv") && O.ofad)
+        cg_client();
 
     print_results();
     cleanup_now();
