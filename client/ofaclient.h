@@ -353,7 +353,9 @@ OFA_EXTERN int ofa_arena_trim(ofa_arena *a);
  * 1. Atomic with respect to every other client. flags: OFA_EXCL (then a
  * bound name is -EEXIST instead of 0), OFA_KEEP (implied). Errors: -EINVAL
  * (bad name, size or flags), -EEXIST, -EACCES (read-only handle), -ENOMEM
- * (as ofa_alloc, or the arena's limit of names), connection errors.
+ * (as ofa_alloc, or the arena's limit of names), -EDQUOT (as ofa_alloc, or
+ * the caller's user has as many names bound as the daemon allows one user;
+ * no block is made then), connection errors.
  */
 OFA_EXTERN int ofa_alloc_named(ofa_arena *a, const char *name, uint64_t size, unsigned flags,
                                uint64_t *off);
@@ -361,7 +363,8 @@ OFA_EXTERN int ofa_alloc_named(ofa_arena *a, const char *name, uint64_t size, un
 /* Binds name to the live OFA_KEEP block at off. Errors: -EINVAL (bad name,
  * or off is not the start of a live kept block), -EEXIST (name is bound),
  * -EACCES (read-only handle), -ENOMEM (the arena's limit of names),
- * connection errors. */
+ * -EDQUOT (the caller's user has as many names bound, over all arenas, as
+ * the daemon allows one user), connection errors. */
 OFA_EXTERN int ofa_name_bind(ofa_arena *a, const char *name, uint64_t off);
 
 /* Unbinds name (the block stays). Errors: -ENOENT (not bound), -EINVAL,

@@ -40,7 +40,13 @@
  * max_bytes_per_uid of pages (-EDQUOT) unless the owner is root or ofad's
  * user (arena_exempt); and arenas that are not exempt together leave
  * reserved_total of max_total to those that are (-ENOMEM), so configured
- * arenas and root are never starved by users.
+ * arenas and root are never starved by users. Names: an arena holds at most
+ * max_names_per_arena (-ENOMEM), and one uid binds at most
+ * max_names_per_uid over all arenas (-EDQUOT; root and ofad's user are not
+ * bounded). The per-uid count is the registry's (names_uids, kept by
+ * names.c on every bind and unbind, the free of a named block and the drop
+ * of an arena included), keyed by the uid that bound each name, so it
+ * holds whether or not that user is still connected.
  *
  * Invariants: every page the heap holds has exactly one entry in the page
  * map, holding its memfd; registry->total_reserved and registry->pages count
@@ -78,6 +84,8 @@ void reg_init(struct registry *r, uint32_t max_arenas, uint64_t max_total, uint6
     r->next_base = 1; /* the first base is the first page's natural alignment, > 0 */
     /* No bound beyond those until the caller sets them (reg_apply). */
     r->max_blocks = r->max_blocks_per_arena = r->max_bytes_per_uid = UINT64_MAX;
+    r->max_names_per_uid = UINT32_MAX;
+    names_uids_init(&r->names_uids);
 }
 
 static void arena_bytes_unreserve(struct arena *a, uint64_t len);
@@ -197,6 +205,7 @@ void reg_fini(struct registry *r)
         }
     }
     r->count = 0;
+    names_uids_fini(&r->names_uids);
 }
 
 struct arena *reg_find(const struct registry *r, const char *name, size_t len)
@@ -261,7 +270,7 @@ int reg_create(struct registry *r, const struct arena_params *p, struct arena **
     a->private_default = p->private_default;
     a->cache_max = p->cache_max;
     a->reg = r;
-    names_init(&a->names);
+    names_init(&a->names, &r->names_uids);
     r->slots[slot] = a;
     r->count++;
     r->changes++;
@@ -367,6 +376,11 @@ int reg_apply(struct registry *r, const struct cfg *c, const struct cfg *prev, c
     r->max_blocks_per_arena = c->max_blocks_per_arena;
     r->max_bytes_per_uid = cfg_bytes_per_uid(c);
     r->reserved_total = cfg_reserved_total(c);
+    if (prev != NULL && c->max_names_per_uid < r->max_names_per_uid)
+        log_notice("reload: max_names_per_uid lowered; names bound stay, a user over it binds "
+                   "no more until under it max_names_per_uid=%u",
+                   c->max_names_per_uid);
+    r->max_names_per_uid = c->max_names_per_uid;
     if (prev != NULL && r->total_reserved > c->max_total)
         log_warning("reload: max_total is below the bytes held now; no new pages until they "
                     "are freed max_total=%llu bytes=%llu",
@@ -684,16 +698,22 @@ int arena_free(struct arena *a, uint64_t off)
     return rc;
 }
 
+/* The most names uid may have bound over all arenas: root and ofad's user
+ * are not bounded, like every per-uid bound. */
+static uint32_t names_per_uid(const struct registry *r, uint32_t uid)
+{
+    return uid == 0 || uid == r->daemon_uid ? UINT32_MAX : r->max_names_per_uid;
+}
+
 int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off, uint32_t uid,
                     int32_t pid, uint32_t max)
 {
     uint32_t owner;
-
     int rc;
 
     if (heap_block_owner(a->heap, off, &owner) < 0 || owner != HEAP_OWNER_ARENA)
         return -EINVAL;
-    rc = names_bind(&a->names, name, len, off, uid, pid, max);
+    rc = names_bind(&a->names, name, len, off, uid, pid, max, names_per_uid(a->reg, uid));
     if (rc == 0 && a->reg->jn != NULL) {
         struct st_name *n = journal_rec(a->reg->jn, ST_NAME, sizeof(*n) + len);
         if (n != NULL) {
@@ -717,6 +737,15 @@ int arena_name_unbind(struct arena *a, const char *name, size_t len)
         }
     }
     return rc;
+}
+
+int arena_name_room(const struct arena *a, uint32_t uid, uint32_t max)
+{
+    const struct registry *r = a->reg;
+
+    if (names_uid_count(&r->names_uids, uid) >= names_per_uid(r, uid))
+        return -EDQUOT;
+    return a->names.count >= max ? -ENOMEM : 0;
 }
 
 int arena_private_owner(const struct arena *a, uint64_t off, uint32_t *owner)

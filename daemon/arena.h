@@ -97,6 +97,11 @@ struct registry {
     uint64_t max_bytes_per_uid;    /* page bytes of the arenas one uid owns */
     uint64_t reserved_total;       /* of max_total, only for exempt arenas */
     uint64_t user_reserved;        /* page bytes of the arenas not exempt */
+    /* Names bound per binding uid, all arenas (names.c); bounded by
+     * max_names_per_uid except for root and daemon_uid. Kept here, not per
+     * connection: names outlive the connections that bound them. */
+    struct names_uids names_uids;
+    uint32_t max_names_per_uid;
     /* Asked at reload before an arena takes a new owner, group or mode:
      * the uid of a holder of an open handle on a that would lose access it
      * has, or -1 (session.c answers; NULL: no handle anywhere). */
@@ -231,12 +236,21 @@ static inline uint64_t arena_block_size(const struct arena *a, uint64_t off)
 
 /*
  * Binds name (checked by the caller) to the live kept (HEAP_OWNER_ARENA)
- * block at off for uid/pid, and wakes the lookups waiting for it. Returns
- * 0; -EINVAL (off is not the start of a live kept block); -EEXIST (the name
- * is bound); -ENOMEM (max names in the arena, or no memory).
+ * block at off for uid/pid, counts it against uid, and wakes the lookups
+ * waiting for it. Every bind, whatever its source, comes here, so every
+ * name counts against its binding uid. Returns 0; -EINVAL (off is not the
+ * start of a live kept block); -EEXIST (the name is bound); -EDQUOT (uid,
+ * neither root nor ofad's user, has max_names_per_uid names bound over
+ * all arenas); -ENOMEM (max names in the arena, or no memory). On error
+ * nothing changes.
  */
 int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off, uint32_t uid,
                     int32_t pid, uint32_t max);
+
+/* Whether uid may bind one more name in a now: 0; -EDQUOT, -ENOMEM as
+ * arena_name_bind. O(1). For a request that makes a block only to name it,
+ * so that it is refused before anything is made. */
+int arena_name_room(const struct arena *a, uint32_t uid, uint32_t max);
 
 /* 1 and *owner when off starts a live private block; else 0. O(1), and
  * no lookup at all while the arena has no private owner. */

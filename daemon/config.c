@@ -45,6 +45,7 @@ void cfg_init(struct cfg *c, uint64_t mem_size)
     c->max_blocks_per_client = CFG_DEFAULT_MAX_BLOCKS;
     c->max_handles_per_client = CFG_DEFAULT_MAX_HANDLES;
     c->max_names_per_arena = CFG_DEFAULT_MAX_NAMES;
+    c->max_names_per_uid = CFG_DEFAULT_NAMES_UID;
     c->max_output = CFG_DEFAULT_MAX_OUTPUT;
     c->handshake_timeout = CFG_DEFAULT_HANDSHAKE_S;
     c->reserved_clients = CFG_DEFAULT_RESERVED_CLIENTS;
@@ -551,6 +552,7 @@ enum {
     K_RESERVED_TOTAL,
     K_CREATE_GROUP,
     K_MAX_NAMES,
+    K_NAMES_UID,
     K_DEF_PAGE,
     K_DEF_MAX,
     K_DEF_ALIGN,
@@ -569,6 +571,7 @@ static const char *const ofad_keys[] = {
     [K_MAX_BLOCKS] = "max_blocks_per_client",
     [K_MAX_HANDLES] = "max_handles_per_client",
     [K_MAX_NAMES] = "max_names_per_arena",
+    [K_NAMES_UID] = "max_names_per_uid",
     [K_MAX_OUTPUT] = "max_output",
     [K_HANDSHAKE] = "handshake_timeout",
     [K_CLIENTS_UID] = "max_clients_per_uid",
@@ -625,6 +628,7 @@ static const struct limit limits[] = {
                       "from 1 to 4294967295"},
     [K_MAX_HANDLES] = {false, 1, 65536, FIELD32(max_handles_per_client), "from 1 to 65536"},
     [K_MAX_NAMES] = {false, 1, 1u << 20, FIELD32(max_names_per_arena), "from 1 to 1048576"},
+    [K_NAMES_UID] = {false, 0, 1u << 24, FIELD32(max_names_per_uid), "from 0 to 16777216"},
     [K_MAX_OUTPUT] = {true, 4096, 1ull << 30, FIELD64(max_output), "from 4K to 1G"},
     [K_HANDSHAKE] = {false, 1, 3600, FIELD32(handshake_timeout), "seconds, from 1 to 3600"},
     [K_CLIENTS_UID] = {false, 0, 1u << 20, FIELD32(max_clients_per_uid), "from 0 to 1048576"},
@@ -739,6 +743,7 @@ static void ofad_key(struct ini_ctx *x, const char *key, const char *val)
     case K_BYTES_UID:
     case K_RESERVED_TOTAL:
     case K_MAX_NAMES:
+    case K_NAMES_UID:
         limit_key(x, k, val);
         return;
     case K_MIN_ALIGN:

@@ -81,6 +81,7 @@ struct cfg {
     uint32_t max_arenas_per_uid;   /* arenas a uid owns */
     uint32_t reserved_arenas;      /* arena slots users cannot take */
     uint64_t max_bytes_per_uid;    /* page bytes of arenas a uid owns; 0: max_total/4 */
+    uint32_t max_names_per_uid;    /* names a uid has bound, all arenas */
     uint64_t reserved_total;       /* of max_total, only for arenas of root and
                                       ofad's user; CFG_AUTO: a quarter */
     int64_t create_gid;            /* group allowed to CREATE; -1: everyone */
@@ -96,6 +97,7 @@ struct cfg {
 #define CFG_DEFAULT_MAX_BLOCKS  4194304ull
 #define CFG_DEFAULT_MAX_HANDLES 64u
 #define CFG_DEFAULT_MAX_NAMES   65536u
+#define CFG_DEFAULT_NAMES_UID   16384u /* a quarter of an arena's */
 #define CFG_DEFAULT_MAX_OUTPUT  (1ull << 20)
 #define CFG_DEFAULT_HANDSHAKE_S 5u
 #define CFG_DEFAULT_RESERVED_CLIENTS 16u

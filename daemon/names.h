@@ -1,10 +1,12 @@
 /*
  * names.h - one arena's directory of names: name -> block offset, and the
- * requests waiting for a name to be bound.
+ * requests waiting for a name to be bound; and the count of names each uid
+ * has bound, shared by every directory of a daemon.
  *
  * Plain data structure: no I/O, no clock, no knowledge of sessions or of
  * the heap. The caller (arena.c) checks that an offset is a live block
- * before binding it and calls names_unbind_off() when it frees one.
+ * before binding it, calls names_unbind_off() when it frees one, and
+ * decides which uids are bounded (the per-uid bound given to names_bind).
  */
 #ifndef OFAD_NAMES_H
 #define OFAD_NAMES_H
@@ -41,6 +43,23 @@ struct name_waiter {
     void (*fire)(struct name_waiter *w, const struct name_ent *e, int err);
 };
 
+/* One uid with names bound. */
+struct names_uid {
+    uint32_t uid;
+    uint32_t count; /* names it has bound, all directories; 0: a free slot */
+};
+
+/*
+ * How many names each uid has bound, over every directory that shares the
+ * table (all arenas of a daemon). A uid has an entry exactly while it has a
+ * name bound, whether or not it is connected.
+ */
+struct names_uids {
+    struct names_uid *slots; /* cap of them (a power of two), open addressing */
+    uint32_t cap;            /* 0 until the first bind */
+    uint32_t used;           /* uids with names bound */
+};
+
 struct names {
     struct name_ent **by_name; /* buckets, cap of them (a power of two) */
     struct name_ent **by_off;
@@ -48,12 +67,23 @@ struct names {
     uint32_t count; /* names bound */
     struct name_waiter *waiters;
     uint32_t nwaiters;
+    struct names_uids *uids; /* the daemon's per-uid counts */
 };
 
-/* An empty directory (allocates nothing). */
-void names_init(struct names *n);
+/* An empty table (allocates nothing). */
+void names_uids_init(struct names_uids *t);
 
-/* Frees every entry; every waiter is fired with -ENOENT first. */
+/* Frees the table. pre: every directory sharing it is gone (it is empty). */
+void names_uids_fini(struct names_uids *t);
+
+/* Names uid has bound now, over every directory sharing t. O(1) expected. */
+uint32_t names_uid_count(const struct names_uids *t, uint32_t uid);
+
+/* An empty directory (allocates nothing) whose binds count in uids. */
+void names_init(struct names *n, struct names_uids *uids);
+
+/* Frees every entry (counted off their uids); every waiter is fired with
+ * -ENOENT first. */
 void names_fini(struct names *n);
 
 /* The entry of name, or NULL. O(1) expected. */
@@ -61,18 +91,20 @@ const struct name_ent *names_find(const struct names *n, const char *name, size_
 
 /*
  * Binds name (1..NAMES_NAME_MAX bytes, checked by the caller) to off for
- * uid/pid, then fires every waiter for that name. Returns 0; -EEXIST (the
- * name is bound, to whatever block); -ENOMEM (the directory holds max
- * names already, or no memory). On error nothing changes. This is also how a directory
- * is rebuilt from saved state.
+ * uid/pid, counts it for uid, then fires every waiter for that name.
+ * Returns 0; -EEXIST (the name is bound, to whatever block); -EDQUOT (uid
+ * has max_uid names bound already, over all directories); -ENOMEM (the
+ * directory holds max names already, or no memory). On error nothing
+ * changes. This is also how a directory is rebuilt from saved state.
  */
 int names_bind(struct names *n, const char *name, size_t len, uint64_t off, uint32_t uid,
-               int32_t pid, uint32_t max);
+               int32_t pid, uint32_t max, uint32_t max_uid);
 
-/* Removes name. Returns 0 or -ENOENT. */
+/* Removes name (counted off its uid). Returns 0 or -ENOENT. */
 int names_unbind(struct names *n, const char *name, size_t len);
 
-/* Removes every name bound to off (the block is gone). Returns how many. */
+/* Removes every name bound to off (the block is gone), each counted off
+ * its uid. Returns how many. */
 uint32_t names_unbind_off(struct names *n, uint64_t off);
 
 /*

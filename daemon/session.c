@@ -1479,6 +1479,20 @@ static int names_arena(struct session *s, const struct proto_str *name, struct a
     return arena_access(*a, &s->cred) & ACC_R ? 0 : -EACCES;
 }
 
+/* The line of a bind the bounds refused (rate limited like every line a
+ * client causes): which bound, so the administrator knows what to raise. */
+static void name_refused(struct session *s, const struct arena *a, int rc)
+{
+    if (rc == -EDQUOT)
+        slog(s, LOGP_NOTICE, "name bind refused arena=%s err=EDQUOT limit=max_names_per_uid",
+             a->name);
+    else if (rc == -ENOMEM && a->names.count >= s->set->cfg->max_names_per_arena)
+        slog(s, LOGP_NOTICE, "name bind refused arena=%s err=ENOMEM limit=max_names_per_arena",
+             a->name);
+    else if (rc != -EEXIST && rc != -EINVAL)
+        slog(s, LOGP_NOTICE, "name bind failed arena=%s err=%s", a->name, log_errname(rc));
+}
+
 /* Find or construct, in one step of the loop: nobody can bind the name
  * between the look and the allocation. */
 static int op_alloc_named(struct session *s, const struct proto_req *q, struct proto_rep *r)
@@ -1510,6 +1524,10 @@ static int op_alloc_named(struct session *s, const struct proto_req *q, struct p
         r->u.named.created = 0;
         return 0;
     }
+    /* No block is made for a name that could not be bound. */
+    rc = arena_name_room(a, s->cred.uid, s->set->cfg->max_names_per_arena);
+    if (rc < 0)
+        goto refused;
     /* A kept block: charged to the uid as op_alloc charges one. */
     charged = !s->privileged && a->uid == s->cred.uid;
     if (charged && s->ua->blocks_bound + 1 > s->set->cfg->max_blocks_per_uid) {
@@ -1531,14 +1549,17 @@ static int op_alloc_named(struct session *s, const struct proto_req *q, struct p
                          s->cred.pid, s->set->cfg->max_names_per_arena);
     if (rc < 0) {
         arena_free(a, off);
-        slog(s, LOGP_NOTICE, "name bind failed arena=%s err=%s", a->name, log_errname(rc));
-        return rc;
+        goto refused;
     }
     if (charged)
         s->ua->blocks_bound++;
     r->u.named.off = off;
     r->u.named.created = 1;
     return 0;
+
+refused:
+    name_refused(s, a, rc);
+    return rc;
 }
 
 static int op_name_bind(struct session *s, const struct proto_req *q)
@@ -1551,8 +1572,8 @@ static int op_name_bind(struct session *s, const struct proto_req *q)
         return rc;
     rc = arena_name_bind(a, q->u.bind.name.ptr, q->u.bind.name.len, q->u.bind.off, s->cred.uid,
                          s->cred.pid, s->set->cfg->max_names_per_arena);
-    if (rc == -ENOMEM)
-        slog(s, LOGP_NOTICE, "name bind failed arena=%s err=ENOMEM", a->name);
+    if (rc < 0)
+        name_refused(s, a, rc);
     return rc;
 }
 

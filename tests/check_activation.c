@@ -280,6 +280,8 @@ START_TEST(test_example_config)
                                        "max_blocks_per_arena",
                                        "max_metadata",
                                        "max_blocks_per_uid",
+                                       "max_names_per_arena",
+                                       "max_names_per_uid",
                                        "max_bytes_per_uid",
                                        "reserved_total",
                                        "max_arenas_per_uid",

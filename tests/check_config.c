@@ -193,6 +193,7 @@ START_TEST(ini_good)
                                "max_blocks_per_client = 1000\n"
                                "max_handles_per_client = 3\n"
                                "max_output = 64K\n"
+                               "max_names_per_uid = 0\n"
                                "default_page_size = 1M\n"
                                "default_max_bytes = 8M\n"
                                "default_align = 16\n"
@@ -218,6 +219,7 @@ START_TEST(ini_good)
     ck_assert_uint_eq(c.max_blocks_per_client, 1000);
     ck_assert_uint_eq(c.max_handles_per_client, 3);
     ck_assert_uint_eq(c.max_output, 65536);
+    ck_assert_uint_eq(c.max_names_per_uid, 0); /* users bind no names at all */
     ck_assert_uint_eq(c.default_page_size, 1 << 20);
     ck_assert_uint_eq(c.default_max_bytes, 8 << 20);
     ck_assert_uint_eq(c.default_align, 16);
@@ -231,7 +233,7 @@ START_TEST(ini_good)
     ck_assert_uint_eq(a->mode, 0660);
     ck_assert_uint_eq(a->uid, 1000);
     ck_assert_uint_eq(a->gid, 2000);
-    ck_assert_uint_eq(a->line, 17);
+    ck_assert_uint_eq(a->line, 18);
     /* An empty section is an arena with every default. */
     a = cfg_find_arena(&c, "empty");
     ck_assert_ptr_nonnull(a);
@@ -266,6 +268,8 @@ static const struct {
     {"[ofad]\nmax_total = 1K\n", "t.conf:2:", "max_total"},
     {"[ofad]\nmax_clients = many\n", "t.conf:2:", "max_clients"},
     {"[ofad]\nmax_output = 0\n", "t.conf:2:", "max_output"},
+    {"[ofad]\nmax_names_per_uid = 16777217\n", "t.conf:2:", "max_names_per_uid"},
+    {"[ofad]\nmax_names_per_uid = -1\n", "t.conf:2:", "max_names_per_uid"},
     {"[ofad]\nlog_level = loud\n", "t.conf:2:", "log_level"},
     {"[ofad]\ndefault_page_size = 100\n", "t.conf:2:", "default_page_size"},
     {"[ofad]\ndefault_align = 7\n", "t.conf:2:", "default_align"},
@@ -351,6 +355,8 @@ START_TEST(defaults_values)
     ck_assert_uint_eq(c.max_blocks_per_client, 4194304);
     ck_assert_uint_eq(c.max_handles_per_client, 64);
     ck_assert_uint_eq(c.max_output, 1 << 20);
+    ck_assert_uint_eq(c.max_names_per_arena, 65536);
+    ck_assert_uint_eq(c.max_names_per_uid, 16384);
     ck_assert_uint_eq(c.default_page_size, 16 << 20);
     ck_assert_uint_eq(c.default_max_bytes, 1ull << 30);
     ck_assert_uint_eq(c.default_align, 64);

@@ -2,18 +2,24 @@
  * check_names.c - named blocks against a real ofad, between real processes:
  * find-or-allocate races, waits for names (parked in the daemon, woken by a
  * bind, ended by a timeout, a drop or the waiter's death), permissions,
- * names going away with their blocks and arenas, the per-arena bound.
+ * names going away with their blocks and arenas, the per-arena bound, and
+ * the per-uid bound (max_names_per_uid) against a real `nobody` child.
  *
  * What the daemon holds is observed through its own listing
  * (ofa_name_list: the names, and the lookups waiting now), polled with a
  * bound when it changes asynchronously to us (a parked wait, a killed
  * client): no sleeps that hope.
  *
+ * The per-uid counts behind that bound are also checked on names.c itself
+ * (uidcount), against counts kept by the test, with a printed seed
+ * (OFA_SEED replays a run).
+ *
  * Children stand for independent programs; they report through their exit
  * status and pipes only and leave with _exit().
  */
 #include <check.h>
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "names.h"
 #include "ofaclient.h"
 
 #define ARENA "n"
@@ -617,6 +624,339 @@ START_TEST(test_limit)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* uidbound: the names one user binds, over every arena                 */
+
+/* Two arenas every user may write, of root (configured). */
+#define UID_ARENAS                                                                                 \
+    "[arena u1]\npage_size = 64K\nmode = 0666\n"                                                   \
+    "[arena u2]\npage_size = 64K\nmode = 0666\n"
+
+static void reload(const char *config)
+{
+    ck_assert_int_eq(ofad_write_config(&d, config), 0);
+    ck_assert_int_eq(ofad_signal(&d, SIGHUP), 0);
+    ck_assert_int_eq(ofad_wait_notify(&d, "READY=1"), 0);
+}
+
+/* Live blocks of an arena, as the daemon counts them; UINT64_MAX on error. */
+static uint64_t live_blocks(ofa_arena *a)
+{
+    ofa_arena_stats st;
+
+    return ofa_stats(a, &st) == 0 ? st.blocks_live : UINT64_MAX;
+}
+
+/* As nobody, bound 3: binds up to it across u1 and an arena of its own,
+ * is refused the next bind and find-or-allocate with nothing changed, and
+ * leaves its names bound when it goes. Returns 0 or the failed step. */
+static int nobody_fill(void *arg)
+{
+    static const ofa_arena_config small = {.page_size = 64 << 10};
+    uint64_t off, k, got;
+    ofa_client *c;
+    ofa_arena *u1, *mine;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0)
+        return 1;
+    if (ofa_arena_create(c, "mine", &small) != 0 || ofa_arena_open(c, "mine", &mine) != 0)
+        return 2;
+    if (ofa_alloc_named(u1, "a", 64, 0, &off) != 1)
+        return 3;
+    if (ofa_alloc_ex(mine, 64, 0, OFA_KEEP, &k) != 0 || ofa_name_bind(mine, "b", k) != 0 ||
+        ofa_name_bind(mine, "c", k) != 0)
+        return 4;
+    /* Three names over two arenas: the bound, in either arena. */
+    if (ofa_name_bind(u1, "d", off) != -EDQUOT || ofa_name_bind(mine, "d", k) != -EDQUOT)
+        return 5;
+    if (ofa_alloc_named(u1, "d", 64, 0, &got) != -EDQUOT ||
+        ofa_alloc_named(mine, "d", 64, OFA_EXCL, &got) != -EDQUOT)
+        return 6;
+    /* Nothing changed: no block made, no name bound. */
+    if (live_blocks(u1) != 1 || live_blocks(mine) != 1 ||
+        ofa_lookup(u1, "d", &got, NULL) != -ENOENT || ofa_lookup(mine, "d", &got, NULL) != -ENOENT)
+        return 7;
+    /* Finding a bound name binds nothing: not refused. */
+    if (ofa_alloc_named(u1, "a", 64, 0, &got) != 0 || got != off)
+        return 8;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* As nobody, later, on new connections: its names still count; each way a
+ * name goes gives its room back. Returns 0 or the failed step. */
+static int nobody_room(void *arg)
+{
+    uint64_t a, k, pair[2], got;
+    ofa_client *c;
+    ofa_arena *u1, *u2, *mine;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0 ||
+        ofa_arena_open(c, "u2", &u2) != 0 || ofa_arena_open(c, "mine", &mine) != 0)
+        return 1;
+    /* Counted whether or not the user was connected meanwhile. */
+    if (ofa_lookup(u1, "a", &a, NULL) != 0 || ofa_lookup(mine, "b", &k, NULL) != 0)
+        return 2;
+    if (ofa_name_bind(u1, "e", a) != -EDQUOT || ofa_alloc_named(u2, "e", 64, 0, &got) != -EDQUOT)
+        return 3;
+    /* Unbind: one name back. */
+    if (ofa_name_unbind(mine, "c") != 0 || ofa_alloc_named(u2, "e", 64, 0, &got) != 1 ||
+        ofa_name_bind(u2, "f", got) != -EDQUOT)
+        return 4;
+    /* Freeing a named block: its names back (e). */
+    if (ofa_free(u2, got) != 0 || ofa_lookup(u2, "e", &got, NULL) != -ENOENT)
+        return 5;
+    /* FREE_N: two named blocks freed in one request, both back. */
+    if (ofa_alloc_ex(u2, 64, 0, OFA_KEEP, &pair[0]) != 0 ||
+        ofa_alloc_ex(u2, 64, 0, OFA_KEEP, &pair[1]) != 0 || ofa_name_bind(u2, "f", pair[0]) != 0 ||
+        ofa_name_bind(u2, "g", pair[1]) != -EDQUOT)
+        return 6;
+    if (ofa_free_many(u2, pair, 2) != 2 || ofa_name_bind(u1, "g", a) != 0 ||
+        ofa_name_bind(u1, "h", a) != -EDQUOT)
+        return 7;
+    /* Dropping an arena: its names back (b). */
+    ofa_arena_close(mine);
+    if (ofa_arena_drop(c, "mine", 1) != 0)
+        return 8;
+    if (ofa_name_bind(u1, "h", a) != 0 || ofa_name_bind(u1, "i", a) != -EDQUOT)
+        return 9;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* Runs fn as nobody, which must return 0 (else the step that failed). */
+static void as_nobody(int (*fn)(void *))
+{
+    int rc = harness_as_user("nobody", (gid_t)-1, fn, NULL);
+
+    ck_assert_msg(rc == 0, "step %d failed as nobody", rc);
+}
+
+/* ofad with config, its socket open to every user. */
+static void start_open(const char *config)
+{
+    start_with(config);
+    ck_assert_int_eq(ofad_open_to_all(&d), 0);
+}
+
+START_TEST(test_uid_bound)
+{
+    ofa_name_info *v;
+    ofa_client *c;
+    ofa_arena *u1, *u2;
+    uint64_t off, got;
+    size_t n;
+
+    start_open("[ofad]\nmax_names_per_uid = 3\n" UID_ARENAS);
+    as_nobody(nobody_fill);
+    ck_assert(ofad_log_has(&d, "name bind refused arena=u1 err=EDQUOT limit=max_names_per_uid"));
+
+    /* Root is not bounded, and not held back by nobody's names. */
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "u1", &u1), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "u2", &u2), 0);
+    ck_assert_int_eq(ofa_alloc_named(u2, "r0", 64, 0, &off), 1);
+    for (int i = 1; i < 8; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "r%d", i);
+        ck_assert_int_eq(ofa_name_bind(u2, name, off), 0);
+        ck_assert_int_eq(ofa_alloc_named(u1, name, 64, 0, &got), 1);
+    }
+    /* Nobody's names are listed as its own, and stayed when it left. */
+    ck_assert_int_eq(ofa_name_list(c, "u1", &v, &n, NULL), 0);
+    ck_assert_uint_eq(n, 8);
+    ck_assert_str_eq(v[0].name, "a");
+    ck_assert_uint_eq(v[0].uid, getpwnam("nobody")->pw_uid);
+    ck_assert_uint_eq(v[1].uid, 0);
+    free(v);
+
+    as_nobody(nobody_room);
+    ofa_disconnect(c);
+    stop();
+}
+END_TEST
+
+/* As nobody, bound 4: binds 4 names in u1. */
+static int nobody_four(void *arg)
+{
+    uint64_t off;
+    ofa_client *c;
+    ofa_arena *u1;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0)
+        return 1;
+    if (ofa_alloc_named(u1, "n1", 64, 0, &off) != 1 || ofa_name_bind(u1, "n2", off) != 0 ||
+        ofa_name_bind(u1, "n3", off) != 0 || ofa_name_bind(u1, "n4", off) != 0)
+        return 2;
+    if (ofa_name_bind(u1, "n5", off) != -EDQUOT)
+        return 3;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* As nobody, after the bound went down to 2: its 4 names stay; it binds
+ * again only once under the new bound. */
+static int nobody_after_reload(void *arg)
+{
+    uint64_t off, got;
+    ofa_client *c;
+    ofa_arena *u1;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0)
+        return 1;
+    for (int i = 1; i <= 4; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        if (ofa_lookup(u1, name, &got, NULL) != 0)
+            return 2;
+    }
+    off = got;
+    if (ofa_name_bind(u1, "n5", off) != -EDQUOT ||
+        ofa_alloc_named(u1, "n5", 64, 0, &got) != -EDQUOT)
+        return 3;
+    /* 3 names, still not under 2. */
+    if (ofa_name_unbind(u1, "n4") != 0 || ofa_name_bind(u1, "n5", off) != -EDQUOT)
+        return 4;
+    /* 1 name: room for one. */
+    if (ofa_name_unbind(u1, "n3") != 0 || ofa_name_unbind(u1, "n2") != 0 ||
+        ofa_name_bind(u1, "n5", off) != 0 || ofa_name_bind(u1, "n6", off) != -EDQUOT)
+        return 5;
+    ofa_disconnect(c);
+    return 0;
+}
+
+START_TEST(test_uid_reload)
+{
+    start_open("[ofad]\nmax_names_per_uid = 4\n" UID_ARENAS);
+    as_nobody(nobody_four);
+    reload("[ofad]\nmax_names_per_uid = 2\n" UID_ARENAS);
+    ck_assert(ofad_log_has(&d, "reload: max_names_per_uid lowered"));
+    as_nobody(nobody_after_reload);
+    stop();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* uidcount: the daemon's per-uid counts (names.c itself, white-box)    */
+
+#define UC_DIRS  3
+#define UC_NAMES 400 /* names of each directory: "n<i>" */
+#define UC_UIDS  64
+#define UC_BOUND 30
+
+/* The block of name i: names i, i + 50, ... share one. */
+static uint64_t uc_off(uint32_t i)
+{
+    return (uint64_t)(i % 50 + 1) * 64;
+}
+
+/* Half the uids small and dense, half crowded onto the last 4 homes of
+ * the table at every size it takes here (16 to 128 slots), so that runs
+ * wrap around its end and deletions move entries across it. */
+static void uc_uids(uint32_t *uids)
+{
+    uint32_t n = 0;
+
+    for (uint32_t u = 0; n < UC_UIDS / 2; u++)
+        uids[n++] = u;
+    for (uint32_t u = 1000; n < UC_UIDS; u++) {
+        if ((((uint64_t)u * 0x9e3779b97f4a7c15ull) >> 32 & 127) >= 124)
+            uids[n++] = u;
+    }
+}
+
+/* Random binds, unbinds, frees of blocks and ends of directories, over
+ * directories sharing one table, against counts kept here. */
+START_TEST(test_uid_counts)
+{
+    const char *env = getenv("OFA_SEED");
+    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : 0x5eed0000u + (uint64_t)_i;
+    uint64_t x = seed | 1;
+    static uint32_t owner[UC_DIRS][UC_NAMES]; /* index of the binding uid, or UC_UIDS */
+    uint32_t uids[UC_UIDS], want[UC_UIDS] = {0};
+    struct names dir[UC_DIRS];
+    struct names_uids t;
+
+    fprintf(stderr, "check_names: uidcount seed %llu\n", (unsigned long long)seed);
+    uc_uids(uids);
+    names_uids_init(&t);
+    for (int k = 0; k < UC_DIRS; k++) {
+        names_init(&dir[k], &t);
+        for (int i = 0; i < UC_NAMES; i++)
+            owner[k][i] = UC_UIDS;
+    }
+    for (uint32_t step = 0; step < 200000; step++) {
+        x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+        uint64_t r = x * 0x2545f4914f6cdd1dull;
+        uint32_t k = (uint32_t)(r % UC_DIRS), i = (uint32_t)(r >> 8) % UC_NAMES;
+        uint32_t u = (uint32_t)(r >> 20) % UC_UIDS, op = (uint32_t)(r >> 32) % 8;
+        char name[16];
+        int len = snprintf(name, sizeof(name), "n%u", i), rc;
+
+        if (op < 4) {
+            int expect = owner[k][i] != UC_UIDS ? -EEXIST : want[u] >= UC_BOUND ? -EDQUOT : 0;
+            rc =
+                names_bind(&dir[k], name, (size_t)len, uc_off(i), uids[u], 0, UINT32_MAX, UC_BOUND);
+            if (rc != expect)
+                ck_abort_msg("step %u: bind %s: %d, not %d", step, name, rc, expect);
+            if (rc == 0) {
+                owner[k][i] = u;
+                want[u]++;
+            }
+        } else if (op < 6) {
+            rc = names_unbind(&dir[k], name, (size_t)len);
+            if (rc != (owner[k][i] == UC_UIDS ? -ENOENT : 0))
+                ck_abort_msg("step %u: unbind %s: %d", step, name, rc);
+            if (rc == 0) {
+                want[owner[k][i]]--;
+                owner[k][i] = UC_UIDS;
+            }
+        } else if (op < 7 || (r >> 40) % 256 != 0) {
+            /* The block of name i is freed: every name on it goes. */
+            uint32_t gone = 0;
+            for (uint32_t j = i % 50; j < UC_NAMES; j += 50) {
+                if (owner[k][j] != UC_UIDS) {
+                    want[owner[k][j]]--;
+                    owner[k][j] = UC_UIDS;
+                    gone++;
+                }
+            }
+            if (names_unbind_off(&dir[k], uc_off(i)) != gone)
+                ck_abort_msg("step %u: free of %s's block: not %u names", step, name, gone);
+        } else {
+            /* The arena is dropped. */
+            names_fini(&dir[k]);
+            for (int j = 0; j < UC_NAMES; j++) {
+                if (owner[k][j] != UC_UIDS)
+                    want[owner[k][j]]--;
+                owner[k][j] = UC_UIDS;
+            }
+        }
+        if (step % 97 == 0 || op >= 6) {
+            uint32_t used = 0;
+            for (int v = 0; v < UC_UIDS; v++) {
+                if (names_uid_count(&t, uids[v]) != want[v])
+                    ck_abort_msg("step %u: uid %u has %u names, not %u", step, uids[v],
+                                 names_uid_count(&t, uids[v]), want[v]);
+                used += want[v] > 0;
+            }
+            if (t.used != used)
+                ck_abort_msg("step %u: %u uids in the table, not %u", step, t.used, used);
+        }
+    }
+    for (int k = 0; k < UC_DIRS; k++)
+        names_fini(&dir[k]);
+    ck_assert_uint_eq(t.used, 0);
+    for (int v = 0; v < UC_UIDS; v++)
+        ck_assert_uint_eq(names_uid_count(&t, uids[v]), 0);
+    names_uids_fini(&t);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -654,6 +994,17 @@ static Suite *names_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unbind);
     tcase_add_test(tc, test_limit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("uidbound");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_uid_bound);
+    tcase_add_test(tc, test_uid_reload);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("uidcount");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_uid_counts);
     suite_add_tcase(s, tc);
     return s;
 }
