@@ -416,7 +416,7 @@ void fdstore_drop_handed(struct fdstore_handed *h)
     if (h == NULL)
         return;
     if (h->n > 0) {
-        log_notice("descriptors from systemd's store dropped: no state to restore count=%zu", h->n);
+        log_notice("descriptors from systemd's fd store dropped, not restored count=%zu", h->n);
         systemd_forget(h->v, h->n);
         for (size_t i = 0; i < h->n; i++)
             close(h->v[i].fd);

@@ -658,12 +658,9 @@ static int start_state(struct server *srv, char *err, size_t errlen)
     if (srv->state_dir[0] == '\0' && srv->cfg.state_dir[0] != '\0')
         snprintf(srv->state_dir, sizeof(srv->state_dir), "%s", srv->cfg.state_dir);
     if (srv->state_dir[0] == '\0') {
-        if (srv->handed.n > 0) {
-            log_notice("descriptors from systemd's fd store dropped: no state directory "
-                       "count=%zu",
-                       srv->handed.n);
-            fdstore_drop_handed(&srv->handed);
-        }
+        /* Descriptors of systemd's fd store, and no state to restore them
+         * into: closed and removed from the store (one line logged). */
+        fdstore_drop_handed(&srv->handed);
         if (srv->discard_state)
             log_notice("--discard-state: no state directory, nothing to discard");
         return 0;
@@ -699,8 +696,6 @@ int server_start(struct server *srv, char *err, size_t errlen)
     free(names);
     if (rc < 0)
         return rc;
-    /* Descriptors of systemd's fd store, and no state to restore them into. */
-    fdstore_drop_handed(&srv->handed);
     shm_tag(srv->socket_path, srv->tag);
     reg_init(&srv->reg, srv->cfg.max_arenas, srv->cfg.max_total, srv->cfg.max_pages);
     srv->reg.daemon_uid = srv->uid;
