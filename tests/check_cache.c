@@ -3,8 +3,9 @@
  * them, against a real ofad with real processes: who may free a private
  * block, second frees, flags, the arena default, kill -9 of a process
  * holding used and cached blocks, processes allocating at once, a cache
- * that gives its blocks back when the arena runs out of room, and a cache
- * that stops serving once its arena is dropped.
+ * that gives its blocks back when the arena runs out of room, a cache
+ * that stops serving once its arena is dropped, and ofa_alloc_many and
+ * ofa_free_many of private blocks, mixed with the daemon path.
  *
  * Each test starts its own ofad (tests/harness.h) and stops it, checking
  * that it exits 0 and leaves no segment. Child processes stand for other
@@ -509,6 +510,233 @@ START_TEST(test_drop)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* many: ofa_alloc_many and ofa_free_many of private blocks            */
+
+#define MANY 300 /* more than one FILL brings for one class */
+
+struct many_other {
+    const char *arena;
+    uint64_t offs[4];
+};
+
+/* Another program: reads the private blocks, may free none of them, in a
+ * batch or alone. */
+static int other_frees_many(void *arg)
+{
+    const struct many_other *o = arg;
+    ofa_client *c;
+    ofa_arena *a;
+
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, o->arena, &a) != 0)
+        return 1;
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *p = ofa_ptr(a, o->offs[i]);
+        if (p == NULL || pat_check(p, 2, o->offs[i], 64) != 0)
+            return 2;
+    }
+    if (ofa_free_many(a, o->offs, 4) != -EACCES)
+        return 3;
+    if (ofa_free(a, o->offs[3]) != -EACCES)
+        return 4;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* The blocks at offs are count distinct blocks of at least size bytes at
+ * the arena's alignment, each with its pattern intact. */
+static void check_blocks(ofa_arena *a, const uint64_t *offs, int count, uint64_t size)
+{
+    for (int i = 0; i < count; i++) {
+        uint64_t bs;
+        ck_assert_uint_eq(offs[i] % 64, 0);
+        ck_assert_int_eq(ofa_block_size(a, offs[i], &bs), 0);
+        ck_assert_uint_ge(bs, size);
+        ck_assert_int_eq(pat_check(ofa_ptr(a, offs[i]), 2, offs[i], size), 0);
+        for (int j = 0; j < i; j++)
+            ck_assert_uint_ne(offs[i], offs[j]);
+    }
+}
+
+START_TEST(test_many)
+{
+    static uint64_t offs[MANY], again[MANY];
+    struct many_other o = {ARENA, {0}};
+    uint64_t mixed[6], big, shared, bs;
+    ofa_arena_stats base, s, s2;
+    ofa_client *c;
+    ofa_arena *a;
+    uint8_t *p;
+
+    start(ARENA ",page_size=256K,max=16M");
+    base = stats_of(ARENA);
+    conn_open(&c, &a, ARENA);
+
+    /* From the cache: the blocks it holds beyond them are the FILL's. */
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 8, offs), 0);
+    s = stats_of(ARENA);
+    ck_assert_uint_gt(s.blocks_cached, 0);
+    ck_assert_uint_eq(s.blocks_live, base.blocks_live + 8 + s.blocks_cached);
+    /* More, within what the cache holds: nothing new from ofad. */
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 8, offs + 8), 0);
+    ck_assert_uint_eq(stats_of(ARENA).blocks_live, s.blocks_live);
+    /* More than the class holds: one FILL for what it lacks. */
+    ck_assert_int_eq(ofa_alloc_many(a, 50, 0, OFA_PRIVATE, MANY - 16, offs + 16), 0);
+    s = stats_of(ARENA);
+    ck_assert_uint_eq(s.blocks_live, base.blocks_live + MANY + s.blocks_cached);
+    for (int i = 0; i < MANY; i++)
+        pat_fill(ofa_ptr(a, offs[i]), 2, offs[i], 64);
+    check_blocks(a, offs, MANY, 64);
+
+    /* Theirs to read, not to free. */
+    memcpy(o.offs, offs + 10, sizeof(o.offs));
+    ck_assert_int_eq(wait_child(fork_child(other_frees_many, &o)), 0);
+    check_blocks(a, offs, MANY, 64);
+
+    /* Back in one call, all from the cache; a second time stops at once. */
+    ck_assert_int_eq(ofa_free_many(a, offs, MANY), MANY);
+    ck_assert_uint_eq(stats_of(ARENA).blocks_live, s.blocks_live); /* all kept here */
+    ck_assert_int_eq(ofa_free_many(a, offs, MANY), 0);
+    ck_assert_int_eq(ofa_free(a, offs[5]), -EINVAL);
+    /* Again, LIFO: the same blocks. */
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, MANY, again), 0);
+    for (int i = 0; i < MANY; i++) {
+        int found = 0;
+        for (int j = 0; j < MANY && !found; j++)
+            found = again[i] == offs[j];
+        ck_assert(found);
+    }
+    ck_assert_uint_eq(stats_of(ARENA).blocks_live, s.blocks_live);
+
+    /* Mixed with the daemon path, in one free: a large private block, an
+     * ordinary one, cached ones around them; a second free in the middle
+     * of a batch stops it there. */
+    ck_assert_int_eq(ofa_alloc_ex(a, 20000, 0, OFA_PRIVATE, &big), 0);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, 1, &shared), 0);
+    mixed[0] = again[0];
+    mixed[1] = big;
+    mixed[2] = again[1];
+    mixed[3] = shared;
+    mixed[4] = again[2];
+    mixed[5] = again[0]; /* freed at [0] already */
+    ck_assert_int_eq(ofa_free_many(a, mixed, 6), 5);
+    ck_assert_int_eq(ofa_free(a, big), -EINVAL);
+    ck_assert_int_eq(ofa_free(a, shared), -EINVAL);
+
+    /* The daemon path's rules: sizes, alignment, flags, counts, OFA_ZERO. */
+    ck_assert_int_eq(ofa_alloc_many(a, 0, 0, OFA_PRIVATE, 4, offs), -EINVAL);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 0, offs), -EINVAL);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 4097, offs), -EINVAL);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE | OFA_KEEP, 4, offs), -EINVAL);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 3, OFA_PRIVATE, 4, offs), -EINVAL);
+    ck_assert_int_eq(ofa_alloc_many(a, 100, 1024, OFA_PRIVATE, 4, offs), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_eq(offs[i] % 1024, 0);
+        ck_assert_int_eq(ofa_block_size(a, offs[i], &bs), 0);
+        ck_assert_uint_eq(bs, 128);
+    }
+    ck_assert_int_eq(ofa_free_many(a, offs, 4), 4);
+    for (int i = 3; i < MANY; i++) /* dirty blocks back in the cache */
+        memset(ofa_ptr(a, again[i]), 0xff, 64);
+    ck_assert_int_eq(ofa_free_many(a, again + 3, MANY - 3), MANY - 3);
+    s2 = stats_of(ARENA);
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE | OFA_ZERO, 200, offs), 0);
+    ck_assert_uint_eq(stats_of(ARENA).blocks_live, s2.blocks_live); /* from the cache */
+    for (int i = 0; i < 200; i++) {
+        p = ofa_ptr(a, offs[i]);
+        ck_assert_int_eq(ofa_block_size(a, offs[i], &bs), 0);
+        ck_assert_uint_eq(bs, 64);
+        for (int k = 0; k < 64; k++)
+            ck_assert_uint_eq(p[k], 0);
+    }
+    ck_assert_int_eq(ofa_free_many(a, offs, 200), 200);
+
+    ofa_disconnect(c);
+    s = wait_blocks(ARENA, base.blocks_live);
+    ck_assert_uint_eq(s.blocks_cached, 0);
+    stop();
+}
+END_TEST
+
+/* An arena whose default is private: alloc_many without flags. */
+START_TEST(test_many_default)
+{
+    struct many_other o = {"conf", {0}};
+    uint64_t offs[16], shared[2];
+    ofa_client *c;
+    ofa_arena *a;
+
+    start("conf,private=yes,page_size=64K");
+    conn_open(&c, &a, "conf");
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, 0, 16, offs), 0);
+    ck_assert_uint_gt(stats_of("conf").blocks_cached, 0);
+    for (int i = 0; i < 16; i++)
+        pat_fill(ofa_ptr(a, offs[i]), 2, offs[i], 64);
+    memcpy(o.offs, offs, sizeof(o.offs));
+    ck_assert_int_eq(wait_child(fork_child(other_frees_many, &o)), 0);
+    /* OFA_SHARED: ordinary blocks, anyone's to free. */
+    ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_SHARED, 2, shared), 0);
+    ck_assert_int_eq(ofa_free_many(a, offs, 16), 16);
+    ck_assert_int_eq(ofa_free_many(a, offs, 16), 0);
+    ck_assert_int_eq(ofa_free_many(a, shared, 2), 2);
+    ofa_disconnect(c);
+    wait_blocks("conf", 0);
+    stop();
+}
+END_TEST
+
+/* kill -9 of a process holding blocks of alloc_many, used and cached. */
+static int many_holder(void *arg)
+{
+    struct holder *h = arg;
+    uint64_t offs[200];
+    ofa_client *c;
+    ofa_arena *a;
+
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, ARENA, &a) != 0)
+        return 1;
+    if (ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 200, offs) != 0 ||
+        ofa_alloc_many(a, 1000, 0, OFA_PRIVATE, 10, offs + 100) != 0)
+        return 2;
+    if (ofa_free_many(a, offs, 100) != 100) /* back into the cache */
+        return 3;
+    if (write(h->ready, "r", 1) != 1)
+        return 4;
+    for (;;)
+        pause();
+}
+
+START_TEST(test_many_kill9)
+{
+    ofa_arena_stats base, s;
+    struct holder h;
+    int fds[2];
+    pid_t pid;
+    char r;
+
+    start(ARENA ",page_size=64K,max=16M");
+    base = stats_of(ARENA);
+    ck_assert_int_eq(pipe(fds), 0);
+    h.ready = fds[1];
+    pid = fork_child(many_holder, &h);
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], &r, 1), 1);
+    close(fds[0]);
+    s = stats_of(ARENA);
+    /* In use, cached (the level of the last FILL: frees into the cache
+     * tell ofad nothing), and what the fills brought beyond that. */
+    ck_assert_uint_ge(s.blocks_live, base.blocks_live + 210);
+    ck_assert_uint_gt(s.blocks_cached, 0);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(wait_child(pid), 128 + SIGKILL);
+    s = wait_blocks(ARENA, base.blocks_live);
+    ck_assert_uint_eq(s.bytes_live, base.bytes_live);
+    ck_assert_uint_eq(s.blocks_cached, 0);
+    ck_assert_uint_eq(s.bytes_cached, 0);
+    stop();
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -518,6 +746,8 @@ static Suite *cache_suite(void)
     } cases[] = {
         {"rules", test_rules},           {"default", test_default}, {"kill9", test_kill9},
         {"concurrent", test_concurrent}, {"room", test_room},       {"drop", test_drop},
+        {"many", test_many},             {"many_default", test_many_default},
+        {"many_kill9", test_many_kill9},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
