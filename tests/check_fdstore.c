@@ -13,6 +13,9 @@
  * receives what fdstore_put and fdstore_remove send, and the hand-back at
  * the next start (LISTEN_FDS with LISTEN_FDNAMES, beside the activation
  * socket) split as server.c splits it.
+ * End to end, a real ofad --state-dir: restarted by the test playing systemd
+ * (its fd store handed back with the socket), and killed -9 and started
+ * again by hand (the keeper): a kept block comes back with its bytes.
  *
  * Every case runs in a directory of its own, removed by the runner whatever
  * the outcome, and the keeper is waited for until it has exited.
@@ -38,6 +41,7 @@
 
 #include "fdstore.h"
 #include "harness.h"
+#include "ofaclient.h"
 #include "runner.h"
 
 #define PAGE_LEN 8192
@@ -116,13 +120,13 @@ static struct fdstore *open_keeper(struct fdstore_ent **v, size_t *n)
     return s;
 }
 
-/* The keeper's pid from keeper.pid, or -1. */
-static pid_t keeper_pid(void)
+/* The pid in keeper.pid of the directory sub of dir ("" for dir), or -1. */
+static pid_t keeper_pid_in(const char *sub)
 {
     char path[128], line[32] = "";
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/keeper.pid", dir);
+    snprintf(path, sizeof(path), "%s%s/keeper.pid", dir, sub);
     f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -130,6 +134,11 @@ static pid_t keeper_pid(void)
         line[0] = '\0';
     fclose(f);
     return atoi(line) > 0 ? atoi(line) : -1;
+}
+
+static pid_t keeper_pid(void)
+{
+    return keeper_pid_in("");
 }
 
 /* Waits for pid (not our child) to exit: its pidfd polls readable. Returns
@@ -180,12 +189,14 @@ static void dir_make(void)
 
 static void dir_remove(void)
 {
-    pid_t pid = keeper_pid();
+    pid_t pids[2] = {keeper_pid(), keeper_pid_in("/state")};
 
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    if (pid > 0 && wait_exit(pid, WAIT_MS) == -ETIMEDOUT) {
-        fprintf(stderr, "keeper %d outlived its directory: killed\n", (int)pid);
-        kill(pid, SIGKILL);
+    for (int i = 0; i < 2; i++) {
+        if (pids[i] > 0 && wait_exit(pids[i], WAIT_MS) == -ETIMEDOUT) {
+            fprintf(stderr, "keeper %d outlived its directory: killed\n", (int)pids[i]);
+            kill(pids[i], SIGKILL);
+        }
     }
 }
 
@@ -811,6 +822,218 @@ START_TEST(systemd_ofad)
 }
 END_TEST
 
+/* ---- systemd, end to end: a restart behind a manager that keeps fds ---- */
+
+#define STORE_MAX 16
+
+/* The manager's fd store, as systemd keeps one for the service. */
+struct mstore {
+    char name[STORE_MAX][FDSTORE_NAME_MAX + 1];
+    int fd[STORE_MAX];
+    int n;
+};
+
+/* Reads notifications until one begins with until (NULL: until none is
+ * queued), keeping what FDSTORE=1 stores and dropping what FDSTOREREMOVE=1
+ * removes. */
+static void manager_pump(int m, struct mstore *st, const char *until)
+{
+    for (;;) {
+        char buf[512], name[FDSTORE_NAME_MAX + 1] = "";
+        struct pollfd p = {.fd = m, .events = POLLIN};
+        const char *nm;
+        int fd;
+
+        if (until == NULL && poll(&p, 1, 0) != 1)
+            return;
+        manager_recv(m, buf, sizeof(buf), &fd);
+        nm = strstr(buf, "FDNAME=");
+        if (nm != NULL)
+            sscanf(nm + 7, "%64[A-Za-z0-9._-]", name);
+        if (strncmp(buf, "FDSTORE=1\n", 10) == 0) {
+            ck_assert_int_ge(fd, 0);
+            ck_assert_int_lt(st->n, STORE_MAX);
+            snprintf(st->name[st->n], sizeof(st->name[0]), "%s", name);
+            st->fd[st->n++] = fd;
+            continue;
+        }
+        ck_assert_int_eq(fd, -1);
+        if (strncmp(buf, "FDSTOREREMOVE=1\n", 16) == 0) {
+            for (int i = 0; i < st->n; i++) {
+                if (strcmp(st->name[i], name) != 0)
+                    continue;
+                close(st->fd[i]);
+                st->fd[i] = st->fd[--st->n];
+                memcpy(st->name[i], st->name[st->n], sizeof(st->name[0]));
+                i--;
+            }
+        }
+        if (until != NULL && strncmp(buf, until, strlen(until)) == 0)
+            return;
+    }
+}
+
+/* Starts ofad --state-dir with the listening socket at 3 and the manager's
+ * store after it, as systemd starts the service. */
+static pid_t start_ofad(int lsock, const struct mstore *st)
+{
+    char run[128], state[128], log[128];
+    pid_t pid;
+
+    snprintf(run, sizeof(run), "%s/run", dir);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(log, sizeof(log), "%s/ofad.log", dir);
+    (void)mkdir(run, 0700);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char pidbuf[16], nfds[16], names[STORE_MAX * (FDSTORE_NAME_MAX + 1) + 16] = "ofad.socket";
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), fds[STORE_MAX + 1];
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        fds[0] = fcntl(lsock, F_DUPFD_CLOEXEC, 40);
+        for (int i = 0; i < st->n; i++) {
+            fds[i + 1] = fcntl(st->fd[i], F_DUPFD_CLOEXEC, 40);
+            strcat(names, ":");
+            strcat(names, st->name[i]);
+        }
+        for (int i = 0; i <= st->n; i++)
+            if (fds[i] < 0 || dup2(fds[i], 3 + i) < 0)
+                _exit(126);
+        if (out < 0 || dup2(out, 2) < 0)
+            _exit(126);
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        snprintf(nfds, sizeof(nfds), "%d", st->n + 1);
+        setenv("LISTEN_FDS", nfds, 1);
+        setenv("LISTEN_PID", pidbuf, 1);
+        setenv("LISTEN_FDNAMES", names, 1);
+        setenv("RUNTIME_DIRECTORY", run, 1);
+        execl(OFAD_PATH, "ofad", "--state-dir", state, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_ofad(pid_t pid)
+{
+    int status;
+
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ofad status %d", status);
+}
+
+START_TEST(systemd_restart)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct mstore st = {.n = 0};
+    int m = manager_socket(), lsock;
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+    unsigned char *p;
+    pid_t pid;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
+    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lsock, 8), 0);
+
+    pid = start_ofad(lsock, &st);
+    manager_pump(m, &st, "READY=1");
+    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
+    ck_assert_int_eq(ofa_alloc_ex(a, 4096, 0, OFA_KEEP, &off), 0);
+    p = ofa_ptr(a, off);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 4096; i++)
+        p[i] = (unsigned char)(i * 3 + 1);
+    ofa_disconnect(c);
+    /* The page went to the manager's store before the block was given. */
+    manager_pump(m, &st, NULL);
+    ck_assert_int_ge(st.n, 1);
+    stop_ofad(pid);
+    manager_pump(m, &st, NULL);
+    ck_assert_int_ge(st.n, 1);
+
+    /* systemd restarts the service: the store comes back beside the socket. */
+    pid = start_ofad(lsock, &st);
+    for (int i = 0; i < st.n; i++)
+        close(st.fd[i]);
+    st.n = 0;
+    manager_pump(m, &st, "READY=1");
+    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
+    p = ofa_ptr(a, off);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 4096; i++)
+        ck_assert_uint_eq(p[i], (unsigned char)(i * 3 + 1));
+    ck_assert_int_eq(ofa_free(a, off), 0);
+    ofa_disconnect(c);
+    stop_ofad(pid);
+    manager_pump(m, &st, NULL);
+    for (int i = 0; i < st.n; i++)
+        close(st.fd[i]);
+    close(lsock);
+    close(m);
+}
+END_TEST
+
+/* By hand (the keeper): kill -9 of ofad, a new ofad, the block intact;
+ * removing the directory ends the keeper. NOTIFY_SOCKET only tells when
+ * ofad is ready. */
+START_TEST(keeper_ofad)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct mstore st = {.n = 0};
+    int m = manager_socket(), lsock, status;
+    ofa_client *c;
+    ofa_arena *a;
+    uint64_t off;
+    unsigned char *p;
+    pid_t pid, keeper;
+
+    setenv("OFAD_FDSTORE", "keeper", 1);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
+    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lsock, 8), 0);
+
+    pid = start_ofad(lsock, &st);
+    manager_pump(m, &st, "READY=1");
+    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
+    ck_assert_int_eq(ofa_alloc_ex(a, 4096, 0, OFA_KEEP, &off), 0);
+    p = ofa_ptr(a, off);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 4096; i++)
+        p[i] = (unsigned char)(i * 5 + 2);
+    ofa_disconnect(c);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    keeper = keeper_pid_in("/state");
+    ck_assert_int_gt(keeper, 0);
+    ck_assert_int_eq(kill(keeper, 0), 0);
+    ck_assert_int_eq(st.n, 0); /* nothing went to systemd's store */
+
+    pid = start_ofad(lsock, &st);
+    manager_pump(m, &st, "READY=1");
+    ck_assert_int_eq(keeper_pid_in("/state"), keeper);
+    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
+    p = ofa_ptr(a, off);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 4096; i++)
+        ck_assert_uint_eq(p[i], (unsigned char)(i * 5 + 2));
+    ck_assert_int_eq(ofa_free(a, off), 0);
+    ofa_disconnect(c);
+    stop_ofad(pid);
+    close(lsock);
+    close(m);
+    ck_assert_int_eq(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+    ck_assert_int_eq(wait_exit(keeper, WAIT_MS), 0);
+}
+END_TEST
+
 /* One TCase per topic, each in a directory of its own. */
 #define ADD_CASE(s, name, fn)                                                                      \
     do {                                                                                           \
@@ -836,6 +1059,8 @@ static Suite *fdstore_suite(void)
     ADD_CASE(s, "systemd_two", systemd_two_listeners);
     ADD_CASE(s, "systemd_drop", systemd_drop);
     ADD_CASE(s, "systemd_ofad", systemd_ofad);
+    ADD_CASE(s, "systemd_restart", systemd_restart);
+    ADD_CASE(s, "keeper_ofad", keeper_ofad);
     return s;
 }
 
