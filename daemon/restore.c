@@ -428,8 +428,9 @@ static int apply_session(struct image *im, const uint8_t *p, size_t len)
     }
     for (uint32_t i = 0; i < r.nhandles; i++)
         if (hv[i].slot >= REG_MAX_ARENAS || hv[i].index >= (1u << 20)) {
+            uint64_t bad = hv[i].index;
             free(hv);
-            return damaged(im, "a bad handle", hv[i].index);
+            return damaged(im, "a bad handle", bad);
         }
     s = session_of(im, r.sid);
     if (s == NULL) {

@@ -19,12 +19,14 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -840,6 +842,105 @@ START_TEST(test_uid_reload)
 }
 END_TEST
 
+/* As nobody, bound 3: binds 3 names in u1 and u2 before a restart. */
+static int nobody_three(void *arg)
+{
+    uint64_t off, got;
+    ofa_client *c;
+    ofa_arena *u1, *u2;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0 ||
+        ofa_arena_open(c, "u2", &u2) != 0)
+        return 1;
+    if (ofa_alloc_named(u1, "s1", 64, 0, &off) != 1 || ofa_name_bind(u1, "s2", off) != 0 ||
+        ofa_alloc_named(u2, "s3", 64, 0, &got) != 1)
+        return 2;
+    if (ofa_name_bind(u1, "s4", off) != -EDQUOT)
+        return 3;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* As nobody, after the restart: its names came back and still count. */
+static int nobody_restored(void *arg)
+{
+    uint64_t off, got;
+    ofa_client *c;
+    ofa_arena *u1, *u2;
+
+    (void)arg;
+    if (ofa_connect(d.socket, &c) != 0 || ofa_arena_open(c, "u1", &u1) != 0 ||
+        ofa_arena_open(c, "u2", &u2) != 0)
+        return 1;
+    if (ofa_lookup(u1, "s1", &off, NULL) != 0 || ofa_lookup(u1, "s2", &got, NULL) != 0 ||
+        got != off || ofa_lookup(u2, "s3", &got, NULL) != 0)
+        return 2;
+    if (ofa_name_bind(u1, "s4", off) != -EDQUOT ||
+        ofa_alloc_named(u2, "s4", 64, 0, &got) != -EDQUOT)
+        return 3;
+    if (ofa_name_unbind(u1, "s2") != 0 || ofa_name_bind(u1, "s4", off) != 0 ||
+        ofa_name_bind(u1, "s5", off) != -EDQUOT)
+        return 4;
+    ofa_disconnect(c);
+    return 0;
+}
+
+/* The keeper process of a state directory, from its pid file, or -1. */
+static pid_t keeper_of(const char *state)
+{
+    char path[PATH_MAX], line[32] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/keeper.pid", state);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    return atoi(line) > 0 ? atoi(line) : -1;
+}
+
+/* Names rebuilt from a state directory by a new ofad count against the
+ * uids that bound them, like names bound by requests. */
+START_TEST(test_uid_restart)
+{
+    static const char conf[] = "[ofad]\nmax_names_per_uid = 3\n" UID_ARENAS;
+    char state[sizeof(d.dir) + 8];
+    const char *args[] = {"--state-dir", state, NULL};
+    struct ofad_opts o = {.args = args, .with_config = true, .reuse = true};
+    pid_t keeper;
+    int pfd, gone;
+
+    /* No service manager here: the pages wait in ofad's keeper process. */
+    setenv("OFAD_FDSTORE", "keeper", 1);
+    ck_assert_int_eq(ofad_prepare(&d), 0);
+    snprintf(state, sizeof(state), "%s/state", d.dir);
+    ck_assert_int_eq(ofad_write_config(&d, conf), 0);
+    ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
+    ck_assert_int_eq(ofad_open_to_all(&d), 0);
+    as_nobody(nobody_three);
+    ck_assert_int_eq(ofad_stop(&d), 0);
+    ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
+    ck_assert_int_eq(ofad_open_to_all(&d), 0);
+    as_nobody(nobody_restored);
+    ck_assert_int_eq(ofad_stop(&d), 0);
+    /* Removing the state directory ends the keeper, with the pages. */
+    keeper = keeper_of(state);
+    ck_assert_int_gt(keeper, 0);
+    pfd = (int)syscall(SYS_pidfd_open, keeper, 0);
+    ofad_cleanup(&d);
+    gone = pfd < 0 || poll(&(struct pollfd){.fd = pfd, .events = POLLIN}, 1, HARNESS_WAIT_MS) == 1;
+    if (!gone)
+        kill(keeper, SIGKILL);
+    if (pfd >= 0)
+        close(pfd);
+    unsetenv("OFAD_FDSTORE");
+    ck_assert_msg(gone, "the keeper outlived its state directory");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* uidcount: the daemon's per-uid counts (names.c itself, white-box)    */
 
@@ -1000,6 +1101,11 @@ static Suite *names_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_uid_bound);
     tcase_add_test(tc, test_uid_reload);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("uidrestart");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_uid_restart);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("uidcount");
