@@ -10,9 +10,10 @@
  * bound when it changes asynchronously to us (a parked wait, a killed
  * client): no sleeps that hope.
  *
- * The per-uid counts behind that bound are also checked on names.c itself
- * (uidcount), against counts kept by the test, with a printed seed
- * (OFA_SEED replays a run).
+ * The per-uid bound also holds for the names a new ofad rebuilds from its
+ * state directory (uidrestart). The counts behind it are checked on names.c
+ * itself too (uidcount), against counts kept by the test, with a printed
+ * seed (OFA_SEED replays a run).
  *
  * Children stand for independent programs; they report through their exit
  * status and pipes only and leave with _exit().
