@@ -307,11 +307,44 @@ static int send_msg(int sock, const void *buf, size_t len, int fd, int wait_ms)
     }
 }
 
+/*
+ * Reads one message queued on sock, without waiting, into buf (MSG_MAX + 1
+ * bytes, NUL-terminated after what fits) and its descriptors into fds (at
+ * most FDS_MAX, close-on-exec; the kernel drops more and sets MSG_CTRUNC).
+ * *flags: the message's MSG_TRUNC and MSG_CTRUNC. Returns its length (0:
+ * the end of the connection), -EAGAIN (nothing queued), -errno.
+ */
+static ssize_t recv_msg(int sock, char *buf, int *fds, size_t *nfds, int *flags)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = buf, .iov_len = MSG_MAX + 1};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t len;
+
+    *nfds = 0;
+    do
+        len = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (len < 0 && errno == EINTR);
+    if (len < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && *nfds < FDS_MAX; i++)
+            memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    buf[len <= MSG_MAX ? len : MSG_MAX] = '\0';
+    *flags = m.msg_flags & (MSG_TRUNC | MSG_CTRUNC);
+    return len;
+}
+
 /* ---- systemd ---- */
 
-/* A non-blocking datagram socket connected to $NOTIFY_SOCKET (a path, or
- * '@' for an abstract name). Returns it, -ENOENT (not set), -EINVAL, -errno. */
-static int notify_connect(void)
+int fdstore_notify_socket(void)
 {
     const char *path = getenv("NOTIFY_SOCKET");
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -319,10 +352,10 @@ static int notify_connect(void)
     size_t n;
     int fd;
 
-    if (path == NULL || path[0] == '\0')
+    if (path == NULL || (path[0] != '/' && path[0] != '@'))
         return -ENOENT;
     n = strlen(path);
-    if ((path[0] != '/' && path[0] != '@') || n < 2 || n >= sizeof(sa.sun_path))
+    if (n < 2 || n >= sizeof(sa.sun_path))
         return -EINVAL;
     memcpy(sa.sun_path, path, n);
     if (sa.sun_path[0] == '@')
@@ -354,7 +387,7 @@ static int systemd_remove(int sock, const char *name)
 /* Asks systemd to forget the n names of v (no store open). */
 static void systemd_forget(const struct fdstore_ent *v, size_t n)
 {
-    int sock = n > 0 ? notify_connect() : -ENOENT;
+    int sock = n > 0 ? fdstore_notify_socket() : -ENOENT;
 
     for (size_t i = 0; sock >= 0 && i < n; i++)
         (void)systemd_remove(sock, v[i].name);
@@ -390,7 +423,7 @@ int fdstore_split_listen(int n, char **names, int *listen_fd, struct fdstore_han
         if (fd == lfd)
             continue;
         if (!fdstore_name_valid(name)) {
-            int sock = notify_connect();
+            int sock = fdstore_notify_socket();
             log_warning("descriptor from systemd with a name ofad does not store, closed "
                         "fd=%d name=\"%.64s\"",
                         fd, name);
@@ -452,7 +485,7 @@ void fdstore_taken(struct fdstore *s, struct fdstore_ent **v, size_t *n)
 
 static int open_systemd(struct fdstore *s, struct fdstore_handed *handed, char *err, size_t errlen)
 {
-    int rc = notify_connect();
+    int rc = fdstore_notify_socket();
 
     if (rc < 0) {
         set_err(err, errlen, "cannot reach systemd's notify socket %s: %s",
@@ -597,19 +630,10 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
         return rc;
     }
     for (;;) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-            struct cmsghdr align;
-        } u;
-        char buf[MSG_MAX + 1];
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = u.buf,
-                           .msg_controllen = sizeof(u.buf)};
         struct pollfd p = {.fd = s->sock, .events = POLLIN};
-        int fds[FDS_MAX];
-        size_t nfds = 0;
+        char buf[MSG_MAX + 1];
+        int fds[FDS_MAX], flags;
+        size_t nfds;
         ssize_t len;
 
         rc = poll(&p, 1, OPEN_WAIT_MS);
@@ -620,28 +644,19 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
             set_err(err, errlen, "the keeper did not hand back its descriptors: %s", strerror(-rc));
             return rc;
         }
-        len = recvmsg(s->sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (len < 0 && (errno == EINTR || errno == EAGAIN))
+        len = recv_msg(s->sock, buf, fds, &nfds, &flags);
+        if (len == -EAGAIN)
             continue;
-        for (struct cmsghdr *c = len >= 0 ? CMSG_FIRSTHDR(&m) : NULL; c != NULL;
-             c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < FDS_MAX; i++)
-                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        }
         if (len <= 0) {
             close_fds(fds, nfds);
-            rc = len == 0 ? -EPIPE : -errno;
+            rc = len == 0 ? -EPIPE : (int)len;
             set_err(err, errlen, "the keeper did not hand back its descriptors: %s", strerror(-rc));
             return rc;
         }
-        if (len == 1 && buf[0] == 'E' && nfds == 0 && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        if (len == 1 && buf[0] == 'E' && nfds == 0 && flags == 0)
             return 0;
-        buf[len < (ssize_t)sizeof(buf) ? len : (ssize_t)sizeof(buf) - 1] = '\0';
-        if (buf[0] != 'F' || len < 2 || (size_t)len > MSG_MAX || nfds != 1 ||
-            strlen(buf) != (size_t)len || !fdstore_name_valid(buf + 1) ||
-            (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        if (buf[0] != 'F' || len < 2 || nfds != 1 || strlen(buf) != (size_t)len ||
+            !fdstore_name_valid(buf + 1) || flags != 0) {
             close_fds(fds, nfds);
             set_err(err, errlen, "the keeper's answer is malformed");
             return -EINVAL;
@@ -722,7 +737,8 @@ int fdstore_open(struct fdstore **out, const char *state_dir, struct fdstore_han
     else if (want != NULL && strcmp(want, "keeper") == 0)
         s->kind = KIND_KEEPER;
     else
-        s->kind = notify != NULL && notify[0] != '\0' ? KIND_SYSTEMD : KIND_KEEPER;
+        s->kind =
+            notify != NULL && (notify[0] == '/' || notify[0] == '@') ? KIND_SYSTEMD : KIND_KEEPER;
     if (s->kind == KIND_SYSTEMD) {
         rc = open_systemd(s, handed, err, errlen);
     } else {
@@ -887,44 +903,24 @@ static const char *keeper_check(const char *buf, ssize_t len, size_t nfds, int f
 static int keeper_serve(struct keeper *k)
 {
     for (;;) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-            struct cmsghdr align;
-        } u;
         char buf[MSG_MAX + 1];
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = u.buf,
-                           .msg_controllen = sizeof(u.buf)};
-        int fds[FDS_MAX];
-        size_t nfds = 0;
+        int fds[FDS_MAX], flags, old;
         const char *why;
+        size_t nfds;
         ssize_t len;
-        int old;
 
-        len = recvmsg(k->conn, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (len < 0 && errno == EINTR)
-            continue;
-        if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        len = recv_msg(k->conn, buf, fds, &nfds, &flags);
+        if (len == -EAGAIN)
             return 0;
-        for (struct cmsghdr *c = len >= 0 ? CMSG_FIRSTHDR(&m) : NULL; c != NULL;
-             c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < FDS_MAX; i++)
-                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        }
         if (len <= 0) {
             /* The end (a zero-length message looks the same: it is dropped
              * with the connection). */
             close_fds(fds, nfds);
             if (len < 0)
-                log_warning("keeper: connection failed err=%s", log_errname(-errno));
+                log_warning("keeper: connection failed err=%s", log_errname((int)len));
             return 1;
         }
-        buf[len <= MSG_MAX ? len : MSG_MAX] = '\0';
-        why = keeper_check(buf, len, nfds, m.msg_flags);
+        why = keeper_check(buf, len, nfds, flags);
         if (why != NULL) {
             log_warning("keeper: request refused reason=\"%s\" len=%zd fds=%zu", why, len, nfds);
             close_fds(fds, nfds);

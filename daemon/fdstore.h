@@ -29,6 +29,12 @@ struct fdstore_handed {
     size_t n;
 };
 
+/* A non-blocking datagram socket connected to $NOTIFY_SOCKET (a path, or
+ * '@' for an abstract name), close-on-exec: it polls writable when the
+ * manager's queue has room. Returns it, -ENOENT (not set, or not a Unix
+ * socket address), -EINVAL (too long), -errno of socket or connect. */
+int fdstore_notify_socket(void);
+
 /* true when name is 1..FDSTORE_NAME_MAX bytes of [A-Za-z0-9._-]. */
 bool fdstore_name_valid(const char *name);
 
@@ -51,9 +57,9 @@ void fdstore_drop_handed(struct fdstore_handed *h);
 /*
  * Opens the store for the daemon whose state lives in state_dir (a 0700
  * directory of ofad's user, made by the caller). Backend: systemd's fd store
- * when $NOTIFY_SOCKET is set, unless $OFAD_FDSTORE=keeper; else the keeper
- * process of state_dir, started if none answers there ($OFAD_FDSTORE=systemd
- * insists on systemd's). What the store hands back is taken now: systemd's
+ * when $NOTIFY_SOCKET names a Unix socket, unless $OFAD_FDSTORE=keeper;
+ * else the keeper process of state_dir, started if none answers there
+ * ($OFAD_FDSTORE=systemd insists on systemd's). What the store hands back is taken now: systemd's
  * from handed (taken over: handed is emptied), the keeper's by asking it
  * (handed is then dropped, as by fdstore_drop_handed). handed may be NULL
  * (nothing handed). Returns 0; -EINVAL

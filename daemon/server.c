@@ -114,34 +114,16 @@ static int notify_send(int wait_ms, const char *fmt, ...) __attribute__((format(
 
 static int notify_send(int wait_ms, const char *fmt, ...)
 {
-    const char *path = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char msg[256];
-    socklen_t salen;
     va_list ap;
-    size_t n;
     int fd, rc = 0;
 
-    if (path == NULL || (path[0] != '/' && path[0] != '@'))
-        return -ENOENT;
-    n = strlen(path);
-    if (n < 2 || n >= sizeof(sa.sun_path))
-        return -EINVAL;
-    memcpy(sa.sun_path, path, n);
-    if (sa.sun_path[0] == '@')
-        sa.sun_path[0] = '\0'; /* an abstract name: no terminating NUL counted */
-    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+    fd = fdstore_notify_socket();
+    if (fd < 0)
+        return fd;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
-        rc = -errno;
-        goto out;
-    }
     for (int tries = 0;; tries++) {
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         if (send(fd, msg, strlen(msg), MSG_NOSIGNAL) >= 0)
@@ -151,7 +133,6 @@ static int notify_send(int wait_ms, const char *fmt, ...)
             break;
         rc = 0;
     }
-out:
     close(fd);
     return rc;
 }
