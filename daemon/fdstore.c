@@ -468,6 +468,7 @@ struct fdstore {
     struct tab names;          /* systemd: names stored (handed back, or put since) */
     struct fdstore_ent *taken; /* handed back at open, until fdstore_taken */
     size_t n_taken;
+    int lost; /* the keeper's end is gone (said once in the log) */
 };
 
 const char *fdstore_kind(const struct fdstore *s)
@@ -754,6 +755,19 @@ int fdstore_open(struct fdstore **out, const char *state_dir, struct fdstore_han
     return 0;
 }
 
+/* A send to the keeper failed with rc: when the keeper is gone (killed; it
+ * never leaves a live ofad otherwise, except when the state directory is
+ * removed), says so once, and -EPIPE. */
+static int keeper_sent(struct fdstore *s, int rc)
+{
+    if (rc != -EPIPE && rc != -ECONNRESET && rc != -ENOTCONN)
+        return rc;
+    if (!__atomic_exchange_n(&s->lost, 1, __ATOMIC_RELAXED))
+        log_err("fd keeper gone: no page can be kept from now on, a restart starts a new "
+                "keeper");
+    return -EPIPE;
+}
+
 int fdstore_put(struct fdstore *s, const char *name, int fd)
 {
     char msg[64 + FDSTORE_NAME_MAX];
@@ -763,7 +777,7 @@ int fdstore_put(struct fdstore *s, const char *name, int fd)
         return -EINVAL;
     if (s->kind == KIND_KEEPER) {
         n = snprintf(msg, sizeof(msg), "P%s", name);
-        return send_msg(s->sock, msg, (size_t)n, fd, FDSTORE_PUT_WAIT_MS);
+        return keeper_sent(s, send_msg(s->sock, msg, (size_t)n, fd, FDSTORE_PUT_WAIT_MS));
     }
     /* The table's descriptors are 0 under systemd: old is -1 for a new name. */
     pthread_mutex_lock(&s->lock);
@@ -795,7 +809,7 @@ int fdstore_remove(struct fdstore *s, const char *name)
         return -EINVAL;
     if (s->kind == KIND_KEEPER) {
         int n = snprintf(msg, sizeof(msg), "R%s", name);
-        return send_msg(s->sock, msg, (size_t)n, -1, 0);
+        return keeper_sent(s, send_msg(s->sock, msg, (size_t)n, -1, 0));
     }
     rc = systemd_remove(s->sock, name);
     if (rc == 0) {
@@ -811,7 +825,7 @@ int fdstore_discard(struct fdstore *s)
     int rc = 0;
 
     if (s->kind == KIND_KEEPER)
-        return send_msg(s->sock, "D", 1, -1, FDSTORE_PUT_WAIT_MS);
+        return keeper_sent(s, send_msg(s->sock, "D", 1, -1, FDSTORE_PUT_WAIT_MS));
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->names.cap && rc == 0; i++) {
         char msg[64 + FDSTORE_NAME_MAX];

@@ -514,6 +514,40 @@ START_TEST(keeper_rm)
 }
 END_TEST
 
+/* SIGTERM: the keeper leaves tidily (no keeper.pid, no keeper.sock); the
+ * ofad it served hears -EPIPE; the next open starts a new keeper. */
+START_TEST(keeper_term)
+{
+    char path[128];
+    struct fdstore_ent *v;
+    struct fdstore *s, *s2;
+    int page = make_page(8);
+    size_t n;
+    pid_t pid;
+
+    s = open_keeper(&v, &n);
+    free(v);
+    pid = keeper_pid();
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(wait_exit(pid, WAIT_MS), 0);
+    ck_assert_int_eq(keeper_pid(), -1);
+    snprintf(path, sizeof(path), "%s/keeper.sock", dir);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_int_eq(fdstore_put(s, "p", page), -EPIPE);
+    ck_assert_int_eq(fdstore_remove(s, "p"), -EPIPE);
+    s2 = open_keeper(&v, &n);
+    ck_assert_uint_eq(n, 0);
+    free(v);
+    ck_assert_int_gt(keeper_pid(), 0);
+    ck_assert_int_ne(keeper_pid(), pid);
+    ck_assert_int_eq(fdstore_put(s2, "p", page), 0);
+    fdstore_close(s2);
+    fdstore_close(s);
+    close(page);
+}
+END_TEST
+
 START_TEST(keeper_stale_socket)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1054,6 +1088,7 @@ static Suite *fdstore_suite(void)
     ADD_CASE(s, "keeper_hostile", keeper_hostile);
     ADD_CASE(s, "keeper_rm", keeper_rm);
     ADD_CASE(s, "keeper_stale", keeper_stale_socket);
+    ADD_CASE(s, "keeper_term", keeper_term);
     ADD_CASE(s, "systemd_put", systemd_put);
     ADD_CASE(s, "systemd_handback", systemd_handback);
     ADD_CASE(s, "systemd_two", systemd_two_listeners);
