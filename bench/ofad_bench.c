@@ -1085,6 +1085,23 @@ static uint64_t xrnd(uint64_t *s)
     return *s * 2685821657736338717ull;
 }
 
+/* Draws DEPTH random slots of live[CHURN_LIVE]: the n distinct ones that
+ * hold a block go to slot[] and their blocks to offs[], and are emptied (a
+ * slot drawn twice in a step counts once). Returns n. */
+static int churn_pick(uint64_t *live, uint64_t *seed, uint32_t *slot, uint64_t *offs)
+{
+    int n = 0;
+    for (int i = 0; i < DEPTH; i++) {
+        uint32_t k = (uint32_t)(xrnd(seed) % CHURN_LIVE);
+        if (!live[k])
+            continue;
+        slot[n] = k;
+        offs[n++] = live[k];
+        live[k] = 0;
+    }
+    return n;
+}
+
 /* Churn of private blocks: CHURN_LIVE blocks of random sizes in
  * PRIV_MIN..PRIV_MAX per process; a step frees DEPTH random ones and
  * allocates as many (bip_bench --pattern churn --min-size 16 --size 4096). */
@@ -1115,20 +1132,15 @@ static int priv_many(ofa_arena *a, uint64_t *offs)
 }
 
 /* One churn step over live[CHURN_LIVE]; returns the calls made or an
- * error. A slot drawn twice in a step is freed and refilled once. */
+ * error. */
 static int priv_churn(ofa_arena *a, uint64_t *live, uint64_t *seed)
 {
+    uint64_t offs[DEPTH];
     uint32_t slot[DEPTH];
-    int n = 0, rc;
-    for (int i = 0; i < DEPTH; i++) {
-        uint32_t k = (uint32_t)(xrnd(seed) % CHURN_LIVE);
-        if (!live[k])
-            continue;
-        if ((rc = ofa_free(a, live[k])) < 0)
+    int n = churn_pick(live, seed, slot, offs), rc;
+    for (int i = 0; i < n; i++)
+        if ((rc = ofa_free(a, offs[i])) < 0)
             return rc;
-        live[k] = 0;
-        slot[n++] = k;
-    }
     for (int i = 0; i < n; i++) {
         uint64_t size = PRIV_MIN + xrnd(seed) % (PRIV_MAX - PRIV_MIN + 1);
         if ((rc = ofa_alloc_ex(a, size, 0, OFA_PRIVATE, &live[slot[i]])) < 0)
@@ -1188,12 +1200,14 @@ static int c_private(struct worker *w, const void *arg)
     return rc;
 }
 
-/* The same patterns on glibc malloc, in the process. */
-static int malloc_step(enum priv_kind kind, void **live, uint64_t *seed)
+/* The same patterns on glibc malloc, in the process (the churn's live
+ * blocks as addresses in integers, to share churn_pick). */
+static int malloc_step(enum priv_kind kind, uint64_t *live, uint64_t *seed)
 {
     void *volatile p[DEPTH]; /* volatile: the pairs cannot be optimised away */
+    uint64_t offs[DEPTH];
     uint32_t slot[DEPTH];
-    int n = 0;
+    int n;
 
     if (kind != PRIV_CHURN) {
         for (int k = 0; k < DEPTH; k++)
@@ -1203,32 +1217,29 @@ static int malloc_step(enum priv_kind kind, void **live, uint64_t *seed)
             free(p[k]);
         return 2 * DEPTH;
     }
-    for (int k = 0; k < DEPTH; k++) {
-        uint32_t j = (uint32_t)(xrnd(seed) % CHURN_LIVE);
-        if (!live[j])
-            continue;
-        free(live[j]);
-        live[j] = NULL;
-        slot[n++] = j;
-    }
+    n = churn_pick(live, seed, slot, offs);
     for (int k = 0; k < n; k++)
-        if (!(live[slot[k]] = malloc(PRIV_MIN + xrnd(seed) % (PRIV_MAX - PRIV_MIN + 1))))
+        free((void *)(uintptr_t)offs[k]);
+    for (int k = 0; k < n; k++) {
+        void *q = malloc(PRIV_MIN + xrnd(seed) % (PRIV_MAX - PRIV_MIN + 1));
+        if (!q)
             return -ENOMEM;
+        live[slot[k]] = (uintptr_t)q;
+    }
     return 2 * n;
 }
 
 static int c_malloc(struct worker *w, const void *arg)
 {
     enum priv_kind kind = ((const struct priv_arg *)arg)->kind;
-    uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
-    void **live = NULL;
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1), *live = NULL;
     int k, rc = 0;
 
     if (kind == PRIV_CHURN) {
         live = calloc(CHURN_LIVE, sizeof(*live));
         rc = live ? 0 : -ENOMEM;
         for (int i = 0; rc == 0 && i < CHURN_LIVE; i++)
-            if (!(live[i] = malloc(PRIV_MIN + xrnd(&seed) % (PRIV_MAX - PRIV_MIN + 1))))
+            if (!(live[i] = (uintptr_t)malloc(PRIV_MIN + xrnd(&seed) % (PRIV_MAX - PRIV_MIN + 1))))
                 rc = -ENOMEM;
     }
     for (int i = 0; i < 100 && rc == 0; i++)
@@ -1244,7 +1255,7 @@ static int c_malloc(struct worker *w, const void *arg)
     }
     if (live)
         for (int i = 0; i < CHURN_LIVE; i++)
-            free(live[i]);
+            free((void *)(uintptr_t)live[i]);
     free(live);
     return rc;
 }
@@ -1464,17 +1475,9 @@ static int raw_churn_step(struct raw *r, uint64_t *live, uint64_t *seed)
     struct proto_req q;
     uint64_t offs[DEPTH], sizes[DEPTH] = {0};
     uint32_t slot[DEPTH];
-    int n = 0, rc;
-
     /* Distinct slots, so that no offset is freed twice in one step. */
-    for (int i = 0; i < DEPTH; i++) {
-        uint32_t k = (uint32_t)(xrnd(seed) % CHURN_LIVE);
-        if (!live[k])
-            continue;
-        slot[n] = k;
-        offs[n++] = live[k];
-        live[k] = 0;
-    }
+    int n = churn_pick(live, seed, slot, offs), rc;
+
     memset(&q, 0, sizeof(q));
     q.op = PROTO_OP_FREE;
     q.u.free.arena = r->arena;
