@@ -103,8 +103,14 @@ if [ -n "$(setting "$svc" RuntimeDirectory)" ]; then
     *) bad "ofad.service: RuntimeDirectory= without RuntimeDirectoryPreserve= removes the socket" ;;
     esac
 fi
-grep -q '^ExecStart=.* --config /.*/ofad/ofad.conf$' "$svc" ||
+grep -q '^ExecStart=.* --config /.*/ofad/ofad.conf\( \|$\)' "$svc" ||
     bad "ofad.service: ExecStart does not pass --config .../ofad/ofad.conf"
+# The state lives in the runtime directory, which restarts keep, and the
+# pages in the fd store, which must have room.
+grep -q '^ExecStart=.* --state-dir /run/ofad/private/' "$svc" ||
+    bad "ofad.service: ExecStart does not keep its state in the runtime directory"
+[ "$(setting "$svc" FileDescriptorStoreMax)" -gt 0 ] 2>/dev/null ||
+    bad "ofad.service: no FileDescriptorStoreMax= for the pages of the state"
 expect "$sock" ListenStream /run/ofad/ofad.sock
 expect "$sock" SocketMode 0660
 expect "$sock" SocketUser ofad
