@@ -92,12 +92,40 @@ static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 
 /* ---- the state's records (state.h), when one is kept ---- */
 
+/* Blocks of a batch share one record: 8 bytes each. */
 static void note_block(struct arena *a, uint32_t owner, uint64_t off, uint64_t size)
 {
-    struct st_block *b = journal_rec(a->reg->jn, ST_BLOCK, sizeof(*b));
+    struct journal *jn = a->reg->jn;
+    struct st_blocks *b = journal_last(jn, ST_BLOCKS);
+    uint64_t *p;
 
-    if (b != NULL)
-        *b = (struct st_block){.slot = a->slot, .owner = owner, .off = off, .size = size};
+    if (b != NULL && b->slot == a->slot && b->owner == owner && b->size == size &&
+        (p = journal_extend(jn, sizeof(*p))) != NULL) {
+        *p = off;
+        return;
+    }
+    b = journal_rec(jn, ST_BLOCKS, sizeof(*b) + sizeof(*p));
+    if (b != NULL) {
+        *b = (struct st_blocks){.slot = a->slot, .owner = owner, .size = size};
+        memcpy(b + 1, &off, sizeof(off));
+    }
+}
+
+static void note_free(struct arena *a, uint64_t off)
+{
+    struct journal *jn = a->reg->jn;
+    struct st_slot *f = journal_last(jn, ST_FREES);
+    uint64_t *p;
+
+    if (f != NULL && f->slot == a->slot && (p = journal_extend(jn, sizeof(*p))) != NULL) {
+        *p = off;
+        return;
+    }
+    f = journal_rec(jn, ST_FREES, sizeof(*f) + sizeof(*p));
+    if (f != NULL) {
+        *f = (struct st_slot){.slot = a->slot};
+        memcpy(f + 1, &off, sizeof(off));
+    }
 }
 
 static void note_page(struct arena *a, uint16_t type, uint64_t base, uint64_t len, uint64_t key)
@@ -679,15 +707,12 @@ int arena_free(struct arena *a, uint64_t off)
     struct registry *r = a->reg;
     int rc;
 
-    if (r->jn != NULL && heap_block_size(a->heap, off) != 0) {
-        /* Before the heap's release of the page, which the free may cause:
-         * the records go in the order of the changes. */
-        struct st_free *f = journal_rec(r->jn, ST_FREE, sizeof(*f));
-        if (f != NULL)
-            *f = (struct st_free){.slot = a->slot, .off = off};
-    }
     rc = heap_free(a->heap, off, page_released, a);
     if (__builtin_expect(rc == 0, 1)) {
+        /* After the record of its page's release, if the free released it:
+         * the order of the two does not matter to restore.c. */
+        if (r->jn != NULL)
+            note_free(a, off);
         a->blocks--;
         a->reg->blocks_live--;
         /* Only kept blocks carry names, and only explicit frees and drops

@@ -40,7 +40,9 @@
  *
  * Growth: the file grows by doubling, with posix_fallocate so that a full
  * file system is an error here (-ENOSPC) rather than a SIGBUS on a store
- * into a hole; the mapping follows with mremap. A journal that cannot grow
+ * into a hole; the mapping follows with mremap, and is populated at once
+ * (MADV_POPULATE_WRITE): one call per doubling instead of a page fault per
+ * page on the request path. A journal that cannot grow
  * fails: it records nothing more and says so (journal_failed), and the
  * daemon goes on without a usable state (server.c logs it and removes the
  * file, so the next start is clean rather than wrong).
@@ -79,31 +81,13 @@ struct txn_hdr {
     uint32_t crc; /* crc32 of the body */
 };
 
-struct rec_hdr {
-    uint16_t type;
-    uint16_t zero;
-    uint32_t len; /* payload bytes, without the padding */
-};
+#define rec_hdr journal_rec_hdr
 
 struct deferred {
     journal_after_fn *fn;
     void *ctx;
     int fd;
     uint64_t a, b;
-};
-
-struct journal {
-    char *path;
-    int fd;
-    uint8_t *map;
-    uint64_t cap;  /* bytes of the file and of the mapping */
-    uint64_t pos;  /* end of the last committed transaction */
-    uint64_t tpos; /* end of the open transaction's records */
-    bool open;
-    int failed;
-    uint64_t gen;
-    struct deferred *dq;
-    size_t ndq, dq_cap;
 };
 
 static inline uint64_t pad8(uint64_t n)
@@ -151,7 +135,7 @@ int journal_create(struct journal **out, const char *path, const struct journal_
         goto fail;
     }
     j->cap = JOURNAL_MIN_SIZE;
-    j->map = mmap(NULL, j->cap, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
+    j->map = mmap(NULL, j->cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, j->fd, 0);
     if (j->map == MAP_FAILED) {
         rc = -errno;
         goto fail;
@@ -246,6 +230,9 @@ static int grow(struct journal *j, uint64_t n)
         j->failed = -ENOMEM;
         return -ENOMEM;
     }
+    /* Mapped now, in one go: a fault per page as records reach it would
+     * cost a request path several times what the records do. */
+    madvise((uint8_t *)m + j->cap, cap - j->cap, MADV_POPULATE_WRITE);
     j->map = m;
     j->cap = cap;
     return 0;
@@ -270,8 +257,28 @@ void *journal_rec(struct journal *j, uint16_t type, size_t len)
     r->type = type;
     r->zero = 0;
     r->len = (uint32_t)len;
+    j->last = j->tpos;
     j->tpos += need;
     return r + 1;
+}
+
+void *journal_extend_slow(struct journal *j, size_t add)
+{
+    struct rec_hdr *r;
+    uint64_t end;
+
+    if (!j->open || j->last == 0 || j->failed || add % 8 != 0)
+        return NULL;
+    r = (struct rec_hdr *)(j->map + j->last);
+    if (r->len % 8 != 0 || (uint64_t)r->len + add > UINT32_MAX)
+        return NULL;
+    end = j->last + sizeof(*r) + r->len;
+    if (grow(j, add) < 0)
+        return NULL;
+    r = (struct rec_hdr *)(j->map + j->last); /* the mapping may have moved */
+    r->len += (uint32_t)add;
+    j->tpos = end + add;
+    return j->map + end;
 }
 
 int journal_put(struct journal *j, uint16_t type, const void *p, size_t len)
@@ -306,6 +313,7 @@ void journal_defer(struct journal *j, journal_after_fn *fn, void *ctx, int fd, u
 
 int journal_commit(struct journal *j)
 {
+    j->last = 0;
     if (j->open && !j->failed) {
         struct txn_hdr *t = (struct txn_hdr *)(j->map + j->pos);
         uint64_t len = j->tpos - j->pos;

@@ -51,6 +51,70 @@ void journal_close(struct journal *j);
  */
 void *journal_rec(struct journal *j, uint16_t type, size_t len);
 
+/* A record's header (private to journal.c: here for the inline paths). */
+struct journal_rec_hdr {
+    uint16_t type;
+    uint16_t zero;
+    uint32_t len; /* payload bytes, without the padding */
+};
+
+struct deferred;
+
+/* Private to journal.c: here for the inline paths below. */
+struct journal {
+    char *path;
+    int fd;
+    uint8_t *map;
+    uint64_t cap;  /* bytes of the file and of the mapping */
+    uint64_t pos;  /* end of the last committed transaction */
+    uint64_t tpos; /* end of the open transaction's records */
+    uint64_t last; /* start of the open transaction's last record, 0: none */
+    bool open;
+    int failed;
+    uint64_t gen;
+    struct deferred *dq;
+    size_t ndq, dq_cap;
+};
+
+/* The payload of the open transaction's last record if it is of type, else
+ * NULL: consecutive changes of one kind (the blocks of one batch) may then
+ * share it (journal_extend). Valid until the next call on j. */
+static inline void *journal_last(struct journal *j, uint16_t type)
+{
+    struct journal_rec_hdr *r;
+
+    if (!j->open || j->last == 0)
+        return NULL;
+    r = (struct journal_rec_hdr *)(j->map + j->last);
+    return r->type == type ? r + 1 : NULL;
+}
+
+void *journal_extend_slow(struct journal *j, size_t add);
+
+/* Makes the open transaction's last record (its payload a multiple of 8
+ * bytes) add bytes longer (a multiple of 8) and returns where they go; NULL
+ * when there is no such record or the file cannot grow (j failed). Inline
+ * while the file has room: a batch's blocks cost a few stores each. */
+static inline void *journal_extend(struct journal *j, size_t add)
+{
+    struct journal_rec_hdr *r;
+
+    if (__builtin_expect(j->open && j->last != 0 && add % 8 == 0 &&
+                             j->tpos + add + 8 <= j->cap,
+                         1)) {
+        r = (struct journal_rec_hdr *)(j->map + j->last);
+        if (r->len % 8 == 0 && r->len <= UINT32_MAX - add &&
+            j->last + sizeof(*r) + r->len == j->tpos) {
+            void *p = j->map + j->tpos;
+
+            r->len += (uint32_t)add;
+            j->tpos += add;
+            return p;
+        }
+    }
+    return journal_extend_slow(j, add);
+}
+
 /* Same, with the payload copied from p. 0 or -ENOSPC/-ENOMEM (j failed). */
 int journal_put(struct journal *j, uint16_t type, const void *p, size_t len);
 

@@ -330,22 +330,51 @@ static int apply_arena(struct image *im, const uint8_t *p, size_t len)
     return 0;
 }
 
-static int apply_block(struct image *im, const uint8_t *p, size_t len)
+static int apply_blocks(struct image *im, const uint8_t *p, size_t len)
 {
-    struct st_block r;
+    struct st_blocks r;
     struct img_arena *ia;
+    size_t n;
 
     NEED(len, r);
     memcpy(&r, p, sizeof(r));
     ia = live_arena(im, r.slot);
-    if (ia == NULL || r.off == 0 || r.size == 0)
-        return damaged(im, "a block of no arena", r.off);
-    if (room((void **)&im->blocks, &im->blocks_cap, im->nblocks, sizeof(*im->blocks)) < 0 ||
-        imap_put(&im->by_off, r.off, (uint32_t)im->nblocks) < 0)
-        return -ENOMEM;
-    im->blocks[im->nblocks++] = (struct img_block){
-        .off = r.off, .size = r.size, .seq = im->seq, .slot = r.slot, .owner = r.owner};
-    ia->allocs_since++;
+    n = (len - sizeof(r)) / sizeof(uint64_t);
+    if (ia == NULL || r.size == 0 || (len - sizeof(r)) % sizeof(uint64_t) != 0)
+        return damaged(im, "blocks of no arena", r.slot);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off;
+
+        memcpy(&off, p + sizeof(r) + i * sizeof(off), sizeof(off));
+        if (off == 0)
+            return damaged(im, "a block at offset", 0);
+        if (room((void **)&im->blocks, &im->blocks_cap, im->nblocks, sizeof(*im->blocks)) < 0 ||
+            imap_put(&im->by_off, off, (uint32_t)im->nblocks) < 0)
+            return -ENOMEM;
+        im->blocks[im->nblocks++] = (struct img_block){
+            .off = off, .size = r.size, .seq = im->seq, .slot = r.slot, .owner = r.owner};
+    }
+    ia->allocs_since += n;
+    return 0;
+}
+
+static int apply_frees(struct image *im, const uint8_t *p, size_t len)
+{
+    struct st_slot r;
+    uint32_t b;
+
+    NEED(len, r);
+    memcpy(&r, p, sizeof(r));
+    if ((len - sizeof(r)) % sizeof(uint64_t) != 0)
+        return damaged(im, "a bad free record", len);
+    for (size_t i = 0; i < (len - sizeof(r)) / sizeof(uint64_t); i++) {
+        uint64_t off;
+
+        memcpy(&off, p + sizeof(r) + i * sizeof(off), sizeof(off));
+        if (!imap_get(&im->by_off, off, &b) || im->blocks[b].dead)
+            return damaged(im, "a free of no block", off);
+        im->blocks[b].dead = true;
+    }
     return 0;
 }
 
@@ -478,7 +507,6 @@ static int apply_reply(struct image *im, const uint8_t *p, size_t len)
 static int apply(void *ctx, uint16_t type, const uint8_t *p, size_t len)
 {
     struct image *im = ctx;
-    uint32_t i;
 
     im->seq++;
     switch (type) {
@@ -512,18 +540,10 @@ static int apply(void *ctx, uint16_t type, const uint8_t *p, size_t len)
     case ST_PAGE:
     case ST_PAGE_DEL:
         return apply_page(im, type, p, len);
-    case ST_BLOCK:
-        return apply_block(im, p, len);
-    case ST_FREE: {
-        struct st_free r;
-
-        NEED(len, r);
-        memcpy(&r, p, sizeof(r));
-        if (!imap_get(&im->by_off, r.off, &i) || im->blocks[i].dead)
-            return damaged(im, "a free of no block", r.off);
-        im->blocks[i].dead = true;
-        return 0;
-    }
+    case ST_BLOCKS:
+        return apply_blocks(im, p, len);
+    case ST_FREES:
+        return apply_frees(im, p, len);
     case ST_OWNER_DEL: {
         struct st_owner r;
 
@@ -1034,15 +1054,23 @@ static int snap_arena(struct journal *j, struct arena *a)
         size_t n = heap_walk(a->heap, from, false, w, sizeof(w) / sizeof(w[0]), &next);
 
         for (size_t i = 0; i < n; i++) {
-            struct st_block *b;
+            struct st_blocks *b;
+            uint64_t *p;
 
             if (w[i].kind != HEAP_WALK_LIVE)
                 continue;
-            b = journal_rec(j, ST_BLOCK, sizeof(*b));
+            /* Runs of one size and owner (batches) share a record. */
+            b = journal_last(j, ST_BLOCKS);
+            if (b != NULL && b->owner == w[i].owner && b->size == w[i].size &&
+                (p = journal_extend(j, sizeof(*p))) != NULL) {
+                *p = w[i].off;
+                continue;
+            }
+            b = journal_rec(j, ST_BLOCKS, sizeof(*b) + sizeof(*p));
             if (b == NULL)
                 return journal_failed(j);
-            *b = (struct st_block){.slot = a->slot, .owner = w[i].owner, .off = w[i].off,
-                                   .size = w[i].size};
+            *b = (struct st_blocks){.slot = a->slot, .owner = w[i].owner, .size = w[i].size};
+            memcpy(b + 1, &w[i].off, sizeof(uint64_t));
         }
         from = next;
     } while (next != 0);

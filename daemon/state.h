@@ -23,8 +23,8 @@ enum {
     ST_ARENA_DROP, /* struct st_slot */
     ST_PAGE,       /* struct st_page: a page added */
     ST_PAGE_DEL,   /* struct st_page: a page released */
-    ST_BLOCK,      /* struct st_block: a block allocated */
-    ST_FREE,       /* struct st_free: a block freed */
+    ST_BLOCKS,     /* struct st_blocks + offsets: blocks allocated */
+    ST_FREES,      /* struct st_slot + offsets: blocks freed */
     ST_OWNER_DEL,  /* struct st_owner: an owner released, its blocks freed */
     ST_NAME,       /* struct st_name + the name */
     ST_UNNAME,     /* struct st_unname + the name */
@@ -58,14 +58,11 @@ struct st_page {
     uint64_t key; /* its descriptor's name in the fd store: "p<key in hex>" */
 };
 
-struct st_block {
+/* Blocks of one size and owner (a batch, or a run of a snapshot): the
+ * record's length says how many uint64_t offsets follow. */
+struct st_blocks {
     uint32_t slot, owner; /* owner 0: kept (HEAP_OWNER_ARENA) */
-    uint64_t off, size;   /* size as the heap rounded it */
-};
-
-struct st_free {
-    uint32_t slot, pad;
-    uint64_t off;
+    uint64_t size;        /* as the heap rounded it */
 };
 
 struct st_owner {
