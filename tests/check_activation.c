@@ -221,7 +221,8 @@ END_TEST
 /*
  * The example config with every "#key = value" line of a setting made live,
  * except those that depend on the machine: socket (activation decides),
- * runtime_dir (the harness gives a private one), owner, group and
+ * runtime_dir (the harness gives a private one), state_dir (a state kept
+ * for the next ofad is another test's matter), owner, group and
  * create_group (the ofad user and group may not exist here).
  */
 static char *example_config_uncommented(void)
@@ -239,7 +240,8 @@ static char *example_config_uncommented(void)
         /* "#key = value": a commented-out setting, not prose. */
         if (sscanf(line, "#%63[a-z_] = %*s", key) == 1 && strchr(line, '=') != NULL &&
             strcmp(key, "socket") != 0 && strcmp(key, "owner") != 0 && strcmp(key, "group") != 0 &&
-            strcmp(key, "runtime_dir") != 0 && strcmp(key, "create_group") != 0)
+            strcmp(key, "runtime_dir") != 0 && strcmp(key, "state_dir") != 0 &&
+            strcmp(key, "create_group") != 0)
             p = line + 1;
         n = strlen(p);
         ck_assert_uint_lt(len + n + 1, cap);
