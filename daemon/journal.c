@@ -27,7 +27,9 @@
  * 0; commit writes the crc, then the len with a release store. A process
  * dies between two instructions, so the len word, aligned, is either 0 or
  * whole: a reader takes a transaction whole (len set: crc must match, else
- * the file is damaged) or not at all (len 0: the end). session.c makes one
+ * the file is damaged) or not at all (len 0: the end). The end mark is
+ * always in the file (it grows before a record would leave no room for
+ * it), so a file that ends without one was cut short: damaged too. session.c makes one
  * transaction of a request's changes and its kept reply, so that after a
  * restart a resent request is either answered from the kept reply or done
  * for the first time, never both (see resume.h).
@@ -400,10 +402,15 @@ static int read_map(const uint8_t *m, uint64_t size, const struct journal_ident 
     if (memcmp(h.tag, id->tag, JOURNAL_TAG_LEN) != 0)
         return bad(err, errlen, -EPROTO, "the state of a daemon on another socket%.0llu", 0);
     *gen = h.gen;
-    for (pos = JOURNAL_HDR; size - pos >= sizeof(struct txn_hdr);) {
+    for (pos = JOURNAL_HDR;;) {
         const struct txn_hdr *t = (const struct txn_hdr *)(m + pos);
-        uint32_t len = __atomic_load_n(&t->len, __ATOMIC_ACQUIRE);
+        uint32_t len;
 
+        /* The writer always leaves room for the end mark (grow): a file
+         * that stops before one was cut, and what followed is lost. */
+        if (size - pos < sizeof(struct txn_hdr))
+            return bad(err, errlen, -EBADMSG, "no end mark: the file is cut at byte %llu", size);
+        len = __atomic_load_n(&t->len, __ATOMIC_ACQUIRE);
         if (len == 0)
             break;
         if (len < sizeof(*t) || len % 8 != 0 || len > size - pos)
