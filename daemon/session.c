@@ -1350,6 +1350,7 @@ static int op_daemon(struct session *s, struct proto_rep *r)
     r->u.daemon.bytes_reserved = ss->reg->total_reserved;
     r->u.daemon.bytes_limit = ss->reg->max_total;
     r->u.daemon.pid = (uint64_t)getpid();
+    r->u.daemon.state_age_s = 0; /* r is the caller's, uninitialised */
     if (ss->state_since_s != 0) {
         uint64_t now = (uint64_t)time(NULL);
         r->u.daemon.state_age_s = now > ss->state_since_s ? now - ss->state_since_s : 0;
