@@ -4,8 +4,10 @@
  * anything, including what no library would).
  *
  * Owns: the temporary directories of the daemons it starts and everything
- * in them, the daemons' segments in /dev/shm (removed at exit whatever
- * happened), and the raw client connections. Used by check_ofad.c and by
+ * in them (a state directory too, and the keeper process that holds its
+ * pages: it exits when the directory goes, and is waited for), the daemons'
+ * segments in /dev/shm (removed at exit whatever happened), and the raw
+ * client connections. Used by check_ofad.c and by
  * the other integration tests.
  *
  * Waiting is always for an event with a deadline (HARNESS_WAIT_MS): READY=1
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -47,16 +50,14 @@
 
 static struct ofad *tracked[MAX_TRACKED];
 
-int ofad_pages(const struct ofad *d)
+int harness_pages_of(pid_t pid)
 {
     char dir[64], path[PATH_MAX], link[PATH_MAX];
     struct dirent *e;
     DIR *fds;
     int n = 0;
 
-    if (d->pid <= 0)
-        return 0;
-    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)d->pid);
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
     fds = opendir(dir);
     if (fds == NULL)
         return -errno;
@@ -74,6 +75,16 @@ int ofad_pages(const struct ofad *d)
     }
     closedir(fds);
     return n;
+}
+
+int ofad_pages(const struct ofad *d)
+{
+    int n;
+
+    if (d->pid <= 0)
+        return 0;
+    n = harness_pages_of(d->pid);
+    return n < 0 ? 0 : n;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
@@ -148,6 +159,8 @@ static void sweep_stale(void)
         snprintf(sock, sizeof(sock), "%s/ofad.sock", path);
         shm_tag(sock, tag);
         (void)shm_sweep(tag, NULL, NULL);
+        snprintf(sock, sizeof(sock), "%s/state", path);
+        (void)harness_state_remove(sock);
         nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     }
     closedir(dir);
@@ -183,6 +196,7 @@ int ofad_prepare(struct ofad *d)
     snprintf(d->config, sizeof(d->config), "%s/ofad.conf", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/ofad.log", d->dir);
     snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+    snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
     shm_tag(d->socket, d->tag);
     track(d);
     return 0;
@@ -314,6 +328,10 @@ int ofad_start_opts(struct ofad *d, const struct ofad_opts *o)
         argv[argc++] = "--config";
         argv[argc++] = d->config;
     }
+    if (o->state_dir != NULL) {
+        argv[argc++] = "--state-dir";
+        argv[argc++] = o->state_dir;
+    }
     for (int i = 0; o->args != NULL && o->args[i] != NULL && argc < 62; i++)
         argv[argc++] = o->args[i];
     argv[argc] = NULL;
@@ -338,6 +356,9 @@ int ofad_start_opts(struct ofad *d, const struct ofad_opts *o)
             dup2(log, STDOUT_FILENO);
         }
         setenv("NOTIFY_SOCKET", d->notify, 1);
+        /* NOTIFY_SOCKET is ours, for READY=1: the keeper keeps the pages. */
+        if (o->state_dir != NULL)
+            setenv("OFAD_FDSTORE", "keeper", 1);
         if (o->listen_fd > 0) {
             if (o->listen_fd != 3)
                 dup2(o->listen_fd, 3);
@@ -363,6 +384,13 @@ int ofad_start_opts(struct ofad *d, const struct ofad_opts *o)
 int ofad_start(struct ofad *d, const char *const *args)
 {
     struct ofad_opts o = {.args = args};
+
+    return ofad_start_opts(d, &o);
+}
+
+int ofad_restart(struct ofad *d, const char *const *args)
+{
+    struct ofad_opts o = {.args = args, .reuse = true, .state_dir = d->state};
 
     return ofad_start_opts(d, &o);
 }
@@ -488,32 +516,170 @@ void ofad_cleanup(struct ofad *d)
     }
     if (d->tag[0] != '\0')
         (void)shm_sweep(d->tag, NULL, NULL);
+    if (d->state[0] != '\0')
+        (void)harness_state_remove(d->state);
     if (d->dir[0] != '\0')
         nftw(d->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     untrack(d);
 }
 
-bool ofad_log_has(const struct ofad *d, const char *needle)
+pid_t harness_keeper_pid(const char *state_dir)
 {
-    char *buf;
-    long n;
-    bool found = false;
-    FILE *f = fopen(d->log, "r");
+    char path[PATH_MAX], line[32] = "";
+    long pid;
+    FILE *f;
 
+    snprintf(path, sizeof(path), "%s/keeper.pid", state_dir);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    pid = strtol(line, NULL, 10);
+    return pid > 0 && pid < INT_MAX ? (pid_t)pid : -1;
+}
+
+/* true when the process of pidfd (pid) is the keeper of state_dir: its
+ * command line says so, and it was still running after it was read (so
+ * the pid was not reused by another process meanwhile). */
+static bool is_keeper_of(int pidfd, pid_t pid, const char *state_dir)
+{
+    char path[64], cmd[PATH_MAX + 64];
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    size_t n = 0, i;
+    bool arg = false, dir = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "re");
     if (f == NULL)
         return false;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf != NULL) {
-        size_t got = fread(buf, 1, (size_t)n, f);
-        buf[got] = '\0';
-        found = strstr(buf, needle) != NULL;
-        free(buf);
+    n = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    cmd[n] = '\0';
+    for (i = 0; i < n; i += strlen(cmd + i) + 1) {
+        arg = arg || strcmp(cmd + i, "--fd-keeper") == 0;
+        dir = dir || strcmp(cmd + i, state_dir) == 0;
+    }
+    return arg && dir && poll(&p, 1, 0) == 0;
+}
+
+int harness_wait_pid_exit(pid_t pid, int ms)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), rc;
+    struct pollfd p;
+
+    if (pfd < 0)
+        return -errno;
+    p = (struct pollfd){.fd = pfd, .events = POLLIN};
+    do {
+        rc = poll(&p, 1, ms);
+    } while (rc < 0 && errno == EINTR);
+    close(pfd);
+    return rc == 1 ? 0 : -ETIMEDOUT;
+}
+
+int harness_state_remove(const char *state_dir)
+{
+    pid_t pid = harness_keeper_pid(state_dir);
+    int pfd = -1, rc = 0;
+
+    /* The pidfd before the directory goes: then the pid cannot be another
+     * process's by the time it is waited for. */
+    if (pid > 0) {
+        pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pfd >= 0 && !is_keeper_of(pfd, pid, state_dir)) {
+            close(pfd);
+            pfd = -1;
+        }
+    }
+    if (nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        rc = -errno;
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        int n;
+        do {
+            n = poll(&p, 1, HARNESS_WAIT_MS);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) {
+            fprintf(stderr, "harness: keeper %d outlived %s: killed\n", (int)pid, state_dir);
+            syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+            rc = -ETIMEDOUT;
+        }
+        close(pfd);
+    }
+    return rc;
+}
+
+/* The daemon's log, NUL-terminated (the caller frees it), or NULL. */
+static char *log_read(const struct ofad *d)
+{
+    char *buf = NULL;
+    long n;
+    FILE *f = fopen(d->log, "re");
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)n + 1);
+        if (buf != NULL)
+            buf[fread(buf, 1, (size_t)n, f)] = '\0';
     }
     fclose(f);
-    return found;
+    return buf;
+}
+
+int ofad_log_count(const struct ofad *d, const char *needle)
+{
+    char *buf = log_read(d);
+    int n = 0;
+
+    for (const char *p = buf; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(buf);
+    return n;
+}
+
+int ofad_wait_log(const struct ofad *d, const char *needle, int count)
+{
+    int64_t deadline = now_ms() + HARNESS_WAIT_MS;
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), rc = -ETIMEDOUT;
+
+    /* Watch first, then look: a line written in between still wakes us.
+     * Without inotify, the log is looked at again every few ms. */
+    if (in >= 0 && inotify_add_watch(in, d->log, IN_MODIFY) < 0) {
+        close(in);
+        in = -1;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = in, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        char ev[4096];
+
+        if (ofad_log_count(d, needle) >= count) {
+            rc = 0;
+            break;
+        }
+        if (left <= 0)
+            break;
+        if (in >= 0) {
+            if (poll(&p, 1, (int)left) > 0)
+                while (read(in, ev, sizeof(ev)) > 0)
+                    ;
+        } else {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (in >= 0)
+        close(in);
+    return rc;
+}
+
+bool ofad_log_has(const struct ofad *d, const char *needle)
+{
+    return ofad_log_count(d, needle) > 0;
 }
 
 int ofad_open_to_all(struct ofad *d)

@@ -35,6 +35,7 @@ struct ofad {
     char config[PATH_MAX]; /* dir/ofad.conf (written by ofad_write_config) */
     char log[PATH_MAX];    /* dir/ofad.log: ofad's stderr */
     char notify[PATH_MAX]; /* dir/notify */
+    char state[PATH_MAX];  /* dir/state: a state directory, when a test asks for one */
     char tag[17];          /* segment tag of socket */
     char status_line[256]; /* the last STATUS= received */
 };
@@ -45,6 +46,10 @@ struct ofad_opts {
     bool no_socket_flag;     /* do not pass --socket (activation, env tests) */
     int listen_fd;           /* > 0: pass it as fd 3 with LISTEN_FDS=1 */
     bool reuse;              /* d already has a directory (a restart): keep it */
+    /* Pass --state-dir state_dir (usually d->state), with the pages kept by
+     * ofad's keeper process ($OFAD_FDSTORE=keeper): the harness's notify
+     * socket only takes READY=1, it is no fd store. */
+    const char *state_dir;
 };
 
 /*
@@ -88,8 +93,42 @@ int ofad_signal(struct ofad *d, int sig);
 /* Waits for the daemon to exit on its own. Exit code as ofad_stop. */
 int ofad_wait_exit(struct ofad *d);
 
-/* Removes d's segments, socket file and directory (after a stop/kill). */
+/* Removes d's segments, socket file and directory (after a stop/kill),
+ * its state directory first (harness_state_remove). */
 void ofad_cleanup(struct ofad *d);
+
+/*
+ * Starts ofad again on d's socket and directory with its state directory
+ * d->state (a restart: after ofad_kill9 or ofad_stop). Returns as
+ * ofad_start_opts: -ECHILD when it exited before READY=1 (a state refused).
+ */
+int ofad_restart(struct ofad *d, const char *const *args);
+
+/* The pid in state_dir/keeper.pid (the keeper process of ofad's fd store),
+ * or -1 when there is none. */
+pid_t harness_keeper_pid(const char *state_dir);
+
+/*
+ * Removes state_dir and everything in it, then waits (a pidfd, bounded)
+ * for its keeper to exit, as it does when its directory goes; one that
+ * does not is killed. Returns 0 (no keeper, or it exited), -ETIMEDOUT
+ * (it had to be killed), -errno.
+ */
+int harness_state_remove(const char *state_dir);
+
+/* Waits for pid (any process, not only a child) to exit: 0, -ETIMEDOUT,
+ * -ESRCH (gone already), -errno. */
+int harness_wait_pid_exit(pid_t pid, int ms);
+
+/* Page descriptors ("memfd:ofa:...") process pid holds, or -errno. */
+int harness_pages_of(pid_t pid);
+
+/* How many times the daemon's log holds needle. */
+int ofad_log_count(const struct ofad *d, const char *needle);
+
+/* Waits until the daemon's log holds needle at least count times (woken by
+ * inotify on the log, bounded by HARNESS_WAIT_MS). 0 or -ETIMEDOUT. */
+int ofad_wait_log(const struct ofad *d, const char *needle, int count);
 
 /* true when the daemon's log holds needle. */
 bool ofad_log_has(const struct ofad *d, const char *needle);
@@ -99,7 +138,7 @@ bool ofad_log_has(const struct ofad *d, const char *needle);
 int ofad_segments(const char *tag);
 
 /* Pages the running ofad d holds: its memfd descriptors ("memfd:ofa:..."
- * in /proc/PID/fd); 0 when it is not running. */
+ * in /proc/PID/fd, harness_pages_of); 0 when it is not running. */
 int ofad_pages(const struct ofad *d);
 
 /* Opens the directory and socket to every user (for tests of another uid). */
