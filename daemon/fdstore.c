@@ -374,14 +374,14 @@ int fdstore_notify_socket(void)
 
 /* "FDSTOREREMOVE=1\nFDNAME=<name>" on sock, never waiting. name is checked
  * by the caller (systemd refuses names with control characters or ':'). */
-static int systemd_remove(int sock, const char *name)
+static int systemd_remove(int sock, const char *name, int wait_ms)
 {
     char msg[64 + 256];
     int n = snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 
     if (n < 0 || (size_t)n >= sizeof(msg))
         return -EINVAL;
-    return send_msg(sock, msg, (size_t)n, -1, 0);
+    return send_msg(sock, msg, (size_t)n, -1, wait_ms);
 }
 
 /* Asks systemd to forget the n names of v (no store open). */
@@ -390,7 +390,7 @@ static void systemd_forget(const struct fdstore_ent *v, size_t n)
     int sock = n > 0 ? fdstore_notify_socket() : -ENOENT;
 
     for (size_t i = 0; sock >= 0 && i < n; i++)
-        (void)systemd_remove(sock, v[i].name);
+        (void)systemd_remove(sock, v[i].name, FDSTORE_PUT_WAIT_MS);
     if (sock >= 0)
         close(sock);
 }
@@ -430,7 +430,7 @@ int fdstore_split_listen(int n, char **names, int *listen_fd, struct fdstore_han
             /* Gone from systemd's store too, when systemd can hear the name. */
             if (sock >= 0) {
                 if (name[0] != '\0' && strlen(name) <= 255 && strpbrk(name, "\n:") == NULL)
-                    (void)systemd_remove(sock, name);
+                    (void)systemd_remove(sock, name, FDSTORE_PUT_WAIT_MS);
                 close(sock);
             }
             close(fd);
@@ -469,6 +469,10 @@ struct fdstore {
     struct fdstore_ent *taken; /* handed back at open, until fdstore_taken */
     size_t n_taken;
     int lost; /* the keeper's end is gone (said once in the log) */
+    /* systemd: removals that found the notify queue full, sent later by a
+     * put (which may wait), discard or close. Under lock. */
+    char (*pending)[FDSTORE_NAME_MAX + 1];
+    size_t n_pending, cap_pending;
 };
 
 const char *fdstore_kind(const struct fdstore *s)
@@ -755,6 +759,49 @@ int fdstore_open(struct fdstore **out, const char *state_dir, struct fdstore_han
     return 0;
 }
 
+/* Remembers a removal to send later (under systemd). Without memory it is
+ * left to the next start, which removes what it does not claim. */
+static void pending_add(struct fdstore *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->n_pending == s->cap_pending) {
+        size_t cap = s->cap_pending ? s->cap_pending * 2 : 16;
+        void *v = realloc(s->pending, cap * sizeof(*s->pending));
+        if (v != NULL) {
+            s->pending = v;
+            s->cap_pending = cap;
+        }
+    }
+    if (s->n_pending < s->cap_pending)
+        snprintf(s->pending[s->n_pending++], sizeof(s->pending[0]), "%s", name);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Sends the removals left pending, waiting for room (not on the loop
+ * thread). Stops at the first that cannot go; it and the rest stay pending. */
+static void pending_flush(struct fdstore *s)
+{
+    char(*v)[FDSTORE_NAME_MAX + 1];
+    size_t n, i;
+
+    pthread_mutex_lock(&s->lock);
+    v = s->pending;
+    n = s->n_pending;
+    s->pending = NULL;
+    s->n_pending = s->cap_pending = 0;
+    pthread_mutex_unlock(&s->lock);
+    for (i = 0; i < n; i++) {
+        if (systemd_remove(s->sock, v[i], FDSTORE_PUT_WAIT_MS) < 0)
+            break;
+        pthread_mutex_lock(&s->lock);
+        (void)tab_del(&s->names, v[i]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    for (; i < n; i++)
+        pending_add(s, v[i]);
+    free(v);
+}
+
 /* A send to the keeper failed with rc: when the keeper is gone (killed; it
  * never leaves a live ofad otherwise, except when the state directory is
  * removed), says so once, and -EPIPE. */
@@ -779,6 +826,7 @@ int fdstore_put(struct fdstore *s, const char *name, int fd)
         n = snprintf(msg, sizeof(msg), "P%s", name);
         return keeper_sent(s, send_msg(s->sock, msg, (size_t)n, fd, FDSTORE_PUT_WAIT_MS));
     }
+    pending_flush(s);
     /* The table's descriptors are 0 under systemd: old is -1 for a new name. */
     pthread_mutex_lock(&s->lock);
     rc = tab_put(&s->names, name, 0, &old);
@@ -811,11 +859,13 @@ int fdstore_remove(struct fdstore *s, const char *name)
         int n = snprintf(msg, sizeof(msg), "R%s", name);
         return keeper_sent(s, send_msg(s->sock, msg, (size_t)n, -1, 0));
     }
-    rc = systemd_remove(s->sock, name);
+    rc = systemd_remove(s->sock, name, 0);
     if (rc == 0) {
         pthread_mutex_lock(&s->lock);
         (void)tab_del(&s->names, name);
         pthread_mutex_unlock(&s->lock);
+    } else if (rc == -EAGAIN) {
+        pending_add(s, name);
     }
     return rc;
 }
@@ -835,8 +885,10 @@ int fdstore_discard(struct fdstore *s)
         n = snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", s->names.v[i].name);
         rc = send_msg(s->sock, msg, (size_t)n, -1, FDSTORE_PUT_WAIT_MS);
     }
-    if (rc == 0)
+    if (rc == 0) {
         tab_free(&s->names);
+        s->n_pending = 0; /* every name went */
+    }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -845,11 +897,14 @@ void fdstore_close(struct fdstore *s)
 {
     if (s == NULL)
         return;
+    if (s->kind == KIND_SYSTEMD && s->sock >= 0)
+        pending_flush(s);
     if (s->sock >= 0)
         close(s->sock);
     for (size_t i = 0; i < s->n_taken; i++)
         close(s->taken[i].fd);
     free(s->taken);
+    free(s->pending);
     tab_free(&s->names);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -88,9 +88,11 @@ int fdstore_put(struct fdstore *s, const char *name, int fd);
 
 /*
  * Forgets name (the store closes its copy). Loop thread; never blocks.
- * Returns 0; -EINVAL (name); -EAGAIN when it cannot be sent now (the
- * descriptor then stays stored until the next start, which removes what it
- * does not claim); -EPIPE (the keeper is gone); another -errno of send.
+ * Returns 0; -EINVAL (name); -EAGAIN when it cannot be sent now (under
+ * systemd it is sent by the next fdstore_put, fdstore_discard or
+ * fdstore_close; if ofad dies first, the next start removes what it does not
+ * claim); -EPIPE (the keeper is gone); another -errno of send. A name
+ * removed is not to be put again by another thread at the same time.
  */
 int fdstore_remove(struct fdstore *s, const char *name);
 

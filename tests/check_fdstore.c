@@ -652,6 +652,18 @@ START_TEST(systemd_put)
     }
     ck_assert_int_eq(rc, -ETIMEDOUT);
     ck_assert_int_eq(fdstore_remove(s, "full.0"), -EAGAIN);
+    /* Once the manager reads again, the next put sends that removal first. */
+    for (struct pollfd p = {.fd = m, .events = POLLIN}; poll(&p, 1, 0) == 1;) {
+        manager_recv(m, buf, sizeof(buf), &fd);
+        if (fd >= 0)
+            close(fd);
+    }
+    ck_assert_int_eq(fdstore_put(s, "after", page), 0);
+    manager_recv(m, buf, sizeof(buf), &fd);
+    ck_assert_str_eq(buf, "FDSTOREREMOVE=1\nFDNAME=full.0");
+    manager_recv(m, buf, sizeof(buf), &fd);
+    ck_assert_str_eq(buf, "FDSTORE=1\nFDNAME=after\nFDPOLL=0");
+    close(fd);
     fdstore_close(s);
     close(m);
     close(page);
