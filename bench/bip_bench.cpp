@@ -139,7 +139,8 @@ int main(int argc, char **argv)
     size_t size = 64, min_size = 1, batch = 128, seg_mb = 256, live = 10000;
     const char *pattern = "lifo";
 
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value: two arguments at a time. */
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
         if (!v) {
             std::fprintf(stderr, "bip_bench: %s needs a value\n", argv[i]);
@@ -167,7 +168,6 @@ int main(int argc, char **argv)
                                  "[--pattern lifo|churn] [--live L]\n");
             return 2;
         }
-        i++;
     }
     params pp = {seconds, size, min_size, batch, live, !std::strcmp(pattern, "churn")};
     if (procs < 1 || procs > 64 || seconds <= 0 || size == 0 || batch == 0 || min_size == 0 ||
