@@ -315,6 +315,12 @@ int arena_page_adopt(struct arena *a, uint64_t base, uint64_t len, int fd, uint6
  * free, a bad argument); -ENOMEM. */
 int arena_claim(struct arena *a, uint64_t off, uint64_t size, uint32_t owner);
 
+/* Room for blocks more blocks at once (heap_reserve). 0 or -ENOMEM. */
+static inline int arena_reserve(struct arena *a, uint64_t blocks)
+{
+    return heap_reserve(a->heap, blocks);
+}
+
 /* Unbinds name. 0 or -ENOENT. */
 int arena_name_unbind(struct arena *a, const char *name, size_t len);
 

@@ -166,6 +166,7 @@ struct img_arena {
     struct st_arena rec;
     struct st_counts counts; /* absolute at the last snapshot ... */
     uint64_t allocs_since;   /* ... plus the blocks allocated since */
+    uint64_t nlive;          /* its blocks that live, once decided */
     struct arena *a;         /* once put back */
 };
 
@@ -205,7 +206,8 @@ struct image {
     struct img_arena arenas[REG_MAX_ARENAS];
     struct img_block *blocks;
     size_t nblocks, blocks_cap;
-    struct imap by_off; /* block offset -> its latest entry */
+    struct imap by_off; /* block offset -> its latest entry, from the first free on */
+    bool indexed;       /* by_off holds every block */
     struct img_page *pages;
     size_t npages, pages_cap;
     struct imap by_base;  /* page base -> entry */
@@ -349,7 +351,7 @@ static int apply_blocks(struct image *im, const uint8_t *p, size_t len)
         if (off == 0)
             return damaged(im, "a block at offset", 0);
         if (room((void **)&im->blocks, &im->blocks_cap, im->nblocks, sizeof(*im->blocks)) < 0 ||
-            imap_put(&im->by_off, off, (uint32_t)im->nblocks) < 0)
+            (im->indexed && imap_put(&im->by_off, off, (uint32_t)im->nblocks) < 0))
             return -ENOMEM;
         im->blocks[im->nblocks++] = (struct img_block){
             .off = off, .size = r.size, .seq = im->seq, .slot = r.slot, .owner = r.owner};
@@ -358,11 +360,29 @@ static int apply_blocks(struct image *im, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* The offset index, made at the first free: a snapshot alone (the common
+ * state after a SIGTERM) never needs one. */
+static int index_blocks(struct image *im)
+{
+    if (im->indexed)
+        return 0;
+    while (im->by_off.cap < 2 * (im->nblocks + 1))
+        if (imap_grow(&im->by_off) < 0)
+            return -ENOMEM;
+    for (size_t i = 0; i < im->nblocks; i++)
+        if (imap_put(&im->by_off, im->blocks[i].off, (uint32_t)i) < 0)
+            return -ENOMEM;
+    im->indexed = true;
+    return 0;
+}
+
 static int apply_frees(struct image *im, const uint8_t *p, size_t len)
 {
     struct st_slot r;
     uint32_t b;
 
+    if (index_blocks(im) < 0)
+        return -ENOMEM;
     NEED(len, r);
     memcpy(&r, p, sizeof(r));
     if ((len - sizeof(r)) % sizeof(uint64_t) != 0)
@@ -628,10 +648,13 @@ static bool page_lives(const struct image *im, const struct img_page *p)
     return !p->dead && ia->live && p->seq >= ia->made;
 }
 
+/* Blocks by arena, then offset: a snapshot writes them in this order. */
 static int by_off(const void *x, const void *y)
 {
     const struct img_block *a = *(struct img_block *const *)x, *b = *(struct img_block *const *)y;
 
+    if (a->slot != b->slot)
+        return a->slot < b->slot ? -1 : 1;
     return a->off < b->off ? -1 : a->off > b->off;
 }
 
@@ -793,9 +816,20 @@ static int put_blocks(struct image *im, struct owner_map *om, struct restore_res
     if (v == NULL)
         return -ENOMEM;
     for (i = 0; i < im->nblocks; i++)
-        if (block_lives(im, &im->blocks[i]))
+        if (block_lives(im, &im->blocks[i])) {
             v[n++] = &im->blocks[i];
-    qsort(v, n, sizeof(*v), by_off);
+            im->arenas[im->blocks[i].slot].nlive++;
+        }
+    for (i = 1; i < n && by_off(&v[i - 1], &v[i]) < 0; i++)
+        ;
+    if (i < n)
+        qsort(v, n, sizeof(*v), by_off);
+    for (uint32_t slot = 0; slot < REG_MAX_ARENAS; slot++)
+        if (im->arenas[slot].nlive > 0 && arena_reserve(im->arenas[slot].a,
+                                                        im->arenas[slot].nlive) < 0) {
+            free(v);
+            return -ENOMEM;
+        }
     for (i = 0; i < n; i++) {
         struct img_block *b = v[i];
         struct arena *a = im->arenas[b->slot].a;
@@ -824,6 +858,8 @@ static int put_blocks(struct image *im, struct owner_map *om, struct restore_res
 
 static int put_names(struct image *im, struct restore_result *res)
 {
+    if (im->nnames > 0 && index_blocks(im) < 0)
+        return -ENOMEM;
     for (size_t i = 0; i < im->nnames; i++) {
         struct img_name *e = &im->names[i];
         struct img_arena *ia = live_arena(im, e->slot);

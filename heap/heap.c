@@ -1003,6 +1003,30 @@ found:
     return size <= rec[i].size - (off - rec[i].off) ? i : HEAP_NIL;
 }
 
+int heap_reserve(struct heap *h, uint64_t blocks)
+{
+    uint64_t want = live_blocks(h) + blocks;
+    struct heap_chunk *nrec;
+    uint64_t cap;
+
+    /* Records: two per block at most (a block and the rest it cuts off). */
+    if (blocks > HEAP_NIL / 2 || h->rec_avail < 2 * blocks) {
+        cap = (uint64_t)h->rec_cap + 2 * blocks;
+        if (cap > HEAP_NIL)
+            return -ENOMEM;
+        nrec = realloc(h->rec, cap * sizeof(*nrec));
+        if (nrec == NULL)
+            return -ENOMEM;
+        h->rec = nrec;
+        h->rec_avail += (uint32_t)cap - h->rec_cap;
+        h->rec_cap = (uint32_t)cap;
+    }
+    while (want >= h->bucket_limit)
+        if (hash_grow(h) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
 int heap_claim(struct heap *h, uint64_t off, uint64_t size, uint32_t owner)
 {
     struct heap_chunk *rec;

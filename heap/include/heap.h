@@ -129,6 +129,9 @@ int heap_free(struct heap *h, uint64_t off, heap_release_fn *release, void *ctx)
  * -ENOMEM.
  */
 int heap_claim(struct heap *h, uint64_t off, uint64_t size, uint32_t owner);
+/* Makes room for blocks more live blocks (records and lookup) at once, so
+ * that claiming them grows nothing. 0 or -ENOMEM. */
+int heap_reserve(struct heap *h, uint64_t blocks);
 /* Sets the counters a saved state kept: allocs (at least the live blocks;
  * frees follows) and alloc_failures. */
 void heap_set_counts(struct heap *h, uint64_t allocs, uint64_t alloc_failures);
