@@ -8,6 +8,11 @@
  * Called by main.c (server_start, server_run); calls session.c for each
  * connection and arena.c for the arenas of the config.
  *
+ * systemd passes the activation socket and, after a restart, the
+ * descriptors its fd store kept (pages of the state) together in
+ * LISTEN_FDS: the listening Unix stream socket is served, the others wait in
+ * srv->handed, by name, for the state (or are dropped without one).
+ *
  * Single instance: before touching anything (segments, socket file) ofad
  * takes flock(LOCK_EX) on "ofad.<tag>.lock", tag being derived from the
  * absolute socket path, in a runtime directory that only ofad's user may
