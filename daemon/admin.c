@@ -167,7 +167,8 @@ static int cmp_owner(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The owners of a's blocks that are connections' handles, sorted. */
+/* The owners of a's blocks that are connections' handles (a handle's
+ * ordinary blocks and its private ones have an owner each), sorted. */
 static int owners_of(const struct session *asker, const struct arena *a, uint32_t *n_out)
 {
     struct sessions *ss = asker->set;
@@ -182,10 +183,12 @@ static int owners_of(const struct session *asker, const struct arena *a, uint32_
 
             if (!h->used || h->slot != a->slot || h->gen != a->gen)
                 continue;
-            rc = room((void **)&x->owners, &x->owners_cap, n + 1, sizeof(*x->owners));
+            rc = room((void **)&x->owners, &x->owners_cap, n + 2, sizeof(*x->owners));
             if (rc < 0)
                 return rc;
             x->owners[n++] = (struct admin_owner){h->owner, (uint32_t)s->cred.pid, s->id};
+            if (h->has_powner)
+                x->owners[n++] = (struct admin_owner){h->powner, (uint32_t)s->cred.pid, s->id};
         }
     if (n > 1)
         qsort(x->owners, n, sizeof(*x->owners), cmp_owner);
