@@ -595,11 +595,13 @@ END_TEST
 
 /* ---- random kills ---- */
 
-#define RK_CLIENTS 3
-#define RK_KILLS   15
-#define RK_OPS     1500
-#define RK_HELD    48
-#define RK_ARENA   ARENA ",page_size=16K,max=8M"
+#define RK_CLIENTS   3
+#define RK_KILLS     15
+#define RK_OPS       1500
+#define RK_HELD      48
+#define RK_ARENA     ARENA ",page_size=16K,max=8M"
+#define RK_CACHED    0    /* the client whose small private blocks are cached */
+#define RK_CACHE_MAX 4096 /* the largest block a client cache holds */
 
 struct rk_arg {
     uint64_t seed;
@@ -609,7 +611,8 @@ struct rk_arg {
 /* Random allocs (some private) and frees with a pattern per client,
  * checked before each free and at the end; a new block must not overlap
  * one it holds. Writes "c" once connected, a byte per operation done, then
- * how many blocks it holds; exits holding them when its input closes.
+ * (told to, after a ping) how many blocks it holds and which; exits holding
+ * them when its input closes.
  * Every call after the connect must succeed, whatever happens to ofad
  * meanwhile. */
 static int rk_client(int rfd, int wfd, void *arg)
@@ -630,10 +633,11 @@ static int rk_client(int rfd, int wfd, void *arg)
         int rc;
         if (n < RK_HELD && (n == 0 || r % 2 == 0)) {
             struct blk nb = {0, 16 + rnd_next(&s) % 12000};
-            /* Private ones over the client cache's 4 KiB: ofad's count of
-             * live blocks is then exactly what the clients hold (a cache's
-             * level is only reported at its fills and drains). */
-            unsigned flags = r % 8 < 2 && nb.size > 4096 ? OFA_PRIVATE : 0;
+            /* Client 0 also takes small private blocks, which its cache
+             * serves; the others' private ones are over the cache's 4 KiB,
+             * so that what ofad holds for them is exactly what they hold. */
+            unsigned flags =
+                r % 8 < 2 && (ra->index == RK_CACHED || nb.size > RK_CACHE_MAX) ? OFA_PRIVATE : 0;
             rc = ofa_alloc_ex(a, nb.size, 0, flags, &nb.off);
             if (rc != 0) {
                 fprintf(stderr, "client %u: alloc %" PRIu64 ": %s\n", ra->index, nb.size,
@@ -672,7 +676,10 @@ static int rk_client(int rfd, int wfd, void *arg)
     for (unsigned k = 0; k < n; k++)
         if (!intact(ofa_ptr(a, held[k].off), held[k].off, held[k].size, salt))
             return 16;
-    if (put(wfd, &n, sizeof(n)) != 0)
+    /* Done, perhaps long before the last kill: the next call resumes. */
+    if (get(rfd, &b, 1) != 0 || ofa_ping(c) != 0)
+        return 19;
+    if (put(wfd, &n, sizeof(n)) != 0 || put(wfd, held, n * sizeof(held[0])) != 0)
         return 17;
     while (read(rfd, &b, 1) > 0)
         ;
@@ -720,9 +727,63 @@ static void rk_progress(struct kid *k, int *done, int *total, int target, uint64
     }
 }
 
+/* The live blocks ofad lists against what the clients hold: every held
+ * block live, of its client's pid, at least its size; every other live
+ * block a cached one of client RK_CACHED (small, not in use); none kept. */
+static void rk_check_owners(const struct kid *k, struct blk (*held)[RK_HELD],
+                            const unsigned *held_n, uint64_t seed)
+{
+    unsigned found[RK_CLIENTS] = {0}, extra[RK_CLIENTS] = {0};
+    uint64_t cursor = 0;
+    ofa_client *c;
+
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    do {
+        ofa_block_info *v;
+        size_t n;
+        ck_assert_int_eq(ofa_block_list(c, ARENA, 0, &cursor, &v, &n), 0);
+        for (size_t j = 0; j < n; j++) {
+            int i, h = -1;
+            if (v[j].kind == OFA_BLOCK_PAGE)
+                continue;
+            ck_assert_msg(v[j].kind == OFA_BLOCK_LIVE,
+                          "block %" PRIu64 " of kind %u (seed %" PRIu64 ")", v[j].off, v[j].kind,
+                          seed);
+            for (i = 0; i < RK_CLIENTS && k[i].pid != (pid_t)v[j].pid; i++)
+                ;
+            ck_assert_msg(i < RK_CLIENTS,
+                          "block %" PRIu64 " of pid %u, no client's (seed %" PRIu64 ")", v[j].off,
+                          v[j].pid, seed);
+            for (unsigned x = 0; x < held_n[i] && h < 0; x++)
+                if (held[i][x].off == v[j].off)
+                    h = (int)x;
+            if (h >= 0) {
+                ck_assert_uint_ge(v[j].size, held[i][h].size);
+                found[i]++;
+            } else {
+                ck_assert_msg(i == RK_CACHED && v[j].size <= RK_CACHE_MAX,
+                              "block %" PRIu64 " (%" PRIu64 " bytes) of client %d, which does "
+                              "not hold it (seed %" PRIu64 ")",
+                              v[j].off, v[j].size, i, seed);
+                extra[i]++;
+            }
+        }
+        free(v);
+    } while (cursor != 0);
+    ofa_disconnect(c);
+    for (int i = 0; i < RK_CLIENTS; i++)
+        ck_assert_msg(found[i] == held_n[i],
+                      "client %d holds %u blocks, %u live (seed %" PRIu64 ")", i, held_n[i],
+                      found[i], seed);
+    fprintf(stderr, "check_restart random_kills: %u blocks cached by client %d\n", extra[RK_CACHED],
+            RK_CACHED);
+}
+
 START_TEST(test_random_kills)
 {
-    uint64_t seed = seed_of("random_kills"), s, total_held = 0;
+    uint64_t seed = seed_of("random_kills"), s;
+    static struct blk held[RK_CLIENTS][RK_HELD];
+    unsigned held_n[RK_CLIENTS];
     const char *const args[] = {"--arena", RK_ARENA, NULL};
     struct ofad_opts o = {.args = args, .state_dir = d.state};
     struct rk_arg ra[RK_CLIENTS];
@@ -767,17 +828,14 @@ START_TEST(test_random_kills)
     }
     rk_progress(k, done, &total, RK_CLIENTS * RK_OPS, seed);
     for (int i = 0; i < RK_CLIENTS; i++) {
-        unsigned n;
-        kid_get(&k[i], &n, sizeof(n));
-        total_held += n;
+        kid_put(&k[i], "p", 1);
+        kid_get(&k[i], &held_n[i], sizeof(held_n[i]));
+        kid_get(&k[i], held[i], held_n[i] * sizeof(held[i][0]));
     }
-    /* Exactly what the clients hold is live: no request took effect
-     * twice or not at all across fifteen kills. */
-    {
-        uint64_t live = live_blocks();
-        ck_assert_msg(live == total_held, "live %" PRIu64 ", held %" PRIu64 " (seed %" PRIu64 ")",
-                      live, total_held, seed);
-    }
+    /* What the clients hold is live, each block for its client, and
+     * nothing else is but client 0's cache: no request took effect twice
+     * or not at all across the kills, and every block kept its owner. */
+    rk_check_owners(k, held, held_n, seed);
     validate();
     for (int i = 0; i < RK_CLIENTS; i++) {
         int rc = kid_end(&k[i]);
