@@ -159,6 +159,26 @@ static void wait_session_end(pid_t pid, const char *why)
     ck_assert_msg(ofad_wait_log(&d, needle, 1) == 0, "no \"%s\" in the log", needle);
 }
 
+/* Live blocks ofad lists for the process pid (its owner). */
+static unsigned blocks_of_pid(pid_t pid)
+{
+    uint64_t cursor = 0;
+    unsigned found = 0;
+    ofa_client *c;
+
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    do {
+        ofa_block_info *v;
+        size_t n;
+        ck_assert_int_eq(ofa_block_list(c, ARENA, 0, &cursor, &v, &n), 0);
+        for (size_t j = 0; j < n; j++)
+            found += v[j].kind == OFA_BLOCK_LIVE && v[j].pid == (uint32_t)pid;
+        free(v);
+    } while (cursor != 0);
+    ofa_disconnect(c);
+    return found;
+}
+
 /* Stops ofad, removes its state directory and waits for its keeper: the
  * end of every test that kept a state. Nothing may be left. */
 static void finish(void)
@@ -553,6 +573,8 @@ static void ride_case(bool kill_holder)
     ck_assert_int_eq(b, 'a');
     ck_assert_int_ge(ofad_log_count(&d, "session resumed"), 1);
     ck_assert_uint_eq(live_blocks(), NOWN + 1);
+    /* Each of them its own still, the private one too. */
+    ck_assert_uint_eq(blocks_of_pid(h.pid), NOWN + 1);
 
     /* Another client takes every byte left: none of the holder's. */
     {
