@@ -40,9 +40,13 @@
  *    at most OFA__CACHE_FILL_MAX more), never beyond the bound; a cache that
  *    is full (of other classes) first gives half of itself back. Drain: when
  *    a free would take the cache over its bound, the colder half (the
- *    bottom) of each class stack goes back in turn (DRAIN) until it holds at
- *    most 3/4 of it. Both messages tell ofad the cache's level after them,
- *    which it shows as blocks_cached and bytes_cached.
+ *    bottom) of the class stack that holds the most bytes goes back (DRAIN),
+ *    again until the cache holds at most 7/8 of its bound. The fullest class
+ *    is the one least likely to run empty soon, and a small step back keeps
+ *    the rest: on a churn of random sizes over all classes this made 23 %
+ *    fewer round trips than halves of every class in turn down to 3/4
+ *    (bench/README.md). Both messages tell ofad the cache's level after
+ *    them, which it shows as blocks_cached and bytes_cached.
  *  - Many: ofa_alloc_many takes its count from one class, filling what the
  *    class lacks in one FILL; all or none, as ALLOC_N.
  *  - Room and refusals: a FILL the daemon refuses (-ENOMEM, quotas, limits)
@@ -325,42 +329,56 @@ static int drain_send(struct ofa_arena *a, const uint64_t *offs, uint32_t n)
 }
 
 /* Gives cached blocks back until at most target bytes are cached: the
- * colder half (the bottom) of each class stack in turn, round robin, at
- * least one block of each, all of them for target 0; OFA__CACHE_DRAIN_MAX
- * per DRAIN. 0 or the DRAIN's error (then the blocks of that DRAIN are
+ * colder half (the bottom) of the class stack holding the most bytes, at
+ * least one block, then again; every block for target 0;
+ * OFA__CACHE_DRAIN_MAX per DRAIN. 0 or the DRAIN's error (then the blocks of that DRAIN are
  * forgotten: a refusal means the handle is gone, and they with it). */
 static int drain(struct ofa_arena *a, uint64_t target)
 {
     struct ofa__cache *k = a->cache;
     uint64_t offs[OFA__CACHE_DRAIN_MAX];
-    uint32_t n = 0, took = 1;
+    uint32_t n = 0;
     int rc;
 
-    while (OFA__LEVEL_BYTES(k->level) > target && took > 0) {
-        took = 0;
-        for (uint32_t looked = 0; looked < k->nclasses && OFA__LEVEL_BYTES(k->level) > target;
-             looked++) {
-            struct ofa__blk **link = &k->head[k->rr], *b;
-            uint32_t len = 0, keep;
+    while (OFA__LEVEL_BYTES(k->level) > target) {
+        struct ofa__blk **link, *b;
+        uint64_t most = 0;
+        uint32_t cls = 0, len = 0, keep;
 
-            k->rr = (k->rr + 1) % k->nclasses;
-            for (b = *link; b != NULL; b = b->next)
-                len++;
-            keep = target == 0 ? 0 : len / 2;
-            while (keep-- > 0)
-                link = &(*link)->next;
-            while ((b = *link) != NULL && OFA__LEVEL_BYTES(k->level) > target) {
-                *link = b->next;
-                offs[n++] = b->off;
-                k->level -= b->unit;
-                rec_del(k, b);
-                took++;
-                if (n == OFA__CACHE_DRAIN_MAX) {
-                    rc = drain_send(a, offs, n);
-                    if (rc < 0)
-                        return rc;
-                    n = 0;
-                }
+        /* The class holding the most bytes: the one least likely to run
+         * empty soon. Everything goes for target 0: any class will do. */
+        for (uint32_t c = 0; c < k->nclasses && target == 0 && most == 0; c++) {
+            if (k->head[c] != NULL) {
+                most = 1;
+                cls = c;
+            }
+        }
+        for (uint32_t c = 0; c < k->nclasses && target > 0; c++) {
+            uint32_t l = 0;
+            for (b = k->head[c]; b != NULL; b = b->next)
+                l++;
+            if ((uint64_t)l * (c + 1) > most) {
+                most = (uint64_t)l * (c + 1);
+                cls = c;
+                len = l;
+            }
+        }
+        if (most == 0)
+            break;
+        link = &k->head[cls];
+        keep = target == 0 ? 0 : len / 2;
+        while (keep-- > 0)
+            link = &(*link)->next;
+        while ((b = *link) != NULL && OFA__LEVEL_BYTES(k->level) > target) {
+            *link = b->next;
+            offs[n++] = b->off;
+            k->level -= b->unit;
+            rec_del(k, b);
+            if (n == OFA__CACHE_DRAIN_MAX) {
+                rc = drain_send(a, offs, n);
+                if (rc < 0)
+                    return rc;
+                n = 0;
             }
         }
     }
@@ -498,7 +516,7 @@ int ofa__cache_free(struct ofa_arena *a, uint64_t off)
     k->head[b->cls] = b;
     k->level += b->unit;
     if (OFA__LEVEL_BYTES(k->level) > k->max)
-        return drain(a, k->max / 4 * 3);
+        return drain(a, k->max / 8 * 7);
     return 0;
 }
 

@@ -48,7 +48,6 @@ struct ofa__cache {
     void *ctl;          /* the control page's mapping */
     uint64_t max;       /* the bound: cache_max, at most OFA__CACHE_BYTES_MAX */
     uint32_t nclasses;  /* lim >> shift */
-    uint32_t rr;        /* class the next drain starts at */
     uint32_t tab_n;     /* records in the table */
     struct ofa__blk *spare;        /* unused records */
     struct ofa__blk_chunk *chunks; /* where records live */
