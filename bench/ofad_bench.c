@@ -105,6 +105,8 @@ struct opts {
     uint64_t cg_reqs;
     uint64_t iters; /* fixed iterations per client instead of --seconds */
     uint64_t pairs; /* --pairs: run the cached-pair driver and exit */
+    int churn_run;  /* --churn-steps given: run the churn driver and exit */
+    uint64_t churn_steps;
 };
 
 static struct opts O = {
@@ -1260,6 +1262,31 @@ static int c_malloc(struct worker *w, const void *arg)
     return rc;
 }
 
+/* --churn-steps N: the private churn of one process (CHURN_LIVE blocks
+ * set up, then N steps) in this process, for counting its round trips to
+ * ofad (strace -c -e trace=sendto, N against 0). */
+static int run_churn(uint64_t n)
+{
+    uint64_t *live = calloc(CHURN_LIVE, sizeof(*live)), seed = 0x9e3779b97f4a7c15ull;
+    ofa_client *c;
+    ofa_arena *a;
+    int rc = live ? lib_open(&c, &a, ARENA) : -ENOMEM;
+    if (rc < 0) {
+        free(live);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < CHURN_LIVE; i++)
+        rc = ofa_alloc_ex(a, PRIV_MIN + xrnd(&seed) % (PRIV_MAX - PRIV_MIN + 1), 0, OFA_PRIVATE,
+                          &live[i]);
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        int k = priv_churn(a, live, &seed);
+        rc = k < 0 ? k : 0;
+    }
+    ofa_disconnect(c);
+    free(live);
+    return rc;
+}
+
 /* --pairs N: N cached ofa_alloc_ex + ofa_free pairs of one private block
  * of O.size bytes, after 1,000 to warm up, in this process: the driver the
  * callgrind phase runs under valgrind to count the client's instructions. */
@@ -2340,7 +2367,9 @@ static void usage(FILE *f)
             "  --socket PATH     use a running ofad instead of starting one\n"
             "  --ofad-log LEVEL  ofad --log-level\n"
             "  --pairs N         with --socket: N cached private alloc+free pairs of --size\n"
-            "                    bytes in this process, then exit (cgpriv's client)\n");
+            "                    bytes in this process, then exit (cgpriv's client)\n"
+            "  --churn-steps N   with --socket: the private churn of one process, N steps, in\n"
+            "                    arena bench, then exit (to count its round trips)\n");
 }
 
 int main(int argc, char **argv)
@@ -2352,7 +2381,8 @@ int main(int argc, char **argv)
         {"size", 1, 0, 'z'},          {"blocks", 1, 0, 'n'},        {"big-bytes", 1, 0, 'b'},
         {"ofad", 1, 0, 'd'},          {"bip", 1, 0, 'i'},           {"socket", 1, 0, 'S'},
         {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},    {"serve-uv-echo", 1, 0, 'U'},
-        {"pairs", 1, 0, 'P'},         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"pairs", 1, 0, 'P'},         {"churn-steps", 1, 0, 'C'},   {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     struct server d, e, u;
     int opt, rc = 0;
     ssize_t k;
@@ -2377,6 +2407,10 @@ int main(int argc, char **argv)
         case 'z': O.size = strtoull(optarg, NULL, 0); break;
         case 'n': O.blocks = strtoull(optarg, NULL, 0); break;
         case 'P': O.pairs = strtoull(optarg, NULL, 0); break;
+        case 'C':
+            O.churn_run = 1;
+            O.churn_steps = strtoull(optarg, NULL, 0);
+            break;
         case 'b':
             if (proto_parse_size(optarg, &O.big_bytes) < 0) {
                 usage(stderr);
@@ -2395,14 +2429,14 @@ int main(int argc, char **argv)
     }
     if (optind < argc || O.seconds <= 0 || O.clients < 1 || O.clients > MAX_CLIENTS ||
         O.rounds < 1 || O.rounds > MAX_ROUNDS ||
-        O.size == 0 || O.blocks == 0 || (O.pairs && !O.socket)) {
+        O.size == 0 || O.blocks == 0 || ((O.pairs || O.churn_run) && !O.socket)) {
         usage(stderr);
         return 2;
     }
-    if (O.pairs) {
-        int prc = run_pairs(O.pairs);
+    if (O.pairs || O.churn_run) {
+        int prc = O.pairs ? run_pairs(O.pairs) : run_churn(O.churn_steps);
         if (prc < 0)
-            warnx_("--pairs: %s", ofa_strerror(prc));
+            warnx_("%s: %s", O.pairs ? "--pairs" : "--churn-steps", ofa_strerror(prc));
         return prc < 0;
     }
     k = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
