@@ -8,7 +8,9 @@
  * wait, no sleeps). Every daemon started is tracked: at exit any one still
  * running is killed, its segments removed from /dev/shm and its directory
  * deleted, so a failed test leaves nothing behind. A daemon also gets
- * SIGTERM if the test process dies first (PR_SET_PDEATHSIG).
+ * SIGTERM if the test process dies first (PR_SET_PDEATHSIG). A state
+ * directory (ofad_opts.state_dir, d->state) goes with the directory, and
+ * the keeper process that holds its pages is waited for until it exits.
  *
  * Link with ofa_harness (tests/CMakeLists.txt), which brings ofa_proto and
  * the OFAD_PATH definition.
