@@ -398,7 +398,8 @@ static int make_room(struct ofa_arena *a, uint64_t size)
  * pops at once together with held blocks the class holds already (neither
  * counts in the level the FILL reports), and up to a batch more for the
  * cache within its bound. 0 (the class then holds at least take + held
- * blocks), or the FILL's error, nothing changed. */
+ * blocks), or the FILL's error, nothing changed; for a reply that is not
+ * what was asked (-EPROTO) the connection is dropped, and the cache. */
 static int fill(struct ofa_arena *a, uint32_t cls, uint32_t take, uint32_t held)
 {
     struct ofa__cache *k = a->cache;
@@ -431,15 +432,19 @@ static int fill(struct ofa_arena *a, uint32_t cls, uint32_t take, uint32_t held)
         return rc;
     if (rep.u.list.count != count)
         goto fail_proto;
-    for (uint32_t i = 0; i < count; i++)
+    for (uint32_t i = 0; i < count; i++) {
+        /* Not a block, or one we hold already (earlier in this reply
+         * too): the blocks before it are ours all the same. */
         if (rep.u.list.offs[i] == 0 || tab_find(k, rep.u.list.offs[i]) != NULL)
-            goto fail_proto; /* not a block, or one we hold already */
-    for (uint32_t i = 0; i < count; i++)
+            goto fail_proto;
         rec_new(k, rep.u.list.offs[i], cls);
+    }
     return 0;
 
 fail_proto:
+    /* Nothing the cache holds can be trusted after that. */
     ofa__broken(a->c, -EPROTO);
+    ofa__cache_drop(a);
     return -EPROTO;
 }
 

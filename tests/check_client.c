@@ -682,6 +682,75 @@ static void s_alloc_n_short(void)
     srv_rep(&rep);
 }
 
+/* Answers OPEN as srv_open does, then CACHE with a cache: a control page
+ * (a memfd) whose word 1 holds ticket 7. */
+static void srv_open_cached(void)
+{
+    struct proto_req req;
+    struct proto_rep rep;
+    uint32_t word[2] = {0, 7};
+    int fd;
+
+    srv_req(&req);
+    if (req.op != PROTO_OP_OPEN)
+        srv_die();
+    rep_for(&rep, &req, 0);
+    rep.u.open.arena = 1;
+    rep.u.open.writable = 1;
+    rep.u.open.align = 64;
+    rep.u.open.page_size = 4096;
+    rep.u.open.max_bytes = 1 << 20;
+    srv_rep(&rep);
+    srv_req(&req);
+    if (req.op != PROTO_OP_CACHE)
+        srv_die();
+    fd = memfd_create("ctl", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 16384) != 0 || pwrite(fd, word, sizeof(word), 0) != sizeof(word))
+        srv_die();
+    rep_for(&rep, &req, 0);
+    rep.u.cache.cache_max = 1 << 20;
+    rep.u.cache.slot = 1;
+    rep.u.cache.ticket = 7;
+    srv_rep_fds(&rep, fd, 1);
+    close(fd);
+}
+
+/* A FILL answered with what the peer's variant says is wrong with it:
+ * 0 a block given twice, 1 one block short. (An offset 0 the encoder
+ * refuses to write; ALLOC's raw case covers the decoding side.) */
+static void s_fill(int how)
+{
+    static uint64_t offs[PROTO_MAX_BATCH];
+    struct proto_req req;
+    struct proto_rep rep;
+
+    srv_hello();
+    srv_open_cached();
+    srv_req(&req);
+    if (req.op != PROTO_OP_FILL || req.u.fill.count < 2 || req.u.fill.count > PROTO_MAX_BATCH)
+        srv_die();
+    for (uint32_t i = 0; i < req.u.fill.count; i++)
+        offs[i] = 4096 + 64 * (uint64_t)i;
+    rep_for(&rep, &req, 0);
+    rep.u.list.offs = offs;
+    rep.u.list.count = req.u.fill.count;
+    if (how == 0)
+        offs[req.u.fill.count - 1] = offs[0];
+    else
+        rep.u.list.count--;
+    srv_rep(&rep);
+}
+
+static void s_fill_twice(void)
+{
+    s_fill(0);
+}
+
+static void s_fill_short(void)
+{
+    s_fill(1);
+}
+
 static void s_alloc_zero_off(void)
 {
     /* [ALLOC, 5, 0, off 0] */
@@ -950,6 +1019,36 @@ START_TEST(test_hostile_batches)
     peer_wait();
     unlink(sockpath);
 
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* A cache's FILL answered wrongly: the call fails with EPROTO, the
+ * connection is dropped, no block is handed out twice. */
+START_TEST(test_hostile_fill)
+{
+    static void (*const scripts[])(void) = {s_fill_twice, s_fill_short};
+    uint64_t off, offs[4];
+    ofa_arena *a;
+    ofa_client *c;
+    int fds = count_fds();
+
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        peer_start(scripts[i]);
+        ck_assert_int_eq(ofa_connect(sockpath, &c), 0);
+        ck_assert_int_eq(ofa_arena_open(c, "a", &a), 0);
+        off = 1;
+        if (i == 1)
+            ck_assert_int_eq(ofa_alloc_many(a, 64, 0, OFA_PRIVATE, 4, offs), -EPROTO);
+        else
+            ck_assert_int_eq(ofa_alloc_ex(a, 64, 0, OFA_PRIVATE, &off), -EPROTO);
+        ck_assert_uint_eq(off, 1);
+        ck_assert_int_eq(ofa_ping(c), -EPROTO);
+        ck_assert_int_eq(ofa_alloc_ex(a, 64, 0, OFA_PRIVATE, &off), -EPROTO);
+        ofa_disconnect(c);
+        peer_wait();
+        unlink(sockpath);
+    }
     ck_assert_int_eq(count_fds(), fds);
 }
 END_TEST
@@ -1231,6 +1330,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_hostile_replies);
     tcase_add_test(tc, test_hostile_pages);
     tcase_add_test(tc, test_hostile_batches);
+    tcase_add_test(tc, test_hostile_fill);
     tcase_add_test(tc, test_local_checks);
     suite_add_tcase(s, tc);
 
