@@ -810,8 +810,8 @@ static int keeper_sent(struct fdstore *s, int rc)
     if (rc != -EPIPE && rc != -ECONNRESET && rc != -ENOTCONN)
         return rc;
     if (!__atomic_exchange_n(&s->lost, 1, __ATOMIC_RELAXED))
-        log_err("fd keeper gone: no page can be kept from now on, a restart starts a new "
-                "keeper");
+        log_err("fd keeper gone: its pages are no longer kept until the store is opened "
+                "again");
     return -EPIPE;
 }
 

@@ -41,6 +41,12 @@
  * with a line, and ofad goes on serving; the next start is then an empty
  * one, never a wrong one.
  *
+ * The keeper killed under a running ofad (it never leaves on its own while
+ * the state directory exists): page_keep hears it (-EPIPE), and the next
+ * turn opens the store again (a new keeper) and puts every page held into
+ * it, so that a later restart still finds them all. Pages asked for in
+ * between fail for their clients.
+ *
  * Stop: SIGTERM with a state directory writes a last snapshot (so the
  * counters are exact) and hands everything on: pages are closed, never
  * punched, and sessions are kept, detached, for their processes to resume
@@ -70,14 +76,68 @@ static void key_name(char name[ST_KEY_LEN + 1], uint64_t key)
     snprintf(name, ST_KEY_LEN + 1, ST_KEY_FMT, (unsigned long long)key);
 }
 
-/* The registry's page_keep: on a worker thread (fdstore_put is thread-safe). */
+/* The registry's page_keep: on a worker thread (fdstore_put is thread-safe;
+ * the lock keeps the store from being replaced under it). */
 static int page_keep(void *ctx, uint64_t key, int fd)
 {
     struct persist *p = ctx;
     char name[ST_KEY_LEN + 1];
+    int rc;
 
     key_name(name, key);
-    return fdstore_put(p->fds, name, fd);
+    pthread_mutex_lock(&p->lock);
+    rc = p->fds != NULL ? fdstore_put(p->fds, name, fd) : -EPIPE;
+    pthread_mutex_unlock(&p->lock);
+    if (rc == -EPIPE)
+        __atomic_store_n(&p->lost, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* The keeper died under us (killed: it never leaves a live ofad
+ * otherwise): a new one, holding every page again, so that the state
+ * stays whole. Pages made meanwhile failed for their clients. */
+static void store_again(struct persist *p)
+{
+    struct fdstore_ent *v = NULL;
+    char err[256], name[ST_KEY_LEN + 1];
+    uint64_t kept = 0, failed = 0;
+    size_t n = 0;
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    __atomic_store_n(&p->lost, 0, __ATOMIC_RELAXED);
+    fdstore_close(p->fds);
+    rc = fdstore_open(&p->fds, p->dir, NULL, err, sizeof(err));
+    if (rc < 0) {
+        p->fds = NULL;
+        pthread_mutex_unlock(&p->lock);
+        log_err("fd store not opened again: the state cannot be kept dir=%s err=%s reason=\"%s\"",
+                p->dir, log_errname(rc), err);
+        return;
+    }
+    fdstore_taken(p->fds, &v, &n);
+    for (size_t i = 0; i < n; i++)
+        close(v[i].fd);
+    free(v);
+    for (uint32_t slot = 0; slot < REG_MAX_ARENAS; slot++) {
+        const struct arena *a = p->reg->slots[slot];
+
+        for (uint32_t i = 0; a != NULL && i < a->pages.cap; i++) {
+            const struct page_ent *e = &a->pages.v[i];
+
+            if (e->base == 0 || e->key == 0)
+                continue;
+            key_name(name, e->key);
+            if (fdstore_put(p->fds, name, e->fd) == 0)
+                kept++;
+            else
+                failed++;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    log_notice("fd store opened again, pages kept again dir=%s store=%s pages=%llu failed=%llu",
+               p->dir, fdstore_kind(p->fds), (unsigned long long)kept,
+               (unsigned long long)failed);
 }
 
 static void page_forget(void *ctx, uint64_t key)
@@ -86,6 +146,8 @@ static void page_forget(void *ctx, uint64_t key)
     char name[ST_KEY_LEN + 1];
     int rc;
 
+    if (p->fds == NULL)
+        return;
     key_name(name, key);
     rc = fdstore_remove(p->fds, name);
     if (rc < 0)
@@ -201,6 +263,7 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
     int rc;
 
     memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
     if ((size_t)snprintf(p->dir, sizeof(p->dir), "%s", dir) >= sizeof(p->dir))
         return -ENAMETOOLONG;
     p->reg = reg;
@@ -253,7 +316,9 @@ void persist_turn(struct persist *p)
     char path[PATH_MAX];
     int rc;
 
-    if (j == NULL)
+    if (__builtin_expect(__atomic_load_n(&p->lost, __ATOMIC_RELAXED), 0))
+        store_again(p);
+    if (j == NULL || p->fds == NULL)
         return;
     rc = journal_commit(j);
     if (rc < 0) {
@@ -283,8 +348,10 @@ void persist_stop(struct persist *p, bool keep)
     struct registry *r = p->reg;
     int rc = 0;
 
-    if (r == NULL || p->fds == NULL)
+    if (r == NULL)
         return;
+    if (p->fds == NULL)
+        keep = false; /* the pages cannot be kept: nothing to hand on */
     if (r->jn != NULL && keep) {
         rc = snapshot(p);
         if (rc < 0)
@@ -299,8 +366,11 @@ void persist_stop(struct persist *p, bool keep)
         r->keep = true;
         log_notice("state kept for the next ofad dir=%s", p->dir);
     }
-    fdstore_close(p->fds);
+    if (p->fds != NULL)
+        fdstore_close(p->fds);
     p->fds = NULL;
+    p->reg = NULL;
+    pthread_mutex_destroy(&p->lock);
 }
 
 uint64_t persist_age_s(const struct persist *p)

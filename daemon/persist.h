@@ -6,6 +6,7 @@
 #ifndef OFAD_PERSIST_H
 #define OFAD_PERSIST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,7 +25,8 @@ struct persist {
     struct sessions *ss;
     uint64_t since_s;          /* Unix time the state was first kept */
     uint64_t next_snap;        /* journal size that calls for a snapshot */
-    bool failed_logged;
+    pthread_mutex_t lock;      /* fds against its reopening (page_keep runs on workers) */
+    int lost;                  /* the store is gone (the keeper died): open it again */
 };
 
 /*
