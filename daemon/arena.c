@@ -92,23 +92,20 @@ static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 
 /* ---- the state's records (state.h), when one is kept ---- */
 
-/* Blocks of a batch share one record: 8 bytes each. */
-static void note_block(struct arena *a, uint32_t owner, uint64_t off, uint64_t size)
+void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint64_t *offs,
+                      uint32_t n)
 {
-    struct journal *jn = a->reg->jn;
-    struct st_blocks *b = journal_last(jn, ST_BLOCKS);
-    uint64_t *p;
+    struct st_blocks *b;
 
-    if (b != NULL && b->slot == a->slot && b->owner == owner && b->size == size &&
-        (p = journal_extend(jn, sizeof(*p))) != NULL) {
-        *p = off;
+    if (a->reg->jn == NULL || n == 0)
         return;
-    }
-    b = journal_rec(jn, ST_BLOCKS, sizeof(*b) + sizeof(*p));
-    if (b != NULL) {
-        *b = (struct st_blocks){.slot = a->slot, .owner = owner, .size = size};
-        memcpy(b + 1, &off, sizeof(off));
-    }
+    b = journal_rec(a->reg->jn, ST_BLOCKS, sizeof(*b) + (size_t)n * sizeof(*offs));
+    if (b == NULL)
+        return;
+    *b = (struct st_blocks){.slot = a->slot,
+                            .owner = owner,
+                            .size = (size + a->align - 1) & ~(uint64_t)(a->align - 1)};
+    memcpy(b + 1, offs, (size_t)n * sizeof(*offs));
 }
 
 static void note_free(struct arena *a, uint64_t off)
@@ -677,7 +674,7 @@ int arena_claim(struct arena *a, uint64_t off, uint64_t size, uint32_t owner)
     a->blocks++;
     r->blocks_live++;
     if (r->jn != NULL)
-        note_block(a, owner, off, size);
+        arena_note_alloc(a, owner, size, &off, 1);
     return 0;
 }
 
@@ -696,13 +693,11 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
     if (__builtin_expect(rc == 0, 1)) {
         a->blocks++;
         r->blocks_live++;
-        if (r->jn != NULL)
-            note_block(a, owner, *off, (size + a->align - 1) & ~(uint64_t)(a->align - 1));
     }
     return rc;
 }
 
-int arena_free(struct arena *a, uint64_t off)
+static int free_block(struct arena *a, uint64_t off, bool note)
 {
     struct registry *r = a->reg;
     int rc;
@@ -711,7 +706,7 @@ int arena_free(struct arena *a, uint64_t off)
     if (__builtin_expect(rc == 0, 1)) {
         /* After the record of its page's release, if the free released it:
          * the order of the two does not matter to restore.c. */
-        if (r->jn != NULL)
+        if (note && r->jn != NULL)
             note_free(a, off);
         a->blocks--;
         a->reg->blocks_live--;
@@ -721,6 +716,16 @@ int arena_free(struct arena *a, uint64_t off)
             names_unbind_off(&a->names, off);
     }
     return rc;
+}
+
+int arena_free(struct arena *a, uint64_t off)
+{
+    return free_block(a, off, true);
+}
+
+int arena_unalloc(struct arena *a, uint64_t off)
+{
+    return free_block(a, off, false);
 }
 
 /* The most names uid may have bound over all arenas: root and ofad's user

@@ -228,6 +228,18 @@ int arena_alloc(struct arena *a, uint64_t size, uint64_t align, uint32_t owner, 
  * -EINVAL (nothing changed). */
 int arena_free(struct arena *a, uint64_t off);
 
+/*
+ * With a state kept, arena_alloc records nothing: the caller records the
+ * blocks of a request once it succeeds, all of them in one record
+ * (arena_note_alloc), so that a request that fails, or waits for a page
+ * when ofad dies, leaves no trace of its blocks; and gives back the blocks
+ * of a request that failed with arena_unalloc, which records nothing
+ * either. size as asked (rounded here as the heap rounds it).
+ */
+void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint64_t *offs,
+                      uint32_t n);
+int arena_unalloc(struct arena *a, uint64_t off);
+
 /* Size of the live block that starts at off, or 0 if there is none. */
 static inline uint64_t arena_block_size(const struct arena *a, uint64_t off)
 {

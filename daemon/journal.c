@@ -5,7 +5,7 @@
  * transaction and the calls deferred until it is committed. Called by
  * arena.c, resume.c and session.c (records), restore.c (reading, and the
  * snapshot that starts each generation) and server.c (commit, size). Calls
- * libc and zlib's crc32 only.
+ * libc only.
  *
  * Why a mapped file: ofad must not lose a change it has answered for when it
  * is killed (kill -9, a crash, the OOM killer), and it must not pay a system
@@ -17,8 +17,8 @@
  * and memory go together, which is why a state directory in memory, /run,
  * is the natural place, and why nothing here calls fsync.)
  *
- * Format: a header (magic, version, uid, socket tag, generation, crc32),
- * then transactions back to back, each {u32 len, u32 crc32 of the body} and
+ * Format: a header (magic, version, uid, socket tag, generation, CRC-32C),
+ * then transactions back to back, each {u32 len, u32 CRC-32C of the body} and
  * a body of records {u16 type, u16 0, u32 len, payload padded to 8 bytes}.
  * The file is zero past the last transaction (it is made with fallocate, and
  * written only forward).
@@ -60,7 +60,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <pthread.h>
 
 #define JOURNAL_MAGIC    "OFASTATE"
 #define JOURNAL_MIN_SIZE (1u << 20)
@@ -74,13 +74,13 @@ struct journal_hdr {
     uint64_t gen;
     uint64_t created; /* Unix time */
     uint32_t hdr_len; /* JOURNAL_HDR */
-    uint32_t crc;     /* crc32 of the bytes above */
+    uint32_t crc;     /* CRC-32C of the bytes above */
 };
 _Static_assert(sizeof(struct journal_hdr) <= JOURNAL_HDR, "header room");
 
 struct txn_hdr {
     uint32_t len; /* bytes of the transaction, this header included; 0: none */
-    uint32_t crc; /* crc32 of the body */
+    uint32_t crc; /* CRC-32C of the body */
 };
 
 #define rec_hdr journal_rec_hdr
@@ -97,20 +97,87 @@ static inline uint64_t pad8(uint64_t n)
     return (n + 7) & ~7ull;
 }
 
-static uint32_t crc_of(const void *p, size_t n)
+/*
+ * CRC-32C (Castagnoli) of the transactions and the header. On the request
+ * path of every change, so it must cost little for a few dozen bytes: the
+ * SSE 4.2 instruction does 8 bytes at a time where the processor has it
+ * (zlib's crc32, the IEEE polynomial, measured about 220 instructions for a
+ * one-allocation transaction under callgrind, a sixth of the request); the
+ * same function in software, one byte at a time through a table, elsewhere
+ * and as the reference. Both give the same value, so a file reads the same
+ * on any x86-64 or other machine.
+ */
+#define CRC32C_POLY 0x82f63b78u /* reversed */
+
+static uint32_t crc_table[256];
+
+static void crc_table_init(void)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
-    const uint8_t *b = p;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
 
-    /* zlib takes uInt lengths. */
-    while (n > 0) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-
-        c = crc32(c, b, k);
-        b += k;
-        n -= k;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ CRC32C_POLY : c >> 1;
+        crc_table[i] = c;
     }
-    return (uint32_t)c;
+}
+
+static uint32_t crc_soft(uint32_t c, const uint8_t *b, size_t n)
+{
+    while (n-- > 0)
+        c = crc_table[(c ^ *b++) & 0xff] ^ (c >> 8);
+    return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8_t *b, size_t n)
+{
+    uint64_t c64 = c;
+
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t w;
+
+        memcpy(&w, b, 8);
+        c64 = __builtin_ia32_crc32di(c64, w);
+    }
+    c = (uint32_t)c64;
+    while (n-- > 0)
+        c = __builtin_ia32_crc32qi(c, *b++);
+    return c;
+}
+#endif
+
+static uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
+
+static void crc_pick(void)
+{
+    crc_table_init();
+    crc_fn = crc_soft;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        crc_fn = crc_hw;
+#endif
+}
+
+uint32_t journal_crc(const void *p, size_t n)
+{
+    /* Only the loop thread (and tests) compute checksums: no lock. */
+    if (__builtin_expect(crc_fn == NULL, 0))
+        crc_pick();
+    return ~crc_fn(~0u, p, n);
+}
+
+uint32_t journal_crc_soft(const void *p, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, crc_table_init);
+    return ~crc_soft(~0u, p, n);
+}
+
+static inline uint32_t crc_of(const void *p, size_t n)
+{
+    return journal_crc(p, n);
 }
 
 int journal_create(struct journal **out, const char *path, const struct journal_ident *id,
@@ -240,7 +307,7 @@ static int grow(struct journal *j, uint64_t n)
     return 0;
 }
 
-void *journal_rec(struct journal *j, uint16_t type, size_t len)
+void *journal_rec_slow(struct journal *j, uint16_t type, size_t len)
 {
     uint64_t need = sizeof(struct rec_hdr) + pad8(len);
     struct rec_hdr *r;
@@ -329,16 +396,6 @@ int journal_commit(struct journal *j)
     j->open = false;
     run_deferred(j);
     return j->failed;
-}
-
-bool journal_pending(const struct journal *j)
-{
-    return j->open;
-}
-
-uint64_t journal_size(const struct journal *j)
-{
-    return j->pos;
 }
 
 uint64_t journal_gen(const struct journal *j)

@@ -43,13 +43,7 @@ int journal_rename(struct journal *j, const char *path);
 /* Unmaps and closes j; its file stays. Deferred calls not yet run are run. */
 void journal_close(struct journal *j);
 
-/*
- * Room for a record of type (1..65535) with len payload bytes in the open
- * transaction (one is opened if none is): the caller writes the payload there
- * before the next call on j. NULL when the file cannot grow (then j is
- * failed: see journal_failed).
- */
-void *journal_rec(struct journal *j, uint16_t type, size_t len);
+
 
 /* A record's header (private to journal.c: here for the inline paths). */
 struct journal_rec_hdr {
@@ -90,6 +84,51 @@ static inline void *journal_last(struct journal *j, uint16_t type)
 }
 
 void *journal_extend_slow(struct journal *j, size_t add);
+
+/*
+ * Room for a record of type (1..65535) with len payload bytes in the open
+ * transaction (one is opened if none is): the caller writes the payload there
+ * before the next call on j. NULL when the file cannot grow (then j is
+ * failed: see journal_failed).
+ */
+void *journal_rec_slow(struct journal *j, uint16_t type, size_t len);
+
+static inline void *journal_rec(struct journal *j, uint16_t type, size_t len)
+{
+    uint64_t need = sizeof(struct journal_rec_hdr) + ((len + 7) & ~(size_t)7);
+    struct journal_rec_hdr *r;
+
+    /* Inline while the file has room (for a transaction header if none is
+     * open, and for the 8 bytes of the end mark after the record). */
+    if (!j->open) {
+        if (__builtin_expect(j->failed || j->pos + 8 + need + 8 > j->cap, 0))
+            return journal_rec_slow(j, type, len);
+        j->open = true;
+        j->tpos = j->pos + 8;
+    } else if (__builtin_expect(j->failed || j->tpos + need + 8 > j->cap, 0)) {
+        return journal_rec_slow(j, type, len);
+    }
+    r = (struct journal_rec_hdr *)(j->map + j->tpos);
+    r->type = type;
+    r->zero = 0;
+    r->len = (uint32_t)len;
+    j->last = j->tpos;
+    j->tpos += need;
+    return r + 1;
+}
+
+/* True when a transaction is open (records written, not yet committed) or
+ * calls wait for a commit. */
+static inline bool journal_pending(const struct journal *j)
+{
+    return j->open || j->ndq > 0;
+}
+
+/* Bytes in use: the header and every committed transaction. */
+static inline uint64_t journal_size(const struct journal *j)
+{
+    return j->pos;
+}
 
 /* Makes the open transaction's last record (its payload a multiple of 8
  * bytes) add bytes longer (a multiple of 8) and returns where they go; NULL
@@ -135,11 +174,6 @@ void journal_defer(struct journal *j, journal_after_fn *fn, void *ctx, int fd, u
  */
 int journal_commit(struct journal *j);
 
-/* True when a transaction is open (records written, not yet committed). */
-bool journal_pending(const struct journal *j);
-
-/* Bytes in use: the header and every committed transaction. */
-uint64_t journal_size(const struct journal *j);
 
 /* The generation given at creation. */
 uint64_t journal_gen(const struct journal *j);
@@ -147,6 +181,11 @@ uint64_t journal_gen(const struct journal *j);
 /* 0, or the -errno that made j stop recording (e.g. -ENOSPC): the file no
  * longer follows the daemon. */
 int journal_failed(const struct journal *j);
+
+/* CRC-32C of n bytes at p (the hardware's instruction where there is one),
+ * and the same in software alone (to check the first against). */
+uint32_t journal_crc(const void *p, size_t n);
+uint32_t journal_crc_soft(const void *p, size_t n);
 
 /* Called for each record of a file, in order. A negative return stops the
  * reading with that error. */

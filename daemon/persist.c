@@ -33,10 +33,14 @@
  * stale file (the store came back empty: a full stop under systemd, a
  * reboot, the keeper gone) is discarded with a line, and ofad starts empty.
  *
- * Each turn of the loop: whatever was recorded outside a request (a session
- * that ended, a tick) is committed; when the journal has grown past four
- * times the last snapshot (at least 64 MiB), a new snapshot starts the next
- * generation, so the file stays proportional to the state. A journal that
+ * Requests commit their own changes, with their replies. Once a second
+ * (the tick, not every turn of the loop: that would cost every request)
+ * whatever was recorded outside a request is committed (a session that
+ * ended with its process, an arena of a reload: if ofad dies first, the
+ * next one redoes the former and rereads the latter); when the journal has
+ * grown past four times the last snapshot (at least 64 MiB), a new
+ * snapshot starts the next generation, so the file stays proportional to
+ * the state. A journal that
  * failed (the file system is full) makes the file useless: it is removed,
  * with a line, and ofad goes on serving; the next start is then an empty
  * one, never a wrong one.
@@ -312,13 +316,19 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
 
 void persist_turn(struct persist *p)
 {
-    struct journal *j = p->reg->jn;
+    struct journal *j;
     char path[PATH_MAX];
     int rc;
 
+    if (p->reg == NULL)
+        return; /* no state kept */
+    j = p->reg->jn;
     if (__builtin_expect(__atomic_load_n(&p->lost, __ATOMIC_RELAXED), 0))
         store_again(p);
     if (j == NULL || p->fds == NULL)
+        return;
+    /* Requests committed their own changes. */
+    if (!journal_pending(j) && journal_failed(j) == 0 && journal_size(j) < p->next_snap)
         return;
     rc = journal_commit(j);
     if (rc < 0) {

@@ -43,8 +43,9 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
                   uint32_t uid, const char *tag, bool discard, struct fdstore_handed *handed,
                   char *err, size_t errlen);
 
-/* After each turn of the loop: commits what it recorded, writes a new
- * snapshot when the journal has grown, and notices a journal that failed. */
+/* Once a second (the tick): commits what was recorded outside a request
+ * (each request commits its own), writes a new snapshot when the journal
+ * has grown, notices a journal that failed, and replaces a lost store. */
 void persist_turn(struct persist *p);
 
 /*

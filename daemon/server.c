@@ -551,6 +551,7 @@ static void on_tick(uv_poll_t *t, int status, int events)
     if (read(srv->tick_fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
         return;
     session_tick(&srv->sessions);
+    persist_turn(&srv->persist);
     status_update(srv);
 }
 
@@ -629,13 +630,6 @@ static void close_all(uv_handle_t *h, void *arg)
         uv_close(h, close_cb);
 }
 
-static void on_turn(uv_prepare_t *h)
-{
-    struct server *srv = h->data;
-
-    persist_turn(&srv->persist);
-}
-
 /* The state directory: made private if missing, then taken over. */
 static int start_state(struct server *srv, char *err, size_t errlen)
 {
@@ -659,9 +653,6 @@ static int start_state(struct server *srv, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     srv->sessions.state_since_s = srv->persist.since_s;
-    uv_prepare_init(&srv->loop, &srv->turn);
-    srv->turn.data = srv;
-    uv_prepare_start(&srv->turn, on_turn);
     return 0;
 }
 
@@ -743,8 +734,6 @@ void server_run(struct server *srv)
 
     /* The state goes to the next ofad before anything is torn down. */
     persist_stop(&srv->persist, true);
-    if (uv_is_active((uv_handle_t *)&srv->turn))
-        uv_close((uv_handle_t *)&srv->turn, close_cb);
     /* Stop accepting first, so no one connects into a dying daemon. */
     uv_close((uv_handle_t *)&srv->listen_poll, close_cb);
     close(srv->listen_fd);

@@ -55,7 +55,6 @@ struct server {
     char state_dir[PATH_MAX];
     bool discard_state;
     struct persist persist;
-    uv_prepare_t turn; /* persist_turn after each turn of the loop */
     bool stopping;
 
     struct log_ratelimit accept_rl;

@@ -837,7 +837,7 @@ static void job_abandon(struct session *s)
     if (b != NULL) {
         struct arena *a = reg_get(s->reg, b->slot, b->gen);
         for (uint32_t i = 0; a != NULL && i < b->done; i++)
-            arena_free(a, b->offs[i]);
+            arena_unalloc(a, b->offs[i]);
         free(b);
         s->batch = NULL;
     }
@@ -1040,6 +1040,8 @@ static int op_alloc(struct session *s, const struct proto_req *q, struct proto_r
     }
     free(b);
     s->batch = NULL;
+    arena_note_alloc(a, owner, q->u.alloc.size,
+                     q->op == PROTO_OP_ALLOC ? &r->u.alloc.off : ss->offs, count);
     if (!keep)
         s->blocks_bound += count;
     if (charged)
@@ -1056,7 +1058,7 @@ fail:
             i = b->done;
     }
     for (uint32_t k = 0; a != NULL && k < i; k++)
-        arena_free(a, offs[k]);
+        arena_unalloc(a, offs[k]);
     free(s->batch);
     s->batch = NULL;
     if (q->op == PROTO_OP_ALLOC_N) {
@@ -1546,6 +1548,7 @@ static int op_alloc_named(struct session *s, const struct proto_req *q, struct p
     }
     if (rc < 0)
         return rc;
+    arena_note_alloc(a, HEAP_OWNER_ARENA, q->u.named.size, &off, 1);
     rc = arena_name_bind(a, q->u.named.name.ptr, q->u.named.name.len, off, s->cred.uid,
                          s->cred.pid, s->set->cfg->max_names_per_arena);
     if (rc < 0) {

@@ -4,7 +4,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config clang
-libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev zlib1g-dev
+libuv1-dev libmsgpack-dev libsystemd-dev libinih-dev libjansson-dev libncurses-dev
 check systemd man-db libclang-rt-14-dev
 python3 python3-pytest python3-numpy
 python3-prometheus-client tmux libxml2-utils librsvg2-bin"

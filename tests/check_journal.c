@@ -1,0 +1,232 @@
+/*
+ * check_journal.c - the state file's journal (daemon/journal.c) on its own:
+ * its checksum against the published CRC-32C check values, the hardware
+ * path against the software one, transactions read whole or not at all,
+ * batches that share a record, calls deferred to a commit, and damage
+ * refused. The daemon's use of it (kill -9, restarts) is check_restart's.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "runner.h"
+
+static char dir[] = "/tmp/ofa-journal.XXXXXX";
+static char path[sizeof(dir) + 16];
+static const struct journal_ident id = {.uid = 1234, .tag = "0123456789abcdef"};
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/ofa-journal.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/state", dir);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+/* What a read saw: record types and their first payload byte, in order. */
+struct seen {
+    uint16_t type[64];
+    uint8_t first[64];
+    size_t len[64];
+    int n;
+};
+
+static int collect(void *ctx, uint16_t type, const uint8_t *p, size_t len)
+{
+    struct seen *s = ctx;
+
+    ck_assert_int_lt(s->n, 64);
+    s->type[s->n] = type;
+    s->first[s->n] = len > 0 ? p[0] : 0;
+    s->len[s->n] = len;
+    s->n++;
+    return 0;
+}
+
+static int read_back(struct seen *s, uint64_t *gen)
+{
+    char err[256];
+
+    memset(s, 0, sizeof(*s));
+    return journal_read(path, &id, collect, s, gen, err, sizeof(err));
+}
+
+START_TEST(crc_values)
+{
+    static const char check[] = "123456789";
+    uint8_t buf[1031];
+
+    /* The check value of CRC-32C (RFC 3720, B.4 lists the iSCSI vectors). */
+    ck_assert_uint_eq(journal_crc(check, 9), 0xe3069283u);
+    ck_assert_uint_eq(journal_crc_soft(check, 9), 0xe3069283u);
+    memset(buf, 0, 32);
+    ck_assert_uint_eq(journal_crc(buf, 32), 0x8a9136aau);
+    memset(buf, 0xff, 32);
+    ck_assert_uint_eq(journal_crc(buf, 32), 0x62a8ab43u);
+    /* Every length and alignment: the 8-byte path and the tail agree with
+     * the byte-at-a-time reference. */
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 131 + 7);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= sizeof(buf); n += 1 + n / 7)
+            ck_assert_uint_eq(journal_crc(buf + off, n), journal_crc_soft(buf + off, n));
+}
+END_TEST
+
+START_TEST(transactions)
+{
+    struct journal *j;
+    struct seen s;
+    uint64_t gen = 0, *p;
+    uint8_t *r;
+
+    ck_assert_int_eq(journal_create(&j, path, &id, 7), 0);
+    ck_assert_int_eq(journal_put(j, 3, "\x01xyz", 4), 0);
+    ck_assert_int_eq(journal_put(j, 4, "\x02", 1), 0);
+    ck_assert(journal_pending(j));
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert(!journal_pending(j));
+    /* A batch: one record grows by 8 bytes a block. */
+    p = journal_rec(j, 5, 8);
+    ck_assert_ptr_nonnull(p);
+    *p = 0x11;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(journal_last(j, 5));
+        ck_assert_ptr_null(journal_last(j, 6));
+        p = journal_extend(j, 8);
+        ck_assert_ptr_nonnull(p);
+        *p = 0x22;
+    }
+    ck_assert_int_eq(journal_commit(j), 0);
+    /* An open transaction a killed writer left: never read. */
+    r = journal_rec(j, 9, 3);
+    ck_assert_ptr_nonnull(r);
+    memcpy(r, "abc", 3);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_uint_eq(gen, 7);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_uint_eq(s.type[0], 3);
+    ck_assert_uint_eq(s.first[0], 1);
+    ck_assert_uint_eq(s.len[0], 4);
+    ck_assert_uint_eq(s.type[1], 4);
+    ck_assert_uint_eq(s.type[2], 5);
+    ck_assert_uint_eq(s.len[2], 32);
+    ck_assert_uint_eq(s.first[2], 0x11);
+    /* Committed now: read. */
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 4);
+    ck_assert_uint_eq(s.type[3], 9);
+    journal_close(j);
+}
+END_TEST
+
+static int calls;
+static void after(void *ctx, int fd, uint64_t a, uint64_t b)
+{
+    ck_assert_ptr_eq(ctx, &calls);
+    ck_assert_int_eq(fd, 5);
+    ck_assert_uint_eq(a + 1, b);
+    calls++;
+}
+
+START_TEST(deferred)
+{
+    struct journal *j;
+
+    calls = 0;
+    ck_assert_int_eq(journal_create(&j, path, &id, 1), 0);
+    journal_defer(j, after, &calls, 5, 1, 2); /* nothing open: at once */
+    ck_assert_int_eq(calls, 1);
+    ck_assert_int_eq(journal_put(j, 3, "x", 1), 0);
+    journal_defer(j, after, &calls, 5, 2, 3);
+    journal_defer(j, after, &calls, 5, 3, 4);
+    ck_assert_int_eq(calls, 1); /* the change is not safe yet */
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(calls, 3);
+    journal_close(j);
+}
+END_TEST
+
+/* Flips one byte of the file at off. */
+static void flip(uint64_t off)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, &b, 1, (off_t)off), 1);
+    b ^= 0x40;
+    ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+    close(fd);
+}
+
+START_TEST(damage)
+{
+    static const struct journal_ident other = {.uid = 1234, .tag = "fedcba9876543210"};
+    struct journal *j;
+    struct seen s;
+    uint64_t gen;
+    char err[256];
+
+    ck_assert_int_eq(journal_create(&j, path, &id, 1), 0);
+    ck_assert_int_eq(journal_put(j, 3, "abcdefgh", 8), 0);
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(journal_put(j, 4, "ijklmnop", 8), 0);
+    ck_assert_int_eq(journal_commit(j), 0);
+    journal_close(j);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 2);
+    /* Another socket's state, another user's: foreign. */
+    ck_assert_int_eq(journal_read(path, &other, collect, &s, &gen, err, sizeof(err)), -EPROTO);
+    /* A byte of the first transaction's body (header 64, txn header 8,
+     * record header 8): its checksum no longer holds. */
+    flip(64 + 8 + 8 + 2);
+    ck_assert_int_eq(read_back(&s, &gen), -EBADMSG);
+    flip(64 + 8 + 8 + 2);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    /* The header. */
+    flip(20);
+    ck_assert_int_eq(read_back(&s, &gen), -EBADMSG);
+    flip(20);
+    /* Not a state file at all. */
+    flip(0);
+    ck_assert_int_eq(read_back(&s, &gen), -EPROTO);
+    flip(0);
+    /* No file. */
+    unlink(path);
+    ck_assert_int_eq(read_back(&s, &gen), -ENOENT);
+}
+END_TEST
+
+static Suite *journal_suite(void)
+{
+    Suite *s = suite_create("journal");
+    TCase *tc = tcase_create("journal");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, crc_values);
+    tcase_add_test(tc, transactions);
+    tcase_add_test(tc, deferred);
+    tcase_add_test(tc, damage);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return ofa_check_run(journal_suite());
+}
