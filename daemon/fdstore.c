@@ -475,6 +475,25 @@ struct fdstore {
     size_t n_pending, cap_pending;
 };
 
+bool fdstore_lost(struct fdstore *s)
+{
+    struct pollfd pf = {.fd = s->sock, .events = POLLIN};
+
+    if (s->kind != KIND_KEEPER)
+        return false;
+    if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
+        return true;
+    /* The keeper never writes to this connection unasked: anything to
+     * read, or a hang-up, is its end going away. */
+    if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (!__atomic_exchange_n(&s->lost, 1, __ATOMIC_RELAXED))
+            log_err("fd keeper gone: its pages are no longer kept until the store is opened "
+                    "again");
+        return true;
+    }
+    return false;
+}
+
 const char *fdstore_kind(const struct fdstore *s)
 {
     return s->kind == KIND_SYSTEMD ? "systemd" : "keeper";

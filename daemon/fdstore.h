@@ -108,6 +108,10 @@ void fdstore_close(struct fdstore *s);
 /* "systemd" or "keeper". */
 const char *fdstore_kind(const struct fdstore *s);
 
+/* True when the store is gone: the keeper's connection hung up (it was
+ * killed) or a send found it gone. Never under systemd. Loop thread. */
+bool fdstore_lost(struct fdstore *s);
+
 /*
  * The keeper process: main() calls it first thing when argv[1] is
  * "--fd-keeper" (fdstore_open starts "/proc/self/exe --fd-keeper STATE_DIR"

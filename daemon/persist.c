@@ -46,8 +46,8 @@
  * one, never a wrong one.
  *
  * The keeper killed under a running ofad (it never leaves on its own while
- * the state directory exists): page_keep hears it (-EPIPE), and the next
- * turn opens the store again (a new keeper) and puts every page held into
+ * the state directory exists): the tick sees its connection hang up (or
+ * page_keep hears -EPIPE first), and opens the store again (a new keeper) and puts every page held into
  * it, so that a later restart still finds them all. Pages asked for in
  * between fail for their clients.
  *
@@ -323,7 +323,7 @@ void persist_turn(struct persist *p)
     if (p->reg == NULL)
         return; /* no state kept */
     j = p->reg->jn;
-    if (__builtin_expect(__atomic_load_n(&p->lost, __ATOMIC_RELAXED), 0))
+    if (__atomic_load_n(&p->lost, __ATOMIC_RELAXED) || (p->fds != NULL && fdstore_lost(p->fds)))
         store_again(p);
     if (j == NULL || p->fds == NULL)
         return;

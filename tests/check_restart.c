@@ -479,6 +479,35 @@ START_TEST(test_keep_sigterm)
 }
 END_TEST
 
+/* ---- the keeper killed under a running ofad ---- */
+
+/* The keeper is killed while ofad runs: ofad starts a new one at its next
+ * tick and puts every page it holds into it, so a kill -9 of ofad after
+ * that still loses nothing. */
+START_TEST(test_keeper_lost)
+{
+    struct blk v[NKEEP];
+    pid_t old;
+
+    start_kept();
+    produce(v);
+    old = harness_keeper_pid(d.state);
+    ck_assert_int_gt(old, 0);
+    ck_assert_int_eq(kill(old, SIGKILL), 0);
+    ck_assert_int_eq(harness_wait_pid_exit(old, 10000), 0);
+    ck_assert_int_eq(ofad_wait_log(&d, "fd store opened again", 1), 0);
+    ck_assert(ofad_log_has(&d, "failed=0\n"));
+    ck_assert_int_gt(harness_keeper_pid(d.state), 0);
+    ck_assert_int_ne(harness_keeper_pid(d.state), old);
+    ofad_kill9(&d);
+    restart();
+    assert_taken_over(1, NKEEP);
+    validate();
+    consume(v);
+    finish();
+}
+END_TEST
+
 /* ---- ride through ---- */
 
 #define NOWN      16
@@ -1493,6 +1522,11 @@ static Suite *restart_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_keep_kill9);
     tcase_add_test(tc, test_keep_sigterm);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("keeper_lost");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_keeper_lost);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ride_through");
