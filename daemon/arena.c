@@ -133,12 +133,12 @@ static void note_page(struct arena *a, uint16_t type, uint64_t base, uint64_t le
         *p = (struct st_page){.slot = a->slot, .base = base, .len = len, .key = key};
 }
 
-void arena_note(struct arena *a)
+int arena_note_to(const struct arena *a, struct journal *jn)
 {
-    struct st_arena *r;
+    struct st_arena *r = journal_rec(jn, ST_ARENA, sizeof(*r));
 
-    if (a->reg->jn == NULL || (r = journal_rec(a->reg->jn, ST_ARENA, sizeof(*r))) == NULL)
-        return;
+    if (r == NULL)
+        return journal_failed(jn);
     memset(r, 0, sizeof(*r));
     r->slot = a->slot;
     r->uid = a->uid;
@@ -150,6 +150,13 @@ void arena_note(struct arena *a)
     r->align = a->align;
     r->private_default = a->private_default;
     memcpy(r->name, a->name, a->name_len + 1);
+    return 0;
+}
+
+void arena_note(struct arena *a)
+{
+    if (a->reg->jn != NULL)
+        arena_note_to(a, a->reg->jn);
 }
 
 /* Deferred until the page's release is in the state (journal_defer). */

@@ -336,8 +336,11 @@ static inline int arena_reserve(struct arena *a, uint64_t blocks)
 /* Unbinds name. 0 or -ENOENT. */
 int arena_name_unbind(struct arena *a, const char *name, size_t len);
 
-/* Records a's settings in the state (after a change), if one is kept. */
+/* Records a's settings in the state (after a change), if one is kept;
+ * arena_note_to writes the same record to jn (a snapshot): 0 or the error
+ * that failed jn. */
 void arena_note(struct arena *a);
+int arena_note_to(const struct arena *a, struct journal *jn);
 
 /* The read-write memfd of the page at base (owned by a: not to be closed),
  * or -ENOENT. */

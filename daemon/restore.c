@@ -1051,19 +1051,12 @@ static int snap_arena(struct journal *j, struct arena *a)
     struct heap_stats st;
     struct snap sn = {j, a};
     uint64_t base = 0, len, from = 0, next;
-    struct st_arena *ar;
     struct st_counts *c;
     int rc;
 
-    ar = journal_rec(j, ST_ARENA, sizeof(*ar));
-    if (ar == NULL)
-        return journal_failed(j);
-    memset(ar, 0, sizeof(*ar));
-    *ar = (struct st_arena){.slot = a->slot, .uid = a->uid, .gid = a->gid, .mode = a->mode,
-                            .page_size = a->page_size, .max_bytes = a->max_bytes,
-                            .cache_max = a->cache_max, .align = a->align,
-                            .private_default = a->private_default};
-    memcpy(ar->name, a->name, a->name_len + 1);
+    rc = arena_note_to(a, j);
+    if (rc < 0)
+        return rc;
     while (heap_page_next(a->heap, &base, &len)) {
         struct page_ent *e = pagemap_find(&a->pages, base);
         struct st_page *p;
