@@ -648,7 +648,10 @@ START_TEST(test_random_cuts)
     }
     close(counts[0]);
     wait_blocks(0);
-    ck_assert(ofad_log_has(&d, "resent request answered again"));
+    /* Whether some cut fell between a request's reply and its reading (a
+     * resend answered from the kept reply) is up to timing: the count above
+     * is what must hold either way; resent_requests_once makes that case
+     * happen on purpose. */
     stop();
 }
 END_TEST
