@@ -221,8 +221,9 @@ static void arena_destroy(struct arena *a)
     names_fini(&a->names);
     heap_destroy(a->heap);
     pagemap_free(&a->pages);
-    /* Caches on this arena stop serving before its pages go. */
-    ctl_destroy(a->ctl);
+    /* Caches on this arena stop serving before its pages go; unless ofad
+     * stops handing its state on: then they serve on after the restart. */
+    ctl_destroy(a->ctl, !a->reg->keep);
     free(a->opriv);
     free(a);
 }

@@ -84,11 +84,11 @@ fail_free:
     return rc;
 }
 
-void ctl_destroy(struct ctl *c)
+void ctl_destroy(struct ctl *c, bool revoke)
 {
     if (c == NULL)
         return;
-    for (uint32_t s = 0; s < CTL_SLOTS; s++)
+    for (uint32_t s = 0; revoke && s < CTL_SLOTS; s++)
         c->words[s] = 0;
     munmap((void *)c->words, CTL_LEN);
     close(c->fd);

@@ -5,6 +5,7 @@
 #ifndef OFAD_CTL_H
 #define OFAD_CTL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CTL_LEN   16384u         /* bytes of a control page */
@@ -16,9 +17,11 @@ struct ctl;
  * -ENOMEM, or -errno of memfd_create/ftruncate/mmap/fcntl. */
 int ctl_create(struct ctl **out);
 
-/* Revokes every slot (each word becomes 0) and frees the page here. Clients
- * keep their read-only mappings: they see the zeros. NULL is fine. */
-void ctl_destroy(struct ctl *c);
+/* Frees the page here, revoking every slot first (each word becomes 0)
+ * when revoke: clients keep their read-only mappings and see the zeros.
+ * Without (ofad stops handing its state on), the words stay and the caches
+ * serve on after the restart. NULL is fine. */
+void ctl_destroy(struct ctl *c, bool revoke);
 
 /* The descriptor to pass to clients: writes through it, and writable
  * mappings of it, are refused by its seals. */

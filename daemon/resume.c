@@ -85,7 +85,7 @@ void handles_release(struct sessions *ss, struct handle *v, uint32_t cap)
              * share of the cached figures go with it. */
             if (h->has_powner)
                 arena_owner_release(a, h->powner);
-            if (h->ctl_slot != 0 && a->ctl != NULL)
+            if (h->ctl_slot != 0 && a->ctl != NULL && !ss->reg->keep)
                 ctl_slot_put(a->ctl, h->ctl_slot);
             a->blocks_cached -= h->cblocks;
             a->bytes_cached -= h->cbytes;
