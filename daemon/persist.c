@@ -110,15 +110,23 @@ static void store_again(struct persist *p)
 
     pthread_mutex_lock(&p->lock);
     __atomic_store_n(&p->lost, 0, __ATOMIC_RELAXED);
-    fdstore_close(p->fds);
+    if (p->fds != NULL)
+        fdstore_close(p->fds);
     rc = fdstore_open(&p->fds, p->dir, NULL, err, sizeof(err));
     if (rc < 0) {
+        /* Tried again at the next tick: the old keeper may still have been
+         * dying (its socket taking a connection it then reset). */
         p->fds = NULL;
+        __atomic_store_n(&p->lost, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->lock);
-        log_err("fd store not opened again: the state cannot be kept dir=%s err=%s reason=\"%s\"",
-                p->dir, log_errname(rc), err);
+        if (!p->reopen_failed)
+            log_err("fd store not opened again, trying each second dir=%s err=%s "
+                    "reason=\"%s\"",
+                    p->dir, log_errname(rc), err);
+        p->reopen_failed = true;
         return;
     }
+    p->reopen_failed = false;
     fdstore_taken(p->fds, &v, &n);
     for (size_t i = 0; i < n; i++)
         close(v[i].fd);

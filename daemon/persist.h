@@ -27,6 +27,7 @@ struct persist {
     uint64_t next_snap;        /* journal size that calls for a snapshot */
     pthread_mutex_t lock;      /* fds against its reopening (page_keep runs on workers) */
     int lost;                  /* the store is gone (the keeper died): open it again */
+    bool reopen_failed;        /* the last try to open it again failed (said once) */
 };
 
 /*
