@@ -752,15 +752,22 @@ int arena_name_bind(struct arena *a, const char *name, size_t len, uint64_t off,
     if (heap_block_owner(a->heap, off, &owner) < 0 || owner != HEAP_OWNER_ARENA)
         return -EINVAL;
     rc = names_bind(&a->names, name, len, off, uid, pid, max, names_per_uid(a->reg, uid));
-    if (rc == 0 && a->reg->jn != NULL) {
-        struct st_name *n = journal_rec(a->reg->jn, ST_NAME, sizeof(*n) + len);
-        if (n != NULL) {
-            *n = (struct st_name){.slot = a->slot, .uid = uid, .pid = pid, .len = (uint32_t)len,
-                                  .off = off};
-            memcpy(n + 1, name, len);
-        }
-    }
+    if (rc == 0 && a->reg->jn != NULL)
+        arena_note_name_to(a, a->reg->jn, name, len, off, uid, pid);
     return rc;
+}
+
+int arena_note_name_to(const struct arena *a, struct journal *jn, const char *name, size_t len,
+                       uint64_t off, uint32_t uid, int32_t pid)
+{
+    struct st_name *n = journal_rec(jn, ST_NAME, sizeof(*n) + len);
+
+    if (n == NULL)
+        return journal_failed(jn);
+    *n = (struct st_name){.slot = a->slot, .uid = uid, .pid = pid, .len = (uint32_t)len,
+                          .off = off};
+    memcpy(n + 1, name, len);
+    return 0;
 }
 
 int arena_name_unbind(struct arena *a, const char *name, size_t len)

@@ -341,6 +341,10 @@ int arena_name_unbind(struct arena *a, const char *name, size_t len);
  * that failed jn. */
 void arena_note(struct arena *a);
 int arena_note_to(const struct arena *a, struct journal *jn);
+/* The record of name bound to the block at off by uid/pid, to jn (the
+ * journal at a bind, or a snapshot): 0 or the error that failed jn. */
+int arena_note_name_to(const struct arena *a, struct journal *jn, const char *name, size_t len,
+                       uint64_t off, uint32_t uid, int32_t pid);
 
 /* The read-write memfd of the page at base (owned by a: not to be closed),
  * or -ENOENT. */

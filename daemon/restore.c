@@ -1034,14 +1034,8 @@ struct snap {
 static int snap_name(void *ctx, const struct name_ent *e)
 {
     struct snap *sn = ctx;
-    struct st_name *n = journal_rec(sn->j, ST_NAME, sizeof(*n) + e->len);
 
-    if (n == NULL)
-        return journal_failed(sn->j);
-    *n = (struct st_name){.slot = sn->a->slot, .uid = e->uid, .pid = e->pid, .len = e->len,
-                          .off = e->off};
-    memcpy(n + 1, e->name, e->len);
-    return 0;
+    return arena_note_name_to(sn->a, sn->j, e->name, e->len, e->off, e->uid, e->pid);
 }
 
 static int snap_arena(struct journal *j, struct arena *a)
