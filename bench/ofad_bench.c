@@ -22,6 +22,21 @@
  *   batch  ofad, ofa_alloc_many/ofa_free_many of 128, 1 and N clients
  *   raw    ofad, a client built on proto: 128 ALLOC requests in flight, then
  *          128 FREE requests, 1 and N clients
+ *   state  batch and raw again, each right after its plain row (which it
+ *          turns on), against a second ofad started alike plus --state-dir
+ *          (a fresh directory in /dev/shm, or in $OFA_BENCH_STATE_DIR; in
+ *          memory, as the unit's /run is, lest a disk's writeback be
+ *          measured) and $OFAD_FDSTORE=keeper (our NOTIFY_SOCKET is not
+ *          systemd's fd store): calls/s and the ratio to the plain ofad's.
+ *          Also each daemon's own CPU time per call (utime + stime from
+ *          /proc/PID/stat, read around each of those runs and summed over
+ *          the 1- and N-client runs of every round, in clock ticks: so the
+ *          longer the run, the finer): the steadier figure on a busy
+ *          machine. The keeper's CPU time is not counted: it holds page
+ *          descriptors and is idle while requests are served. Skipped
+ *          with --socket (it needs daemons of its own). At the end the
+ *          state ofad gets SIGTERM (which keeps the state) and its
+ *          directory is removed, upon which its keeper exits.
  *   mem    ofad's RSS before and after a million live blocks, and with page
  *          bytes that it never maps
  *   boost  (--boost) 1 and 2 processes: ofad batch and raw against
@@ -41,7 +56,8 @@
  *
  * Units: a "call" is one alloc or one free; in the raw client each call is
  * one request on the wire, in the batched client 128 calls share a request.
- * Ratios compare calls/s with the bare server's requests/s.
+ * Ratios compare calls/s with the bare server's requests/s, and the state
+ * rows' calls/s with the plain ofad's.
  *
  * Every multi-client phase forks its clients; each connects and warms up,
  * then all start together (a pipe closed by the parent) and run for the same
@@ -280,14 +296,17 @@ static void add_kv(const char *fmt, ...)
 
 static void print_results(void)
 {
-    printf("\n%-34s %7s %14s %-10s %-24s %7s  %s\n", "measurement", "clients", "value",
+    printf("\n%-42s %7s %14s %-10s %-24s %7s  %s\n", "measurement", "clients", "value",
            "unit", "", "ratio", "target");
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
         char ratio[16] = "";
         if (!isnan(r->ratio))
             snprintf(ratio, sizeof(ratio), "%.3f", r->ratio);
-        printf("%-34s %7d %14.0f %-10s %-24s %7s  %s%s\n", r->name, r->clients, r->value,
+        char clients[16] = "1+N"; /* 0: the 1- and N-client rows together */
+        if (r->clients)
+            snprintf(clients, sizeof(clients), "%d", r->clients);
+        printf("%-42s %7s %14.0f %-10s %-24s %7s  %s%s\n", r->name, clients, r->value,
                r->unit, r->extra, ratio, r->target,
                r->met < 0 ? "" : (r->met ? "  met" : "  MISSED"));
     }
@@ -303,6 +322,7 @@ static void print_results(void)
 static pid_t g_pids[8];
 static int g_npids;
 static char g_dir[512]; /* short: socket paths live in it */
+static char g_state[256]; /* the state ofad's directory ("": none) */
 static volatile sig_atomic_t g_child;
 
 static void track_pid(pid_t p)
@@ -323,31 +343,104 @@ static void untrack_pid(pid_t p)
             g_pids[i] = 0;
 }
 
-/* Empties and removes our directory (sockets, logs, callgrind files) with
- * getdents64 and unlinkat, which a signal handler may call. */
-static void remove_dir(void)
+/* Empties and removes directory name of parent, and the directories in it
+ * down to depth levels, with getdents64 and unlinkat, which a signal
+ * handler may call. A pass over a directory that is being emptied may miss
+ * entries (tmpfs), so it is read again until a pass removes nothing. */
+static void remove_at(int parent, const char *name, int depth)
 {
-    char buf[4096];
-    int fd = open(g_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char buf[2048];
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return;
-    for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n;) {
-            struct dirent64 *de = (struct dirent64 *)(buf + off);
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                unlinkat(fd, de->d_name, 0);
-            off += de->d_reclen;
+    for (int pass = 0, more = 1; more && pass < 8; pass++) {
+        more = 0;
+        lseek(fd, 0, SEEK_SET);
+        for (;;) {
+            long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            for (long off = 0; off < n;) {
+                struct dirent64 *de = (struct dirent64 *)(buf + off);
+                off += de->d_reclen;
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                more = 1;
+                if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR && depth > 0)
+                    remove_at(fd, de->d_name, depth - 1);
+            }
         }
     }
     close(fd);
-    rmdir(g_dir);
+    unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-/* Async-signal-safe: kill, waitpid, unlinkat, rmdir only. The servers
- * remove their own segments on SIGTERM. */
+/* Our directory (sockets, logs, callgrind files). */
+static void remove_dir(void)
+{
+    remove_at(AT_FDCWD, g_dir, 0);
+}
+
+/* Whether process pid is gone (or a zombie) as /proc shows it; open, read
+ * and no stdio, for the signal handler. */
+static int proc_gone(pid_t pid)
+{
+    char path[32] = "/proc/", digits[16], buf[256];
+    int nd = 0, len = 6, fd;
+    ssize_t n;
+    for (unsigned v = (unsigned)pid; v || !nd; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    while (nd)
+        path[len++] = digits[--nd];
+    memcpy(path + len, "/stat", 6);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Removes the state directory; its keeper (not our child: ofad detaches
+ * it) then exits, closing the pages it holds; waits up to 5 s for that.
+ * Async-signal-safe, as remove_dir. Returns 0, or -EBUSY if the keeper is
+ * still there. */
+static int state_dir_remove(void)
+{
+    char buf[32];
+    pid_t keeper = 0;
+    int fd, rc = 0;
+    if (!g_state[0])
+        return 0;
+    fd = openat(AT_FDCWD, g_state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        int pfd = openat(fd, "keeper.pid", O_RDONLY | O_CLOEXEC);
+        if (pfd >= 0) {
+            ssize_t n = read(pfd, buf, sizeof(buf) - 1);
+            for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+                keeper = keeper * 10 + (buf[i] - '0');
+            close(pfd);
+        }
+        close(fd);
+    }
+    remove_at(AT_FDCWD, g_state, 4);
+    for (int i = 0; keeper > 0 && i < 500 && !proc_gone(keeper); i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (keeper > 0 && !proc_gone(keeper))
+        rc = -EBUSY;
+    g_state[0] = 0;
+    return rc;
+}
+
+/* Async-signal-safe: kill, waitpid, open, read, getdents64, unlinkat and
+ * nanosleep only. The servers remove their own segments on SIGTERM; the
+ * state ofad keeps its state, which goes with its directory. */
 static void cleanup_now(void)
 {
     for (int i = 0; i < g_npids; i++)
@@ -361,6 +454,7 @@ static void cleanup_now(void)
         }
     if (g_dir[0])
         remove_dir();
+    state_dir_remove();
 }
 
 static void on_signal(int sig)
@@ -394,10 +488,12 @@ static void show_log(const struct server *s)
 }
 
 /*
- * Starts argv (argv[0] a path) with stdout/stderr to s->log and
- * NOTIFY_SOCKET set; waits for READY=1 up to timeout_s. 0 or -errno.
+ * Starts argv (argv[0] a path) with stdout/stderr to s->log, NOTIFY_SOCKET
+ * set and the NAME=VALUE strings of env (NULL: none) added to its
+ * environment; waits for READY=1 up to timeout_s. 0 or -errno.
  */
-static int server_start(struct server *s, char *const argv[], const char *tag, int timeout_s)
+static int server_start(struct server *s, char *const argv[], char *const env[], const char *tag,
+                        int timeout_s)
 {
     char notify[PATH_MAX];
     struct sockaddr_un sa;
@@ -432,6 +528,8 @@ static int server_start(struct server *s, char *const argv[], const char *tag, i
             dup2(lfd, 2);
         }
         setenv("NOTIFY_SOCKET", notify, 1);
+        for (int i = 0; env && env[i]; i++)
+            putenv(env[i]);
         execvp(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -504,10 +602,15 @@ static int server_stop(struct server *s, int timeout_s)
 
 static char self_exe[PATH_MAX];
 
-/* ofad on s->sock, optionally under a wrapper (valgrind ...). */
+/* ofad on s->sock, optionally under a wrapper (valgrind ...), and with
+ * --state-dir state_dir unless that is NULL. With a state directory, its
+ * page descriptors go to ofad's own keeper process: our NOTIFY_SOCKET
+ * would otherwise be taken for systemd's file descriptor store. */
 static int ofad_start(struct server *s, const char *tag, char *const wrapper[],
-                      char *const arenas[], int timeout_s)
+                      char *const arenas[], const char *state_dir, int timeout_s)
 {
+    static char keeper_env[] = "OFAD_FDSTORE=keeper";
+    char *const env[] = {keeper_env, NULL};
     char *argv[40];
     int n = 0;
     for (int i = 0; wrapper && wrapper[i]; i++)
@@ -519,12 +622,16 @@ static int ofad_start(struct server *s, const char *tag, char *const wrapper[],
         argv[n++] = "--log-level";
         argv[n++] = (char *)O.ofad_log;
     }
+    if (state_dir) {
+        argv[n++] = "--state-dir";
+        argv[n++] = (char *)state_dir;
+    }
     for (int i = 0; arenas && arenas[i] && n < 36; i++) {
         argv[n++] = "--arena";
         argv[n++] = arenas[i];
     }
     argv[n] = NULL;
-    return server_start(s, argv, tag, timeout_s);
+    return server_start(s, argv, state_dir ? env : NULL, tag, timeout_s);
 }
 
 /* Stops ofad; if it did not exit cleanly, a second ofad on the same socket
@@ -539,9 +646,23 @@ static void ofad_stop(struct server *s)
     warnx_("ofad did not exit cleanly (wait status %d); sweeping its segments", s->status);
     show_log(s);
     snprintf(tag, sizeof(tag), "sweep%d", (int)getpid());
-    if (ofad_start(s, tag, NULL, NULL, 20) == 0)
+    if (ofad_start(s, tag, NULL, NULL, NULL, 20) == 0)
         server_stop(s, 20);
     unlink(s->sock);
+}
+
+/* Stops the ofad with a state directory (SIGTERM keeps the state for a
+ * next ofad) and removes the directory, which ends its keeper: nothing of
+ * it is left. Its pages are memfds, not segments, so there is no sweep. */
+static void state_ofad_stop(struct server *s)
+{
+    if (server_stop(s, 20) != 0) {
+        warnx_("the ofad with --state-dir did not exit cleanly (wait status %d)", s->status);
+        show_log(s);
+    }
+    unlink(s->sock);
+    if (state_dir_remove() < 0)
+        warnx_("the state directory's keeper still runs 5 s after the directory was removed");
 }
 
 static int echo_start(struct server *s, const char *tag, char *const wrapper[], int timeout_s,
@@ -555,7 +676,7 @@ static int echo_start(struct server *s, const char *tag, char *const wrapper[], 
     argv[n++] = uv ? "--serve-uv-echo" : "--serve-echo";
     argv[n++] = s->sock;
     argv[n] = NULL;
-    return server_start(s, argv, tag, timeout_s);
+    return server_start(s, argv, NULL, tag, timeout_s);
 }
 
 static void echo_stop(struct server *s)
@@ -788,9 +909,37 @@ struct agg {
     uint64_t max_ns; /* the longest client run */
     double p50, p99; /* ns, client 0 */
     int err;
+    uint64_t cpu;    /* cpu_pid's CPU ticks from the start to the last result */
 };
 
 typedef int (*client_fn)(struct worker *w, const void *arg);
+
+/* The daemon whose CPU time run_clients takes over the timed part of the
+ * clients' runs, warm-ups left out (0: none). */
+static pid_t cpu_pid;
+
+/* utime + stime of pid, in clock ticks (all its threads), or 0. */
+static uint64_t cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut = 0, st = 0;
+    ssize_t n;
+    int fd;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                     &st) != 2)
+        return 0;
+    return ut + st;
+}
 
 /* Called by a client once set up: all clients start at once. */
 static int worker_go(struct worker *w)
@@ -861,6 +1010,7 @@ static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, str
     int rp[2], gp[2], sp[2];
     pid_t pids[MAX_CLIENTS];
     int started = 0, failed = 0;
+    uint64_t cpu0;
 
     memset(out, 0, sizeof(*out));
     out->n = n;
@@ -908,6 +1058,7 @@ static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, str
         if (c != 'r')
             failed = 1;
     }
+    cpu0 = cpu_pid > 0 ? cpu_ticks(cpu_pid) : 0;
     close(gp[1]); /* go */
     for (;;) {
         struct result r;
@@ -929,6 +1080,8 @@ static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, str
             out->p99 = (double)r.p99;
         }
     }
+    if (cpu_pid > 0)
+        out->cpu = cpu_ticks(cpu_pid) - cpu0;
     for (int i = 0; i < n; i++) {
         int st;
         while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
@@ -1596,35 +1749,61 @@ static int met(double r, double target)
 struct meas {
     const char *phase, *label, *key, *unit;
     int bare;    /* 1: the echo server, 2: the libuv echo server, 0: ofad */
+    int state;   /* 1: the ofad with --state-dir */
     client_fn fn;
     int clients; /* 0: O.clients */
+    const char *base; /* key of the row compared with (same clients), or NULL */
     int n, err;
     int round[MAX_ROUNDS];
     double rate[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS];
+    uint64_t cpu, calls; /* the daemon's CPU ticks and the calls, over rounds */
 };
 
-static struct raw_arg ofad_raw_arg;
+/* The two ofads of the throughput rows: ours or --socket's, and the one
+ * with a state directory (pid 0: not running). */
+static struct raw_arg ofad_raw_arg, state_raw_arg;
+static pid_t ofad_pid, state_pid;
 
-#define MEAS(ph, lab, k, u, b, f, nc) \
-    { .phase = ph, .label = lab, .key = k, .unit = u, .bare = b, .fn = f, .clients = nc }
+#define MEAS(ph, lab, k, u, b, f, nc, bk) \
+    { .phase = ph, .label = lab, .key = k, .unit = u, .bare = b, .fn = f, .clients = nc, \
+      .base = bk }
+#define STATE(lab, k, f, nc, bk) \
+    { .phase = "state", .label = lab, .key = k, .unit = "calls/s", .state = 1, .fn = f, \
+      .clients = nc, .base = bk }
 
-/* Each ofad measurement runs right after the bare one it is compared with,
- * and ratios are taken within a round, then the median over rounds. */
+/* Each ofad row runs in the same round as the bare row it is compared with,
+ * and each state row right after its plain ofad row, so that both sides of
+ * a ratio see the machine alike. */
 static struct meas M[] = {
-    MEAS("ping", "bare ping-pong 32 B", "bare_ping", "rt/s", 1, c_ping, 1),
-    MEAS("uv", "libuv echo ping-pong 32 B", "uv_ping", "rt/s", 2, c_ping, 1),
-    MEAS("sync", "ofad sync alloc, free", "ofad_sync", "rt/s", 0, c_sync, 1),
-    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 1),
-    MEAS("uv", "libuv echo pipelined 128 x 32 B", "uv_pipe", "req/s", 2, c_pipe, 1),
-    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 1),
-    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 1),
-    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 0),
-    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 0),
-    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 0),
+    MEAS("ping", "bare ping-pong 32 B", "bare_ping", "rt/s", 1, c_ping, 1, NULL),
+    MEAS("uv", "libuv echo ping-pong 32 B", "uv_ping", "rt/s", 2, c_ping, 1, "bare_ping"),
+    MEAS("sync", "ofad sync alloc, free", "ofad_sync", "rt/s", 0, c_sync, 1, "bare_ping"),
+    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 1, NULL),
+    MEAS("uv", "libuv echo pipelined 128 x 32 B", "uv_pipe", "req/s", 2, c_pipe, 1, "bare_pipe"),
+    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 1,
+         "bare_pipe"),
+    STATE("ofad alloc_many/free_many 128, --state-dir", "ofad_batch_state", c_batch, 1,
+          "ofad_batch"),
+    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 1, "bare_pipe"),
+    STATE("ofad raw pipelined 128, --state-dir", "ofad_raw_state", c_raw, 1, "ofad_raw"),
+    MEAS("pipe", "bare pipelined 128 x 32 B", "bare_pipe", "req/s", 1, c_pipe, 0, NULL),
+    MEAS("batch", "ofad alloc_many/free_many 128", "ofad_batch", "calls/s", 0, c_batch, 0,
+         "bare_pipe"),
+    STATE("ofad alloc_many/free_many 128, --state-dir", "ofad_batch_state", c_batch, 0,
+          "ofad_batch"),
+    MEAS("raw", "ofad raw pipelined 128", "ofad_raw", "calls/s", 0, c_raw, 0, "bare_pipe"),
+    STATE("ofad raw pipelined 128, --state-dir", "ofad_raw_state", c_raw, 0, "ofad_raw"),
 };
-/* The bare measurement each one is compared with (-1: none). */
-static const int BASE[] = {-1, 0, 0, -1, 3, 3, 3, -1, 7, 7};
 #define NMEAS ((int)(sizeof(M) / sizeof(M[0])))
+
+/* The index of the measurement M[i] is compared with, or -1. */
+static int meas_base(int i)
+{
+    for (int j = 0; M[i].base && j < NMEAS; j++)
+        if (!strcmp(M[j].key, M[i].base) && M[j].clients == M[i].clients)
+            return j;
+    return -1;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -1647,9 +1826,15 @@ static int meas_clients(const struct meas *m)
     return m->clients ? m->clients : O.clients;
 }
 
+/* The plain batch and raw rows also run for the state rows, which are
+ * compared with them. */
 static int meas_on(const struct meas *m, int have_echo, int have_uv, int have_ofad)
 {
-    if (!phase_on(m->phase) || !(m->bare == 1 ? have_echo : m->bare ? have_uv : have_ofad))
+    int on = phase_on(m->phase);
+    if (!on && !m->bare && (m->fn == c_batch || m->fn == c_raw))
+        on = state_pid > 0;
+    if (!on || !(m->bare == 1 ? have_echo : m->bare ? have_uv : m->state ? state_pid > 0
+                                                                          : have_ofad))
         return 0;
     return m->clients || O.clients > 1;
 }
@@ -1657,20 +1842,36 @@ static int meas_on(const struct meas *m, int have_echo, int have_uv, int have_of
 static void run_rounds(const char *echo_sock, int have_echo, const char *uv_sock, int have_uv,
                        int have_ofad)
 {
+    const char *plain_sock = O.socket;
     for (int round = 0; round < O.rounds; round++) {
         for (int i = 0; i < NMEAS; i++) {
             struct meas *m = &M[i];
             const void *arg = m->bare == 1 ? (const void *)echo_sock
                               : m->bare      ? (const void *)uv_sock
-                              : m->fn == c_raw ? (const void *)&ofad_raw_arg
+                              : m->fn == c_raw ? (const void *)(m->state ? &state_raw_arg
+                                                                         : &ofad_raw_arg)
                                                : (const void *)ARENA;
             struct agg g;
+            pid_t pid;
+            int rc;
             if (!meas_on(m, have_echo, have_uv, have_ofad) || m->err)
                 continue;
-            if (run_clients(meas_clients(m), m->fn, arg, O.iters, &g) < 0) {
+            /* The daemon's CPU time over the rows the state rows compare. */
+            pid = m->bare || state_pid <= 0 || (m->fn != c_batch && m->fn != c_raw) ? 0
+                  : m->state ? state_pid : ofad_pid;
+            cpu_pid = pid;
+            O.socket = m->state ? state_raw_arg.sock : plain_sock; /* libofaclient's */
+            rc = run_clients(meas_clients(m), m->fn, arg, O.iters, &g);
+            O.socket = plain_sock;
+            cpu_pid = 0;
+            if (rc < 0) {
                 m->err = g.err ? g.err : -EIO;
                 warnx_("%s (%d clients): %s", m->label, meas_clients(m), ofa_strerror(m->err));
                 continue;
+            }
+            if (pid > 0) {
+                m->cpu += g.cpu;
+                m->calls += g.ops;
             }
             m->round[m->n] = round;
             m->rate[m->n] = g.rate;
@@ -1702,7 +1903,33 @@ static double meas_rate(int i)
 /* Measurement i's best rate over its base's. */
 static double meas_ratio(int i)
 {
-    return BASE[i] < 0 ? NAN : ratio(meas_rate(i), meas_rate(BASE[i]));
+    int b = meas_base(i);
+    return b < 0 ? NAN : ratio(meas_rate(i), meas_rate(b));
+}
+
+/* Each daemon's CPU time per call over the batch (resp. raw) rows of the
+ * state phase, 1 and N clients and every round together, and their ratio. */
+static void report_cpu(client_fn fn, const char *what, const char *key)
+{
+    uint64_t cpu[2] = {0, 0}, calls[2] = {0, 0};
+    double ns[2], r;
+    char label[48], extra[40];
+    for (int i = 0; i < NMEAS; i++)
+        if (M[i].fn == fn && !M[i].bare && !M[i].err) {
+            cpu[M[i].state] += M[i].cpu;
+            calls[M[i].state] += M[i].calls;
+        }
+    if (!calls[0] || !calls[1])
+        return;
+    for (int k = 0; k < 2; k++)
+        ns[k] = (double)cpu[k] * 1e9 / (double)sysconf(_SC_CLK_TCK) / (double)calls[k];
+    r = ratio(ns[1], ns[0]);
+    snprintf(label, sizeof(label), "ofad %s CPU per call, --state-dir", what);
+    snprintf(extra, sizeof(extra), "plain %.1f ns/call", ns[0]);
+    add_row(label, 0, ns[1], "ns/call", extra, r, "", -1);
+    add_kv("%s_cpu_ns_per_call_plain=%.1f", key, ns[0]);
+    add_kv("%s_cpu_ns_per_call_state=%.1f", key, ns[1]);
+    add_kv("%s_cpu_ratio=%.3f", key, r);
 }
 
 static void report_rounds(void)
@@ -1731,6 +1958,12 @@ static void report_rounds(void)
             ok = met(r, 0.90);
         } else if (m->bare == 2) {
             r = meas_ratio(i);
+        } else if (m->state) {
+            /* Against the plain ofad's row: what the state directory costs. */
+            r = meas_ratio(i);
+            snprintf(extra, sizeof(extra), "%.0f allocs/s", v / 2);
+            snprintf(target, sizeof(target), ">= 0.90");
+            ok = met(r, 0.90);
         } else if (!m->bare) {
             /* Calls are allocs and frees in equal numbers. */
             r = meas_ratio(i);
@@ -1752,6 +1985,8 @@ static void report_rounds(void)
         else if (!isnan(r))
             add_kv("%s_%dc_ratio=%.3f", m->key, nc, r);
     }
+    report_cpu(c_batch, "batch", "ofad_batch");
+    report_cpu(c_raw, "raw", "ofad_raw");
 }
 
 /* --- memory --- */
@@ -2170,7 +2405,7 @@ static double cg_run(int kind, client_fn fn, const void *arg, uint64_t iters,
     snprintf(opt, sizeof(opt), "--callgrind-out-file=%s", outf);
     if (!O.cg_out)
     unlink(outf);
-    rc = kind == 1 ? ofad_start(s, tag, wrap, arenas, 120)
+    rc = kind == 1 ? ofad_start(s, tag, wrap, arenas, NULL, 120)
                    : echo_start(s, tag, wrap, 120, kind == 2);
     if (rc < 0)
         return NAN;
@@ -2261,7 +2496,7 @@ static void cg_client(void)
 
     memset(&s, 0, sizeof(s));
     snprintf(s.sock, sizeof(s.sock), "%s/cgc.sock", g_dir);
-    if (ofad_start(&s, "cgc", NULL, arenas, 20) < 0) {
+    if (ofad_start(&s, "cgc", NULL, arenas, NULL, 20) < 0) {
         warnx_("callgrind client: could not start ofad");
         return;
     }
@@ -2353,8 +2588,10 @@ static void usage(FILE *f)
             "                    one request, resp. an alloc and a free; pipe, batch, raw: 256 calls)\n"
             "  --rounds R        rounds of the throughput phases; figures are the best (default 5)\n"
             "  --clients N       clients of the multi-client rows (default 8)\n"
-            "  --only LIST       phases: ping,uv,sync,pipe,batch,raw,mem,boost,private,\n"
+            "  --only LIST       phases: ping,uv,sync,pipe,batch,raw,state,mem,boost,private,\n"
             "                    callgrind,cgpriv\n"
+            "                    (state: batch and raw against a second ofad with --state-dir,\n"
+            "                    a fresh directory in $OFA_BENCH_STATE_DIR, else /dev/shm)\n"
             "  --boost           add the Boost.Interprocess comparisons (boost, private)\n"
             "  --callgrind       add instructions per request (valgrind: callgrind, cgpriv)\n"
             "  --callgrind-out DIR  keep the callgrind files there\n"
@@ -2383,7 +2620,7 @@ int main(int argc, char **argv)
         {"ofad-log", 1, 0, 'l'},      {"serve-echo", 1, 0, 'E'},    {"serve-uv-echo", 1, 0, 'U'},
         {"pairs", 1, 0, 'P'},         {"churn-steps", 1, 0, 'C'},   {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    struct server d, e, u;
+    struct server d, e, u, st;
     int opt, rc = 0;
     ssize_t k;
 
@@ -2460,6 +2697,8 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     memset(&e, 0, sizeof(e));
     memset(&u, 0, sizeof(u));
+    memset(&st, 0, sizeof(st));
+    snprintf(st.sock, sizeof(st.sock), "%s/ofad-state.sock", g_dir);
     snprintf(u.sock, sizeof(u.sock), "%s/uvecho.sock", g_dir);
     snprintf(e.sock, sizeof(e.sock), "%s/echo.sock", g_dir);
     snprintf(d.sock, sizeof(d.sock), "%s/ofad.sock", g_dir);
@@ -2471,7 +2710,7 @@ int main(int argc, char **argv)
     int want_echo = phase_on("ping") || phase_on("pipe") || phase_on("uv");
     int want_uv = phase_on("uv"), have_uv = 0;
     int want_ofad = phase_on("sync") || phase_on("batch") || phase_on("raw") ||
-                    phase_on("boost") || phase_on("private");
+                    phase_on("state") || phase_on("boost") || phase_on("private");
     int have_echo = 0, have_ofad = 0;
     if ((want_ofad || phase_on("mem") || phase_on("callgrind") || phase_on("cgpriv")) &&
         !O.socket && !O.ofad) {
@@ -2492,22 +2731,52 @@ int main(int argc, char **argv)
     if (want_ofad) {
         char *arenas[] = {"bench,page_size=16M,max=4G", "bench.cache,page_size=16M,max=4G,cache_max=4M",
                           NULL};
+        const char *sd = getenv("OFA_BENCH_STATE_DIR");
         if (O.socket) {
             have_ofad = ensure_arenas() == 0;
-        } else if (ofad_start(&d, "ofad", NULL, arenas, 20) == 0) {
+            if (phase_on("state"))
+                warnx_("state: skipped with --socket (it needs an ofad with and one without "
+                       "--state-dir of its own)");
+        } else if (ofad_start(&d, "ofad", NULL, arenas, NULL, 20) == 0) {
             O.socket = d.sock;
+            ofad_pid = d.pid;
             have_ofad = 1;
         }
         if (!have_ofad) {
             warnx_("could not start or reach ofad");
             rc = 1;
+        } else if (d.pid && phase_on("state")) {
+            /* The same ofad, plus a state directory. */
+            if ((size_t)snprintf(g_state, sizeof(g_state), "%s/ofad_bench-state.XXXXXX",
+                                 sd && *sd ? sd : "/dev/shm") >= sizeof(g_state)) {
+                warnx_("state: $OFA_BENCH_STATE_DIR is too long");
+                g_state[0] = 0;
+                rc = 1;
+            } else if (!mkdtemp(g_state)) {
+                warnx_("state: cannot make a state directory %s: %s", g_state, strerror(errno));
+                g_state[0] = 0;
+                rc = 1;
+            } else if (ofad_start(&st, "ofad-state", NULL, arenas, g_state, 20) == 0) {
+                state_pid = st.pid;
+            } else {
+                warnx_("state: could not start ofad --state-dir %s", g_state);
+                state_ofad_stop(&st);
+                rc = 1;
+            }
         }
     }
     ofad_raw_arg.sock = O.socket;
     ofad_raw_arg.arena = ARENA;
     ofad_raw_arg.churn = 0;
+    state_raw_arg.sock = st.sock;
+    state_raw_arg.arena = ARENA;
+    state_raw_arg.churn = 0;
     run_rounds(e.sock, have_echo, u.sock, have_uv, have_ofad);
     report_rounds();
+    if (state_pid) {
+        state_ofad_stop(&st);
+        state_pid = 0;
+    }
     if (have_echo)
         echo_stop(&e);
     if (have_uv)
@@ -2545,7 +2814,7 @@ int main(int argc, char **argv)
                     phase_mem((pid_t)di.pid);
                 ofa_disconnect(c);
             }
-        } else if (ofad_start(&d, "ofad-mem", NULL, arenas, 20) == 0) {
+        } else if (ofad_start(&d, "ofad-mem", NULL, arenas, NULL, 20) == 0) {
             O.socket = d.sock;
             phase_mem(d.pid);
             ofad_stop(&d);
