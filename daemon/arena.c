@@ -95,16 +95,25 @@ static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint64_t *offs,
                       uint32_t n)
 {
+    struct journal *jn = a->reg->jn;
+    uint64_t rounded = (size + a->align - 1) & ~(uint64_t)(a->align - 1);
     struct st_blocks *b;
+    void *p;
 
-    if (a->reg->jn == NULL || n == 0)
+    if (jn == NULL || n == 0)
         return;
-    b = journal_rec(a->reg->jn, ST_BLOCKS, sizeof(*b) + (size_t)n * sizeof(*offs));
+    /* Requests served in one read share a transaction: a run of one size
+     * and owner shares a record too. */
+    b = journal_last(jn, ST_BLOCKS);
+    if (b != NULL && b->slot == a->slot && b->owner == owner && b->size == rounded &&
+        (p = journal_extend(jn, (size_t)n * sizeof(*offs))) != NULL) {
+        memcpy(p, offs, (size_t)n * sizeof(*offs));
+        return;
+    }
+    b = journal_rec(jn, ST_BLOCKS, sizeof(*b) + (size_t)n * sizeof(*offs));
     if (b == NULL)
         return;
-    *b = (struct st_blocks){.slot = a->slot,
-                            .owner = owner,
-                            .size = (size + a->align - 1) & ~(uint64_t)(a->align - 1)};
+    *b = (struct st_blocks){.slot = a->slot, .owner = owner, .size = rounded};
     memcpy(b + 1, offs, (size_t)n * sizeof(*offs));
 }
 

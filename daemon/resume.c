@@ -163,6 +163,8 @@ void resume_end(struct rsess *rs, const char *why)
 
     log_info("session ended session=%llu uid=%u pid=%d reason=%s", (unsigned long long)rs->sid,
              rs->uid, rs->pid, why);
+    if (ss->reply_due == rs)
+        ss->reply_due = NULL; /* it ends: its reply will never be asked for */
     if (ss->reg->jn != NULL) {
         struct st_sid *e = journal_rec(ss->reg->jn, ST_SESSION_END, sizeof(*e));
         if (e != NULL)
@@ -267,15 +269,32 @@ int resume_keep_reply(struct rsess *rs, uint32_t op, uint64_t id, const uint8_t 
     rs->last_op = op;
     rs->last_id = id;
     if (rs->set->reg->jn != NULL) {
-        /* In the transaction of the request's changes (session.c commits
-         * after the reply): after a restart, both or neither. */
-        struct st_reply *r = journal_rec(rs->set->reg->jn, ST_REPLY, sizeof(*r) + n);
-        if (r != NULL) {
-            *r = (struct st_reply){.sid = rs->sid, .id = id, .op = op, .len = (uint32_t)n};
-            memcpy(r + 1, p, n);
-        }
+        /* Recorded once, before the commit that ends this read's requests
+         * (resume_note_reply): a pipelined run of requests keeps only its
+         * last reply, so only that one needs writing. */
+        if (rs->set->reply_due != NULL && rs->set->reply_due != rs)
+            resume_note_reply(rs->set);
+        rs->set->reply_due = rs;
     }
     return 0;
+}
+
+void resume_note_reply(struct sessions *ss)
+{
+    struct rsess *rs = ss->reply_due;
+    struct st_reply *r;
+
+    ss->reply_due = NULL;
+    if (rs == NULL || rs->last_op == 0 || ss->reg->jn == NULL)
+        return;
+    /* In the transaction of the requests' changes (session.c commits after
+     * this, before any reply leaves): after a restart, both or neither. */
+    r = journal_rec(ss->reg->jn, ST_REPLY, sizeof(*r) + rs->last_len);
+    if (r != NULL) {
+        *r = (struct st_reply){.sid = rs->sid, .id = rs->last_id, .op = rs->last_op,
+                               .len = (uint32_t)rs->last_len};
+        memcpy(r + 1, rs->last, rs->last_len);
+    }
 }
 
 uint64_t resume_proc_start(int32_t pid)

@@ -76,6 +76,10 @@ static inline bool resume_keeps(uint32_t op)
  * (then nothing is kept: a resent request would be done again). */
 int resume_keep_reply(struct rsess *rs, uint32_t op, uint64_t id, const uint8_t *p, size_t n);
 
+/* Records in the state's open transaction the kept reply that is not there
+ * yet, if any (called before each commit of requests' changes). */
+void resume_note_reply(struct sessions *ss);
+
 /* Records the session and its handles in the state, if one is kept
  * (after SESSION, and after each change of its handles). */
 void resume_note(struct rsess *rs);

@@ -1955,10 +1955,6 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 
     if (__builtin_expect(rc == 0, 1)) {
         dispatch(s, &q);
-        /* The request's changes and its kept reply, as one transaction,
-         * before the reply can leave (see journal.c). */
-        if (__builtin_expect(s->reg->jn != NULL, 0))
-            journal_commit(s->reg->jn);
         return;
     }
     if (rc == -EBADMSG) {
@@ -2004,6 +2000,16 @@ static bool process(struct session *s)
         if (s->job != NULL)
             break; /* that frame is served again when its page is made */
         pos += flen;
+    }
+    /* The changes of the requests just served and the last kept reply, as
+     * one transaction, before any of their replies can leave (serve sends
+     * them only after this): after a restart, a request took effect with
+     * its reply kept, or not at all (see journal.c). One commit per read,
+     * not per request: a pipelined run costs one checksum and one reply
+     * record. */
+    if (__builtin_expect(s->reg->jn != NULL, 0)) {
+        resume_note_reply(s->set);
+        journal_commit(s->reg->jn);
     }
     if (s->closing) {
         s->in_len = 0;

@@ -120,6 +120,7 @@ struct sessions {
     struct log_ratelimit conn_rl;   /* lines all connections cause */
     uint64_t out_total;    /* reply bytes queued, all sessions (as counted) */
     struct rsess *rsessions; /* resumable sessions (resume.c), newest first */
+    struct rsess *reply_due; /* its kept reply is not in the state file yet */
     uint32_t nrsessions, ndetached;
     uint64_t next_sid; /* id of the last resumable session made */
 
