@@ -40,6 +40,27 @@ int journal_create(struct journal **out, const char *path, const struct journal_
 /* Renames j's file to path, atomically replacing the file there. 0 or -errno. */
 int journal_rename(struct journal *j, const char *path);
 
+/*
+ * Makes j's file the file of generation gen of id's state, renamed to path:
+ * a journal no longer written (its transactions committed, no call
+ * deferred), whose pages are then written again rather than new ones (see
+ * journal.c, Recycling). Returns 0; -EBUSY (j is still in use), or rename's
+ * -errno (j is unchanged).
+ */
+int journal_recycle(struct journal *j, const char *path, const struct journal_ident *id,
+                    uint64_t gen);
+
+/* Gives j's file the name path too (replacing a file there), and makes it
+ * the name j goes by: the file then outlives a rename over its first name.
+ * 0 or -errno (of unlink or link). */
+int journal_link(struct journal *j, const char *path);
+
+/* Closes j and removes its file (by the name j goes by). */
+void journal_discard(struct journal *j);
+
+/* Bytes of the file. */
+uint64_t journal_cap(const struct journal *j);
+
 /* Unmaps and closes j; its file stays. Deferred calls not yet run are run. */
 void journal_close(struct journal *j);
 

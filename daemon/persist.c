@@ -72,8 +72,10 @@
 #include "session.h"
 #include "state.h"
 
-#define SNAP_MIN_BYTES (64ull << 20) /* the journal may grow to this before a snapshot */
+#define SNAP_MIN_BYTES (16ull << 20) /* the journal may grow to this before a snapshot */
+                                     /* ($OFAD_SNAPSHOT_BYTES) */
 #define SNAP_GROWTH    4u            /* ... or to this many times the last snapshot */
+#define SNAP_SPARE_MAX 4u            /* a file kept to recycle: at most this many next_snap */
 
 static void key_name(char name[ST_KEY_LEN + 1], uint64_t key)
 {
@@ -171,25 +173,75 @@ static void next_snapshot_at(struct persist *p)
 {
     uint64_t n = journal_size(p->reg->jn) * SNAP_GROWTH;
 
-    p->next_snap = n > SNAP_MIN_BYTES ? n : SNAP_MIN_BYTES;
+    p->next_snap = n > p->snap_min ? n : p->snap_min;
 }
 
-/* A new generation: a snapshot in a new file, which takes the old one's
- * place and becomes the journal. */
+/* $OFAD_SNAPSHOT_BYTES: the journal size that calls for a snapshot, at
+ * least (bytes, 4096 to 1 TiB; SNAP_MIN_BYTES when unset). */
+static int snap_min_get(uint64_t *out, char *err, size_t errlen)
+{
+    const char *v = getenv("OFAD_SNAPSHOT_BYTES");
+    unsigned long long n;
+    char *end;
+
+    *out = SNAP_MIN_BYTES;
+    if (v == NULL)
+        return 0;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < 4096 || n > (1ull << 40)) {
+        snprintf(err, errlen, "bad $OFAD_SNAPSHOT_BYTES '%.32s' (bytes, 4096 to 1099511627776)", v);
+        return -EINVAL;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Removes the files a generation leaves while it is made or kept for the
+ * next (RESTORE_FILE_NEW, RESTORE_FILE_OLD), and forgets the spare. */
+static void drop_spare(struct persist *p)
+{
+    char path[PATH_MAX];
+
+    journal_discard(p->spare);
+    p->spare = NULL;
+    snprintf(path, sizeof(path), "%s/%s", p->dir, RESTORE_FILE_OLD);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s", p->dir, RESTORE_FILE_NEW);
+    unlink(path);
+}
+
+/* A new generation: a snapshot in the file of the one before last (or a
+ * new file), which takes the old one's place and becomes the journal; the
+ * old one's file is kept to be written again by the next. */
 static int snapshot(struct persist *p)
 {
-    struct journal *old = p->reg->jn, *j;
+    struct journal *old = p->reg->jn, *j, *spare = p->spare;
     uint64_t gen = old != NULL ? journal_gen(old) + 1 : 1;
+    bool recycled;
     int rc;
 
     if (old != NULL)
         journal_commit(old);
-    rc = restore_snapshot(p->reg, p->ss, p->dir, &p->id, gen, p->since_s, &j);
+    p->spare = NULL;
+    recycled = spare != NULL;
+    rc = restore_snapshot(p->reg, p->ss, p->dir, &p->id, gen, p->since_s, &spare, &j);
     if (rc < 0)
         return rc;
     p->reg->jn = j;
-    journal_close(old);
     next_snapshot_at(p);
+    log_debug("state generation started generation=%llu bytes=%llu next_at=%llu recycled=%d",
+              (unsigned long long)gen, (unsigned long long)journal_size(j),
+              (unsigned long long)p->next_snap, recycled);
+    if (spare == NULL) {
+        journal_close(old);
+    } else if (journal_cap(spare) > SNAP_SPARE_MAX * p->next_snap &&
+               journal_cap(spare) > SNAP_SPARE_MAX * SNAP_MIN_BYTES) {
+        /* From a time the state was much larger: not worth its memory. */
+        journal_discard(spare);
+    } else {
+        p->spare = spare;
+    }
     return 0;
 }
 
@@ -284,6 +336,9 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
     memcpy(p->id.tag, tag, JOURNAL_TAG_LEN);
     p->id.tag[JOURNAL_TAG_LEN] = '\0';
     p->since_s = (uint64_t)time(NULL);
+    rc = snap_min_get(&p->snap_min, err, errlen);
+    if (rc < 0)
+        return rc;
     rc = fdstore_open(&p->fds, dir, handed, err, errlen);
     if (rc < 0)
         return rc;
@@ -308,7 +363,8 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
     reg->page_forget = page_forget;
     reg->page_ctx = p;
     reg->jn = NULL;
-    rc = restore_snapshot(reg, ss, p->dir, &p->id, gen + 1, p->since_s, &reg->jn);
+    drop_spare(p); /* a generation an older ofad was making or kept */
+    rc = restore_snapshot(reg, ss, p->dir, &p->id, gen + 1, p->since_s, &p->spare, &reg->jn);
     if (rc < 0) {
         snprintf(err, errlen, "cannot write the state file in %s: %s", dir, strerror(-rc));
         reg->keep = true;
@@ -320,6 +376,11 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
     log_info("state kept dir=%s store=%s generation=%llu", dir, fdstore_kind(p->fds),
              (unsigned long long)journal_gen(reg->jn));
     return 0;
+}
+
+bool persist_due(const struct persist *p)
+{
+    return p->reg != NULL && p->reg->jn != NULL && journal_size(p->reg->jn) >= p->next_snap;
 }
 
 void persist_turn(struct persist *p)
@@ -349,6 +410,7 @@ void persist_turn(struct persist *p)
                 p->dir, log_errname(rc));
         p->reg->jn = NULL;
         journal_close(j);
+        drop_spare(p);
         return;
     }
     if (journal_size(j) >= p->next_snap) {
@@ -380,6 +442,7 @@ void persist_stop(struct persist *p, bool keep)
         journal_close(r->jn);
         r->jn = NULL;
     }
+    drop_spare(p); /* the next ofad reads the state file alone */
     if (keep) {
         r->keep = true;
         log_notice("state kept for the next ofad dir=%s", p->dir);

@@ -25,6 +25,8 @@ struct persist {
     struct sessions *ss;
     uint64_t since_s;          /* Unix time the state was first kept */
     uint64_t next_snap;        /* journal size that calls for a snapshot */
+    uint64_t snap_min;         /* ... at least */
+    struct journal *spare;     /* the last generation's, for the next to recycle */
     pthread_mutex_t lock;      /* fds against its reopening (page_keep runs on workers) */
     int lost;                  /* the store is gone (the keeper died): open it again */
     bool reopen_failed;        /* the last try to open it again failed (said once) */
@@ -44,8 +46,13 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
                   uint32_t uid, const char *tag, bool discard, struct fdstore_handed *handed,
                   char *err, size_t errlen);
 
-/* Once a second (the tick): commits what was recorded outside a request
- * (each request commits its own), writes a new snapshot when the journal
+/* True when the journal has reached the size that calls for a snapshot:
+ * persist_turn then starts the next generation. A few loads: for each turn
+ * of the loop. */
+bool persist_due(const struct persist *p);
+
+/* Once a second (the tick), and when persist_due: commits what was recorded
+ * outside a request (requests commit their own), writes a new snapshot when the journal
  * has grown, notices a journal that failed, and replaces a lost store. */
 void persist_turn(struct persist *p);
 

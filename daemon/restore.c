@@ -1111,19 +1111,29 @@ static int snap_arena(struct journal *j, struct arena *a)
 
 int restore_snapshot(struct registry *r, struct sessions *ss, const char *dir,
                      const struct journal_ident *id, uint64_t gen, uint64_t since_s,
-                     struct journal **out)
+                     struct journal **old, struct journal **out)
 {
-    char path[PATH_MAX], final[PATH_MAX];
+    char path[PATH_MAX], final[PATH_MAX], prev[PATH_MAX];
+    struct journal *j = *old;
     struct st_daemon *d;
-    struct journal *j;
     int rc;
 
+    *old = NULL;
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RESTORE_FILE_NEW) >= sizeof(path) ||
-        (size_t)snprintf(final, sizeof(final), "%s/%s", dir, RESTORE_FILE) >= sizeof(final))
+        (size_t)snprintf(final, sizeof(final), "%s/%s", dir, RESTORE_FILE) >= sizeof(final) ||
+        (size_t)snprintf(prev, sizeof(prev), "%s/%s", dir, RESTORE_FILE_OLD) >= sizeof(prev)) {
+        journal_discard(j);
         return -ENAMETOOLONG;
-    rc = journal_create(&j, path, id, gen);
-    if (rc < 0)
-        return rc;
+    }
+    if (j != NULL && journal_recycle(j, path, id, gen) < 0) {
+        journal_discard(j);
+        j = NULL;
+    }
+    if (j == NULL) {
+        rc = journal_create(&j, path, id, gen);
+        if (rc < 0)
+            return rc;
+    }
     d = journal_rec(j, ST_DAEMON, sizeof(*d));
     if (d == NULL) {
         rc = journal_failed(j);
@@ -1150,15 +1160,29 @@ int restore_snapshot(struct registry *r, struct sessions *ss, const char *dir,
         }
     }
     rc = journal_commit(j);
-    if (rc == 0)
-        rc = journal_rename(j, final);
     if (rc < 0)
         goto fail;
+    /* The file in force keeps a second name, so the rename below leaves it
+     * for the next generation to recycle. Without it (the link failed), the
+     * next generation is a new file: slower, no less right. */
+    if (r->jn != NULL && !journal_pending(r->jn) && journal_link(r->jn, prev) == 0)
+        *old = r->jn;
+    rc = journal_rename(j, final);
+    if (rc < 0) {
+        if (*old != NULL) {
+            /* r->jn's file still has both names: it goes by its first
+             * again (a rename between two links of one file does nothing),
+             * and the second goes. */
+            journal_rename(r->jn, final);
+            unlink(prev);
+        }
+        *old = NULL;
+        goto fail;
+    }
     *out = j;
     return 0;
 
 fail:
-    journal_close(j);
-    unlink(path);
+    journal_discard(j);
     return rc < 0 ? rc : -EIO;
 }

@@ -15,6 +15,7 @@ struct sessions;
 
 #define RESTORE_FILE     "state"     /* in the state directory */
 #define RESTORE_FILE_NEW "state.new" /* the next generation, until complete */
+#define RESTORE_FILE_OLD "state.old" /* the last generation, to be recycled */
 
 /* A descriptor handed back by the fd store, by name. restore_load sets fd
  * to -1 for each one it takes. */
@@ -54,12 +55,19 @@ int restore_load(struct registry *r, struct sessions *ss, const char *dir,
 /*
  * Starts generation gen of the state file of dir: writes all of r and ss
  * to RESTORE_FILE_NEW, then renames it over RESTORE_FILE (so the file at
- * that name is always whole: the old generation, or the new one). Returns
- * 0 and *out, the new journal to record the changes from now on; -errno
- * (nothing changed: the old file and journal stay in force).
+ * that name is always whole: the old generation, or the new one).
+ *
+ * *old: in, the journal of an older generation whose file is to be written
+ * again (journal_recycle), or NULL for a new file; it is taken in any case.
+ * Out, on success: r->jn, the journal in force until now, if its file was
+ * kept under RESTORE_FILE_OLD for the caller to recycle next time (else
+ * NULL: its file went with the rename; the caller closes it either way).
+ *
+ * Returns 0 and *out, the new journal to record the changes from now on;
+ * -errno (nothing changed: the old file and journal stay in force).
  */
 int restore_snapshot(struct registry *r, struct sessions *ss, const char *dir,
                      const struct journal_ident *id, uint64_t gen, uint64_t since_s,
-                     struct journal **out);
+                     struct journal **old, struct journal **out);
 
 #endif

@@ -555,6 +555,17 @@ static void on_tick(uv_poll_t *t, int status, int events)
     status_update(srv);
 }
 
+/* After each turn of the loop: a journal that has reached its size starts
+ * the next generation now rather than at the tick (a second of a busy
+ * loop's records would overshoot it by tens of megabytes). */
+static void on_turn(uv_check_t *h)
+{
+    struct server *srv = h->data;
+
+    if (persist_due(&srv->persist))
+        persist_turn(&srv->persist);
+}
+
 /* A segment an older ofad left that we cannot remove (someone else's, under
  * /dev/shm's sticky bit): say so; it costs memory but no page of ours can
  * ever be confused with it (pages have no names). */
@@ -610,6 +621,9 @@ static int start_loop(struct server *srv, char *err, size_t errlen)
     srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
     uv_poll_init(&srv->loop, &srv->tick, srv->tick_fd);
     srv->tick.data = srv;
+    uv_check_init(&srv->loop, &srv->turn);
+    srv->turn.data = srv;
+    uv_check_start(&srv->turn, on_turn);
     uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
@@ -743,6 +757,7 @@ void server_run(struct server *srv)
     uv_close((uv_handle_t *)&srv->sig_int, close_cb);
     uv_close((uv_handle_t *)&srv->sig_hup, close_cb);
     uv_close((uv_handle_t *)&srv->tick, close_cb);
+    uv_close((uv_handle_t *)&srv->turn, close_cb);
     uv_run(&srv->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&srv->loop);
     server_release(srv);

@@ -46,6 +46,7 @@ struct server {
     uv_poll_t listen_poll;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_poll_t tick; /* watches tick_fd, a one-second timerfd */
+    uv_check_t turn; /* after each turn of the loop: a state snapshot due */
     int tick_fd;
 
     struct registry reg;

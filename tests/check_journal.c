@@ -212,6 +212,83 @@ START_TEST(damage)
 }
 END_TEST
 
+/* A file written again by a later generation (journal_recycle): what the
+ * older one left past the new end is never read, though its transactions
+ * are whole and their checksums hold; the name kept by journal_link
+ * survives a rename over the first one. */
+START_TEST(recycle)
+{
+    char kept[sizeof(path) + 8], next[sizeof(path) + 8];
+    struct journal *j, *k;
+    struct seen s;
+    uint64_t gen = 0;
+    uint8_t *r;
+
+    snprintf(kept, sizeof(kept), "%s.old", path);
+    snprintf(next, sizeof(next), "%s.new", path);
+    ck_assert_int_eq(journal_create(&j, path, &id, 1), 0);
+    /* Generation 1: twenty transactions of one 8-byte record each. */
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(journal_put(j, 3, "\001ghijklm", 8), 0);
+        ck_assert_int_eq(journal_commit(j), 0);
+    }
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 20);
+    /* Generation 2 in a new file takes the name; generation 1's file
+     * keeps the second name it was given. */
+    ck_assert_int_eq(journal_link(j, kept), 0);
+    ck_assert_int_eq(journal_create(&k, next, &id, 2), 0);
+    ck_assert_int_eq(journal_put(k, 4, "\x02", 1), 0);
+    ck_assert_int_eq(journal_commit(k), 0);
+    ck_assert_int_eq(journal_rename(k, path), 0);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_uint_eq(gen, 2);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(access(kept, F_OK), 0);
+    /* Generation 3 recycles generation 1's file: written under the next
+     * name, then renamed over. Its first transaction has the size of
+     * generation 1's, so an old transaction, whole, follows it. */
+    ck_assert_int_eq(journal_recycle(j, next, &id, 3), 0);
+    ck_assert_int_ne(access(kept, F_OK), 0);
+    ck_assert_uint_eq(journal_size(j), 64);
+    /* Killed before the first commit: nothing, not the old generation. */
+    r = journal_rec(j, 3, 8);
+    ck_assert_ptr_nonnull(r);
+    memcpy(r, "\003ghijklm", 8);
+    ck_assert_int_eq(journal_rename(j, path), 0);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_uint_eq(gen, 3);
+    ck_assert_int_eq(s.n, 0);
+    /* Committed: that one transaction, and none of the twenty. */
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_uint_eq(s.first[0], 3);
+    /* A second record written over the old ones, not committed. */
+    r = journal_rec(j, 5, 8);
+    ck_assert_ptr_nonnull(r);
+    memcpy(r, "\005ghijklm", 8);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_uint_eq(s.first[1], 5);
+    /* A journal with a transaction open is not recycled. */
+    ck_assert_int_eq(journal_put(j, 3, "x", 1), 0);
+    ck_assert_int_eq(journal_recycle(j, next, &id, 4), -EBUSY);
+    ck_assert_int_eq(journal_commit(j), 0);
+    journal_close(k); /* generation 2's file went with the rename */
+    ck_assert_int_eq(read_back(&s, &gen), 0);
+    ck_assert_int_eq(s.n, 3);
+    /* Discarded: closed, and its file removed. */
+    journal_discard(j);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_int_ne(access(next, F_OK), 0);
+    ck_assert_int_ne(access(kept, F_OK), 0);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
@@ -222,6 +299,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, transactions);
     tcase_add_test(tc, deferred);
     tcase_add_test(tc, damage);
+    tcase_add_test(tc, recycle);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -848,9 +848,12 @@ static void rk_check_owners(const struct kid *k, struct blk (*held)[RK_HELD],
             RK_CACHED);
 }
 
-START_TEST(test_random_kills)
+/* The load and the kills; gens: a new generation of the state file every
+ * few dozen requests (OFAD_SNAPSHOT_BYTES), so that kills also land while
+ * one is written and in files written again (recycled). */
+static void random_kills(const char *name, bool gens)
 {
-    uint64_t seed = seed_of("random_kills"), s;
+    uint64_t seed = seed_of(name), s;
     static struct blk held[RK_CLIENTS][RK_HELD];
     unsigned held_n[RK_CLIENTS];
     const char *const args[] = {"--arena", RK_ARENA, NULL};
@@ -863,6 +866,8 @@ START_TEST(test_random_kills)
     const int gap = RK_CLIENTS * RK_OPS / (RK_KILLS + 1) - 10;
 
     s = seed;
+    if (gens)
+        ck_assert_int_eq(setenv("OFAD_SNAPSHOT_BYTES", "4096", 1), 0);
     ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
     for (int i = 0; i < RK_CLIENTS; i++) {
         ra[i] = (struct rk_arg){seed + 7919u * (uint64_t)(i + 1), (unsigned)i};
@@ -896,6 +901,15 @@ START_TEST(test_random_kills)
         }
     }
     rk_progress(k, done, &total, RK_CLIENTS * RK_OPS, seed);
+    if (gens) {
+        /* The last generation's file, kept to be written again: new
+         * generations came, and files were recycled, since the last
+         * start. */
+        char old[PATH_MAX + 16];
+
+        snprintf(old, sizeof(old), "%s/state.old", d.state);
+        ck_assert_msg(access(old, F_OK) == 0, "no state.old (seed %" PRIu64 ")", seed);
+    }
     for (int i = 0; i < RK_CLIENTS; i++) {
         kid_put(&k[i], "p", 1);
         kid_get(&k[i], &held_n[i], sizeof(held_n[i]));
@@ -914,6 +928,17 @@ START_TEST(test_random_kills)
     ck_assert_uint_eq(live_blocks(), 0);
     validate();
     finish();
+}
+
+START_TEST(test_random_kills)
+{
+    random_kills("random_kills", false);
+}
+END_TEST
+
+START_TEST(test_random_kills_gens)
+{
+    random_kills("random_kills_gens", true);
 }
 END_TEST
 
@@ -1538,6 +1563,11 @@ static Suite *restart_suite(void)
     tc = tcase_create("random_kills");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_random_kills);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("random_kills_gens");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_random_kills_gens);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exactly_once");
