@@ -31,10 +31,11 @@
  * whole: a reader takes a transaction whole (len set: crc must match, else
  * the file is damaged) or not at all (len 0: the end). The end mark is
  * always in the file (it grows before a record would leave no room for
- * it), so a file that ends without one was cut short: damaged too. session.c makes one
- * transaction of a request's changes and its kept reply, so that after a
- * restart a resent request is either answered from the kept reply or done
- * for the first time, never both (see resume.h).
+ * it), so a file that ends without one was cut short: damaged too.
+ * session.c makes one transaction of the changes of the requests of one
+ * read and the last reply kept, before any of their replies is sent, so
+ * that after a restart a resent request is either answered from the kept
+ * reply or done for the first time, never both (see resume.h).
  *
  * Deferred calls: what must not happen before the change that causes it is
  * in a committed transaction waits in a queue until the commit. A page whose
@@ -214,6 +215,8 @@ static void start_file(struct journal *j, const struct journal_ident *id, uint64
     j->last = 0;
     j->open = false;
     j->gen = gen;
+    j->due = UINT64_MAX;
+    j->due_fn = NULL;
 }
 
 int journal_create(struct journal **out, const char *path, const struct journal_ident *id,
@@ -466,7 +469,18 @@ int journal_commit(struct journal *j)
     }
     j->open = false;
     run_deferred(j);
+    if (__builtin_expect(j->pos >= j->due, 0) && j->due_fn != NULL) {
+        j->due = UINT64_MAX;
+        j->due_fn(j->due_ctx);
+    }
     return j->failed;
+}
+
+void journal_set_due(struct journal *j, uint64_t size, void (*fn)(void *ctx), void *ctx)
+{
+    j->due = size;
+    j->due_fn = fn;
+    j->due_ctx = ctx;
 }
 
 uint64_t journal_gen(const struct journal *j)

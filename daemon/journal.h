@@ -87,6 +87,9 @@ struct journal {
     bool open;
     int failed;
     uint64_t gen;
+    uint64_t due;              /* size that calls due_fn (journal_set_due) */
+    void (*due_fn)(void *ctx);
+    void *due_ctx;
     struct deferred *dq;
     size_t ndq, dq_cap;
 };
@@ -195,6 +198,11 @@ void journal_defer(struct journal *j, journal_after_fn *fn, void *ctx, int fd, u
  */
 int journal_commit(struct journal *j);
 
+
+/* Calls fn(ctx) once, after the first commit that leaves j at least size
+ * bytes long (journal_size): its owner then starts the next generation,
+ * from the loop rather than from inside a commit. A compare per commit. */
+void journal_set_due(struct journal *j, uint64_t size, void (*fn)(void *ctx), void *ctx);
 
 /* The generation given at creation. */
 uint64_t journal_gen(const struct journal *j);

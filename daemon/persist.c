@@ -33,14 +33,21 @@
  * stale file (the store came back empty: a full stop under systemd, a
  * reboot, the keeper gone) is discarded with a line, and ofad starts empty.
  *
- * Requests commit their own changes, with their replies. Once a second
- * (the tick, not every turn of the loop: that would cost every request)
- * whatever was recorded outside a request is committed (a session that
- * ended with its process, an arena of a reload: if ofad dies first, the
- * next one redoes the former and rereads the latter); when the journal has
- * grown past four times the last snapshot (at least 64 MiB), a new
- * snapshot starts the next generation, so the file stays proportional to
- * the state. A journal that
+ * Requests commit their own changes, with their replies (session.c, one
+ * transaction per read). Once a second (the tick, not every turn of the
+ * loop: that would cost a system call a turn) whatever was recorded outside
+ * a request is committed (a session that ended with its process, an arena
+ * of a reload: if ofad dies first, the next one redoes the former and
+ * rereads the latter). When the journal has grown past four times the last
+ * snapshot (at least 16 MiB, or $OFAD_SNAPSHOT_BYTES), a new snapshot
+ * starts the next generation, so the file stays proportional to the state;
+ * the commit that reaches that size wakes the loop for it (journal_set_due,
+ * a compare per commit; server.c runs persist_turn after that turn of the
+ * loop), so a busy second does not overshoot it. The new generation is written into
+ * the file of the one before last, kept under RESTORE_FILE_OLD (journal.c,
+ * Recycling): the journal then writes into memory the process has written
+ * before, which costs far less than new pages; the spare goes at a stop,
+ * and when the state has shrunk far below it. A journal that
  * failed (the file system is full) makes the file useless: it is removed,
  * with a line, and ofad goes on serving; the next start is then an empty
  * one, never a wrong one.
@@ -169,11 +176,26 @@ static void page_forget(void *ctx, uint64_t key)
                   log_errname(rc));
 }
 
+static void on_due(void *ctx)
+{
+    struct persist *p = ctx;
+
+    if (p->wake != NULL)
+        p->wake(p->wake_ctx);
+}
+
 static void next_snapshot_at(struct persist *p)
 {
     uint64_t n = journal_size(p->reg->jn) * SNAP_GROWTH;
 
     p->next_snap = n > p->snap_min ? n : p->snap_min;
+    journal_set_due(p->reg->jn, p->next_snap, on_due, p);
+}
+
+void persist_set_wake(struct persist *p, void (*fn)(void *ctx), void *ctx)
+{
+    p->wake = fn;
+    p->wake_ctx = ctx;
 }
 
 /* $OFAD_SNAPSHOT_BYTES: the journal size that calls for a snapshot, at
@@ -376,11 +398,6 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
     log_info("state kept dir=%s store=%s generation=%llu", dir, fdstore_kind(p->fds),
              (unsigned long long)journal_gen(reg->jn));
     return 0;
-}
-
-bool persist_due(const struct persist *p)
-{
-    return p->reg != NULL && p->reg->jn != NULL && journal_size(p->reg->jn) >= p->next_snap;
 }
 
 void persist_turn(struct persist *p)

@@ -26,6 +26,8 @@ struct persist {
     uint64_t since_s;          /* Unix time the state was first kept */
     uint64_t next_snap;        /* journal size that calls for a snapshot */
     uint64_t snap_min;         /* ... at least */
+    void (*wake)(void *ctx);   /* persist_set_wake */
+    void *wake_ctx;
     struct journal *spare;     /* the last generation's, for the next to recycle */
     pthread_mutex_t lock;      /* fds against its reopening (page_keep runs on workers) */
     int lost;                  /* the store is gone (the keeper died): open it again */
@@ -46,12 +48,12 @@ int persist_start(struct persist *p, struct registry *reg, struct sessions *ss, 
                   uint32_t uid, const char *tag, bool discard, struct fdstore_handed *handed,
                   char *err, size_t errlen);
 
-/* True when the journal has reached the size that calls for a snapshot:
- * persist_turn then starts the next generation. A few loads: for each turn
- * of the loop. */
-bool persist_due(const struct persist *p);
+/* fn(ctx) is called (from inside a commit) when the journal has reached
+ * the size that calls for a snapshot: the caller then has persist_turn run
+ * soon, from the loop (else the tick does it within a second). */
+void persist_set_wake(struct persist *p, void (*fn)(void *ctx), void *ctx);
 
-/* Once a second (the tick), and when persist_due: commits what was recorded
+/* Once a second (the tick), and when woken: commits what was recorded
  * outside a request (requests commit their own), writes a new snapshot when the journal
  * has grown, notices a journal that failed, and replaces a lost store. */
 void persist_turn(struct persist *p);

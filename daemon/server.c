@@ -555,15 +555,23 @@ static void on_tick(uv_poll_t *t, int status, int events)
     status_update(srv);
 }
 
-/* After each turn of the loop: a journal that has reached its size starts
- * the next generation now rather than at the tick (a second of a busy
+/* After the turn of the loop in which the journal reached its size: the
+ * next generation starts now rather than at the tick (a second of a busy
  * loop's records would overshoot it by tens of megabytes). */
 static void on_turn(uv_check_t *h)
 {
     struct server *srv = h->data;
 
-    if (persist_due(&srv->persist))
-        persist_turn(&srv->persist);
+    uv_check_stop(h);
+    persist_turn(&srv->persist);
+}
+
+/* From inside a commit (persist_set_wake): only asks for on_turn. */
+static void state_due(void *ctx)
+{
+    struct server *srv = ctx;
+
+    uv_check_start(&srv->turn, on_turn);
 }
 
 /* A segment an older ofad left that we cannot remove (someone else's, under
@@ -623,7 +631,6 @@ static int start_loop(struct server *srv, char *err, size_t errlen)
     srv->tick.data = srv;
     uv_check_init(&srv->loop, &srv->turn);
     srv->turn.data = srv;
-    uv_check_start(&srv->turn, on_turn);
     uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
@@ -666,6 +673,7 @@ static int start_state(struct server *srv, char *err, size_t errlen)
                        srv->tag, srv->discard_state, &srv->handed, err, errlen);
     if (rc < 0)
         return rc;
+    persist_set_wake(&srv->persist, state_due, srv);
     srv->sessions.state_since_s = srv->persist.since_s;
     return 0;
 }

@@ -161,6 +161,37 @@ START_TEST(deferred)
 }
 END_TEST
 
+static int dues;
+static void on_due(void *ctx)
+{
+    ck_assert_ptr_eq(ctx, &dues);
+    dues++;
+}
+
+/* The owner is told once, at the first commit that reaches the size it
+ * gave, and never from inside an open transaction. */
+START_TEST(due)
+{
+    struct journal *j;
+
+    dues = 0;
+    ck_assert_int_eq(journal_create(&j, path, &id, 1), 0);
+    journal_set_due(j, journal_size(j) + 64, on_due, &dues);
+    ck_assert_int_eq(journal_put(j, 3, "abcdefgh", 8), 0);
+    ck_assert_int_eq(journal_commit(j), 0); /* 24 bytes more: not yet */
+    ck_assert_int_eq(dues, 0);
+    ck_assert_int_eq(journal_put(j, 3, "abcdefgh", 8), 0);
+    ck_assert_int_eq(journal_put(j, 3, "abcdefgh", 8), 0);
+    ck_assert_int_eq(dues, 0);
+    ck_assert_int_eq(journal_commit(j), 0); /* 64 bytes more */
+    ck_assert_int_eq(dues, 1);
+    ck_assert_int_eq(journal_put(j, 3, "abcdefgh", 8), 0);
+    ck_assert_int_eq(journal_commit(j), 0);
+    ck_assert_int_eq(dues, 1);
+    journal_close(j);
+}
+END_TEST
+
 /* Flips one byte of the file at off. */
 static void flip(uint64_t off)
 {
@@ -300,6 +331,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, deferred);
     tcase_add_test(tc, damage);
     tcase_add_test(tc, recycle);
+    tcase_add_test(tc, due);
     suite_add_tcase(s, tc);
     return s;
 }
