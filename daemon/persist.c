@@ -34,29 +34,28 @@
  * reboot, the keeper gone) is discarded with a line, and ofad starts empty.
  *
  * Requests commit their own changes, with their replies (session.c, one
- * transaction per read). Once a second (the tick, not every turn of the
- * loop: that would cost a system call a turn) whatever was recorded outside
- * a request is committed (a session that ended with its process, an arena
- * of a reload: if ofad dies first, the next one redoes the former and
- * rereads the latter). When the journal has grown past four times the last
- * snapshot (at least 16 MiB, or $OFAD_SNAPSHOT_BYTES), a new snapshot
- * starts the next generation, so the file stays proportional to the state;
- * the commit that reaches that size wakes the loop for it (journal_set_due,
- * a compare per commit; server.c runs persist_turn after that turn of the
- * loop), so a busy second does not overshoot it. The new generation is written into
- * the file of the one before last, kept under RESTORE_FILE_OLD (journal.c,
- * Recycling): the journal then writes into memory the process has written
- * before, which costs far less than new pages; the spare goes at a stop,
- * and when the state has shrunk far below it. A journal that
- * failed (the file system is full) makes the file useless: it is removed,
- * with a line, and ofad goes on serving; the next start is then an empty
- * one, never a wrong one.
+ * transaction per read). Once a second (the tick, not every turn of the loop:
+ * that would cost a system call a turn) whatever was recorded outside a
+ * request is committed (a session that ended with its process, an arena of a
+ * reload: if ofad dies first, the next one redoes the former and rereads the
+ * latter). When the journal has grown past four times the last snapshot (at
+ * least 16 MiB, or $OFAD_SNAPSHOT_BYTES), a new snapshot starts the next
+ * generation, so the file stays proportional to the state; the commit that
+ * reaches that size wakes the loop for it (journal_set_due, a compare per
+ * commit; server.c runs persist_turn after that turn of the loop), so a busy
+ * second does not overshoot it. The new generation is written into the file of
+ * the one before last, kept under RESTORE_FILE_OLD (journal.c, Recycling): the
+ * journal then writes into memory the process has written before, which costs
+ * far less than new pages; the spare goes at a stop, and when the state has
+ * shrunk far below it. A journal that failed (the file system is full) makes
+ * the file useless: it is removed, with a line, and ofad goes on serving; the
+ * next start is then an empty one, never a wrong one.
  *
- * The keeper killed under a running ofad (it never leaves on its own while
- * the state directory exists): the tick sees its connection hang up (or
- * page_keep hears -EPIPE first), and opens the store again (a new keeper) and puts every page held into
- * it, so that a later restart still finds them all. Pages asked for in
- * between fail for their clients.
+ * The keeper killed under a running ofad (it never leaves on its own while the
+ * state directory exists): the tick sees its connection hang up (or page_keep
+ * hears -EPIPE first), and opens the store again (a new keeper) and puts every
+ * page held into it, so that a later restart still finds them all. Pages asked
+ * for in between fail for their clients.
  *
  * Stop: SIGTERM with a state directory writes a last snapshot (so the
  * counters are exact) and hands everything on: pages are closed, never
