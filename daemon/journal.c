@@ -273,21 +273,36 @@ int journal_recycle(struct journal *j, const char *path, const struct journal_id
     return 0;
 }
 
-int journal_link(struct journal *j, const char *path)
+/* j's file takes the name path (replacing a file there): instead of its
+ * name (rename), or beside it (link). The name j goes by becomes path. */
+static int name_to(struct journal *j, const char *path, bool beside)
 {
     char *np = strdup(path);
+    int rc = 0;
 
     if (np == NULL)
         return -ENOMEM;
-    if ((unlink(path) < 0 && errno != ENOENT) || link(j->path, path) < 0) {
-        int rc = -errno;
-
+    if (beside)
+        rc = (unlink(path) < 0 && errno != ENOENT) || link(j->path, path) < 0 ? -errno : 0;
+    else
+        rc = rename(j->path, path) < 0 ? -errno : 0;
+    if (rc < 0) {
         free(np);
         return rc;
     }
     free(j->path);
     j->path = np;
     return 0;
+}
+
+int journal_rename(struct journal *j, const char *path)
+{
+    return name_to(j, path, false);
+}
+
+int journal_link(struct journal *j, const char *path)
+{
+    return name_to(j, path, true);
 }
 
 void journal_discard(struct journal *j)
@@ -303,22 +318,6 @@ uint64_t journal_cap(const struct journal *j)
     return j->cap;
 }
 
-int journal_rename(struct journal *j, const char *path)
-{
-    char *np = strdup(path);
-
-    if (np == NULL)
-        return -ENOMEM;
-    if (rename(j->path, path) < 0) {
-        int rc = -errno;
-
-        free(np);
-        return rc;
-    }
-    free(j->path);
-    j->path = np;
-    return 0;
-}
 
 static void run_deferred(struct journal *j)
 {
