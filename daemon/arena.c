@@ -117,20 +117,24 @@ void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint
     memcpy(b + 1, offs, (size_t)n * sizeof(*offs));
 }
 
-static void note_free(struct arena *a, uint64_t off)
+void arena_note_frees(struct arena *a, const uint64_t *offs, uint32_t n)
 {
     struct journal *jn = a->reg->jn;
-    struct st_slot *f = journal_last(jn, ST_FREES);
-    uint64_t *p;
+    size_t bytes = (size_t)n * sizeof(*offs);
+    struct st_slot *f;
+    void *p;
 
-    if (f != NULL && f->slot == a->slot && (p = journal_extend(jn, sizeof(*p))) != NULL) {
-        *p = off;
+    if (jn == NULL || n == 0)
+        return;
+    f = journal_last(jn, ST_FREES);
+    if (f != NULL && f->slot == a->slot && (p = journal_extend(jn, bytes)) != NULL) {
+        memcpy(p, offs, bytes);
         return;
     }
-    f = journal_rec(jn, ST_FREES, sizeof(*f) + sizeof(*p));
+    f = journal_rec(jn, ST_FREES, sizeof(*f) + bytes);
     if (f != NULL) {
         *f = (struct st_slot){.slot = a->slot};
-        memcpy(f + 1, &off, sizeof(off));
+        memcpy(f + 1, offs, bytes);
     }
 }
 
@@ -724,7 +728,7 @@ static int free_block(struct arena *a, uint64_t off, bool note)
         /* After the record of its page's release, if the free released it:
          * the order of the two does not matter to restore.c. */
         if (note && r->jn != NULL)
-            note_free(a, off);
+            arena_note_frees(a, &off, 1);
         a->blocks--;
         a->reg->blocks_live--;
         /* Only kept blocks carry names, and only explicit frees and drops

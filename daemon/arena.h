@@ -240,6 +240,11 @@ void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint
                       uint32_t n);
 int arena_unalloc(struct arena *a, uint64_t off);
 
+/* The same for frees, in bulk: the caller frees a request's blocks with
+ * arena_unalloc and records those freed with one call, before the commit
+ * (a free of many costs a copy rather than a record each). */
+void arena_note_frees(struct arena *a, const uint64_t *offs, uint32_t n);
+
 /* Size of the live block that starts at off, or 0 if there is none. */
 static inline uint64_t arena_block_size(const struct arena *a, uint64_t off)
 {

@@ -902,8 +902,9 @@ fail:
 /* Frees off through handle h, unless it is a private block of another
  * session: those belong to the powner of a handle this session does not
  * hold (its other handles on the same arena are its own). -EACCES then,
- * else as arena_free. */
-static int free_one(struct session *s, struct handle *h, struct arena *a, uint64_t off)
+ * else as arena_free (arena_unalloc unless note: the caller records it). */
+static int free_one(struct session *s, struct handle *h, struct arena *a, uint64_t off,
+                    bool note)
 {
     uint32_t owner;
 
@@ -918,7 +919,7 @@ static int free_one(struct session *s, struct handle *h, struct arena *a, uint64
         if (!mine)
             return -EACCES;
     }
-    return arena_free(a, off);
+    return note ? arena_free(a, off) : arena_unalloc(a, off);
 }
 
 /* The owner of h's private blocks, made on first use. 0 or -ENOMEM. */
@@ -1082,7 +1083,7 @@ static int op_free(struct session *s, const struct proto_req *q)
         return rc;
     if (__builtin_expect(!h->writable, 0))
         return -EACCES;
-    rc = free_one(s, h, a, q->u.free.off);
+    rc = free_one(s, h, a, q->u.free.off, true);
     if (__builtin_expect(rc < 0, 0))
         slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
              (unsigned long long)q->u.free.off, log_errname(rc));
@@ -1103,14 +1104,16 @@ static int op_free_n(struct session *s, const struct proto_req *q, struct proto_
         return rc;
     if (!h->writable)
         return -EACCES;
+    /* Recorded together once done: those freed are the first i. */
     for (i = 0; i < q->u.free_n.count; i++) {
-        rc = free_one(s, h, a, q->u.free_n.offs[i]);
+        rc = free_one(s, h, a, q->u.free_n.offs[i], false);
         if (rc < 0) {
             slog(s, LOGP_INFO, "free refused arena=%s off=%llu err=%s", a->name,
                  (unsigned long long)q->u.free_n.offs[i], log_errname(rc));
             break;
         }
     }
+    arena_note_frees(a, q->u.free_n.offs, i);
     r->u.list.count = i;
     return rc;
 }

@@ -1019,6 +1019,41 @@ START_TEST(test_exactly_once)
 }
 END_TEST
 
+/* A free of many that stops at a block it cannot free: the blocks before
+ * it are freed, and recorded together, so they stay freed across kill -9;
+ * those from it on stay live. */
+START_TEST(test_free_many_prefix)
+{
+    uint64_t offs[8], bad[8];
+    ofa_client *c;
+    ofa_arena *a;
+
+    start_kept();
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    ck_assert_int_ge(ofa_alloc_many(a, 256, 0, OFA_KEEP, 8, offs), 0);
+    memcpy(bad, offs, sizeof(bad));
+    bad[3] += 8; /* inside a block: not one */
+    ck_assert_int_eq(ofa_free_many(a, bad, 8), 3);
+    ck_assert_uint_eq(live_blocks(), 5);
+    ofa_disconnect(c);
+
+    ofad_kill9(&d);
+    restart();
+    ck_assert_uint_eq(live_blocks(), 5);
+    validate();
+    ck_assert_int_eq(ofa_connect(d.socket, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, ARENA, &a), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ofa_free(a, offs[i]), -EINVAL);
+    ck_assert_int_eq(ofa_free_many(a, offs + 3, 5), 5);
+    ck_assert_uint_eq(live_blocks(), 0);
+    ofa_disconnect(c);
+    validate();
+    finish();
+}
+END_TEST
+
 /* ---- corrupt and foreign states ---- */
 
 #define TXN_FIRST 64u /* bytes of the state file's header (journal.c) */
@@ -1573,6 +1608,7 @@ static Suite *restart_suite(void)
     tc = tcase_create("exactly_once");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_exactly_once);
+    tcase_add_test(tc, test_free_many_prefix);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("corrupt");
