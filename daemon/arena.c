@@ -92,6 +92,16 @@ static void arena_bytes_unreserve(struct arena *a, uint64_t len);
 
 /* ---- the state's records (state.h), when one is kept ---- */
 
+/* A record's offsets: one (a request of one block) is a store, not a call
+ * to memcpy. */
+static inline void put_offs(void *dst, const uint64_t *offs, uint32_t n)
+{
+    if (n == 1)
+        memcpy(dst, offs, sizeof(*offs));
+    else
+        memcpy(dst, offs, (size_t)n * sizeof(*offs));
+}
+
 void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint64_t *offs,
                       uint32_t n)
 {
@@ -107,17 +117,17 @@ void arena_note_alloc(struct arena *a, uint32_t owner, uint64_t size, const uint
     b = journal_last(jn, ST_BLOCKS);
     if (b != NULL && b->slot == a->slot && b->owner == owner && b->size == rounded &&
         (p = journal_extend(jn, (size_t)n * sizeof(*offs))) != NULL) {
-        memcpy(p, offs, (size_t)n * sizeof(*offs));
+        put_offs(p, offs, n);
         return;
     }
     b = journal_rec(jn, ST_BLOCKS, sizeof(*b) + (size_t)n * sizeof(*offs));
     if (b == NULL)
         return;
     *b = (struct st_blocks){.slot = a->slot, .owner = owner, .size = rounded};
-    memcpy(b + 1, offs, (size_t)n * sizeof(*offs));
+    put_offs(b + 1, offs, n);
 }
 
-void arena_note_frees(struct arena *a, const uint64_t *offs, uint32_t n)
+static inline void note_frees(struct arena *a, const uint64_t *offs, uint32_t n)
 {
     struct journal *jn = a->reg->jn;
     size_t bytes = (size_t)n * sizeof(*offs);
@@ -128,14 +138,26 @@ void arena_note_frees(struct arena *a, const uint64_t *offs, uint32_t n)
         return;
     f = journal_last(jn, ST_FREES);
     if (f != NULL && f->slot == a->slot && (p = journal_extend(jn, bytes)) != NULL) {
-        memcpy(p, offs, bytes);
+        put_offs(p, offs, n);
         return;
     }
     f = journal_rec(jn, ST_FREES, sizeof(*f) + bytes);
     if (f != NULL) {
         *f = (struct st_slot){.slot = a->slot};
-        memcpy(f + 1, offs, bytes);
+        put_offs(f + 1, offs, n);
     }
+}
+
+void arena_note_frees(struct arena *a, const uint64_t *offs, uint32_t n)
+{
+    note_frees(a, offs, n);
+}
+
+/* Apart from free_block, which stays lean for the frees that record
+ * nothing (those of a free of many, and without a state). */
+static __attribute__((noinline)) void note_free(struct arena *a, uint64_t off)
+{
+    note_frees(a, &off, 1);
 }
 
 static void note_page(struct arena *a, uint16_t type, uint64_t base, uint64_t len, uint64_t key)
@@ -728,7 +750,7 @@ static int free_block(struct arena *a, uint64_t off, bool note)
         /* After the record of its page's release, if the free released it:
          * the order of the two does not matter to restore.c. */
         if (note && r->jn != NULL)
-            arena_note_frees(a, &off, 1);
+            note_free(a, off);
         a->blocks--;
         a->reg->blocks_live--;
         /* Only kept blocks carry names, and only explicit frees and drops
