@@ -172,12 +172,17 @@ static void crc_pick(void)
 #endif
 }
 
-uint32_t journal_crc(const void *p, size_t n)
+static inline uint32_t crc_of(const void *p, size_t n)
 {
     /* Only the loop thread (and tests) compute checksums: no lock. */
     if (__builtin_expect(crc_fn == NULL, 0))
         crc_pick();
     return ~crc_fn(~0u, p, n);
+}
+
+uint32_t journal_crc(const void *p, size_t n)
+{
+    return crc_of(p, n);
 }
 
 uint32_t journal_crc_soft(const void *p, size_t n)
@@ -186,11 +191,6 @@ uint32_t journal_crc_soft(const void *p, size_t n)
 
     pthread_once(&once, crc_table_init);
     return ~crc_soft(~0u, p, n);
-}
-
-static inline uint32_t crc_of(const void *p, size_t n)
-{
-    return journal_crc(p, n);
 }
 
 /* Makes j's file an empty generation gen of id's state: the header, and the
@@ -467,7 +467,8 @@ int journal_commit(struct journal *j)
         j->pos = j->tpos;
     }
     j->open = false;
-    run_deferred(j);
+    if (j->ndq > 0)
+        run_deferred(j);
     if (__builtin_expect(j->pos >= j->due, 0) && j->due_fn != NULL) {
         j->due = UINT64_MAX;
         j->due_fn(j->due_ctx);
