@@ -91,6 +91,7 @@
 #include <uv.h>
 
 #include "ofaclient.h"
+#include "procstat.h"
 #include "proto.h"
 
 #define MSG_LEN     32   /* bare echo message */
@@ -385,24 +386,10 @@ static void remove_dir(void)
  * and no stdio, for the signal handler. */
 static int proc_gone(pid_t pid)
 {
-    char path[32] = "/proc/", digits[16], buf[256];
-    int nd = 0, len = 6, fd;
-    ssize_t n;
-    for (unsigned v = (unsigned)pid; v || !nd; v /= 10)
-        digits[nd++] = (char)('0' + v % 10);
-    while (nd)
-        path[len++] = digits[--nd];
-    memcpy(path + len, "/stat", 6);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 1;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+    char buf[256];
+    const char *p = procstat_read(pid, buf, sizeof(buf));
+
+    return p == NULL || p[1] == 'Z' || p[1] == 'X';
 }
 
 /* Removes the state directory; its keeper (not our child: ofad detaches
@@ -918,29 +905,6 @@ typedef int (*client_fn)(struct worker *w, const void *arg);
  * clients' runs, warm-ups left out (0: none). */
 static pid_t cpu_pid;
 
-/* utime + stime of pid, in clock ticks (all its threads), or 0. */
-static uint64_t cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024], *p;
-    unsigned long long ut = 0, st = 0;
-    ssize_t n;
-    int fd;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                     &st) != 2)
-        return 0;
-    return ut + st;
-}
-
 /* Called by a client once set up: all clients start at once. */
 static int worker_go(struct worker *w)
 {
@@ -1058,7 +1022,7 @@ static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, str
         if (c != 'r')
             failed = 1;
     }
-    cpu0 = cpu_pid > 0 ? cpu_ticks(cpu_pid) : 0;
+    cpu0 = cpu_pid > 0 ? procstat_cpu_ticks(cpu_pid) : 0;
     close(gp[1]); /* go */
     for (;;) {
         struct result r;
@@ -1081,7 +1045,7 @@ static int run_clients(int n, client_fn fn, const void *arg, uint64_t iters, str
         }
     }
     if (cpu_pid > 0)
-        out->cpu = cpu_ticks(cpu_pid) - cpu0;
+        out->cpu = procstat_cpu_ticks(cpu_pid) - cpu0;
     for (int i = 0; i < n; i++) {
         int st;
         while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)

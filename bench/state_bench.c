@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "ofaclient.h"
+#include "procstat.h"
 
 #ifndef OFA_BENCH_OFAD
 #define OFA_BENCH_OFAD "ofad"
@@ -60,30 +61,6 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* utime + stime of pid, in clock ticks. */
-static uint64_t cpu_ticks(pid_t pid)
-{
-    char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
-    ssize_t n;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return ut + st;
 }
 
 static double ticks_ns(uint64_t t)
@@ -201,12 +178,12 @@ static void cost(int rounds, double seconds)
         for (int kind = 0; kind < 2; kind++)
             for (int k0 = 0; k0 < 2; k0++) {
                 int k = (k0 + r) % 2; /* alternate which goes first */
-                uint64_t t0 = cpu_ticks(d[k].pid), w0 = now_ns(), n;
+                uint64_t t0 = procstat_cpu_ticks(d[k].pid), w0 = now_ns(), n;
 
                 n = round_run(&d[k], kind, seconds);
                 rate[kind][k][r] = (double)n * 1e9 / (double)(now_ns() - w0);
                 calls[kind][k] += n;
-                cpu[kind][k] += cpu_ticks(d[k].pid) - t0;
+                cpu[kind][k] += procstat_cpu_ticks(d[k].pid) - t0;
             }
     for (int kind = 0; kind < 2; kind++) {
         double m[2], c[2];
@@ -264,7 +241,7 @@ static void restart(uint64_t blocks)
         fprintf(stderr, "state_bench: the new ofad did not start\n");
         exit(1);
     }
-    ticks = cpu_ticks(d.pid);
+    ticks = procstat_cpu_ticks(d.pid);
     printf("restart_blocks %llu blocks\n", (unsigned long long)blocks);
     printf("restart_after_kill_wall_s %.3f s\n", (double)(now_ns() - t0) / 1e9);
     printf("restart_after_kill_ofad_cpu_s %.3f s\n", ticks_ns(ticks) / 1e9);
@@ -277,7 +254,7 @@ static void restart(uint64_t blocks)
         ofa_disconnect(c);
     }
     t0 = now_ns();
-    ticks = cpu_ticks(d.pid);
+    ticks = procstat_cpu_ticks(d.pid);
     kill(d.pid, SIGTERM);
     waitpid(d.pid, NULL, 0);
     d.pid = 0;
@@ -285,7 +262,8 @@ static void restart(uint64_t blocks)
     t0 = now_ns();
     if (daemon_start(&d, "r,page_size=64M,max=16G") == 0) {
         printf("restart_after_sigterm_wall_s %.3f s\n", (double)(now_ns() - t0) / 1e9);
-        printf("restart_after_sigterm_ofad_cpu_s %.3f s\n", ticks_ns(cpu_ticks(d.pid)) / 1e9);
+        printf("restart_after_sigterm_ofad_cpu_s %.3f s\n",
+               ticks_ns(procstat_cpu_ticks(d.pid)) / 1e9);
         /* The last one releases everything (no state kept past the run). */
         daemon_stop(&d, SIGTERM);
     }
