@@ -380,7 +380,6 @@ static int grow(struct journal *j, uint64_t n)
 void *journal_rec_slow(struct journal *j, uint16_t type, size_t len)
 {
     uint64_t need = sizeof(struct rec_hdr) + pad8(len);
-    struct rec_hdr *r;
 
     if (j->failed)
         return NULL;
@@ -392,13 +391,7 @@ void *journal_rec_slow(struct journal *j, uint16_t type, size_t len)
     } else if (grow(j, need) < 0) {
         return NULL;
     }
-    r = (struct rec_hdr *)(j->map + j->tpos);
-    r->type = type;
-    r->zero = 0;
-    r->len = (uint32_t)len;
-    j->last = j->tpos;
-    j->tpos += need;
-    return r + 1;
+    return journal_rec_at_end(j, type, len, need);
 }
 
 void *journal_extend_slow(struct journal *j, size_t add)

@@ -117,10 +117,24 @@ void *journal_extend_slow(struct journal *j, size_t add);
  */
 void *journal_rec_slow(struct journal *j, uint16_t type, size_t len);
 
+/* Writes a record's header at the end of the open transaction, which has
+ * room for need bytes: the payload goes at the pointer returned. */
+static inline void *journal_rec_at_end(struct journal *j, uint16_t type, size_t len,
+                                       uint64_t need)
+{
+    struct journal_rec_hdr *r = (struct journal_rec_hdr *)(j->map + j->tpos);
+
+    r->type = type;
+    r->zero = 0;
+    r->len = (uint32_t)len;
+    j->last = j->tpos;
+    j->tpos += need;
+    return r + 1;
+}
+
 static inline void *journal_rec(struct journal *j, uint16_t type, size_t len)
 {
     uint64_t need = sizeof(struct journal_rec_hdr) + ((len + 7) & ~(size_t)7);
-    struct journal_rec_hdr *r;
 
     /* Inline while the file has room (for a transaction header if none is
      * open, and for the 8 bytes of the end mark after the record). */
@@ -132,13 +146,7 @@ static inline void *journal_rec(struct journal *j, uint16_t type, size_t len)
     } else if (__builtin_expect(j->failed || j->tpos + need + 8 > j->cap, 0)) {
         return journal_rec_slow(j, type, len);
     }
-    r = (struct journal_rec_hdr *)(j->map + j->tpos);
-    r->type = type;
-    r->zero = 0;
-    r->len = (uint32_t)len;
-    j->last = j->tpos;
-    j->tpos += need;
-    return r + 1;
+    return journal_rec_at_end(j, type, len, need);
 }
 
 /* True when a transaction is open (records written, not yet committed) or

@@ -324,10 +324,22 @@ HOT void free_move(struct heap *h, uint32_t i, uint64_t off, uint64_t size)
 
 /* ---- record pool -------------------------------------------------------- */
 
+/* Makes the pool cap records (more than now, at most HEAP_NIL). */
+static int rec_resize(struct heap *h, uint64_t cap)
+{
+    struct heap_chunk *nrec = realloc(h->rec, cap * sizeof(*nrec));
+
+    if (nrec == NULL)
+        return -ENOMEM;
+    h->rec = nrec;
+    h->rec_avail += (uint32_t)cap - h->rec_cap;
+    h->rec_cap = (uint32_t)cap;
+    return 0;
+}
+
 /* Grows the pool so that n records can be taken. */
 static int rec_grow(struct heap *h, uint32_t n)
 {
-    struct heap_chunk *nrec;
     /* By half again: amortised O(1) (glibc moves large blocks with mremap,
      * without copying), and at most a third of the pool idle after growing. */
     uint64_t cap = (uint64_t)h->rec_cap + h->rec_cap / 2;
@@ -338,13 +350,7 @@ static int rec_grow(struct heap *h, uint32_t n)
         cap = HEAP_NIL;
     if (h->rec_avail + (cap - h->rec_cap) < n)
         return -ENOMEM;
-    nrec = realloc(h->rec, cap * sizeof(*nrec));
-    if (nrec == NULL)
-        return -ENOMEM;
-    h->rec = nrec;
-    h->rec_avail += (uint32_t)cap - h->rec_cap;
-    h->rec_cap = (uint32_t)cap;
-    return 0;
+    return rec_resize(h, cap);
 }
 
 /* Makes sure n records can be taken without growing. */
@@ -1006,20 +1012,15 @@ found:
 int heap_reserve(struct heap *h, uint64_t blocks)
 {
     uint64_t want = live_blocks(h) + blocks;
-    struct heap_chunk *nrec;
-    uint64_t cap;
 
     /* Records: two per block at most (a block and the rest it cuts off). */
-    if (blocks > HEAP_NIL / 2 || h->rec_avail < 2 * blocks) {
-        cap = (uint64_t)h->rec_cap + 2 * blocks;
-        if (cap > HEAP_NIL)
+    if (blocks > HEAP_NIL / 2)
+        return -ENOMEM;
+    if (h->rec_avail < 2 * blocks) {
+        uint64_t cap = (uint64_t)h->rec_cap + 2 * blocks;
+
+        if (cap > HEAP_NIL || rec_resize(h, cap) < 0)
             return -ENOMEM;
-        nrec = realloc(h->rec, cap * sizeof(*nrec));
-        if (nrec == NULL)
-            return -ENOMEM;
-        h->rec = nrec;
-        h->rec_avail += (uint32_t)cap - h->rec_cap;
-        h->rec_cap = (uint32_t)cap;
     }
     while (want >= h->bucket_limit)
         if (hash_grow(h) < 0)
