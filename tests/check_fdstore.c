@@ -808,6 +808,18 @@ START_TEST(systemd_drop)
 }
 END_TEST
 
+/* The listening socket the service manager holds, at sa (dir/ofad.sock). */
+static int listen_at(struct sockaddr_un *sa)
+{
+    int lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/ofad.sock", dir);
+    ck_assert_int_ge(lsock, 0);
+    ck_assert_int_eq(bind(lsock, (struct sockaddr *)sa, sizeof(*sa)), 0);
+    ck_assert_int_eq(listen(lsock, 8), 0);
+    return lsock;
+}
+
 /* A real ofad started as systemd would after a restart: its activation
  * socket and a stored page at 3 and 4, named in LISTEN_FDNAMES. Keeping no
  * state, it serves the socket and asks the manager to forget the page. */
@@ -822,10 +834,7 @@ START_TEST(systemd_ofad)
     snprintf(path, sizeof(path), "%s/run", dir);
     ck_assert_int_eq(mkdir(path, 0700), 0);
     snprintf(log, sizeof(log), "%s/ofad.log", dir);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
-    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lsock, 8), 0);
+    lsock = listen_at(&sa);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -968,32 +977,54 @@ static void stop_ofad(pid_t pid)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ofad status %d", status);
 }
 
-START_TEST(systemd_restart)
+/* A kept 4 KiB block of arena "default" of the ofad at path, filled with
+ * bytes i * mul + add; returns its offset. */
+static uint64_t kept_block(const char *path, unsigned mul, unsigned add)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct mstore st = {.n = 0};
-    int m = manager_socket(), lsock;
     ofa_client *c;
     ofa_arena *a;
     uint64_t off;
     unsigned char *p;
-    pid_t pid;
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
-    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lsock, 8), 0);
-
-    pid = start_ofad(lsock, &st);
-    manager_pump(m, &st, "READY=1");
-    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
+    ck_assert_int_eq(ofa_connect(path, &c), 0);
     ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
     ck_assert_int_eq(ofa_alloc_ex(a, 4096, 0, OFA_KEEP, &off), 0);
     p = ofa_ptr(a, off);
     ck_assert_ptr_nonnull(p);
-    for (int i = 0; i < 4096; i++)
-        p[i] = (unsigned char)(i * 3 + 1);
+    for (unsigned i = 0; i < 4096; i++)
+        p[i] = (unsigned char)(i * mul + add);
     ofa_disconnect(c);
+    return off;
+}
+
+/* The block of kept_block, its bytes intact, freed. */
+static void kept_block_check(const char *path, uint64_t off, unsigned mul, unsigned add)
+{
+    ofa_client *c;
+    ofa_arena *a;
+    unsigned char *p;
+
+    ck_assert_int_eq(ofa_connect(path, &c), 0);
+    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
+    p = ofa_ptr(a, off);
+    ck_assert_ptr_nonnull(p);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(p[i], (unsigned char)(i * mul + add));
+    ck_assert_int_eq(ofa_free(a, off), 0);
+    ofa_disconnect(c);
+}
+
+START_TEST(systemd_restart)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct mstore st = {.n = 0};
+    int m = manager_socket(), lsock = listen_at(&sa);
+    uint64_t off;
+    pid_t pid;
+
+    pid = start_ofad(lsock, &st);
+    manager_pump(m, &st, "READY=1");
+    off = kept_block(sa.sun_path, 3, 1);
     /* The page went to the manager's store before the block was given. */
     manager_pump(m, &st, NULL);
     ck_assert_int_ge(st.n, 1);
@@ -1007,14 +1038,7 @@ START_TEST(systemd_restart)
         close(st.fd[i]);
     st.n = 0;
     manager_pump(m, &st, "READY=1");
-    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
-    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
-    p = ofa_ptr(a, off);
-    ck_assert_ptr_nonnull(p);
-    for (int i = 0; i < 4096; i++)
-        ck_assert_uint_eq(p[i], (unsigned char)(i * 3 + 1));
-    ck_assert_int_eq(ofa_free(a, off), 0);
-    ofa_disconnect(c);
+    kept_block_check(sa.sun_path, off, 3, 1);
     stop_ofad(pid);
     manager_pump(m, &st, NULL);
     for (int i = 0; i < st.n; i++)
@@ -1031,29 +1055,14 @@ START_TEST(keeper_ofad)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct mstore st = {.n = 0};
-    int m = manager_socket(), lsock, status;
-    ofa_client *c;
-    ofa_arena *a;
+    int m = manager_socket(), lsock = listen_at(&sa), status;
     uint64_t off;
-    unsigned char *p;
     pid_t pid, keeper;
 
     setenv("OFAD_FDSTORE", "keeper", 1);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ofad.sock", dir);
-    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_eq(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lsock, 8), 0);
-
     pid = start_ofad(lsock, &st);
     manager_pump(m, &st, "READY=1");
-    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
-    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
-    ck_assert_int_eq(ofa_alloc_ex(a, 4096, 0, OFA_KEEP, &off), 0);
-    p = ofa_ptr(a, off);
-    ck_assert_ptr_nonnull(p);
-    for (int i = 0; i < 4096; i++)
-        p[i] = (unsigned char)(i * 5 + 2);
-    ofa_disconnect(c);
+    off = kept_block(sa.sun_path, 5, 2);
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     keeper = keeper_pid_in("/state");
@@ -1064,14 +1073,7 @@ START_TEST(keeper_ofad)
     pid = start_ofad(lsock, &st);
     manager_pump(m, &st, "READY=1");
     ck_assert_int_eq(keeper_pid_in("/state"), keeper);
-    ck_assert_int_eq(ofa_connect(sa.sun_path, &c), 0);
-    ck_assert_int_eq(ofa_arena_open(c, "default", &a), 0);
-    p = ofa_ptr(a, off);
-    ck_assert_ptr_nonnull(p);
-    for (int i = 0; i < 4096; i++)
-        ck_assert_uint_eq(p[i], (unsigned char)(i * 5 + 2));
-    ck_assert_int_eq(ofa_free(a, off), 0);
-    ofa_disconnect(c);
+    kept_block_check(sa.sun_path, off, 5, 2);
     stop_ofad(pid);
     close(lsock);
     close(m);

@@ -944,28 +944,11 @@ END_TEST
 
 /* ---- exactly once ---- */
 
-static int raw_session(struct rawc *c, uint64_t *sid, uint64_t *secret)
-{
-    struct proto_req q = {.op = PROTO_OP_SESSION};
-    struct proto_rep r;
-    int rc = rawc_call(c, &q, &r, NULL);
-
-    if (rc == 0) {
-        *sid = r.u.session.session;
-        *secret = r.u.session.secret;
-    }
-    return rc;
-}
-
+/* A new connection that resumes session sid. */
 static void raw_resume(struct rawc *c, uint64_t sid, uint64_t secret)
 {
-    struct proto_req q = {.op = PROTO_OP_RESUME};
-    struct proto_rep r;
-
     raw_start(c);
-    q.u.resume.session = sid;
-    q.u.resume.secret = secret;
-    ck_assert_int_eq(rawc_call(c, &q, &r, NULL), 0);
+    ck_assert_int_eq(rawc_resume(c, sid, secret), 0);
 }
 
 START_TEST(test_exactly_once)
@@ -976,7 +959,7 @@ START_TEST(test_exactly_once)
 
     start_kept();
     raw_start(&c);
-    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_session(&c, &sid, &secret), 0);
     ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
     ck_assert_int_eq(rawc_alloc(&c, h, 1000, 0, &off), 0);
     id_alloc = c.next_id;

@@ -84,29 +84,6 @@ static void wait_blocks(uint64_t want)
     ck_assert_uint_eq(n, want);
 }
 
-static int raw_session(struct rawc *c, uint64_t *sid, uint64_t *secret)
-{
-    struct proto_req q = {.op = PROTO_OP_SESSION};
-    struct proto_rep r;
-    int rc = rawc_call(c, &q, &r, NULL);
-
-    if (rc == 0) {
-        *sid = r.u.session.session;
-        *secret = r.u.session.secret;
-    }
-    return rc;
-}
-
-static int raw_resume(struct rawc *c, uint64_t sid, uint64_t secret)
-{
-    struct proto_req q = {.op = PROTO_OP_RESUME};
-    struct proto_rep r;
-
-    q.u.resume.session = sid;
-    q.u.resume.secret = secret;
-    return rawc_call(c, &q, &r, NULL);
-}
-
 static void raw_start(struct rawc *c)
 {
     ck_assert_int_eq(rawc_connect(c, d.socket), 0);
@@ -125,7 +102,7 @@ START_TEST(test_resent_requests_once)
 
     start(NULL);
     raw_start(&c);
-    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_session(&c, &sid, &secret), 0);
     ck_assert_uint_ne(sid, 0);
     ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
     ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
@@ -137,7 +114,7 @@ START_TEST(test_resent_requests_once)
     /* The same process resumes and resends the ALLOC it got no answer
      * to: same offset, nothing allocated twice. */
     raw_start(&c);
-    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    ck_assert_int_eq(rawc_resume(&c, sid, secret), 0);
     c.next_id = id_alloc - 1;
     ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off2), 0);
     ck_assert_uint_eq(off2, off);
@@ -153,7 +130,7 @@ START_TEST(test_resent_requests_once)
 
     /* A resent FREE does not come back EINVAL. */
     raw_start(&c);
-    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    ck_assert_int_eq(rawc_resume(&c, sid, secret), 0);
     c.next_id = id_free - 1;
     ck_assert_int_eq(rawc_free(&c, h, off), 0);
     ck_assert_uint_eq(live_blocks(), 0);
@@ -170,7 +147,7 @@ START_TEST(test_resent_requests_once)
     id_open = c.next_id;
     rawc_close(&c);
     raw_start(&c);
-    ck_assert_int_eq(raw_resume(&c, sid, secret), 0);
+    ck_assert_int_eq(rawc_resume(&c, sid, secret), 0);
     c.next_id = id_open - 1;
     ck_assert_int_eq(rawc_call(&c, &q, &r, NULL), 0);
     ck_assert_uint_eq(r.u.open.arena, h2);
@@ -184,7 +161,7 @@ START_TEST(test_resent_requests_once)
     rawc_close(&c);
     ck_assert_uint_eq(live_blocks(), 0);
     raw_start(&c);
-    ck_assert_int_eq(raw_resume(&c, sid, secret), -ESRCH);
+    ck_assert_int_eq(rawc_resume(&c, sid, secret), -ESRCH);
     rawc_close(&c);
     stop();
 }
@@ -202,7 +179,7 @@ static int resume_from_child(uint64_t sid, uint64_t secret)
         int rc;
         if (rawc_connect(&c, d.socket) != 0 || rawc_hello(&c) != 0)
             _exit(100);
-        rc = raw_resume(&c, sid, secret);
+        rc = rawc_resume(&c, sid, secret);
         _exit(rc == -EPERM ? 0 : 101);
     }
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -216,7 +193,7 @@ static int resume_as_nobody(void *arg)
 
     if (rawc_connect(&c, d.socket) != 0 || rawc_hello(&c) != 0)
         return 100;
-    return raw_resume(&c, v[0], v[1]) == -EPERM ? 0 : 101;
+    return rawc_resume(&c, v[0], v[1]) == -EPERM ? 0 : 101;
 }
 
 START_TEST(test_resume_refused)
@@ -227,15 +204,15 @@ START_TEST(test_resume_refused)
 
     start(NULL);
     raw_start(&c);
-    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_session(&c, &sid, &secret), 0);
     ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
     ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
     rawc_close(&c);
 
     raw_start(&c2);
     /* Unknown session; wrong secret. */
-    ck_assert_int_eq(raw_resume(&c2, sid + 1000, secret), -ESRCH);
-    ck_assert_int_eq(raw_resume(&c2, sid, secret ^ 1), -EPERM);
+    ck_assert_int_eq(rawc_resume(&c2, sid + 1000, secret), -ESRCH);
+    ck_assert_int_eq(rawc_resume(&c2, sid, secret ^ 1), -EPERM);
     rawc_close(&c2);
     /* The right secret from another process, or another user. */
     ck_assert_int_eq(resume_from_child(sid, secret), 0);
@@ -251,12 +228,12 @@ START_TEST(test_resume_refused)
      * session. */
     raw_start(&c2);
     ck_assert_int_eq(rawc_open(&c2, ARENA, &h, NULL), 0);
-    ck_assert_int_eq(raw_resume(&c2, sid, secret), -EINVAL);
+    ck_assert_int_eq(rawc_resume(&c2, sid, secret), -EINVAL);
     rawc_close(&c2);
 
     /* Still the owner's to take. */
     raw_start(&c2);
-    ck_assert_int_eq(raw_resume(&c2, sid, secret), 0);
+    ck_assert_int_eq(rawc_resume(&c2, sid, secret), 0);
     ck_assert_int_eq(rawc_free(&c2, h, off), 0);
     rawc_close(&c2);
     stop();
@@ -338,7 +315,7 @@ START_TEST(test_ends_after_grace)
         ck_assert_int_eq(ofad_start_opts(&d, &o), 0);
     }
     raw_start(&c);
-    ck_assert_int_eq(raw_session(&c, &sid, &secret), 0);
+    ck_assert_int_eq(rawc_session(&c, &sid, &secret), 0);
     ck_assert_int_eq(rawc_open(&c, ARENA, &h, NULL), 0);
     ck_assert_int_eq(rawc_alloc(&c, h, 100, 0, &off), 0);
     rawc_close(&c);
@@ -347,7 +324,7 @@ START_TEST(test_ends_after_grace)
     wait_blocks(0);
     ck_assert(ofad_log_has(&d, "reason=grace time passed"));
     raw_start(&c);
-    ck_assert_int_eq(raw_resume(&c, sid, secret), -ESRCH);
+    ck_assert_int_eq(rawc_resume(&c, sid, secret), -ESRCH);
     rawc_close(&c);
     stop();
 }

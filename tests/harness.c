@@ -1154,6 +1154,29 @@ int rawc_validate(struct rawc *c, const char *name)
     return rawc_call(c, &q, &r, NULL);
 }
 
+int rawc_session(struct rawc *c, uint64_t *sid, uint64_t *secret)
+{
+    struct proto_req q = {.op = PROTO_OP_SESSION};
+    struct proto_rep r;
+    int rc = rawc_call(c, &q, &r, NULL);
+
+    if (rc == 0) {
+        *sid = r.u.session.session;
+        *secret = r.u.session.secret;
+    }
+    return rc;
+}
+
+int rawc_resume(struct rawc *c, uint64_t sid, uint64_t secret)
+{
+    struct proto_req q = {.op = PROTO_OP_RESUME};
+    struct proto_rep r;
+
+    q.u.resume.session = sid;
+    q.u.resume.secret = secret;
+    return rawc_call(c, &q, &r, NULL);
+}
+
 int rawc_daemon(struct rawc *c, struct proto_daemon_info *out)
 {
     struct proto_req q = {.op = PROTO_OP_DAEMON};

@@ -222,5 +222,9 @@ int rawc_stats(struct rawc *c, const char *name, struct proto_arena_info *out);
 int rawc_daemon(struct rawc *c, struct proto_daemon_info *out);
 /* VALIDATE: 0 when the arena's allocator invariants hold, -EIO when not. */
 int rawc_validate(struct rawc *c, const char *name);
+/* SESSION: this connection's session id and secret. */
+int rawc_session(struct rawc *c, uint64_t *sid, uint64_t *secret);
+/* RESUME of session sid with its secret: 0, or the daemon's error. */
+int rawc_resume(struct rawc *c, uint64_t sid, uint64_t secret);
 
 #endif
