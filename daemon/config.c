@@ -204,20 +204,6 @@ int cfg_parse_group(const char *s, uint32_t *gid)
     return 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /*
  * One arena key (shared by the file and --arena). Returns 0, -EINVAL with a
  * message (without location) in err, or 1 when the key is unknown.
@@ -232,24 +218,24 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
         bit = CFG_A_PAGE_SIZE;
         rc = cfg_parse_page_size(val, &a->page_size);
         if (rc < 0)
-            set_err(err, errlen, "bad page_size '%s' (a multiple of 4096 from 4K to 1T)", val);
+            log_errbuf(err, errlen, "bad page_size '%s' (a multiple of 4096 from 4K to 1T)", val);
     } else if (strcmp(key, "max") == 0) {
         bit = CFG_A_MAX;
         rc = proto_parse_size(val, &a->max_bytes);
         if (rc == 0 && a->max_bytes == 0)
             rc = -EINVAL;
         if (rc < 0)
-            set_err(err, errlen, "bad max '%s' (a size such as 64M or 1G, not 0)", val);
+            log_errbuf(err, errlen, "bad max '%s' (a size such as 64M or 1G, not 0)", val);
     } else if (strcmp(key, "align") == 0) {
         bit = CFG_A_ALIGN;
         rc = cfg_parse_align(val, &a->align);
         if (rc < 0)
-            set_err(err, errlen, "bad align '%s' (a power of two from 8 to 4096)", val);
+            log_errbuf(err, errlen, "bad align '%s' (a power of two from 8 to 4096)", val);
     } else if (strcmp(key, "mode") == 0) {
         bit = CFG_A_MODE;
         rc = cfg_parse_mode(val, &a->mode);
         if (rc < 0)
-            set_err(err, errlen, "bad mode '%s' (octal, at most 0777)", val);
+            log_errbuf(err, errlen, "bad mode '%s' (octal, at most 0777)", val);
     } else if (strcmp(key, "private") == 0) {
         bit = CFG_A_PRIVATE;
         rc = 0;
@@ -260,18 +246,19 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
         else
             rc = -EINVAL;
         if (rc < 0)
-            set_err(err, errlen, "bad private '%s' (yes or no)", val);
+            log_errbuf(err, errlen, "bad private '%s' (yes or no)", val);
     } else if (strcmp(key, "cache_max") == 0) {
         bit = CFG_A_CACHE_MAX;
         rc = proto_parse_size(val, &a->cache_max);
         if (rc < 0)
-            set_err(err, errlen, "bad cache_max '%s' (a size such as 256K or 1M; 0 for none)", val);
+            log_errbuf(err, errlen, "bad cache_max '%s' (a size such as 256K or 1M; 0 for none)",
+                       val);
     } else if (strcmp(key, "owner") == 0) {
         uint32_t pgid;
         bit = CFG_A_OWNER;
         rc = cfg_parse_user(val, &a->uid, &pgid);
         if (rc < 0)
-            set_err(err, errlen, "unknown owner '%s'", val);
+            log_errbuf(err, errlen, "unknown owner '%s'", val);
         else if (!(a->set & CFG_A_GROUP))
             a->gid = pgid; /* the owner's primary group, unless group= says */
         if (rc < 0)
@@ -280,7 +267,7 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
         bit = CFG_A_GROUP;
         rc = cfg_parse_group(val, &a->gid);
         if (rc < 0) {
-            set_err(err, errlen, "unknown group '%s'", val);
+            log_errbuf(err, errlen, "unknown group '%s'", val);
             rc = -EINVAL;
         }
     } else {
@@ -289,7 +276,7 @@ static int arena_key(struct cfg_arena *a, const char *key, const char *val, char
     if (rc < 0)
         return -EINVAL;
     if (a->set & bit) {
-        set_err(err, errlen, "'%s' given twice", key);
+        log_errbuf(err, errlen, "'%s' given twice", key);
         return -EINVAL;
     }
     a->set |= bit;
@@ -304,7 +291,7 @@ int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, siz
 
     memset(out, 0, sizeof(*out));
     if (strlen(spec) >= sizeof(buf)) {
-        set_err(err, errlen, "arena spec too long");
+        log_errbuf(err, errlen, "arena spec too long");
         return -EINVAL;
     }
     strcpy(buf, spec);
@@ -312,7 +299,7 @@ int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, siz
     if (p != NULL)
         *p++ = '\0';
     if (proto_name_check(buf, strlen(buf)) < 0) {
-        set_err(err, errlen, "bad arena name '%s' (1 to 63 of A-Z a-z 0-9 . _ -)", buf);
+        log_errbuf(err, errlen, "bad arena name '%s' (1 to 63 of A-Z a-z 0-9 . _ -)", buf);
         return -EINVAL;
     }
     strcpy(out->name, buf);
@@ -322,23 +309,23 @@ int cfg_parse_arena_spec(const char *spec, struct cfg_arena *out, char *err, siz
         char *eq = strchr(item, '=');
         char msg[CFG_ERR_LEN];
         if (eq == NULL) {
-            set_err(err, errlen, "arena %s: '%s' is not KEY=VALUE", out->name, item);
+            log_errbuf(err, errlen, "arena %s: '%s' is not KEY=VALUE", out->name, item);
             return -EINVAL;
         }
         *eq = '\0';
         rc = arena_key(out, item, eq + 1, msg, sizeof(msg));
         if (rc == 1) {
-            set_err(err, errlen, "arena %s: unknown key '%s'", out->name, item);
+            log_errbuf(err, errlen, "arena %s: unknown key '%s'", out->name, item);
             return -EINVAL;
         }
         if (rc < 0) {
-            set_err(err, errlen, "arena %s: %s", out->name, msg);
+            log_errbuf(err, errlen, "arena %s: %s", out->name, msg);
             return -EINVAL;
         }
     }
     /* "a,,b" or a trailing comma leaves an empty item strtok_r skips. */
     if (spec[strlen(spec) - 1] == ',' || strstr(spec, ",,") != NULL) {
-        set_err(err, errlen, "arena %s: empty item in '%s'", out->name, spec);
+        log_errbuf(err, errlen, "arena %s: empty item in '%s'", out->name, spec);
         return -EINVAL;
     }
     return 0;
@@ -405,7 +392,7 @@ static void ctx_fail(struct ini_ctx *x, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     x->rc = -EINVAL;
-    set_err(x->err, x->errlen, "%s:%u: %s", x->name, x->line, msg);
+    log_errbuf(x->err, x->errlen, "%s:%u: %s", x->name, x->line, msg);
 }
 
 /* A section header line: "[ofad]" or "[arena NAME]" (spaces around words
@@ -816,7 +803,7 @@ static int ini_run(struct ini_ctx *x)
         return x->rc;
     }
     if (rc < 0) {
-        set_err(x->err, x->errlen, "%s: cannot parse (out of memory)", x->name);
+        log_errbuf(x->err, x->errlen, "%s: cannot parse (out of memory)", x->name);
         return -ENOMEM;
     }
     return 0;
@@ -848,12 +835,12 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
     x.f = fopen(path, "re");
     if (x.f == NULL) {
         rc = -errno;
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        log_errbuf(err, errlen, "%s: %s", path, strerror(errno));
         return rc;
     }
     rc = ini_run(&x);
     if (rc == 0 && ferror(x.f)) {
-        set_err(err, errlen, "%s: read error", path);
+        log_errbuf(err, errlen, "%s: read error", path);
         rc = -EIO;
     }
     fclose(x.f);
@@ -873,11 +860,11 @@ int cfg_fit_nofile(struct cfg *c, uint64_t nofile, char *err, size_t errlen)
         return 0;
     }
     if (c->max_pages > room) {
-        set_err(err, errlen,
-                "max_pages %llu does not fit the descriptor limit %llu (max_clients %u and %u "
-                "more are needed besides; raise LimitNOFILE= or lower max_pages)",
-                (unsigned long long)c->max_pages, (unsigned long long)nofile, c->max_clients,
-                CFG_NOFILE_SPARE);
+        log_errbuf(err, errlen,
+                   "max_pages %llu does not fit the descriptor limit %llu (max_clients %u and %u "
+                   "more are needed besides; raise LimitNOFILE= or lower max_pages)",
+                   (unsigned long long)c->max_pages, (unsigned long long)nofile, c->max_clients,
+                   CFG_NOFILE_SPARE);
         return -EINVAL;
     }
     return 0;
@@ -890,13 +877,13 @@ int cfg_finish(struct cfg *c, uid_t uid, gid_t gid, char *err, size_t errlen)
         memset(&a, 0, sizeof(a));
         strcpy(a.name, CFG_DEFAULT_ARENA);
         if (cfg_put_arena(c, &a) < 0) {
-            set_err(err, errlen, "out of memory");
+            log_errbuf(err, errlen, "out of memory");
             return -ENOMEM;
         }
     }
     if (c->n_arenas > c->max_arenas) {
-        set_err(err, errlen, "%zu arenas configured but max_arenas is %u", c->n_arenas,
-                c->max_arenas);
+        log_errbuf(err, errlen, "%zu arenas configured but max_arenas is %u", c->n_arenas,
+                   c->max_arenas);
         return -EINVAL;
     }
     for (size_t i = 0; i < c->n_arenas; i++) {

@@ -110,18 +110,6 @@
 
 enum { KIND_SYSTEMD, KIND_KEEPER };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 bool fdstore_name_valid(const char *name)
 {
     size_t n = strnlen(name, FDSTORE_NAME_MAX + 1);
@@ -512,15 +500,15 @@ static int open_systemd(struct fdstore *s, struct fdstore_handed *handed, char *
     int rc = fdstore_notify_socket();
 
     if (rc < 0) {
-        set_err(err, errlen, "cannot reach systemd's notify socket %s: %s",
-                getenv("NOTIFY_SOCKET") ? getenv("NOTIFY_SOCKET") : "(unset)", strerror(-rc));
+        log_errbuf(err, errlen, "cannot reach systemd's notify socket %s: %s",
+                   getenv("NOTIFY_SOCKET") ? getenv("NOTIFY_SOCKET") : "(unset)", strerror(-rc));
         return rc;
     }
     s->sock = rc;
     for (size_t i = 0; handed != NULL && i < handed->n; i++) {
         int old;
         if (tab_put(&s->names, handed->v[i].name, 0, &old) < 0) {
-            set_err(err, errlen, "out of memory");
+            log_errbuf(err, errlen, "out of memory");
             return -ENOMEM;
         }
     }
@@ -592,7 +580,7 @@ static int keeper_spawn(const char *state_dir, const char *path, char *err, size
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "cannot make the keeper's socket: %s", strerror(-rc));
+        log_errbuf(err, errlen, "cannot make the keeper's socket: %s", strerror(-rc));
         return rc;
     }
     old = umask(0177);
@@ -603,14 +591,14 @@ static int keeper_spawn(const char *state_dir, const char *path, char *err, size
         unlink(path);
     }
     if (rc < 0) {
-        set_err(err, errlen, "cannot bind the keeper's socket %s: %s", path, strerror(-rc));
+        log_errbuf(err, errlen, "cannot bind the keeper's socket %s: %s", path, strerror(-rc));
         goto out;
     }
     pid = fork();
     if (pid < 0) {
         rc = -errno;
         unlink(path);
-        set_err(err, errlen, "cannot start the keeper: fork: %s", strerror(-rc));
+        log_errbuf(err, errlen, "cannot start the keeper: fork: %s", strerror(-rc));
         goto out;
     }
     if (pid == 0) {
@@ -631,7 +619,7 @@ static int keeper_spawn(const char *state_dir, const char *path, char *err, size
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         rc = -ECHILD;
         unlink(path);
-        set_err(err, errlen, "cannot start the keeper: its first child failed");
+        log_errbuf(err, errlen, "cannot start the keeper: its first child failed");
         goto out;
     }
     log_notice("fd keeper started socket=%s", path);
@@ -650,7 +638,7 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
 
     rc = send_msg(s->sock, "G", 1, -1, FDSTORE_PUT_WAIT_MS);
     if (rc < 0) {
-        set_err(err, errlen, "cannot ask the keeper for its descriptors: %s", strerror(-rc));
+        log_errbuf(err, errlen, "cannot ask the keeper for its descriptors: %s", strerror(-rc));
         return rc;
     }
     for (;;) {
@@ -665,7 +653,8 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
             continue;
         if (rc <= 0) {
             rc = rc == 0 ? -ETIMEDOUT : -errno;
-            set_err(err, errlen, "the keeper did not hand back its descriptors: %s", strerror(-rc));
+            log_errbuf(err, errlen, "the keeper did not hand back its descriptors: %s",
+                       strerror(-rc));
             return rc;
         }
         len = recv_msg(s->sock, buf, fds, &nfds, &flags);
@@ -674,7 +663,8 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
         if (len <= 0) {
             close_fds(fds, nfds);
             rc = len == 0 ? -EPIPE : (int)len;
-            set_err(err, errlen, "the keeper did not hand back its descriptors: %s", strerror(-rc));
+            log_errbuf(err, errlen, "the keeper did not hand back its descriptors: %s",
+                       strerror(-rc));
             return rc;
         }
         if (len == 1 && buf[0] == 'E' && nfds == 0 && flags == 0)
@@ -682,7 +672,7 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
         if (buf[0] != 'F' || len < 2 || nfds != 1 || strlen(buf) != (size_t)len ||
             !fdstore_name_valid(buf + 1) || flags != 0) {
             close_fds(fds, nfds);
-            set_err(err, errlen, "the keeper's answer is malformed");
+            log_errbuf(err, errlen, "the keeper's answer is malformed");
             return -EINVAL;
         }
         if (s->n_taken == cap) {
@@ -690,7 +680,7 @@ static int keeper_get_all(struct fdstore *s, char *err, size_t errlen)
             struct fdstore_ent *v = realloc(s->taken, ncap * sizeof(*v));
             if (v == NULL) {
                 close(fds[0]);
-                set_err(err, errlen, "out of memory");
+                log_errbuf(err, errlen, "out of memory");
                 return -ENOMEM;
             }
             s->taken = v;
@@ -707,8 +697,8 @@ static int open_keeper(struct fdstore *s, const char *state_dir, char *err, size
     int rc;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", state_dir, KEEPER_SOCK) >= sizeof(path)) {
-        set_err(err, errlen, "the state directory's path is too long for %s: %s", KEEPER_SOCK,
-                state_dir);
+        log_errbuf(err, errlen, "the state directory's path is too long for %s: %s", KEEPER_SOCK,
+                   state_dir);
         return -ENAMETOOLONG;
     }
     for (int tries = 0;; tries++) {
@@ -716,16 +706,16 @@ static int open_keeper(struct fdstore *s, const char *state_dir, char *err, size
         if (rc >= 0)
             break;
         if ((rc != -ECONNREFUSED && rc != -ENOENT) || tries == 2) {
-            set_err(err, errlen,
-                    rc == -EPERM ? "%s is served by another user"
-                                 : "cannot reach the keeper at %s: %s",
-                    path, strerror(-rc));
+            log_errbuf(err, errlen,
+                       rc == -EPERM ? "%s is served by another user"
+                                    : "cannot reach the keeper at %s: %s",
+                       path, strerror(-rc));
             return rc;
         }
         /* Refused: nobody listens, the file is a dead keeper's. */
         if (rc == -ECONNREFUSED && unlink(path) < 0 && errno != ENOENT) {
             rc = -errno;
-            set_err(err, errlen, "cannot remove the stale %s: %s", path, strerror(-rc));
+            log_errbuf(err, errlen, "cannot remove the stale %s: %s", path, strerror(-rc));
             return rc;
         }
         rc = keeper_spawn(state_dir, path, err, errlen);
@@ -746,12 +736,12 @@ int fdstore_open(struct fdstore **out, const char *state_dir, struct fdstore_han
     *out = NULL;
     if (want != NULL && want[0] != '\0' && strcmp(want, "keeper") != 0 &&
         strcmp(want, "systemd") != 0) {
-        set_err(err, errlen, "bad $OFAD_FDSTORE '%s' (keeper or systemd)", want);
+        log_errbuf(err, errlen, "bad $OFAD_FDSTORE '%s' (keeper or systemd)", want);
         return -EINVAL;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        set_err(err, errlen, "out of memory");
+        log_errbuf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     s->sock = -1;

@@ -233,3 +233,14 @@ bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now, uint32_t *dropped)
 
     return log_ratelimit_all(&rl, &burst, 1, now, dropped);
 }
+
+void log_errbuf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -59,6 +59,12 @@ int log_level_parse(const char *s);
  * (proto_errno_name: the names of ofa's one error list). */
 const char *log_errname(int err);
 
+/* Formats into err (errlen bytes; nothing when err is NULL) the message a
+ * start-up function leaves for its caller to report: the err/errlen
+ * convention of config.c, server.c and fdstore.c. */
+void log_errbuf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /*
  * A rate limit for lines one client can cause: at most LOG_RL_BURST lines per
  * LOG_RL_WINDOW_MS. Zero-initialise it.

@@ -89,18 +89,6 @@
 #define TICK_MS            1000
 #define NOTIFY_WAIT_MS     2000 /* longest wait for room to send READY/STOPPING */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- status ---- */
 
 /*
@@ -247,25 +235,26 @@ static int private_dir_make(const char *dir, const char *what, char *err, size_t
             continue;
         *p = '\0';
         if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-            set_err(err, errlen, "cannot make %s: %s", path, strerror(errno));
+            log_errbuf(err, errlen, "cannot make %s: %s", path, strerror(errno));
             return -errno;
         }
         *p = '/';
     }
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        set_err(err, errlen, "cannot make the %s %s: %s", what, dir, strerror(errno));
+        log_errbuf(err, errlen, "cannot make the %s %s: %s", what, dir, strerror(errno));
         return -errno;
     }
     if (lstat(dir, &st) < 0) {
-        set_err(err, errlen, "cannot use the %s %s: %s", what, dir, strerror(errno));
+        log_errbuf(err, errlen, "cannot use the %s %s: %s", what, dir, strerror(errno));
         return -errno;
     }
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-        set_err(err, errlen,
-                "the %s %s must be a directory of ofad's user (uid %u) that no "
-                "one else may enter (mode 0700); it is %s, uid %u, mode %04o",
-                what, dir, (unsigned)geteuid(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
-                (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        log_errbuf(err, errlen,
+                   "the %s %s must be a directory of ofad's user (uid %u) that no "
+                   "one else may enter (mode 0700); it is %s, uid %u, mode %04o",
+                   what, dir, (unsigned)geteuid(),
+                   S_ISDIR(st.st_mode) ? "a directory" : "not a directory", (unsigned)st.st_uid,
+                   (unsigned)(st.st_mode & 07777));
         return -EPERM;
     }
     return 0;
@@ -281,9 +270,11 @@ static int take_lock(struct server *srv, char *err, size_t errlen)
 
     rc = runtime_dir_choose(srv, dir, sizeof(dir));
     if (rc < 0) {
-        set_err(err, errlen, "%s", rc == -ENAMETOOLONG ? "the runtime directory's path is too long"
-                : "no runtime directory for the instance lock: set runtime_dir, "
-                  "$RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR");
+        log_errbuf(err, errlen, "%s",
+                   rc == -ENAMETOOLONG
+                       ? "the runtime directory's path is too long"
+                       : "no runtime directory for the instance lock: set runtime_dir, "
+                         "$RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR");
         return rc;
     }
     rc = private_dir_make(dir, "runtime directory", err, errlen);
@@ -291,19 +282,19 @@ static int take_lock(struct server *srv, char *err, size_t errlen)
         return rc;
     if ((size_t)snprintf(srv->lock_path, sizeof(srv->lock_path), "%s/ofad.%s.lock", dir,
                          srv->tag) >= sizeof(srv->lock_path)) {
-        set_err(err, errlen, "the runtime directory's path is too long: %s", dir);
+        log_errbuf(err, errlen, "the runtime directory's path is too long: %s", dir);
         return -ENAMETOOLONG;
     }
     for (;;) {
         fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
             rc = -errno;
-            set_err(err, errlen, "cannot open the lock %s: %s", srv->lock_path, strerror(-rc));
+            log_errbuf(err, errlen, "cannot open the lock %s: %s", srv->lock_path, strerror(-rc));
             return rc;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
             rc = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
-            set_err(err, errlen, "cannot lock %s: %s", srv->lock_path, strerror(errno));
+            log_errbuf(err, errlen, "cannot lock %s: %s", srv->lock_path, strerror(errno));
             close(fd);
             return rc;
         }
@@ -332,36 +323,36 @@ static int bind_socket(struct server *srv, char *err, size_t errlen)
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        set_err(err, errlen, "socket path too long (at most %zu bytes): %s",
-                sizeof(sa.sun_path) - 1, path);
+        log_errbuf(err, errlen, "socket path too long (at most %zu bytes): %s",
+                   sizeof(sa.sun_path) - 1, path);
         return -ENAMETOOLONG;
     }
     strcpy(sa.sun_path, path);
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            set_err(err, errlen, "%s exists and is not a socket", path);
+            log_errbuf(err, errlen, "%s exists and is not a socket", path);
             return -EEXIST;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             rc = -errno;
-            set_err(err, errlen, "socket: %s", strerror(errno));
+            log_errbuf(err, errlen, "socket: %s", strerror(errno));
             return rc;
         }
         rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
         close(fd);
         if (rc == 0 || rc == -EAGAIN) {
-            set_err(err, errlen, "another process is listening on %s", path);
+            log_errbuf(err, errlen, "another process is listening on %s", path);
             return -EADDRINUSE;
         }
         if (rc != -ECONNREFUSED && rc != -ENOENT) {
-            set_err(err, errlen, "cannot check the socket %s: %s", path, strerror(-rc));
+            log_errbuf(err, errlen, "cannot check the socket %s: %s", path, strerror(-rc));
             return rc;
         }
         /* We hold the lock, so no ofad serves it: a killed one left it. */
         if (unlink(path) < 0 && errno != ENOENT) {
             rc = -errno;
-            set_err(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+            log_errbuf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
             return rc;
         }
         log_notice("stale socket removed socket=%s", path);
@@ -369,7 +360,7 @@ static int bind_socket(struct server *srv, char *err, size_t errlen)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "socket: %s", strerror(errno));
+        log_errbuf(err, errlen, "socket: %s", strerror(errno));
         return rc;
     }
     /* Sockets are created 0777 & ~umask: this gives 0660, owner and group. */
@@ -377,12 +368,12 @@ static int bind_socket(struct server *srv, char *err, size_t errlen)
     rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
     umask(old);
     if (rc < 0) {
-        set_err(err, errlen, "cannot bind %s: %s", path, strerror(-rc));
+        log_errbuf(err, errlen, "cannot bind %s: %s", path, strerror(-rc));
         goto fail;
     }
     if (stat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
         rc = -errno;
-        set_err(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+        log_errbuf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
@@ -411,8 +402,9 @@ static int take_activated(struct server *srv, int n, char **names, char *err, si
 
     rc = fdstore_split_listen(n, names, &fd, &srv->handed);
     if (rc < 0) {
-        set_err(err, errlen, rc == -ENOMEM ? "out of memory"
-                                           : "systemd passed two listening sockets, ofad takes one");
+        log_errbuf(err, errlen,
+                   rc == -ENOMEM ? "out of memory"
+                                 : "systemd passed two listening sockets, ofad takes one");
         return rc;
     }
     if (fd < 0)
@@ -429,7 +421,7 @@ static int take_activated(struct server *srv, int n, char **names, char *err, si
     }
     fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        set_err(err, errlen, "cannot set up the socket passed by systemd: %s", strerror(errno));
+        log_errbuf(err, errlen, "cannot set up the socket passed by systemd: %s", strerror(errno));
         return -errno;
     }
     srv->listen_fd = fd;
@@ -600,12 +592,12 @@ static int start_tick(struct server *srv, char *err, size_t errlen)
     srv->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (srv->tick_fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "cannot create the tick timer: %s", strerror(-rc));
+        log_errbuf(err, errlen, "cannot create the tick timer: %s", strerror(-rc));
         return rc;
     }
     if (timerfd_settime(srv->tick_fd, 0, &its, NULL) < 0) {
         rc = -errno;
-        set_err(err, errlen, "cannot start the tick timer: %s", strerror(-rc));
+        log_errbuf(err, errlen, "cannot start the tick timer: %s", strerror(-rc));
         return rc;
     }
     return 0;
@@ -618,7 +610,7 @@ static int start_loop(struct server *srv, char *err, size_t errlen)
 
     rc = uv_loop_init(&srv->loop);
     if (rc < 0) {
-        set_err(err, errlen, "cannot start the event loop: %s", uv_strerror(rc));
+        log_errbuf(err, errlen, "cannot start the event loop: %s", uv_strerror(rc));
         return -ENOMEM;
     }
     uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
@@ -686,7 +678,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
     srv->listen_fd = srv->lock_fd = srv->reserve_fd = srv->tick_fd = -1;
     n = sd_listen_fds_with_names(1, &names);
     if (n < 0) {
-        set_err(err, errlen, "bad LISTEN_FDS from systemd: %s", strerror(-n));
+        log_errbuf(err, errlen, "bad LISTEN_FDS from systemd: %s", strerror(-n));
         return -EINVAL;
     }
     rc = n > 0 ? take_activated(srv, n, names, err, errlen) : 0;
@@ -704,7 +696,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
     rc = take_lock(srv, err, errlen);
     if (rc < 0) {
         if (rc == -EADDRINUSE)
-            set_err(err, errlen, "another ofad is serving %s", srv->socket_path);
+            log_errbuf(err, errlen, "another ofad is serving %s", srv->socket_path);
         goto fail;
     }
     n = shm_sweep(srv->tag, sweep_failed, NULL);
